@@ -1,0 +1,58 @@
+/*
+ * The built-in services: echo (RFC 862) and chat (an IRC subset).
+ * Attach either with evs_server_listen(srv, addr, svc, arg).
+ */
+#ifndef EVSOCK_SERVICES_H
+#define EVSOCK_SERVICES_H
+
+#include <evsock/server.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Returns the echo service table; use with arg NULL. */
+EVS_API const struct evs_service *evs_echo_service(void);
+
+/* Chat: one struct evs_chat holds the users and channels shared by all
+   of its listeners.  It must stay on the thread of its server. */
+struct evs_chat;
+
+enum evs_chat_option {
+	EVS_CHAT_PING_INTERVAL_MS, /* idle time before we PING */
+	EVS_CHAT_PING_TIMEOUT_MS,  /* no answer to PING: "Ping timeout" */
+	EVS_CHAT_REG_TIMEOUT_MS,   /* NICK/USER not done: closed */
+	EVS_CHAT_FLOOD_RATE,       /* commands per second per client; 0 off */
+	EVS_CHAT_FLOOD_BURST       /* token bucket depth */
+};
+
+/* Returns a new chat for `srv` (not owned), or NULL. */
+EVS_API struct evs_chat *evs_chat_new(struct evs_server *srv);
+
+/* Frees the chat; close its connections first (evs_server_free or a
+   finished shutdown).  NULL is a no-op. */
+EVS_API void evs_chat_free(struct evs_chat *chat);
+
+/* Returns the chat service table; use with arg = the struct evs_chat. */
+EVS_API const struct evs_service *evs_chat_service(void);
+
+/* Sets a numeric option; returns 0 or -1 (EINVAL). */
+EVS_API int evs_chat_set(struct evs_chat *chat, enum evs_chat_option opt,
+    long long value);
+
+/* Sets the server name shown to clients (default "evsockd");
+   returns 0 or -1. The string is copied. */
+EVS_API int evs_chat_set_server_name(struct evs_chat *chat, const char *name);
+
+/* Requires PASS `password` (copied; NULL: none).  Returns 0 or -1. */
+EVS_API int evs_chat_set_password(struct evs_chat *chat, const char *password);
+
+/* Sets the message of the day (copied; lines split on LF; NULL: none,
+   clients get 422).  Returns 0 or -1. */
+EVS_API int evs_chat_set_motd(struct evs_chat *chat, const char *text);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

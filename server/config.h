@@ -1,0 +1,56 @@
+/* evsockd's command line: parsed into a struct without side effects. */
+#ifndef EVSOCK_SERVER_CONFIG_H
+#define EVSOCK_SERVER_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/addr.h"
+
+#define CONFIG_MAX_LISTEN 32
+
+struct config_listen {
+	char service[ADDR_SERVICE_MAX];
+	char host[ADDR_HOST_MAX];
+	int port;
+	char spec[ADDR_HOST_MAX + 8]; /* "HOST:PORT" as evs_server_listen takes */
+};
+
+struct config {
+	struct config_listen listen[CONFIG_MAX_LISTEN];
+	size_t nlisten;
+	uint64_t max_clients;      /* 0: from the descriptor limit */
+	uint64_t max_per_ip;       /* 0: off */
+	uint64_t sendq;
+	uint64_t max_line;
+	uint64_t idle_timeout_ms;  /* 0: off */
+	uint64_t shutdown_timeout_ms;
+	uint64_t reg_timeout_ms;
+	uint64_t ping_interval_ms;
+	uint64_t ping_timeout_ms;
+	double flood_rate;         /* commands/s; 0: off */
+	uint64_t flood_burst;
+	uint64_t threads;          /* 0: number of cores */
+	const char *password_file;
+	const char *motd_file;
+	const char *server_name;
+	const char *log_level;
+	int help;
+	int version;
+};
+
+/* Fills cfg with the defaults. */
+void config_defaults(struct config *cfg);
+
+/*
+ * Parses evsockd's arguments into cfg (strings point into argv).
+ * Returns 0, or -1 with a one-line message in err.  Adds the default
+ * listeners when no --listen is given.
+ */
+int config_parse(struct config *cfg, int argc, char **argv, char *err,
+    size_t errlen);
+
+/* Returns evsockd's --help text (static). */
+const char *config_usage(void);
+
+#endif

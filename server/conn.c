@@ -1,0 +1,653 @@
+/*
+ * One accepted connection: a bufferevent whose read, write and event
+ * callbacks receive, send and close.  Every way a connection ends (EOF,
+ * error, timeout, kick, sendq, shutdown) goes through conn_lost(), which
+ * only marks it dead; the server's reaper runs the service's close() and
+ * frees it later, so nothing is freed under a running callback.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "../common/addr.h"
+#include "../common/log.h"
+#include "../common/sockio.h"
+#include "server-int.h"
+
+struct evs_msg {
+	size_t refcnt;
+	size_t len;
+	char data[];
+};
+
+static void conn_read_cb(struct bufferevent *, void *);
+static void conn_write_cb(struct bufferevent *, void *);
+static void conn_event_cb(struct bufferevent *, short, void *);
+static void conn_lost(struct evs_conn *, const char *);
+static void conn_flushed(struct evs_conn *);
+static void conn_refuse(struct evs_conn *, const char *);
+static void conn_set_reason(struct evs_conn *, const char *);
+static int conn_after_queue(struct evs_conn *);
+static void conn_apply_timeout(struct evs_conn *, unsigned);
+static void conn_msg_cleanup(const void *, size_t, void *);
+
+void
+conn_accept(struct evs_listener *l, evutil_socket_t fd,
+    const struct sockaddr *sa, socklen_t salen)
+{
+	struct evs_server *srv = l->srv;
+	struct evs_conn *c;
+	int one = 1;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		close(fd);
+		return;
+	}
+	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL) {
+		close(fd);
+		free(c);
+		return;
+	}
+	c->srv = srv;
+	c->svc = l->svc;
+	c->arg = l->arg;
+	c->id = ++srv->next_id;
+	if (salen <= sizeof(c->peer))
+		memcpy(&c->peer, sa, salen);
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb,
+	    c);
+	bufferevent_set_max_single_read(c->bev, srv->max_read);
+	TAILQ_INSERT_TAIL(&srv->conns, c, link);
+
+	if (srv->shutting_down) {
+		conn_refuse(c, "Server shutting down");
+		return;
+	}
+	if (srv->max_clients > 0 && srv->st.current >= srv->max_clients) {
+		conn_refuse(c, "Server full");
+		return;
+	}
+	if (srv->max_per_ip > 0) {
+		if (server_ip_take(srv, &c->peer.sa) == -1) {
+			conn_refuse(c, "Too many connections from your host");
+			return;
+		}
+		c->flags |= CONN_IP_COUNTED;
+	}
+	srv->st.accepted++;
+	srv->st.current++;
+	c->flags |= CONN_OPENED;
+	if (srv->idle_timeout_ms > 0)
+		evs_conn_set_timeout(c, srv->idle_timeout_ms);
+	if (c->svc->open != NULL && c->svc->open(c, c->arg) == -1) {
+		c->flags &= ~CONN_OPENED;
+		srv->st.current--;
+		evs_conn_close(c, "Refused by service");
+		return;
+	}
+	if (!(c->flags & (CONN_CLOSING | CONN_DEAD | CONN_USER_PAUSE)))
+		bufferevent_enable(c->bev, EV_READ);
+	log_debug("conn %llu from %s opened",
+	    (unsigned long long)c->id, evs_conn_peer_host(c));
+}
+
+static void
+conn_refuse(struct evs_conn *c, const char *reason)
+{
+	char line[256];
+	size_t n;
+
+	c->flags |= CONN_REFUSED;
+	c->srv->st.refused++;
+	if (c->svc->refuse != NULL)
+		n = c->svc->refuse(line, sizeof(line), reason, c->arg);
+	else
+		n = (size_t)snprintf(line, sizeof(line), "ERROR :%s\r\n",
+		    reason);
+	if (n >= sizeof(line))
+		n = sizeof(line) - 1;
+	log_debug("refused %s: %s", evs_conn_peer_host(c), reason);
+	evs_conn_send(c, line, n);
+	evs_conn_close(c, reason);
+}
+
+void
+conn_free(struct evs_conn *c)
+{
+	struct evs_server *srv = c->srv;
+
+	if (c->flags & CONN_DEAD)
+		TAILQ_REMOVE(&srv->dead, c, link);
+	else
+		TAILQ_REMOVE(&srv->conns, c, link);
+	if (c->flags & CONN_IP_COUNTED)
+		server_ip_release(srv, &c->peer.sa);
+	if (!(c->flags & CONN_REFUSED) && srv->st.current > 0 &&
+	    (c->flags & CONN_OPENED))
+		srv->st.current--;
+	bufferevent_free(c->bev);
+	free(c->reason);
+	free(c->host);
+	free(c);
+}
+
+void
+conn_reap(struct evs_server *srv)
+{
+	struct evs_conn *c;
+
+	while ((c = TAILQ_FIRST(&srv->dead)) != NULL) {
+		if (c->flags & CONN_OPENED) {
+			log_debug("conn %llu from %s closed: %s",
+			    (unsigned long long)c->id, evs_conn_peer_host(c),
+			    c->reason != NULL ? c->reason : "closed");
+			srv->st.closed++;
+			if (c->svc->close != NULL)
+				c->svc->close(c, c->reason != NULL ?
+				    c->reason : "Connection closed", c->arg);
+		}
+		conn_free(c);
+		server_conn_gone(srv, NULL);
+	}
+}
+
+void
+conn_shutdown(struct evs_conn *c)
+{
+	if (c->flags & (CONN_CLOSING | CONN_DEAD))
+		return;
+	if ((c->flags & CONN_OPENED) && c->svc->shutdown != NULL)
+		c->svc->shutdown(c, c->arg);
+	else
+		evs_conn_close(c, "Server shutting down");
+}
+
+static void
+conn_set_reason(struct evs_conn *c, const char *reason)
+{
+	if (c->reason == NULL && reason != NULL)
+		c->reason = strdup(reason);
+}
+
+/* The one way out: mark dead, stop all I/O, let the reaper finish. */
+static void
+conn_lost(struct evs_conn *c, const char *reason)
+{
+	struct evs_server *srv = c->srv;
+
+	if (c->flags & CONN_DEAD)
+		return;
+	conn_set_reason(c, reason);
+	c->flags |= CONN_DEAD | CONN_CLOSING;
+	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	TAILQ_REMOVE(&srv->conns, c, link);
+	TAILQ_INSERT_TAIL(&srv->dead, c, link);
+	event_active(srv->reaper, EV_TIMEOUT, 0);
+}
+
+static void
+conn_process_lines(struct evs_conn *c, struct evbuffer *in)
+{
+	struct evs_server *srv = c->srv;
+	size_t len;
+
+	while (!(c->flags & (CONN_CLOSING | CONN_DEAD | CONN_USER_PAUSE |
+	    CONN_SENDQ_WAIT))) {
+		switch (line_next(&c->line, in, srv->max_line, srv->linebuf,
+		    &len)) {
+		case LINE_NONE:
+			return;
+		case LINE_OK:
+			c->svc->line(c, srv->linebuf, len, c->arg);
+			break;
+		case LINE_OVERLONG:
+			if (c->svc->overlong != NULL)
+				c->svc->overlong(c, c->arg);
+			break;
+		}
+	}
+}
+
+static void
+conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct evs_conn *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	size_t len = evbuffer_get_length(in);
+
+	if (len > c->inlen)
+		c->srv->st.bytes_in += len - c->inlen;
+	if (c->flags & (CONN_CLOSING | CONN_DEAD)) {
+		/* Closing: what the peer still sends is read and dropped so
+		   that our close ends in a FIN, not a reset. */
+		evbuffer_drain(in, len);
+		c->inlen = 0;
+		return;
+	}
+	c->flags |= CONN_IN_READ;
+	if (c->svc->framing == EVS_FRAMING_RAW)
+		c->svc->data(c, in, c->arg);
+	else
+		conn_process_lines(c, in);
+	c->flags &= ~CONN_IN_READ;
+	c->inlen = evbuffer_get_length(in);
+}
+
+static void
+conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct evs_conn *c = arg;
+	struct evbuffer *out = bufferevent_get_output(bev);
+	size_t len = evbuffer_get_length(out);
+
+	if (c->flags & CONN_DEAD)
+		return;
+	if ((c->flags & CONN_SENDQ_WAIT) && len <= c->srv->sendq / 2) {
+		c->flags &= ~CONN_SENDQ_WAIT;
+		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+		if (!(c->flags & (CONN_USER_PAUSE | CONN_CLOSING)))
+			evs_conn_resume(c);
+	}
+	if ((c->flags & CONN_CLOSING) && !(c->flags & CONN_FIN_SENT) &&
+	    len == 0)
+		conn_flushed(c);
+}
+
+/* Output is flushed after a close request: FIN, then drain the peer. */
+static void
+conn_flushed(struct evs_conn *c)
+{
+	evutil_socket_t fd = bufferevent_getfd(c->bev);
+
+	if ((c->flags & CONN_EOF) || c->srv->linger_ms == 0) {
+		conn_lost(c, NULL);
+		return;
+	}
+	c->flags |= CONN_FIN_SENT;
+	if (shutdown(fd, SHUT_WR) == -1) {
+		conn_lost(c, NULL);
+		return;
+	}
+	evbuffer_drain(bufferevent_get_input(c->bev),
+	    evbuffer_get_length(bufferevent_get_input(c->bev)));
+	c->inlen = 0;
+	conn_apply_timeout(c, c->srv->linger_ms);
+	bufferevent_enable(c->bev, EV_READ);
+}
+
+static void
+conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct evs_conn *c = arg;
+
+	(void)bev;
+	if (c->flags & CONN_DEAD)
+		return;
+	if (what & BEV_EVENT_EOF) {
+		c->flags |= CONN_EOF;
+		if (c->flags & CONN_FIN_SENT) {
+			conn_lost(c, NULL);
+			return;
+		}
+		if (c->flags & CONN_CLOSING)
+			return; /* the flush completes the close */
+		if ((c->flags & CONN_OPENED) && c->svc->eof != NULL)
+			c->svc->eof(c, c->arg);
+		else
+			evs_conn_close(c, "Connection closed by peer");
+		return;
+	}
+	if (what & BEV_EVENT_ERROR) {
+		int err = EVUTIL_SOCKET_ERROR();
+		conn_lost(c, err == ECONNRESET ? "Connection reset by peer" :
+		    err != 0 ? strerror(err) : "Connection error");
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT) {
+		if (c->flags & (CONN_FIN_SENT | CONN_CLOSING)) {
+			conn_lost(c, NULL);
+			return;
+		}
+		if (what & BEV_EVENT_WRITING) {
+			conn_lost(c, "Write timeout");
+			return;
+		}
+		if ((c->flags & CONN_OPENED) && c->svc->timeout != NULL) {
+			c->svc->timeout(c, c->arg);
+			/* libevent disables reading on a timeout. */
+			if (!(c->flags & (CONN_CLOSING | CONN_DEAD |
+			    CONN_USER_PAUSE | CONN_SENDQ_WAIT)))
+				bufferevent_enable(c->bev, EV_READ);
+		} else {
+			evs_conn_close(c, "Idle timeout");
+		}
+	}
+}
+
+/* After output was queued: enforce the sendq.  Returns 0 or -1. */
+static int
+conn_after_queue(struct evs_conn *c)
+{
+	struct evs_server *srv = c->srv;
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	char line[256];
+	size_t n;
+
+	if (evbuffer_get_length(out) <= srv->sendq)
+		return 0;
+	if (c->svc->flags & EVS_SERVICE_SENDQ_CLOSE) {
+		/* The peer is not reading: drop what it has not taken, say
+		   why on a fresh line, and close. */
+		evbuffer_drain(out, evbuffer_get_length(out));
+		line[0] = '\r';
+		line[1] = '\n';
+		if (c->svc->refuse != NULL)
+			n = c->svc->refuse(line + 2, sizeof(line) - 2,
+			    "SendQ exceeded", c->arg);
+		else
+			n = (size_t)snprintf(line + 2, sizeof(line) - 2,
+			    "ERROR :SendQ exceeded\r\n");
+		if (n >= sizeof(line) - 2)
+			n = sizeof(line) - 3;
+		evbuffer_add(out, line, n + 2);
+		evs_conn_close(c, "SendQ exceeded");
+		return -1;
+	}
+	if (!(c->flags & CONN_SENDQ_WAIT)) {
+		c->flags |= CONN_SENDQ_WAIT;
+		bufferevent_disable(c->bev, EV_READ);
+		bufferevent_setwatermark(c->bev, EV_WRITE, srv->sendq / 2, 0);
+	}
+	return 0;
+}
+
+int
+evs_conn_send(struct evs_conn *c, const void *data, size_t len)
+{
+	struct evbuffer *out;
+	ssize_t n = 0;
+
+	if (c->flags & (CONN_DEAD | CONN_FIN_SENT) ||
+	    ((c->flags & CONN_CLOSING) && !(c->flags & CONN_REFUSED)))
+		return -1;
+	out = bufferevent_get_output(c->bev);
+	if (evbuffer_get_length(out) == 0) {
+		n = sockio_write(bufferevent_getfd(c->bev), data, len);
+		if (n < 0) {
+			conn_lost(c, strerror(errno));
+			return -1;
+		}
+	}
+	c->srv->st.bytes_out += len;
+	if ((size_t)n < len && evbuffer_add(out, (const char *)data + n,
+	    len - (size_t)n) == -1) {
+		conn_lost(c, "Out of memory");
+		return -1;
+	}
+	return conn_after_queue(c);
+}
+
+int
+evs_conn_send_buffer(struct evs_conn *c, struct evbuffer *buf)
+{
+	struct evbuffer *out;
+	size_t len = evbuffer_get_length(buf);
+
+	if (c->flags & (CONN_DEAD | CONN_CLOSING | CONN_FIN_SENT)) {
+		evbuffer_drain(buf, len);
+		return -1;
+	}
+	out = bufferevent_get_output(c->bev);
+	c->srv->st.bytes_out += len;
+	/* The fast path: nothing queued, so write straight from the
+	   caller's buffer and queue only what the kernel did not take. */
+	if (evbuffer_get_length(out) == 0 &&
+	    sockio_write_evbuffer(bufferevent_getfd(c->bev), buf) < 0) {
+		evbuffer_drain(buf, evbuffer_get_length(buf));
+		conn_lost(c, strerror(errno));
+		return -1;
+	}
+	if (evbuffer_get_length(buf) > 0)
+		evbuffer_add_buffer(out, buf);
+	return conn_after_queue(c);
+}
+
+int
+evs_conn_printf(struct evs_conn *c, const char *fmt, ...)
+{
+	char stackbuf[512], *p = stackbuf;
+	va_list ap;
+	int n, rc;
+
+	va_start(ap, fmt);
+	n = vsnprintf(stackbuf, sizeof(stackbuf), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -1;
+	if ((size_t)n >= sizeof(stackbuf)) {
+		if ((p = malloc((size_t)n + 1)) == NULL)
+			return -1;
+		va_start(ap, fmt);
+		vsnprintf(p, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+	}
+	rc = evs_conn_send(c, p, (size_t)n);
+	if (p != stackbuf)
+		free(p);
+	return rc;
+}
+
+struct evs_msg *
+evs_msg_new(const void *data, size_t len)
+{
+	struct evs_msg *m = malloc(sizeof(*m) + len);
+
+	if (m == NULL)
+		return NULL;
+	m->refcnt = 1;
+	m->len = len;
+	memcpy(m->data, data, len);
+	return m;
+}
+
+const char *
+evs_msg_data(const struct evs_msg *m, size_t *len)
+{
+	if (len != NULL)
+		*len = m->len;
+	return m->data;
+}
+
+void
+evs_msg_unref(struct evs_msg *m)
+{
+	if (m != NULL && --m->refcnt == 0)
+		free(m);
+}
+
+static void
+conn_msg_cleanup(const void *data, size_t len, void *arg)
+{
+	(void)data;
+	(void)len;
+	evs_msg_unref(arg);
+}
+
+int
+evs_conn_send_msg(struct evs_conn *c, struct evs_msg *m)
+{
+	struct evbuffer *out;
+	ssize_t n = 0;
+
+	if (c->flags & (CONN_DEAD | CONN_CLOSING | CONN_FIN_SENT))
+		return -1;
+	out = bufferevent_get_output(c->bev);
+	if (evbuffer_get_length(out) == 0) {
+		n = sockio_write(bufferevent_getfd(c->bev), m->data, m->len);
+		if (n < 0) {
+			conn_lost(c, strerror(errno));
+			return -1;
+		}
+	}
+	c->srv->st.bytes_out += m->len;
+	if ((size_t)n < m->len) {
+		/* Queue a reference to the shared bytes, not a copy. */
+		m->refcnt++;
+		if (evbuffer_add_reference(out, m->data + n,
+		    m->len - (size_t)n, conn_msg_cleanup, m) == -1) {
+			m->refcnt--;
+			conn_lost(c, "Out of memory");
+			return -1;
+		}
+	}
+	return conn_after_queue(c);
+}
+
+void
+evs_conn_close(struct evs_conn *c, const char *reason)
+{
+	if (c->flags & (CONN_CLOSING | CONN_DEAD))
+		return;
+	conn_set_reason(c, reason);
+	c->flags |= CONN_CLOSING;
+	c->flags &= ~CONN_SENDQ_WAIT;
+	bufferevent_disable(c->bev, EV_READ);
+	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+		conn_flushed(c);
+		return;
+	}
+	/* A peer that never reads must not hold the close open forever. */
+	conn_apply_timeout(c, c->srv->linger_ms > 0 ? c->srv->linger_ms :
+	    1000);
+	bufferevent_enable(c->bev, EV_READ);
+}
+
+void
+evs_conn_abort(struct evs_conn *c, const char *reason)
+{
+	conn_lost(c, reason);
+}
+
+int
+evs_conn_closing(const struct evs_conn *c)
+{
+	return (c->flags & (CONN_CLOSING | CONN_DEAD)) != 0;
+}
+
+void
+evs_conn_pause(struct evs_conn *c)
+{
+	c->flags |= CONN_USER_PAUSE;
+	if (!(c->flags & (CONN_CLOSING | CONN_DEAD)))
+		bufferevent_disable(c->bev, EV_READ);
+}
+
+void
+evs_conn_resume(struct evs_conn *c)
+{
+	c->flags &= ~CONN_USER_PAUSE;
+	if (c->flags & (CONN_CLOSING | CONN_DEAD | CONN_SENDQ_WAIT))
+		return;
+	bufferevent_enable(c->bev, EV_READ);
+	/* Lines already buffered would otherwise wait for the next read. */
+	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+		bufferevent_trigger(c->bev, EV_READ,
+		    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+}
+
+static void
+conn_apply_timeout(struct evs_conn *c, unsigned ms)
+{
+	struct timeval tv;
+
+	if (ms == 0) {
+		bufferevent_set_timeouts(c->bev, NULL, NULL);
+		return;
+	}
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	bufferevent_set_timeouts(c->bev, &tv, &tv);
+}
+
+void
+evs_conn_set_timeout(struct evs_conn *c, unsigned ms)
+{
+	if (c->flags & (CONN_CLOSING | CONN_DEAD))
+		return;
+	c->timeout_ms = ms;
+	conn_apply_timeout(c, ms);
+}
+
+size_t
+evs_conn_pending(const struct evs_conn *c)
+{
+	return evbuffer_get_length(bufferevent_get_output(c->bev));
+}
+
+const struct sockaddr *
+evs_conn_peer(const struct evs_conn *c, socklen_t *len)
+{
+	if (len != NULL)
+		*len = c->peer.sa.sa_family == AF_INET6 ?
+		    sizeof(c->peer.sin6) : sizeof(c->peer.sin);
+	return &c->peer.sa;
+}
+
+const char *
+evs_conn_peer_host(const struct evs_conn *c)
+{
+	struct evs_conn *mc = (struct evs_conn *)(uintptr_t)c;
+	char buf[64];
+
+	if (mc->host == NULL) {
+		addr_format_host(&c->peer.sa, buf, sizeof(buf));
+		mc->host = strdup(buf);
+	}
+	return mc->host != NULL ? mc->host : "?";
+}
+
+uint64_t
+evs_conn_id(const struct evs_conn *c)
+{
+	return c->id;
+}
+
+void
+evs_conn_set_data(struct evs_conn *c, void *data)
+{
+	c->data = data;
+}
+
+void *
+evs_conn_data(const struct evs_conn *c)
+{
+	return c->data;
+}
+
+struct evs_server *
+evs_conn_server(const struct evs_conn *c)
+{
+	return c->srv;
+}
+
+const struct evs_service *
+evs_conn_service(const struct evs_conn *c, void **arg)
+{
+	if (arg != NULL)
+		*arg = c->arg;
+	return c->svc;
+}

@@ -1,0 +1,114 @@
+/* Internals shared by server.c and conn.c; not installed. */
+#ifndef EVSOCK_SERVER_INT_H
+#define EVSOCK_SERVER_INT_H
+
+#include <netinet/in.h>
+#include <sys/queue.h>
+
+#include <event2/bufferevent.h>
+#include <event2/listener.h>
+
+#include <evsock/server.h>
+
+#include "../common/line.h"
+
+union conn_addr {
+	struct sockaddr sa;
+	struct sockaddr_in sin;
+	struct sockaddr_in6 sin6;
+};
+
+#define CONN_CLOSING    0x001 /* close after flush requested */
+#define CONN_DEAD       0x002 /* on the dead list, waiting for the reaper */
+#define CONN_SENDQ_WAIT 0x004 /* reads paused: output over sendq */
+#define CONN_USER_PAUSE 0x008 /* reads paused by the service */
+#define CONN_EOF        0x010 /* peer half-closed */
+#define CONN_FIN_SENT   0x020 /* shutdown(SHUT_WR) done, draining */
+#define CONN_OPENED     0x040 /* service open() returned 0 */
+#define CONN_IN_READ    0x080 /* inside the read callback */
+#define CONN_REFUSED    0x100 /* refused by a limit; never opened */
+#define CONN_IP_COUNTED 0x200 /* counted in the per-IP table */
+
+struct evs_conn {
+	TAILQ_ENTRY(evs_conn) link; /* server's live or dead list */
+	struct evs_server *srv;
+	const struct evs_service *svc;
+	void *arg;
+	size_t inlen; /* input bytes already counted in bytes_in */
+	struct bufferevent *bev;
+	void *data;
+	char *reason;
+	char *host; /* peer IP text, made on first use */
+	uint64_t id;
+	unsigned timeout_ms;
+	unsigned flags;
+	struct line_state line;
+	union conn_addr peer;
+};
+
+TAILQ_HEAD(conn_list, evs_conn);
+
+struct evs_listener {
+	TAILQ_ENTRY(evs_listener) link;
+	struct evs_server *srv;
+	struct evconnlistener *lev;
+	const struct evs_service *svc;
+	void *arg;
+	union conn_addr addr;
+	socklen_t addrlen;
+};
+
+TAILQ_HEAD(listener_list, evs_listener);
+
+struct ipcount;
+
+struct evs_server {
+	struct event_base *base;
+	struct listener_list listeners;
+	struct conn_list conns;
+	struct conn_list dead;
+	struct event *reaper;       /* frees dead connections */
+	struct event *accept_retry; /* re-enables listeners after EMFILE */
+	struct event *shutdown_timer;
+	char *linebuf;              /* LINE framing scratch, max_line + 1 */
+	struct ipcount **iptab;     /* per-IP counts, when max_per_ip > 0 */
+	void (*shutdown_done)(struct evs_server *, void *);
+	void *shutdown_arg;
+	uint64_t next_id;
+	struct evs_server_stats st;
+	size_t max_clients;
+	size_t max_per_ip;
+	size_t sendq;
+	size_t max_line;
+	size_t max_read;
+	unsigned idle_timeout_ms;
+	unsigned shutdown_timeout_ms;
+	unsigned linger_ms;
+	int backlog;
+	int reuseport;
+	int accept_paused;
+	int shutting_down;
+	int done_called;
+};
+
+/* conn.c: accepts fd for listener l (takes fd). */
+void conn_accept(struct evs_listener *l, evutil_socket_t fd,
+    const struct sockaddr *sa, socklen_t salen);
+
+/* conn.c: frees a connection at once without callbacks. */
+void conn_free(struct evs_conn *c);
+
+/* conn.c: runs close callbacks of dead connections and frees them. */
+void conn_reap(struct evs_server *srv);
+
+/* conn.c: begins shutdown for one connection. */
+void conn_shutdown(struct evs_conn *c);
+
+/* server.c: a connection slot was freed (re-enable accepting). */
+void server_conn_gone(struct evs_server *srv, struct evs_conn *c);
+
+/* server.c: per-IP accounting; returns 0 or -1 when over the limit. */
+int server_ip_take(struct evs_server *srv, const struct sockaddr *sa);
+void server_ip_release(struct evs_server *srv, const struct sockaddr *sa);
+
+#endif

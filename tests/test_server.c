@@ -1,0 +1,385 @@
+/* Integration: the server engine and echo with evs_client peers on one
+   event_base, over loopback, port 0. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include <evsock/evsock.h>
+
+#include "harness.h"
+
+#define BIG (1024 * 1024)
+
+struct peer {
+	struct evs_client *cl;
+	unsigned char *want;  /* what we sent */
+	size_t wantlen;
+	size_t sent;
+	unsigned char *got;
+	size_t gotlen;
+	int chunk_i;
+	int connected, closed, eof, error, mismatch;
+	char reason[320];
+	int half_close;       /* shut down write after sending */
+};
+
+static struct event_base *base;
+static struct evs_server *srv;
+static char target[64];
+
+static const size_t chunk_sizes[] = { 1, 7, 13, 4099, 65537, 3, 1500, 9000 };
+
+static void peer_pump(struct peer *p);
+
+static void
+peer_connected(struct evs_client *cl, void *arg)
+{
+	struct peer *p = arg;
+
+	(void)cl;
+	p->connected = 1;
+	peer_pump(p);
+}
+
+static void
+peer_pump(struct peer *p)
+{
+	/* Send in odd chunk sizes, a bounded amount at a time. */
+	while (p->sent < p->wantlen && evs_client_pending(p->cl) < 256 * 1024) {
+		size_t n = chunk_sizes[p->chunk_i++ %
+		    (sizeof(chunk_sizes) / sizeof(chunk_sizes[0]))];
+		if (n > p->wantlen - p->sent)
+			n = p->wantlen - p->sent;
+		ck_assert_int_eq(evs_client_send(p->cl, p->want + p->sent, n),
+		    0);
+		p->sent += n;
+	}
+	if (p->sent == p->wantlen && p->half_close)
+		evs_client_shutdown_write(p->cl);
+}
+
+static void
+peer_drained(struct evs_client *cl, void *arg)
+{
+	(void)cl;
+	peer_pump(arg);
+}
+
+static void
+peer_data(struct evs_client *cl, struct evbuffer *in, void *arg)
+{
+	struct peer *p = arg;
+	size_t n = evbuffer_get_length(in);
+
+	(void)cl;
+	if (p->gotlen + n > p->wantlen) {
+		p->mismatch = 1;
+		evbuffer_drain(in, n);
+		return;
+	}
+	evbuffer_remove(in, p->got + p->gotlen, n);
+	if (memcmp(p->got + p->gotlen, p->want + p->gotlen, n) != 0)
+		p->mismatch = 1;
+	p->gotlen += n;
+}
+
+static void
+peer_eof(struct evs_client *cl, void *arg)
+{
+	struct peer *p = arg;
+
+	p->eof = 1;
+	evs_client_close(cl);
+}
+
+static void
+peer_closed(struct evs_client *cl, int error, const char *reason, void *arg)
+{
+	struct peer *p = arg;
+
+	(void)cl;
+	p->closed = 1;
+	p->error = error;
+	snprintf(p->reason, sizeof(p->reason), "%s", reason);
+}
+
+static const struct evs_client_callbacks peer_cbs = {
+	.connected = peer_connected,
+	.data = peer_data,
+	.drained = peer_drained,
+	.eof = peer_eof,
+	.closed = peer_closed,
+};
+
+static void
+peer_init(struct peer *p, size_t len, uint64_t seed)
+{
+	memset(p, 0, sizeof(*p));
+	p->want = malloc(len);
+	p->got = malloc(len);
+	ck_assert_ptr_nonnull(p->want);
+	ck_assert_ptr_nonnull(p->got);
+	p->wantlen = len;
+	harness_random(p->want, len, seed);
+	p->cl = evs_client_new(base, NULL, &peer_cbs, p);
+	ck_assert_ptr_nonnull(p->cl);
+	evs_client_set_drain_level(p->cl, 64 * 1024);
+}
+
+static void
+peer_fini(struct peer *p)
+{
+	evs_client_free(p->cl);
+	free(p->want);
+	free(p->got);
+}
+
+static void
+setup(void)
+{
+	struct evs_listener *l;
+	char err[256];
+
+	base = event_base_new();
+	ck_assert_ptr_nonnull(base);
+	srv = evs_server_new(base);
+	ck_assert_ptr_nonnull(srv);
+	l = evs_server_listen(srv, "127.0.0.1:0", evs_echo_service(), NULL,
+	    err, sizeof(err));
+	ck_assert_msg(l != NULL, "listen: %s", err);
+	ck_assert_int_gt(evs_listener_port(l), 0);
+	evs_listener_addr_str(l, target, sizeof(target));
+}
+
+static void
+teardown(void)
+{
+	evs_server_free(srv);
+	event_base_free(base);
+}
+
+static int
+peer_done(void *arg)
+{
+	struct peer *p = arg;
+
+	return p->closed || p->mismatch || p->gotlen == p->wantlen;
+}
+
+START_TEST(test_server_echo_binary_odd_chunks)
+{
+	struct peer p;
+
+	peer_init(&p, BIG, 1);
+	ck_assert_int_eq(evs_client_connect(p.cl, target, 5000), 0);
+	ck_assert(harness_loop_until(base, peer_done, &p, 30000));
+	ck_assert_msg(!p.closed, "closed early: %s", p.reason);
+	ck_assert(!p.mismatch);
+	ck_assert_uint_eq(p.gotlen, BIG);
+	ck_assert(memcmp(p.got, p.want, BIG) == 0);
+	peer_fini(&p);
+}
+END_TEST
+
+struct many {
+	struct peer *peers;
+	size_t n;
+};
+
+static int
+many_done(void *arg)
+{
+	struct many *m = arg;
+
+	for (size_t i = 0; i < m->n; i++)
+		if (!peer_done(&m->peers[i]))
+			return 0;
+	return 1;
+}
+
+START_TEST(test_server_echo_500_clients)
+{
+	struct many m = { calloc(500, sizeof(struct peer)), 500 };
+	struct evs_server_stats st;
+
+	for (size_t i = 0; i < m.n; i++) {
+		peer_init(&m.peers[i], 1000 + i, 100 + i);
+		ck_assert_int_eq(evs_client_connect(m.peers[i].cl, target,
+		    10000), 0);
+	}
+	ck_assert(harness_loop_until(base, many_done, &m, 60000));
+	evs_server_stats(srv, &st);
+	ck_assert_uint_eq(st.current, 500);
+	ck_assert_uint_eq(st.accepted, 500);
+	for (size_t i = 0; i < m.n; i++) {
+		ck_assert_msg(!m.peers[i].closed, "peer %zu: %s", i,
+		    m.peers[i].reason);
+		ck_assert(!m.peers[i].mismatch);
+		ck_assert(memcmp(m.peers[i].got, m.peers[i].want,
+		    m.peers[i].wantlen) == 0);
+		peer_fini(&m.peers[i]);
+	}
+	free(m.peers);
+}
+END_TEST
+
+static int
+peer_closed_cond(void *arg)
+{
+	return ((struct peer *)arg)->closed;
+}
+
+START_TEST(test_server_half_close_flushes)
+{
+	struct peer p;
+
+	/* Send 512 KiB then FIN at once: the server must echo every byte
+	   before it closes its side. */
+	peer_init(&p, 512 * 1024, 7);
+	p.half_close = 1;
+	ck_assert_int_eq(evs_client_connect(p.cl, target, 5000), 0);
+	ck_assert(harness_loop_until(base, peer_closed_cond, &p, 30000));
+	ck_assert_int_eq(p.error, 0);
+	ck_assert(p.eof);
+	ck_assert(!p.mismatch);
+	ck_assert_uint_eq(p.gotlen, p.wantlen);
+	peer_fini(&p);
+}
+END_TEST
+
+START_TEST(test_server_max_clients_refuses_with_line)
+{
+	struct peer p[3];
+	struct evs_server_stats st;
+	char *line;
+
+	evs_server_set(srv, EVS_OPT_MAX_CLIENTS, 2);
+	for (int i = 0; i < 2; i++) {
+		peer_init(&p[i], 10, (uint64_t)i);
+		evs_client_connect(p[i].cl, target, 5000);
+		ck_assert(harness_loop_until(base, peer_done, &p[i], 10000));
+	}
+	/* The third gets a line saying why, then EOF. */
+	peer_init(&p[2], 4096, 3);
+	evs_client_connect(p[2].cl, target, 5000);
+	p[2].want[0] = 0;
+	ck_assert(harness_loop_until(base, peer_closed_cond, &p[2], 10000));
+	line = strndup((char *)p[2].got, p[2].gotlen);
+	ck_assert_msg(strstr(line, "Server full") != NULL, "got '%s'", line);
+	free(line);
+	evs_server_stats(srv, &st);
+	ck_assert_uint_eq(st.refused, 1);
+	ck_assert_uint_eq(st.current, 2);
+	for (int i = 0; i < 3; i++)
+		peer_fini(&p[i]);
+}
+END_TEST
+
+START_TEST(test_server_listen_errors)
+{
+	struct evs_listener *l;
+	char err[256], again[80];
+
+	/* The port already bound by setup(). */
+	snprintf(again, sizeof(again), "%s", target);
+	l = evs_server_listen(srv, again, evs_echo_service(), NULL, err,
+	    sizeof(err));
+	ck_assert_ptr_null(l);
+	ck_assert_msg(strstr(err, "address already in use") != NULL, "%s",
+	    err);
+	l = evs_server_listen(srv, "127.0.0.1", evs_echo_service(), NULL,
+	    err, sizeof(err));
+	ck_assert_ptr_null(l);
+	ck_assert_msg(strstr(err, "PORT") != NULL, "%s", err);
+	l = evs_server_listen(srv, "[::1]:0", evs_echo_service(), NULL, err,
+	    sizeof(err));
+	if (l != NULL)
+		ck_assert_int_gt(evs_listener_port(l), 0);
+}
+END_TEST
+
+struct shut {
+	int done;
+	struct peer p;
+};
+
+static void
+shut_done(struct evs_server *s, void *arg)
+{
+	(void)s;
+	((struct shut *)arg)->done = 1;
+}
+
+static int
+shut_cond(void *arg)
+{
+	struct shut *sh = arg;
+
+	return sh->done && sh->p.closed;
+}
+
+START_TEST(test_server_shutdown_flushes_and_finishes)
+{
+	struct shut sh = { 0 };
+
+	peer_init(&sh.p, 256 * 1024, 11);
+	ck_assert_int_eq(evs_client_connect(sh.p.cl, target, 5000), 0);
+	ck_assert(harness_loop_until(base, peer_closed_cond, &sh.p, 50) == 0);
+	/* Shut down while data is in flight; the peer then finishes
+	   sending and half-closes: every byte must come back. */
+	ck_assert_int_eq(evs_server_shutdown(srv, 10000, shut_done, &sh), 0);
+	ck_assert_int_eq(evs_server_shutdown(srv, 10000, shut_done, &sh), -1);
+	sh.p.half_close = 1;
+	peer_pump(&sh.p);
+	ck_assert(harness_loop_until(base, shut_cond, &sh, 30000));
+	ck_assert_int_eq(sh.p.error, 0);
+	ck_assert(!sh.p.mismatch);
+	ck_assert_uint_eq(sh.p.gotlen, sh.p.wantlen);
+	ck_assert_int_eq(harness_connect(atoi(strrchr(target, ':') + 1), 0),
+	    -1);
+	peer_fini(&sh.p);
+}
+END_TEST
+
+static Suite *
+server_suite(void)
+{
+	Suite *s = suite_create("server");
+	TCase *tc;
+
+	tc = tcase_create("echo");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_server_echo_binary_odd_chunks);
+	tcase_add_test(tc, test_server_echo_500_clients);
+	tcase_add_test(tc, test_server_half_close_flushes);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("limits");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_server_max_clients_refuses_with_line);
+	tcase_add_test(tc, test_server_listen_errors);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("shutdown");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_server_shutdown_flushes_and_finishes);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(server_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
