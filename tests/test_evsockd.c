@@ -1,0 +1,341 @@
+/* System: the evsockd and evsock binaries over loopback. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include "harness.h"
+
+static struct harness_proc proc;
+static int port;
+static char target[64];
+
+static void
+start_echo(void)
+{
+	const char *argv[] = { "evsockd", "--listen", "echo=127.0.0.1:0",
+		NULL };
+
+	ck_assert_msg(harness_evsockd(&proc, argv, 1, &port) == 0,
+	    "evsockd did not start: %s", proc.log);
+	snprintf(target, sizeof(target), "127.0.0.1:%d", port);
+}
+
+static void
+stop_echo(void)
+{
+	if (proc.pid > 0)
+		harness_proc_stop(&proc, SIGTERM, 10000);
+}
+
+START_TEST(test_evsockd_logs_real_address)
+{
+	char want[80];
+
+	snprintf(want, sizeof(want), "listening echo on 127.0.0.1:%d\n", port);
+	ck_assert_msg(strstr(proc.log, want) != NULL, "log: %s", proc.log);
+	ck_assert_int_gt(port, 0);
+}
+END_TEST
+
+START_TEST(test_evsockd_pipe_hi)
+{
+	const char *argv[] = { harness_prog("EVSOCK"), target, NULL };
+	char out[64], err[512];
+	size_t outlen;
+	int st;
+
+	st = harness_run(argv, "hi\n", 3, out, sizeof(out), &outlen, err,
+	    sizeof(err), 10000);
+	ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	    "status %d, stderr: %s", st, err);
+	ck_assert_uint_eq(outlen, 3);
+	ck_assert(memcmp(out, "hi\n", 3) == 0);
+}
+END_TEST
+
+START_TEST(test_evsockd_pipe_1mib_binary)
+{
+	const char *argv[] = { harness_prog("EVSOCK"), target, NULL };
+	size_t len = 1024 * 1024, outlen;
+	unsigned char *in = malloc(len), *out = malloc(len + 16);
+	char err[512];
+	int st;
+
+	harness_random(in, len, 42);
+	st = harness_run(argv, in, len, out, len + 16, &outlen, err,
+	    sizeof(err), 30000);
+	ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	    "status %d, stderr: %s", st, err);
+	ck_assert_uint_eq(outlen, len);
+	ck_assert(memcmp(in, out, len) == 0);
+	free(in);
+	free(out);
+}
+END_TEST
+
+START_TEST(test_evsockd_100_raw_clients)
+{
+	int fds[100];
+	unsigned char buf[4096], back[4096];
+
+	for (int i = 0; i < 100; i++) {
+		fds[i] = harness_connect(port, 0);
+		ck_assert_int_ge(fds[i], 0);
+	}
+	for (int i = 0; i < 100; i++) {
+		harness_random(buf, sizeof(buf), (uint64_t)i);
+		ck_assert_int_eq(harness_write_all(fds[i], buf, sizeof(buf)),
+		    0);
+	}
+	for (int i = 0; i < 100; i++) {
+		harness_random(buf, sizeof(buf), (uint64_t)i);
+		ck_assert_uint_eq(harness_read_full(fds[i], back,
+		    sizeof(back)), sizeof(back));
+		ck_assert(memcmp(buf, back, sizeof(buf)) == 0);
+		close(fds[i]);
+	}
+}
+END_TEST
+
+START_TEST(test_evsockd_raw_half_close)
+{
+	int fd = harness_connect(port, 0);
+	char back[64];
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(harness_write_all(fd, "bye", 3), 0);
+	shutdown(fd, SHUT_WR);
+	ck_assert_int_eq(harness_read_eof(fd, back, sizeof(back)), 3);
+	ck_assert(memcmp(back, "bye", 3) == 0);
+	close(fd);
+}
+END_TEST
+
+START_TEST(test_evsockd_sigterm_exits_zero)
+{
+	int st = harness_proc_stop(&proc, SIGTERM, 10000);
+
+	ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	    "status %d, log: %s", st, proc.log);
+}
+END_TEST
+
+START_TEST(test_evsockd_sigint_exits_zero)
+{
+	int fd = harness_connect(port, 0);
+	int st;
+
+	/* A connected client that half-closes is served to the end. */
+	ck_assert_int_ge(fd, 0);
+	st = kill(proc.pid, SIGINT);
+	ck_assert_int_eq(st, 0);
+	ck_assert(harness_proc_wait_log(&proc, "shutting down", 5000));
+	harness_write_all(fd, "x", 1);
+	shutdown(fd, SHUT_WR);
+	{
+		char c[8];
+		ck_assert_int_eq(harness_read_eof(fd, c, sizeof(c)), 1);
+	}
+	close(fd);
+	st = harness_proc_stop(&proc, 0, 10000);
+	ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	    "status %d, log: %s", st, proc.log);
+}
+END_TEST
+
+/* Runs evsockd with args expecting a quick failure; returns its exit
+   status and stderr. */
+static int
+evsockd_fails(const char *const *args, char *err, size_t errcap)
+{
+	const char *argv[16];
+	char out[4096];
+	size_t outlen, n = 0;
+
+	argv[n++] = harness_prog("EVSOCKD");
+	for (size_t i = 0; args[i] != NULL && n < 15; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	return harness_run(argv, NULL, 0, out, sizeof(out), &outlen, err,
+	    errcap, 10000);
+}
+
+START_TEST(test_evsockd_bad_input)
+{
+	struct {
+		const char *args[4];
+		int code;
+		const char *want;
+	} cases[] = {
+		{ { "--listen", "ftp=127.0.0.1:0" }, 2, "unknown service" },
+		{ { "--listen", "echo=127.0.0.1" }, 2, "missing :PORT" },
+		{ { "--listen", "echo=999.1.1.1:0" }, 1, "cannot listen" },
+		{ { "--frobnicate" }, 2, "unknown option --frobnicate" },
+		{ { "--max-clients", "lots" }, 2, "--max-clients" },
+	};
+	char err[1024];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int st = evsockd_fails(cases[i].args, err, sizeof(err));
+		ck_assert_msg(st != -1 && WIFEXITED(st) &&
+		    WEXITSTATUS(st) == cases[i].code,
+		    "case %zu: status %d: %s", i, st, err);
+		ck_assert_msg(strstr(err, cases[i].want) != NULL,
+		    "case %zu: '%s' lacks '%s'", i, err, cases[i].want);
+		ck_assert_msg(strchr(err, '\n') == strrchr(err, '\n'),
+		    "case %zu: more than one line: %s", i, err);
+	}
+}
+END_TEST
+
+START_TEST(test_evsockd_port_in_use)
+{
+	char spec[64], err[1024];
+	const char *args[] = { "--listen", spec, NULL };
+	int st;
+
+	snprintf(spec, sizeof(spec), "echo=127.0.0.1:%d", port);
+	st = evsockd_fails(args, err, sizeof(err));
+	ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 1,
+	    "status %d: %s", st, err);
+	ck_assert_msg(strstr(err, "address already in use") != NULL, "%s",
+	    err);
+}
+END_TEST
+
+START_TEST(test_evsockd_help_version)
+{
+	const char *help[] = { harness_prog("EVSOCKD"), "--help", NULL };
+	const char *ver[] = { harness_prog("EVSOCKD"), "--version", NULL };
+	char out[8192], err[256];
+	size_t outlen;
+	int st;
+
+	st = harness_run(help, NULL, 0, out, sizeof(out) - 1, &outlen, err,
+	    sizeof(err), 10000);
+	ck_assert(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	out[outlen] = '\0';
+	ck_assert_ptr_nonnull(strstr(out, "--listen SERVICE=HOST:PORT"));
+	st = harness_run(ver, NULL, 0, out, sizeof(out) - 1, &outlen, err,
+	    sizeof(err), 10000);
+	ck_assert(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	out[outlen] = '\0';
+	ck_assert_ptr_nonnull(strstr(out, "evsockd "));
+}
+END_TEST
+
+/* Runs evsock against a target expecting failure; checks the one-line
+   error names the address. */
+static void
+evsock_fails_naming(const char *tgt, const char *extra, const char *want)
+{
+	const char *argv[6];
+	char out[64], err[1024];
+	size_t outlen, n = 0;
+	int st;
+
+	argv[n++] = harness_prog("EVSOCK");
+	if (extra != NULL) {
+		argv[n++] = "--connect-timeout";
+		argv[n++] = extra;
+	}
+	argv[n++] = tgt;
+	argv[n] = NULL;
+	st = harness_run(argv, NULL, 0, out, sizeof(out), &outlen, err,
+	    sizeof(err), 30000);
+	ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 1,
+	    "status %d: %s", st, err);
+	ck_assert_msg(strstr(err, tgt) != NULL, "'%s' lacks '%s'", err, tgt);
+	if (want != NULL)
+		ck_assert_msg(strstr(err, want) != NULL, "'%s' lacks '%s'", err,
+		    want);
+	ck_assert_msg(strchr(err, '\n') == strrchr(err, '\n'),
+	    "more than one line: %s", err);
+}
+
+START_TEST(test_evsock_refused_and_unknown_host)
+{
+	char tgt[64];
+
+	/* The server has stopped: its port now refuses. */
+	harness_proc_stop(&proc, SIGTERM, 10000);
+	evsock_fails_naming(target, NULL, "refused");
+	/* .invalid never resolves (RFC 6761); with no reachable DNS the
+	   deadline ends it instead: either way one line naming it. */
+	snprintf(tgt, sizeof(tgt), "no-such-host.invalid:7");
+	evsock_fails_naming(tgt, "3s", NULL);
+}
+END_TEST
+
+START_TEST(test_evsock_usage_errors)
+{
+	const char *bad[][3] = {
+		{ "--connect-timeout", "never", "127.0.0.1:1" },
+		{ "127.0.0.1", NULL, NULL },
+		{ "--nope", NULL, NULL },
+	};
+	for (size_t i = 0; i < 3; i++) {
+		const char *argv[5] = { harness_prog("EVSOCK") };
+		char out[4096], err[4096];
+		size_t outlen, n = 1;
+		int st;
+		for (int j = 0; j < 3 && bad[i][j] != NULL; j++)
+			argv[n++] = bad[i][j];
+		argv[n] = NULL;
+		st = harness_run(argv, NULL, 0, out, sizeof(out), &outlen, err,
+		    sizeof(err), 10000);
+		ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 2,
+		    "case %zu: status %d: %s", i, st, err);
+	}
+}
+END_TEST
+
+static Suite *
+evsockd_suite(void)
+{
+	Suite *s = suite_create("evsockd");
+	TCase *tc;
+
+	tc = tcase_create("echo");
+	tcase_add_checked_fixture(tc, start_echo, stop_echo);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_evsockd_logs_real_address);
+	tcase_add_test(tc, test_evsockd_pipe_hi);
+	tcase_add_test(tc, test_evsockd_pipe_1mib_binary);
+	tcase_add_test(tc, test_evsockd_100_raw_clients);
+	tcase_add_test(tc, test_evsockd_raw_half_close);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("signals");
+	tcase_add_checked_fixture(tc, start_echo, stop_echo);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_evsockd_sigterm_exits_zero);
+	tcase_add_test(tc, test_evsockd_sigint_exits_zero);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("errors");
+	tcase_add_checked_fixture(tc, start_echo, stop_echo);
+	tcase_set_timeout(tc, 90);
+	tcase_add_test(tc, test_evsockd_bad_input);
+	tcase_add_test(tc, test_evsockd_port_in_use);
+	tcase_add_test(tc, test_evsockd_help_version);
+	tcase_add_test(tc, test_evsock_refused_and_unknown_host);
+	tcase_add_test(tc, test_evsock_usage_errors);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(evsockd_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
