@@ -1,0 +1,197 @@
+/*
+ * IRC client protocol: message parsing and formatting, ascii
+ * casemapping, nick and channel name rules, and every numeric reply and
+ * message the chat service sends.  Pure: no sockets, no allocation.
+ *
+ * The reply macros below expand to two arguments, the command or
+ * numeric and a printf format for what follows it, so that a call such
+ * as reply(u, IRC_ERR_NOSUCHNICK, name) keeps its format checked by the
+ * compiler while the protocol text stays in this one file.  A numeric's
+ * format starts after "<client> "; a relayed message's format starts
+ * after ":<nick>!<user>@<host> ".
+ */
+#ifndef EVSOCK_COMMON_IRC_H
+#define EVSOCK_COMMON_IRC_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+#define IRC_MAX_PARAMS 15
+#define IRC_LINE_MAX 512    /* bytes including CRLF (RFC 1459) */
+#define IRC_NICK_MAX 30     /* NICKLEN */
+#define IRC_USER_MAX 10     /* USERLEN */
+#define IRC_REALNAME_MAX 50
+#define IRC_CHANNEL_MAX 50  /* CHANNELLEN */
+#define IRC_TOPIC_MAX 390   /* TOPICLEN */
+#define IRC_KICK_MAX 390    /* KICKLEN */
+#define IRC_AWAY_MAX 200    /* AWAYLEN */
+#define IRC_CHANLIMIT 50    /* channels one client may join */
+
+/* One parsed message; the strings point into the parsed line. */
+struct irc_msg {
+	const char *prefix;                  /* NULL when absent */
+	const char *command;                 /* upper-cased */
+	const char *params[IRC_MAX_PARAMS];
+	int nparams;
+	int trailing; /* 1 if the last parameter was given with ':' */
+};
+
+enum irc_parse_result {
+	IRC_PARSE_OK = 0,
+	IRC_PARSE_EMPTY = -1,     /* nothing but tags, prefix or spaces */
+	IRC_PARSE_BADCHAR = -2    /* NUL, CR or LF inside the line */
+};
+
+/*
+ * Parses one line of `len` bytes (no CR/LF terminator; it may contain
+ * NUL) in place: separators are overwritten with NUL and the command is
+ * upper-cased.  Message tags (@...) are skipped, a :prefix is reported
+ * but never trusted.  At most IRC_MAX_PARAMS parameters; the last one
+ * takes the rest of the line.  The line needs one spare byte after
+ * `len` (line[len] is written).  Returns IRC_PARSE_OK or a negative
+ * enum irc_parse_result; *m is valid only on IRC_PARSE_OK.
+ */
+int irc_parse(char *line, size_t len, struct irc_msg *m);
+
+/*
+ * Formats one protocol line into buf (capacity `size`): the printf
+ * result, cut to at most max - 2 bytes without splitting a UTF-8
+ * sequence, with any CR, LF or NUL replaced by a space, then CRLF.
+ * Requires size >= max >= 3.  Returns the line's length including CRLF.
+ */
+size_t irc_vformat(char *buf, size_t size, size_t max, const char *fmt,
+    va_list ap) __attribute__((format(printf, 4, 0)));
+size_t irc_format(char *buf, size_t size, size_t max, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/*
+ * Builds a message from a prefix (NULL: none), a command and nparams
+ * parameters; the last one is sent as trailing (":...") when it must
+ * be (empty, has a space, starts with ':').  Middle parameters that are
+ * empty, contain a space or start with ':' are invalid: returns 0.
+ * Otherwise returns the length including CRLF (cut to max as for
+ * irc_vformat).
+ */
+size_t irc_build(char *buf, size_t size, size_t max, const char *prefix,
+    const char *command, int nparams, const char *const *params);
+
+/* ascii casemapping (CASEMAPPING=ascii): only A-Z fold to a-z. */
+int irc_tolower(int ch);
+/* Compares case-insensitively; returns <0, 0 or >0 like strcmp. */
+int irc_casecmp(const char *a, const char *b);
+/* Copies s lower-cased into dst (capacity len, always terminated). */
+void irc_strlower(char *dst, const char *s, size_t len);
+/* Returns a hash of s that is equal for names that compare equal. */
+unsigned long irc_casehash(const char *s);
+
+/* Returns 1 if s is a valid nickname (RFC 2812 grammar, at most
+   IRC_NICK_MAX bytes), else 0. */
+int irc_valid_nick(const char *s);
+/* Returns 1 if s is a valid channel name ('#', at most IRC_CHANNEL_MAX
+   bytes, no space, comma, BEL or control byte), else 0. */
+int irc_valid_channel(const char *s);
+/* Returns 1 if s names a channel (starts with a channel prefix). */
+int irc_is_channel(const char *s);
+
+/*
+ * Compares two NUL-terminated secrets in time that depends only on the
+ * length of `given`, not on where they differ.  Returns 1 if equal.
+ */
+int irc_secret_equal(const char *given, const char *expected);
+
+/* Numeric replies (modern.ircdocs.horse); format after "<client> ". */
+#define IRC_RPL_WELCOME "001", ":Welcome to the %s Network, %s"
+#define IRC_RPL_YOURHOST "002", ":Your host is %s, running version %s"
+#define IRC_RPL_CREATED "003", ":This server was created %s"
+#define IRC_RPL_MYINFO "004", "%s %s %s %s %s"
+#define IRC_RPL_ISUPPORT "005", "%s :are supported by this server"
+#define IRC_RPL_UMODEIS "221", "%s"
+#define IRC_RPL_LUSERCLIENT "251", \
+	":There are %zu users and 0 invisible on 1 servers"
+#define IRC_RPL_LUSERUNKNOWN "253", "%zu :unknown connection(s)"
+#define IRC_RPL_LUSERCHANNELS "254", "%zu :channels formed"
+#define IRC_RPL_LUSERME "255", ":I have %zu clients and 0 servers"
+#define IRC_RPL_LOCALUSERS "265", "%zu %zu :Current local users %zu, max %zu"
+#define IRC_RPL_GLOBALUSERS "266", \
+	"%zu %zu :Current global users %zu, max %zu"
+#define IRC_RPL_AWAY "301", "%s :%s"
+#define IRC_RPL_UNAWAY "305", ":You are no longer marked as being away"
+#define IRC_RPL_NOWAWAY "306", ":You have been marked as being away"
+#define IRC_RPL_WHOISUSER "311", "%s %s %s * :%s"
+#define IRC_RPL_WHOISSERVER "312", "%s %s :%s"
+#define IRC_RPL_ENDOFWHO "315", "%s :End of WHO list"
+#define IRC_RPL_WHOISIDLE "317", "%s %lld %lld :seconds idle, signon time"
+#define IRC_RPL_ENDOFWHOIS "318", "%s :End of /WHOIS list"
+#define IRC_RPL_WHOISCHANNELS "319", "%s :%s"
+#define IRC_RPL_LISTSTART "321", "Channel :Users  Name"
+#define IRC_RPL_LIST "322", "%s %zu :%s"
+#define IRC_RPL_LISTEND "323", ":End of /LIST"
+#define IRC_RPL_CHANNELMODEIS "324", "%s %s"
+#define IRC_RPL_CREATIONTIME "329", "%s %lld"
+#define IRC_RPL_NOTOPIC "331", "%s :No topic is set"
+#define IRC_RPL_TOPIC "332", "%s :%s"
+#define IRC_RPL_TOPICWHOTIME "333", "%s %s %lld"
+#define IRC_RPL_VERSION "351", "%s %s :%s"
+#define IRC_RPL_WHOREPLY "352", "%s %s %s %s %s %s :0 %s"
+#define IRC_RPL_NAMREPLY "353", "= %s :%s"
+#define IRC_RPL_ENDOFNAMES "366", "%s :End of /NAMES list"
+#define IRC_RPL_ENDOFBANLIST "368", "%s :End of channel ban list"
+#define IRC_RPL_MOTD "372", ":- %s"
+#define IRC_RPL_MOTDSTART "375", ":- %s Message of the day - "
+#define IRC_RPL_ENDOFMOTD "376", ":End of /MOTD command."
+#define IRC_RPL_TIME "391", "%s %lld :%s"
+#define IRC_ERR_NOSUCHNICK "401", "%s :No such nick/channel"
+#define IRC_ERR_NOSUCHCHANNEL "403", "%s :No such channel"
+#define IRC_ERR_CANNOTSENDTOCHAN "404", "%s :Cannot send to channel"
+#define IRC_ERR_TOOMANYCHANNELS "405", "%s :You have joined too many channels"
+#define IRC_ERR_INVALIDCAPCMD "410", "%s :Invalid CAP command"
+#define IRC_ERR_NORECIPIENT "411", ":No recipient given (%s)"
+#define IRC_ERR_NOTEXTTOSEND "412", ":No text to send"
+#define IRC_ERR_INPUTTOOLONG "417", ":Input line was too long"
+#define IRC_ERR_UNKNOWNCOMMAND "421", "%s :Unknown command"
+#define IRC_ERR_NOMOTD "422", ":MOTD File is missing"
+#define IRC_ERR_NONICKNAMEGIVEN "431", ":No nickname given"
+#define IRC_ERR_ERRONEUSNICKNAME "432", "%s :Erroneus nickname"
+#define IRC_ERR_NICKNAMEINUSE "433", "%s :Nickname is already in use"
+#define IRC_ERR_USERNOTINCHANNEL "441", "%s %s :They aren't on that channel"
+#define IRC_ERR_NOTONCHANNEL "442", "%s :You're not on that channel"
+#define IRC_ERR_NOTREGISTERED "451", ":You have not registered"
+#define IRC_ERR_NEEDMOREPARAMS "461", "%s :Not enough parameters"
+#define IRC_ERR_ALREADYREGISTERED "462", ":You may not reregister"
+#define IRC_ERR_PASSWDMISMATCH "464", ":Password incorrect"
+#define IRC_ERR_UNKNOWNMODE "472", "%c :is unknown mode char to me"
+#define IRC_ERR_CHANOPRIVSNEEDED "482", "%s :You're not channel operator"
+#define IRC_ERR_UMODEUNKNOWNFLAG "501", ":Unknown MODE flag"
+#define IRC_ERR_USERSDONTMATCH "502", ":Cant change mode for other users"
+
+/* Messages from the server itself; format after ":<server> ". */
+#define IRC_MSG_PING "PING", ":%s"
+#define IRC_MSG_PONG "PONG", "%s :%s"
+#define IRC_MSG_CAP "CAP", "%s %s :%s"
+
+/* Messages relayed for a client; format after ":<nick>!<user>@<host> ". */
+#define IRC_MSG_PRIVMSG "PRIVMSG", "%s :%s"
+#define IRC_MSG_NOTICE "NOTICE", "%s :%s"
+#define IRC_MSG_JOIN "JOIN", "%s"
+#define IRC_MSG_PART "PART", "%s"
+#define IRC_MSG_PART_REASON "PART", "%s :%s"
+#define IRC_MSG_QUIT "QUIT", ":%s"
+#define IRC_MSG_NICK "NICK", ":%s"
+#define IRC_MSG_TOPIC "TOPIC", "%s :%s"
+#define IRC_MSG_KICK "KICK", "%s %s :%s"
+#define IRC_MSG_MODE "MODE", "%s %s"
+
+/* A connection being closed; no prefix.  The reason is a sentence. */
+#define IRC_ERROR_CLOSING "ERROR :Closing Link: %s (%s)\r\n"
+#define IRC_ERROR_SHUTDOWN "ERROR :Server shutting down\r\n"
+
+/* What the server supports, as 004 and 005 announce it. */
+#define IRC_USER_MODES "i"
+#define IRC_CHANNEL_MODES "nto"
+#define IRC_CHANNEL_MODES_PARAM "o"
+#define IRC_ISUPPORT_1 "AWAYLEN=200 CASEMAPPING=ascii CHANLIMIT=#:50 " \
+	"CHANMODES=,,,nt CHANNELLEN=50 CHANTYPES=# KICKLEN=390"
+#define IRC_ISUPPORT_2 "NETWORK=%s NICKLEN=30 PREFIX=(o)@ TOPICLEN=390 " \
+	"USERLEN=10"
+
+#endif
