@@ -10,7 +10,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
 #include <event2/event.h>
+#include <event2/thread.h>
 
 #include <evsock/evsock.h>
 
@@ -20,11 +23,25 @@
 #define FD_RESERVE 32          /* descriptors kept for logs, files, DNS */
 #define SECRET_FILE_MAX 4096
 
+#define MAX_WORKERS 256
+
+/* An echo worker: its own event_base, server and SO_REUSEPORT
+   listeners, on its own thread. */
+struct worker {
+	pthread_t tid;
+	struct event_base *base;
+	struct evs_server *srv;
+	struct event *stop;
+	int started;
+};
+
 struct daemon {
 	struct event_base *base;
 	struct evs_server *srv;
 	struct evs_chat *chat;
 	struct event *sigint, *sigterm;
+	struct worker *workers;
+	size_t nworkers;
 	int signals;
 };
 
@@ -37,12 +54,37 @@ static void
 daemon_shutdown_done(struct evs_server *srv, void *arg)
 {
 	struct daemon *d = arg;
-	struct evs_server_stats st;
 
-	evs_server_stats(srv, &st);
-	log_info("shutdown complete: %llu connections served",
-	    (unsigned long long)st.accepted);
+	(void)srv;
 	event_base_loopexit(d->base, NULL);
+}
+
+static void
+worker_shutdown_done(struct evs_server *srv, void *arg)
+{
+	struct worker *w = arg;
+
+	(void)srv;
+	event_base_loopexit(w->base, NULL);
+}
+
+static void
+worker_stop_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+
+	(void)fd;
+	(void)what;
+	evs_server_shutdown(w->srv, 0, worker_shutdown_done, w);
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	event_base_dispatch(w->base);
+	return NULL;
 }
 
 static void
@@ -53,11 +95,115 @@ daemon_signal_cb(evutil_socket_t sig, short what, void *arg)
 	(void)what;
 	if (d->signals++ > 0) {
 		log_warn("second %s: exiting now", strsignal((int)sig));
+		for (size_t i = 0; i < d->nworkers; i++)
+			event_base_loopbreak(d->workers[i].base);
 		event_base_loopbreak(d->base);
 		return;
 	}
 	log_info("%s: shutting down (again to force)", strsignal((int)sig));
+	/* Workers run their own loops: wake each from here (thread-safe
+	   with evthread locking), then wind down the main server. */
+	for (size_t i = 0; i < d->nworkers; i++)
+		event_active(d->workers[i].stop, EV_TIMEOUT, 0);
 	evs_server_shutdown(d->srv, 0, daemon_shutdown_done, d);
+}
+
+static void
+daemon_configure(struct evs_server *srv, const struct config *cfg,
+    size_t share)
+{
+	uint64_t max = cfg->max_clients;
+
+	/* Each worker gets its share of the client limit, rounded up. */
+	if (max > 0 && share > 1)
+		max = (max + share - 1) / share;
+	evs_server_set(srv, EVS_OPT_MAX_CLIENTS, (long long)max);
+	evs_server_set(srv, EVS_OPT_MAX_PER_IP, (long long)cfg->max_per_ip);
+	evs_server_set(srv, EVS_OPT_SENDQ, (long long)cfg->sendq);
+	evs_server_set(srv, EVS_OPT_MAX_LINE, (long long)cfg->max_line);
+	evs_server_set(srv, EVS_OPT_IDLE_TIMEOUT_MS,
+	    (long long)cfg->idle_timeout_ms);
+	evs_server_set(srv, EVS_OPT_SHUTDOWN_TIMEOUT_MS,
+	    (long long)cfg->shutdown_timeout_ms);
+}
+
+/*
+ * Opens one echo listener on every worker, all on one address with
+ * SO_REUSEPORT so the kernel spreads connections over them.  A probe
+ * bind without SO_REUSEPORT comes first: it picks the port for port 0,
+ * and it fails when another program holds the port (which
+ * SO_REUSEPORT alone would quietly share).  Returns the first
+ * listener, or NULL with err set.
+ */
+static struct evs_listener *
+daemon_listen_workers(struct daemon *d, const char *spec, char *err,
+    size_t errlen)
+{
+	struct evs_listener *probe, *first = NULL, *l;
+	struct sockaddr_storage ss;
+	socklen_t salen;
+
+	probe = evs_server_listen(d->srv, spec, evs_echo_service(), NULL, err,
+	    errlen);
+	if (probe == NULL)
+		return NULL;
+	memcpy(&ss, evs_listener_addr(probe, &salen), sizeof(ss) < salen ?
+	    sizeof(ss) : salen);
+	evs_listener_free(probe);
+	for (size_t i = 0; i < d->nworkers; i++) {
+		l = evs_server_listen_addr(d->workers[i].srv,
+		    (struct sockaddr *)&ss, salen, evs_echo_service(), NULL,
+		    err, errlen);
+		if (l == NULL)
+			return NULL;
+		if (first == NULL)
+			first = l;
+	}
+	return first;
+}
+
+static int
+daemon_start_workers(struct daemon *d, size_t n)
+{
+	if (evthread_use_pthreads() == -1) {
+		log_error("cannot enable libevent threading");
+		return -1;
+	}
+	if ((d->workers = calloc(n, sizeof(*d->workers))) == NULL)
+		return -1;
+	d->nworkers = n;
+	for (size_t i = 0; i < n; i++) {
+		struct worker *w = &d->workers[i];
+		if ((w->base = event_base_new()) == NULL ||
+		    (w->srv = evs_server_new(w->base)) == NULL ||
+		    (w->stop = event_new(w->base, -1, 0, worker_stop_cb,
+		    w)) == NULL) {
+			log_error("cannot create worker %zu", i);
+			return -1;
+		}
+		evs_server_set(w->srv, EVS_OPT_REUSEPORT, 1);
+	}
+	return 0;
+}
+
+static void
+daemon_free_workers(struct daemon *d)
+{
+	for (size_t i = 0; i < d->nworkers; i++) {
+		struct worker *w = &d->workers[i];
+		if (w->started) {
+			event_base_loopbreak(w->base);
+			pthread_join(w->tid, NULL);
+		}
+		if (w->stop != NULL)
+			event_free(w->stop);
+		evs_server_free(w->srv);
+		if (w->base != NULL)
+			event_base_free(w->base);
+	}
+	free(d->workers);
+	d->workers = NULL;
+	d->nworkers = 0;
 }
 
 /*
@@ -179,7 +325,9 @@ main(int argc, char **argv)
 	struct config cfg;
 	enum log_level level;
 	char err[512], addr[80];
-	int status = 1, need_chat = 0;
+	int status = 1, need_chat = 0, need_echo = 0;
+	size_t nthreads;
+	long ncpu;
 
 	memset(&d, 0, sizeof(d));
 	log_set_prog("evsockd");
@@ -200,6 +348,23 @@ main(int argc, char **argv)
 		log_set_level(level);
 	signal(SIGPIPE, SIG_IGN);
 
+	for (size_t i = 0; i < cfg.nlisten; i++) {
+		if (strcmp(cfg.listen[i].service, "chat") == 0)
+			need_chat = 1;
+		else
+			need_echo = 1;
+	}
+	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	nthreads = cfg.threads > 0 ? (size_t)cfg.threads :
+	    ncpu > 0 ? (size_t)ncpu : 1;
+	if (nthreads > MAX_WORKERS)
+		nthreads = MAX_WORKERS;
+	/* Echo connections share nothing, so they spread over workers;
+	   chat state lives on the main thread. */
+	if (need_echo && nthreads > 1 &&
+	    daemon_start_workers(&d, nthreads) == -1)
+		goto out;
+
 	if ((d.base = event_base_new()) == NULL ||
 	    (d.srv = evs_server_new(d.base)) == NULL) {
 		log_error("cannot start the event loop: %s", strerror(errno));
@@ -207,20 +372,22 @@ main(int argc, char **argv)
 	}
 	if (cfg.max_clients == 0)
 		cfg.max_clients = daemon_default_max_clients();
-	evs_server_set(d.srv, EVS_OPT_MAX_CLIENTS, (long long)cfg.max_clients);
-	evs_server_set(d.srv, EVS_OPT_MAX_PER_IP, (long long)cfg.max_per_ip);
-	evs_server_set(d.srv, EVS_OPT_SENDQ, (long long)cfg.sendq);
-	evs_server_set(d.srv, EVS_OPT_MAX_LINE, (long long)cfg.max_line);
-	evs_server_set(d.srv, EVS_OPT_IDLE_TIMEOUT_MS,
-	    (long long)cfg.idle_timeout_ms);
-	evs_server_set(d.srv, EVS_OPT_SHUTDOWN_TIMEOUT_MS,
-	    (long long)cfg.shutdown_timeout_ms);
+	daemon_configure(d.srv, &cfg, 1);
+	for (size_t i = 0; i < d.nworkers; i++)
+		daemon_configure(d.workers[i].srv, &cfg, d.nworkers);
 
-	for (size_t i = 0; i < cfg.nlisten; i++)
-		if (strcmp(cfg.listen[i].service, "chat") == 0)
-			need_chat = 1;
 	if (need_chat && daemon_setup_chat(&d, &cfg) == -1)
 		goto out;
+	/* Signals are caught before the first "listening" line, so that a
+	   supervisor reacting to that line can always stop us cleanly. */
+	d.sigint = evsignal_new(d.base, SIGINT, daemon_signal_cb, &d);
+	d.sigterm = evsignal_new(d.base, SIGTERM, daemon_signal_cb, &d);
+	if (d.sigint == NULL || d.sigterm == NULL ||
+	    evsignal_add(d.sigint, NULL) == -1 ||
+	    evsignal_add(d.sigterm, NULL) == -1) {
+		log_error("cannot install signal handlers");
+		goto out;
+	}
 
 	for (size_t i = 0; i < cfg.nlisten; i++) {
 		const struct config_listen *cl = &cfg.listen[i];
@@ -234,8 +401,12 @@ main(int argc, char **argv)
 		} else {
 			svc = evs_echo_service();
 		}
-		l = evs_server_listen(d.srv, cl->spec, svc, arg, err,
-		    sizeof(err));
+		if (svc == evs_echo_service() && d.nworkers > 0)
+			l = daemon_listen_workers(&d, cl->spec, err,
+			    sizeof(err));
+		else
+			l = evs_server_listen(d.srv, cl->spec, svc, arg, err,
+			    sizeof(err));
 		if (l == NULL) {
 			log_error("cannot listen %s on %s", cl->service, err);
 			goto out;
@@ -243,24 +414,44 @@ main(int argc, char **argv)
 		log_info("listening %s on %s", cl->service,
 		    evs_listener_addr_str(l, addr, sizeof(addr)));
 	}
+	if (d.nworkers > 0)
+		log_info("echo runs on %zu worker threads", d.nworkers);
 	if (cfg.max_clients > 0)
 		log_info("ready: at most %llu clients",
 		    (unsigned long long)cfg.max_clients);
 
-	d.sigint = evsignal_new(d.base, SIGINT, daemon_signal_cb, &d);
-	d.sigterm = evsignal_new(d.base, SIGTERM, daemon_signal_cb, &d);
-	if (d.sigint == NULL || d.sigterm == NULL ||
-	    evsignal_add(d.sigint, NULL) == -1 ||
-	    evsignal_add(d.sigterm, NULL) == -1) {
-		log_error("cannot install signal handlers");
-		goto out;
+	for (size_t i = 0; i < d.nworkers; i++) {
+		if (pthread_create(&d.workers[i].tid, NULL, worker_main,
+		    &d.workers[i]) != 0) {
+			log_error("cannot start worker thread %zu", i);
+			goto out;
+		}
+		d.workers[i].started = 1;
 	}
 	if (event_base_dispatch(d.base) == -1) {
 		log_error("event loop failed");
 		goto out;
 	}
+	/* Workers finish their own shutdown within the same deadline. */
+	{
+		struct evs_server_stats st;
+		unsigned long long served;
+
+		evs_server_stats(d.srv, &st);
+		served = st.accepted;
+		for (size_t i = 0; i < d.nworkers; i++) {
+			if (d.workers[i].started) {
+				pthread_join(d.workers[i].tid, NULL);
+				d.workers[i].started = 0;
+			}
+			evs_server_stats(d.workers[i].srv, &st);
+			served += st.accepted;
+		}
+		log_info("shutdown complete: %llu connections served", served);
+	}
 	status = 0;
 out:
+	daemon_free_workers(&d);
 	if (d.sigint != NULL)
 		event_free(d.sigint);
 	if (d.sigterm != NULL)

@@ -324,6 +324,13 @@ fail:
 	return NULL;
 }
 
+void
+evs_listener_free(struct evs_listener *l)
+{
+	if (l != NULL)
+		server_listener_free(l);
+}
+
 const struct sockaddr *
 evs_listener_addr(const struct evs_listener *l, socklen_t *len)
 {

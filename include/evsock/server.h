@@ -131,6 +131,10 @@ EVS_API struct evs_listener *evs_server_listen_addr(struct evs_server *srv,
     const struct sockaddr *sa, socklen_t salen,
     const struct evs_service *svc, void *arg, char *errbuf, size_t errlen);
 
+/* Closes the listener (its socket) at once; connections it accepted stay
+   open.  NULL is a no-op. */
+EVS_API void evs_listener_free(struct evs_listener *l);
+
 /* Returns the bound address (owned by the listener) and its length. */
 EVS_API const struct sockaddr *evs_listener_addr(const struct evs_listener *l,
     socklen_t *len);
