@@ -140,6 +140,7 @@ daemon_listen_workers(struct daemon *d, const char *spec, char *err,
     size_t errlen)
 {
 	struct evs_listener *probe, *first = NULL, *l;
+	const struct sockaddr *sa;
 	struct sockaddr_storage ss;
 	socklen_t salen;
 
@@ -147,8 +148,10 @@ daemon_listen_workers(struct daemon *d, const char *spec, char *err,
 	    errlen);
 	if (probe == NULL)
 		return NULL;
-	memcpy(&ss, evs_listener_addr(probe, &salen), sizeof(ss) < salen ?
-	    sizeof(ss) : salen);
+	sa = evs_listener_addr(probe, &salen);
+	if (salen > sizeof(ss))
+		salen = sizeof(ss);
+	memcpy(&ss, sa, salen);
 	evs_listener_free(probe);
 	for (size_t i = 0; i < d->nworkers; i++) {
 		l = evs_server_listen_addr(d->workers[i].srv,
