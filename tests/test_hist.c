@@ -2,7 +2,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "hist.h"
+#include "../common/hist.h"
 
 /* Percentiles are reported within this fraction of a recorded value. */
 #define HIST_TOLERANCE 0.004

@@ -1,0 +1,783 @@
+/*
+ * evsock load: options, the run's phases, progress and the report.
+ * The connections themselves live in load-worker.c.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/addr.h"
+#include "load-int.h"
+#include "load.h"
+#include "../common/opt.h"
+
+#define MAIN_TICK_NS 20000000ULL
+
+static volatile sig_atomic_t load_interrupted;
+
+struct load_totals {
+	uint64_t up, failed, ready, open, msgs, sent, bytes_out, bytes_in;
+	uint64_t errors;
+	int sending_done, done;
+};
+
+static void load_usage(FILE *fp);
+static int load_parse(int argc, char **argv, struct load_conf *conf);
+static int load_parse_percentiles(const char *s, struct load_conf *conf);
+static int load_parse_sources(const char *s, struct load_conf *conf);
+static int load_resolve(struct load_conf *conf);
+static void load_on_signal(int sig);
+static void load_sum(struct load_worker **w, unsigned n,
+    struct load_totals *t);
+static void load_progress(const struct load_conf *conf,
+    struct load_shared *sh, const struct load_totals *t, uint64_t now,
+    uint64_t t0, uint64_t *last_msgs, uint64_t *last_sent);
+static void load_pkey(double p, char *buf, size_t len);
+static void load_sleep_ns(uint64_t ns);
+static void load_json_str(const char *s);
+
+static void
+load_usage(FILE *fp)
+{
+	fputs(
+"usage: evsock load [options] HOST:PORT\n"
+"\n"
+"Opens many connections to an echo or IRC server and reports throughput\n"
+"and latency percentiles.\n"
+"\n"
+"  -m, --mode echo|irc       echo (default): send, check every echoed byte;\n"
+"                            irc: register, join, PRIVMSG and time fan-out\n"
+"  -c, --connections N       connections (default 100)\n"
+"  -s, --size BYTES          echo: message size; irc: text length (64)\n"
+"  -d, --duration TIME       measured time, e.g. 10, 10s, 2m (default 10s)\n"
+"  -r, --rate MSGS_PER_S     open loop at this total rate; latency counts\n"
+"                            from when each message was due.  Default for\n"
+"                            echo: closed loop (send, await the echo,\n"
+"                            repeat).  irc needs a rate (default 1000)\n"
+"  -t, --threads N           event loops, one per thread (default 1)\n"
+"      --warmup TIME         run this long before measuring (default 1s)\n"
+"      --connect-rate N      open at most N connections per second\n"
+"      --connect-timeout T   give up on a connection after T (default 10s)\n"
+"      --source-ip A,B,...   spread connections over these local addresses\n"
+"      --drain TIME          after the end, wait this long for replies\n"
+"                            still in flight (default 5s)\n"
+"      --percentiles LIST    e.g. 50,90,99,99.9 (the default)\n"
+"      --senders K           irc: clients that send (default 1)\n"
+"      --channel NAME        irc: channel to join (default #bench)\n"
+"      --password PASS       irc: server password\n"
+"      --progress            a line per second on stderr even when it is\n"
+"                            not a terminal; --no-progress: never\n"
+"      --json                the summary as one JSON object on stdout\n"
+"  -h, --help                this text\n"
+"\n"
+"Exit status: 0 clean run, 1 errors or lost messages, 2 usage error.\n",
+	    fp);
+}
+
+static int
+load_parse_percentiles(const char *s, struct load_conf *conf)
+{
+	char buf[256], *tok, *save = NULL;
+	const char *err;
+
+	if (strlen(s) >= sizeof(buf))
+		return -1;
+	strcpy(buf, s);
+	conf->npercentiles = 0;
+	for (tok = strtok_r(buf, ",", &save); tok != NULL;
+	    tok = strtok_r(NULL, ",", &save)) {
+		double p;
+
+		if (conf->npercentiles == LOAD_MAX_PERCENTILES ||
+		    opt_parse_double(tok, 100, &p, &err) == -1)
+			return -1;
+		conf->percentiles[conf->npercentiles++] = p;
+	}
+	return conf->npercentiles > 0 ? 0 : -1;
+}
+
+static int
+load_parse_sources(const char *s, struct load_conf *conf)
+{
+	char buf[4096], *tok, *save = NULL;
+
+	if (strlen(s) >= sizeof(buf))
+		return -1;
+	strcpy(buf, s);
+	conf->nsources = 0;
+	for (tok = strtok_r(buf, ",", &save); tok != NULL;
+	    tok = strtok_r(NULL, ",", &save)) {
+		struct sockaddr_storage *ss;
+
+		if (conf->nsources == LOAD_MAX_SOURCES)
+			return -1;
+		ss = &conf->sources[conf->nsources];
+		memset(ss, 0, sizeof(*ss));
+		if (inet_pton(AF_INET, tok,
+		    &((struct sockaddr_in *)ss)->sin_addr) == 1) {
+			ss->ss_family = AF_INET;
+			conf->sourcelens[conf->nsources] =
+			    sizeof(struct sockaddr_in);
+		} else if (inet_pton(AF_INET6, tok,
+		    &((struct sockaddr_in6 *)ss)->sin6_addr) == 1) {
+			ss->ss_family = AF_INET6;
+			conf->sourcelens[conf->nsources] =
+			    sizeof(struct sockaddr_in6);
+		} else
+			return -1;
+		conf->nsources++;
+	}
+	return conf->nsources > 0 ? 0 : -1;
+}
+
+/* Resolves the target once, before the run (blocking is fine here). */
+static int
+load_resolve(struct load_conf *conf)
+{
+	char host[ADDR_HOST_MAX], port[16];
+	const char *err;
+	struct addrinfo hints, *res = NULL;
+	int p, rc;
+
+	if (addr_split(conf->target, host, sizeof(host), &p, &err) == -1) {
+		fprintf(stderr, "evsock load: %s: %s\n", conf->target, err);
+		return -1;
+	}
+	snprintf(port, sizeof(port), "%d", p);
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	if (conf->nsources > 0)
+		hints.ai_family = conf->sources[0].ss_family;
+	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
+		fprintf(stderr, "evsock load: %s: %s\n", host,
+		    gai_strerror(rc));
+		return -1;
+	}
+	memcpy(&conf->addr, res->ai_addr, res->ai_addrlen);
+	conf->addrlen = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+/* Returns 0, or 2 after printing a usage error. */
+static int
+load_parse(int argc, char **argv, struct load_conf *conf)
+{
+	enum {
+		OPT_WARMUP = 256, OPT_CONNECT_RATE, OPT_CONNECT_TIMEOUT,
+		OPT_SOURCE_IP, OPT_DRAIN, OPT_PERCENTILES, OPT_SENDERS,
+		OPT_CHANNEL, OPT_PASSWORD, OPT_PROGRESS, OPT_NO_PROGRESS,
+		OPT_JSON
+	};
+	static const struct option longopts[] = {
+		{ "mode", required_argument, NULL, 'm' },
+		{ "connections", required_argument, NULL, 'c' },
+		{ "size", required_argument, NULL, 's' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "rate", required_argument, NULL, 'r' },
+		{ "threads", required_argument, NULL, 't' },
+		{ "warmup", required_argument, NULL, OPT_WARMUP },
+		{ "connect-rate", required_argument, NULL, OPT_CONNECT_RATE },
+		{ "connect-timeout", required_argument, NULL,
+		    OPT_CONNECT_TIMEOUT },
+		{ "source-ip", required_argument, NULL, OPT_SOURCE_IP },
+		{ "drain", required_argument, NULL, OPT_DRAIN },
+		{ "percentiles", required_argument, NULL, OPT_PERCENTILES },
+		{ "senders", required_argument, NULL, OPT_SENDERS },
+		{ "channel", required_argument, NULL, OPT_CHANNEL },
+		{ "password", required_argument, NULL, OPT_PASSWORD },
+		{ "progress", no_argument, NULL, OPT_PROGRESS },
+		{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *err = NULL, *bad = NULL;
+	uint64_t v;
+	int ch, rate_given = 0, size_given = 0;
+
+	conf->mode = LOAD_ECHO;
+	conf->conns = 100;
+	conf->size = 64;
+	conf->duration_ms = 10000;
+	conf->warmup_ms = 1000;
+	conf->threads = 1;
+	conf->connect_timeout_ms = 10000;
+	conf->drain_ms = 5000;
+	conf->senders = 1;
+	conf->channel = "#bench";
+	conf->progress = isatty(STDERR_FILENO);
+	conf->percentiles[0] = 50;
+	conf->percentiles[1] = 90;
+	conf->percentiles[2] = 99;
+	conf->percentiles[3] = 99.9;
+	conf->npercentiles = 4;
+
+	optind = 1;
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":m:c:s:d:r:t:h", longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 'm':
+			if (strcmp(optarg, "echo") == 0)
+				conf->mode = LOAD_ECHO;
+			else if (strcmp(optarg, "irc") == 0)
+				conf->mode = LOAD_IRC;
+			else
+				err = "mode is echo or irc";
+			break;
+		case 'c':
+			opt_parse_uint(optarg, 1, 10000000, &conf->conns, &err);
+			break;
+		case 's':
+			size_given = 1;
+			opt_parse_size(optarg, 1, 64 * 1024 * 1024,
+			    &conf->size, &err);
+			break;
+		case 'd':
+			opt_parse_duration(optarg, 1000ULL * 86400 * 365,
+			    &conf->duration_ms, &err);
+			if (err == NULL && conf->duration_ms == 0)
+				err = "duration must be positive";
+			break;
+		case 'r':
+			rate_given = 1;
+			opt_parse_double(optarg, 1e9, &conf->rate, &err);
+			if (err == NULL && conf->rate <= 0)
+				err = "rate must be positive";
+			break;
+		case 't':
+			if (opt_parse_uint(optarg, 1, 1024, &v, &err) == 0)
+				conf->threads = (unsigned)v;
+			break;
+		case OPT_WARMUP:
+			opt_parse_duration(optarg, 1000ULL * 86400,
+			    &conf->warmup_ms, &err);
+			break;
+		case OPT_CONNECT_RATE:
+			opt_parse_double(optarg, 1e9, &conf->connect_rate,
+			    &err);
+			break;
+		case OPT_CONNECT_TIMEOUT:
+			opt_parse_duration(optarg, 1000ULL * 86400,
+			    &conf->connect_timeout_ms, &err);
+			break;
+		case OPT_SOURCE_IP:
+			if (load_parse_sources(optarg, conf) == -1)
+				err = "expected a list of IP addresses";
+			break;
+		case OPT_DRAIN:
+			opt_parse_duration(optarg, 1000ULL * 86400,
+			    &conf->drain_ms, &err);
+			break;
+		case OPT_PERCENTILES:
+			if (load_parse_percentiles(optarg, conf) == -1)
+				err = "expected numbers from 0 to 100, "
+				    "comma-separated";
+			break;
+		case OPT_SENDERS:
+			opt_parse_uint(optarg, 1, 10000000, &conf->senders,
+			    &err);
+			break;
+		case OPT_CHANNEL:
+			conf->channel = optarg;
+			if ((optarg[0] != '#' && optarg[0] != '&') ||
+			    strlen(optarg) > 50 || strpbrk(optarg, " ,\a\r\n"))
+				err = "expected a channel name such as #bench";
+			break;
+		case OPT_PASSWORD:
+			conf->password = optarg;
+			if (strpbrk(optarg, " \r\n") || strlen(optarg) > 200)
+				err = "a password is one word";
+			break;
+		case OPT_PROGRESS:
+			conf->progress = 1;
+			break;
+		case OPT_NO_PROGRESS:
+			conf->progress = 0;
+			break;
+		case OPT_JSON:
+			conf->json = 1;
+			break;
+		case 'h':
+			load_usage(stdout);
+			exit(0);
+		case ':':
+			fprintf(stderr, "evsock load: %s needs a value\n",
+			    argv[optind - 1]);
+			return 2;
+		default:
+			fprintf(stderr, "evsock load: unknown option %s\n",
+			    argv[optind - 1]);
+			load_usage(stderr);
+			return 2;
+		}
+		if (err != NULL) {
+			bad = argv[optind - 1];
+			fprintf(stderr, "evsock load: %s: %s\n",
+			    strncmp(bad, "--", 2) == 0 || bad[0] != '-' ?
+			    optarg : bad, err);
+			return 2;
+		}
+	}
+	if (optind != argc - 1) {
+		fprintf(stderr, "evsock load: %s\n", optind == argc ?
+		    "which server? give HOST:PORT" :
+		    "one HOST:PORT, please");
+		load_usage(stderr);
+		return 2;
+	}
+	conf->target = argv[optind];
+	if (conf->mode == LOAD_IRC) {
+		if (!rate_given)
+			conf->rate = 1000;
+		if (conf->senders > conf->conns) {
+			fprintf(stderr, "evsock load: --senders is more than "
+			    "--connections\n");
+			return 2;
+		}
+		if (conf->size > 400) {
+			fprintf(stderr, "evsock load: irc text is at most "
+			    "400 bytes\n");
+			return 2;
+		}
+	}
+	(void)size_given;
+	if (conf->threads > conf->conns)
+		conf->threads = (unsigned)conf->conns;
+	if (conf->nsources > 0) {
+		for (unsigned i = 1; i < conf->nsources; i++)
+			if (conf->sources[i].ss_family !=
+			    conf->sources[0].ss_family) {
+				fprintf(stderr, "evsock load: --source-ip "
+				    "mixes IPv4 and IPv6\n");
+				return 2;
+			}
+	}
+	if (load_resolve(conf) == -1)
+		return 2;
+	if (conf->nsources > 0 &&
+	    conf->addr.ss_family != conf->sources[0].ss_family) {
+		fprintf(stderr, "evsock load: --source-ip and %s are not of "
+		    "the same address family\n", conf->target);
+		return 2;
+	}
+	{
+		/* A tag unique enough that two runs on one channel do not
+		   count each other's messages. */
+		static const char al[] = "abcdefghijklmnopqrstuvwxyz";
+		uint64_t x = load_now() ^ ((uint64_t)getpid() << 20);
+
+		for (int i = 0; i < LOAD_TAG_LEN; i++) {
+			conf->tag[i] = al[x % 26];
+			x /= 26;
+		}
+		conf->tag[LOAD_TAG_LEN] = '\0';
+	}
+	return 0;
+}
+
+static void
+load_on_signal(int sig)
+{
+	(void)sig;
+	load_interrupted++;
+}
+
+static void
+load_sum(struct load_worker **w, unsigned n, struct load_totals *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->sending_done = t->done = 1;
+	for (unsigned i = 0; i < n; i++) {
+		struct load_counts *k = load_worker_counts(w[i]);
+
+		t->up += atomic_load_explicit(&k->up, memory_order_relaxed);
+		t->failed += atomic_load_explicit(&k->failed,
+		    memory_order_relaxed);
+		t->ready += atomic_load_explicit(&k->ready,
+		    memory_order_relaxed);
+		t->open += atomic_load_explicit(&k->open, memory_order_relaxed);
+		t->msgs += atomic_load_explicit(&k->msgs, memory_order_relaxed);
+		t->sent += atomic_load_explicit(&k->sent, memory_order_relaxed);
+		t->bytes_out += atomic_load_explicit(&k->bytes_out,
+		    memory_order_relaxed);
+		t->bytes_in += atomic_load_explicit(&k->bytes_in,
+		    memory_order_relaxed);
+		t->errors += atomic_load_explicit(&k->errors,
+		    memory_order_relaxed);
+		t->sending_done &= atomic_load(&k->sending_done);
+		t->done &= atomic_load(&k->done);
+	}
+}
+
+static void
+load_progress(const struct load_conf *conf, struct load_shared *sh,
+    const struct load_totals *t, uint64_t now, uint64_t t0,
+    uint64_t *last_msgs, uint64_t *last_sent)
+{
+	uint64_t p99;
+	int phase = atomic_load(&sh->phase);
+	const char *what = phase == LOAD_PHASE_SETUP ? "connecting" :
+	    phase == LOAD_PHASE_RUN ? (now < atomic_load(&sh->t_measure) ?
+	    "warmup" : "running") : "draining";
+
+	pthread_mutex_lock(&sh->iv_lock);
+	p99 = hist_percentile(sh->iv, 99);
+	hist_reset(sh->iv);
+	pthread_mutex_unlock(&sh->iv_lock);
+	fprintf(stderr, "[%4.0fs] %-10s conns %llu/%llu", (double)(now - t0) /
+	    1e9, what, (unsigned long long)t->open,
+	    (unsigned long long)conf->conns);
+	if (conf->mode == LOAD_IRC)
+		fprintf(stderr, " (%llu joined)", (unsigned long long)t->ready);
+	if (t->failed)
+		fprintf(stderr, " failed %llu", (unsigned long long)t->failed);
+	fprintf(stderr, "  %llu msgs/s", (unsigned long long)(t->msgs -
+	    *last_msgs));
+	if (conf->mode == LOAD_IRC)
+		fprintf(stderr, " (sent %llu/s)", (unsigned long long)(t->sent -
+		    *last_sent));
+	fprintf(stderr, "  p99 %.0f us  errors %llu\n", (double)p99 / 1e3,
+	    (unsigned long long)t->errors);
+	*last_msgs = t->msgs;
+	*last_sent = t->sent;
+}
+
+/* "p50", "p999" for 99.9, "p9999" for 99.99. */
+static void
+load_pkey(double p, char *buf, size_t len)
+{
+	char num[32], *o = buf;
+
+	snprintf(num, sizeof(num), "%g", p);
+	for (const char *s = num; *s != '\0' && (size_t)(o - buf) + 2 < len;
+	    s++)
+		if (*s != '.')
+			*o++ = *s;
+	*o = '\0';
+	memmove(buf + 1, buf, strlen(buf) + 1);
+	buf[0] = 'p';
+}
+
+/* Prints s as a JSON string. */
+static void
+load_json_str(const char *s)
+{
+	putchar('"');
+	for (; *s != '\0'; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			printf("\\%c", ch);
+		else if (ch < 0x20)
+			printf("\\u%04x", ch);
+		else
+			putchar(ch);
+	}
+	putchar('"');
+}
+
+static void
+load_sleep_ns(uint64_t ns)
+{
+	struct timespec ts;
+
+	ts.tv_sec = (time_t)(ns / 1000000000ULL);
+	ts.tv_nsec = (long)(ns % 1000000000ULL);
+	nanosleep(&ts, NULL);
+}
+
+int
+load_main(int argc, char **argv)
+{
+	struct load_conf conf;
+	struct load_shared sh;
+	struct load_worker **w = NULL;
+	pthread_t *tids = NULL;
+	struct load_totals t;
+	struct load_result res, r;
+	struct hist *total = NULL;
+	struct sigaction sa;
+	sigset_t block, old;
+	uint64_t t0, now, next_progress, last_msgs = 0, last_sent = 0;
+	uint64_t setup_deadline, drain_deadline = 0, expected = 0, lost = 0;
+	uint64_t errors = 0, window_ns;
+	unsigned started = 0;
+	int rc;
+
+	memset(&conf, 0, sizeof(conf));
+	if ((rc = load_parse(argc, argv, &conf)) != 0)
+		return rc;
+	memset(&sh, 0, sizeof(sh));
+	sh.conf = &conf;
+	atomic_init(&sh.phase, LOAD_PHASE_SETUP);
+	pthread_mutex_init(&sh.iv_lock, NULL);
+	rc = 1;
+	if ((sh.iv = hist_new()) == NULL || (total = hist_new()) == NULL ||
+	    (w = calloc(conf.threads, sizeof(*w))) == NULL ||
+	    (tids = calloc(conf.threads, sizeof(*tids))) == NULL) {
+		fprintf(stderr, "evsock load: out of memory\n");
+		goto out;
+	}
+	for (unsigned i = 0; i < conf.threads; i++)
+		if ((w[i] = load_worker_new(&sh, i)) == NULL) {
+			fprintf(stderr, "evsock load: cannot set up worker "
+			    "%u\n", i);
+			goto out;
+		}
+
+	/* Workers never see SIGINT/SIGTERM; this thread turns them into
+	   phase changes. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = load_on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &block, &old);
+	t0 = load_now();
+	for (; started < conf.threads; started++)
+		if (pthread_create(&tids[started], NULL, load_worker_run,
+		    w[started]) != 0) {
+			fprintf(stderr, "evsock load: cannot start a thread\n");
+			atomic_store(&sh.phase, LOAD_PHASE_STOP);
+			break;
+		}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+
+	setup_deadline = t0 + conf.connect_timeout_ms * 2000000ULL +
+	    (conf.connect_rate > 0 ? (uint64_t)((double)conf.conns /
+	    conf.connect_rate * 1e9) : 0);
+	next_progress = t0 + 1000000000ULL;
+	for (;;) {
+		int phase = atomic_load(&sh.phase);
+
+		load_sleep_ns(MAIN_TICK_NS);
+		now = load_now();
+		load_sum(w, started, &t);
+		if (phase == LOAD_PHASE_STOP) {
+			if (t.done)
+				break;
+		} else if (load_interrupted > 1 || started < conf.threads)
+			atomic_store(&sh.phase, LOAD_PHASE_STOP);
+		else if (phase == LOAD_PHASE_SETUP) {
+			uint64_t settled = (conf.mode == LOAD_IRC ? t.ready :
+			    t.up) + t.failed;
+
+			if (load_interrupted || (settled >= conf.conns &&
+			    t.ready == 0)) {
+				atomic_store(&sh.phase, LOAD_PHASE_STOP);
+			} else if (settled >= conf.conns ||
+			    now >= setup_deadline) {
+				sh.members = t.ready;
+				atomic_store(&sh.t_run, now);
+				atomic_store(&sh.t_measure,
+				    now + conf.warmup_ms * 1000000ULL);
+				atomic_store(&sh.t_end, now + (conf.warmup_ms +
+				    conf.duration_ms) * 1000000ULL);
+				atomic_store(&sh.phase, LOAD_PHASE_RUN);
+			}
+		} else if (phase == LOAD_PHASE_RUN) {
+			if (load_interrupted && now < atomic_load(&sh.t_end))
+				atomic_store(&sh.t_end, now);
+			if (now >= atomic_load(&sh.t_end)) {
+				drain_deadline = now + conf.drain_ms *
+				    1000000ULL;
+				atomic_store(&sh.phase, LOAD_PHASE_DRAIN);
+			}
+		} else if (phase == LOAD_PHASE_DRAIN) {
+			int finished;
+
+			if (conf.mode == LOAD_ECHO)
+				finished = t.sending_done && t.open == 0;
+			else
+				finished = t.sending_done && t.msgs >=
+				    t.sent * (sh.members ? sh.members - 1 : 0);
+			if (finished || now >= drain_deadline)
+				atomic_store(&sh.phase, LOAD_PHASE_STOP);
+		}
+		if (conf.progress && now >= next_progress &&
+		    atomic_load(&sh.phase) != LOAD_PHASE_STOP) {
+			load_progress(&conf, &sh, &t, now, t0, &last_msgs,
+			    &last_sent);
+			next_progress += 1000000000ULL;
+		}
+	}
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(tids[i], NULL);
+
+	/* The report. */
+	load_sum(w, started, &t);
+	memset(&res, 0, sizeof(res));
+	for (unsigned i = 0; i < started; i++) {
+		load_worker_result(w[i], &r, total);
+		res.win_msgs += r.win_msgs;
+		res.win_bytes += r.win_bytes;
+		for (int e = 0; e < LOAD_ERR_COUNT; e++)
+			res.err[e] += r.err[e];
+		if (res.first_error[0] == '\0')
+			memcpy(res.first_error, r.first_error,
+			    sizeof(res.first_error));
+	}
+	if (conf.mode == LOAD_IRC) {
+		expected = t.sent * (sh.members ? sh.members - 1 : 0);
+		lost = expected > t.msgs ? expected - t.msgs : 0;
+		if (t.msgs > expected)
+			res.err[LOAD_ERR_UNEXPECTED] += t.msgs - expected;
+	}
+	for (int e = 0; e < LOAD_ERR_COUNT; e++)
+		errors += res.err[e];
+	window_ns = 0;
+	if (atomic_load(&sh.t_end) > atomic_load(&sh.t_measure))
+		window_ns = atomic_load(&sh.t_end) - atomic_load(&sh.t_measure);
+	{
+		double secs = (double)window_ns / 1e9;
+		double mps = secs > 0 ? (double)res.win_msgs / secs : 0;
+		double bps = secs > 0 ? (double)res.win_bytes / secs : 0;
+		char key[32];
+
+		if (conf.json) {
+			printf("{\"mode\":\"%s\",\"target\":",
+			    conf.mode == LOAD_ECHO ? "echo" : "irc");
+			load_json_str(conf.target);
+			printf(",\"connections\":{\"ok\":%llu,\"failed\":%llu},"
+			    "\"threads\":%u,\"size\":%llu,",
+			    (unsigned long long)t.up,
+			    (unsigned long long)t.failed, conf.threads,
+			    (unsigned long long)conf.size);
+			if (conf.rate > 0)
+				printf("\"rate\":%.17g,", conf.rate);
+			else
+				printf("\"rate\":null,");
+			printf("\"duration_s\":%.6f,\"warmup_s\":%.3f,"
+			    "\"throughput_msgs_per_s\":%.1f,"
+			    "\"throughput_bytes_per_s\":%.1f,"
+			    "\"latency_us\":{", secs,
+			    (double)conf.warmup_ms / 1e3, mps, bps);
+			{
+				static const double std[] = { 50, 90, 99,
+				    99.9 };
+
+				for (int i = 0; i < 4; i++) {
+					load_pkey(std[i], key, sizeof(key));
+					printf("\"%s\":%.1f,", key, (double)
+					    hist_percentile(total, std[i]) /
+					    1e3);
+				}
+				for (unsigned i = 0; i < conf.npercentiles;
+				    i++) {
+					int dup = 0;
+
+					for (int j = 0; j < 4; j++)
+						dup |= conf.percentiles[i] ==
+						    std[j];
+					if (dup)
+						continue;
+					load_pkey(conf.percentiles[i], key,
+					    sizeof(key));
+					printf("\"%s\":%.1f,", key, (double)
+					    hist_percentile(total,
+					    conf.percentiles[i]) / 1e3);
+				}
+			}
+			printf("\"max\":%.1f,\"min\":%.1f,\"mean\":%.1f,"
+			    "\"count\":%llu},",
+			    (double)hist_max(total) / 1e3,
+			    (double)hist_min(total) / 1e3,
+			    hist_mean(total) / 1e3,
+			    (unsigned long long)hist_count(total));
+			printf("\"errors\":%llu,\"error_kinds\":{",
+			    (unsigned long long)errors);
+			for (int e = 0; e < LOAD_ERR_COUNT; e++)
+				printf("%s\"%s\":%llu", e ? "," : "",
+				    load_err_name((enum load_err)e),
+				    (unsigned long long)res.err[e]);
+			printf("},\"totals\":{\"msgs\":%llu,\"sent\":%llu,"
+			    "\"bytes_sent\":%llu,\"bytes_received\":%llu}",
+			    (unsigned long long)t.msgs,
+			    (unsigned long long)t.sent,
+			    (unsigned long long)t.bytes_out,
+			    (unsigned long long)t.bytes_in);
+			if (conf.mode == LOAD_IRC)
+				printf(",\"members\":%llu,\"sent\":%llu,"
+				    "\"expected\":%llu,\"delivered\":%llu,"
+				    "\"lost\":%llu",
+				    (unsigned long long)sh.members,
+				    (unsigned long long)t.sent,
+				    (unsigned long long)expected,
+				    (unsigned long long)t.msgs,
+				    (unsigned long long)lost);
+			printf(",\"interrupted\":%s}\n",
+			    load_interrupted ? "true" : "false");
+		} else {
+			printf("%s %s: %llu connections (%llu failed), "
+			    "%llu B, %s, %u thread%s\n",
+			    conf.mode == LOAD_ECHO ? "echo" : "irc",
+			    conf.target, (unsigned long long)conf.conns,
+			    (unsigned long long)t.failed,
+			    (unsigned long long)conf.size,
+			    conf.rate > 0 ? "open loop" : "closed loop",
+			    conf.threads, conf.threads == 1 ? "" : "s");
+			printf("measured    %.2f s after %.2f s warmup%s\n",
+			    secs, (double)conf.warmup_ms / 1e3,
+			    load_interrupted ? " (interrupted)" : "");
+			printf("throughput  %.0f msgs/s, %.2f MB/s\n", mps,
+			    bps / 1e6);
+			printf("latency us ");
+			for (unsigned i = 0; i < conf.npercentiles; i++) {
+				load_pkey(conf.percentiles[i], key,
+				    sizeof(key));
+				printf(" %s %.1f", key, (double)
+				    hist_percentile(total,
+				    conf.percentiles[i]) / 1e3);
+			}
+			printf("  max %.1f  (mean %.1f, %llu samples)\n",
+			    (double)hist_max(total) / 1e3,
+			    hist_mean(total) / 1e3,
+			    (unsigned long long)hist_count(total));
+			if (conf.mode == LOAD_IRC)
+				printf("messages    sent %llu, expected %llu, "
+				    "delivered %llu, lost %llu (%llu in "
+				    "the channel)\n",
+				    (unsigned long long)t.sent,
+				    (unsigned long long)expected,
+				    (unsigned long long)t.msgs,
+				    (unsigned long long)lost,
+				    (unsigned long long)sh.members);
+			printf("errors      %llu", (unsigned long long)errors);
+			for (int e = 0; e < LOAD_ERR_COUNT; e++)
+				if (res.err[e])
+					printf("  %s %llu",
+					    load_err_name((enum load_err)e),
+					    (unsigned long long)res.err[e]);
+			printf("\n");
+		}
+		if (res.first_error[0] != '\0')
+			fprintf(stderr, "evsock load: first error: %s\n",
+			    res.first_error);
+	}
+	fflush(stdout);
+	rc = errors || lost || t.failed || t.up == 0 ? 1 : 0;
+out:
+	for (unsigned i = 0; w != NULL && i < conf.threads; i++)
+		load_worker_free(w[i]);
+	free(w);
+	free(tids);
+	hist_free(total);
+	hist_free(sh.iv);
+	pthread_mutex_destroy(&sh.iv_lock);
+	return rc;
+}
