@@ -36,6 +36,7 @@ static void server_accept_cb(struct evconnlistener *, evutil_socket_t,
 static void server_accept_error_cb(struct evconnlistener *, void *);
 static void server_accept_retry_cb(evutil_socket_t, short, void *);
 static void server_shutdown_timer_cb(evutil_socket_t, short, void *);
+static void server_accept_pending(struct evs_listener *);
 static void server_listener_free(struct evs_listener *);
 static void server_resume_accept(struct evs_server *);
 static size_t server_ip_key(const struct sockaddr *, unsigned char *, int *);
@@ -381,6 +382,11 @@ evs_server_shutdown(struct evs_server *srv, unsigned timeout_ms,
 		errno = EALREADY;
 		return -1;
 	}
+	/* Connections the kernel has already completed sit in the accept
+	   queue, and their peers may have sent data: take them in and
+	   serve them like the rest rather than let close() reset them. */
+	TAILQ_FOREACH(l, &srv->listeners, link)
+		server_accept_pending(l);
 	srv->shutting_down = 1;
 	srv->shutdown_done = done;
 	srv->shutdown_arg = arg;
@@ -400,6 +406,23 @@ evs_server_shutdown(struct evs_server *srv, unsigned timeout_ms,
 	}
 	event_active(srv->reaper, EV_TIMEOUT, 0);
 	return 0;
+}
+
+static void
+server_accept_pending(struct evs_listener *l)
+{
+	evutil_socket_t lfd = evconnlistener_get_fd(l->lev);
+	union conn_addr peer;
+	socklen_t len;
+
+	for (int i = 0; i < 65536; i++) {
+		evutil_socket_t fd;
+		len = sizeof(peer);
+		fd = accept4(lfd, &peer.sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1)
+			break;
+		conn_accept(l, fd, &peer.sa, len);
+	}
 }
 
 static void

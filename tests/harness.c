@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -17,6 +18,30 @@
 #include <check.h>
 
 #include "harness.h"
+
+unsigned harness_child_nofile;
+
+long
+harness_cpu_ms(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long ut, st;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* Fields after the command name, which may contain spaces. */
+	if ((p = strrchr(buf, ')')) == NULL ||
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+	    &ut, &st) != 2)
+		return -1;
+	return (long)((ut + st) * 1000 / (unsigned long)sysconf(_SC_CLK_TCK));
+}
 
 uint64_t
 harness_now_ms(void)
@@ -225,6 +250,11 @@ harness_evsockd(struct harness_proc *p, const char *const *argv, int nlisten,
 		return -1;
 	if (p->pid == 0) {
 		int devnull = open("/dev/null", O_RDWR);
+		if (harness_child_nofile > 0) {
+			struct rlimit rl = { harness_child_nofile,
+				harness_child_nofile };
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
 		dup2(devnull, 0);
 		dup2(devnull, 1);
 		dup2(errpipe[1], 2);

@@ -77,6 +77,12 @@ int harness_run(const char *const *argv, const void *in, size_t inlen,
 /* Returns monotonic milliseconds. */
 uint64_t harness_now_ms(void);
 
+/* Descriptor limit for the next harness_evsockd child (0: inherit). */
+extern unsigned harness_child_nofile;
+
+/* Returns the CPU time (user + system) pid has used, in ms, or -1. */
+long harness_cpu_ms(pid_t pid);
+
 /* Returns the resident set size of pid in KiB, or 0. */
 size_t harness_rss_kib(pid_t pid);
 
