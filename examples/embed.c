@@ -151,7 +151,8 @@ app_signal(evutil_socket_t sig, short what, void *arg)
 		event_base_loopbreak(app->base);
 		return;
 	}
-	fprintf(stderr, "embed: %s, shutting down\n", strsignal((int)sig));
+	fprintf(stderr, "embed: %s, shutting down\n",
+	    sig == SIGINT ? "SIGINT" : "SIGTERM");
 	/* Stop listening, let chat say goodbye, flush, then app_done. */
 	if (evs_server_shutdown(app->srv, 3000, app_done, app) == -1)
 		event_base_loopbreak(app->base);

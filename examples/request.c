@@ -17,6 +17,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -96,7 +97,7 @@ req_data(struct evs_client *cl, struct evbuffer *in, void *arg)
 	(void)arg;
 	/* Consume everything: what stays in `in` is handed over again. */
 	while (evbuffer_get_length(in) > 0)
-		if (evbuffer_write(in, fileno(stdout)) <= 0)
+		if (evbuffer_write(in, STDOUT_FILENO) <= 0)
 			evbuffer_drain(in, evbuffer_get_length(in));
 }
 
