@@ -50,8 +50,8 @@ main(int argc, char **argv)
 
 	event_base_dispatch(base);
 
-	evs_chat_free(chat);  /* evsock */
 	evs_server_free(srv); /* evsock */
+	evs_chat_free(chat);  /* evsock */
 	event_free(beat);
 	event_base_free(base);
 	return 0;

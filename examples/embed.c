@@ -89,10 +89,11 @@ main(int argc, char **argv)
 	rc = 0;
 
 out:
-	/* The chat goes first: its connections are already gone after a
-	   finished shutdown, and the server must outlive it. */
-	evs_chat_free(app.chat);
+	/* The server first: it closes whatever connections are left
+	   (none after a finished shutdown) without callbacks, then the
+	   chat drops its state for them.  The base goes last. */
 	evs_server_free(app.srv);
+	evs_chat_free(app.chat);
 	if (app.tick != NULL)
 		event_free(app.tick);
 	if (app.sigint != NULL)

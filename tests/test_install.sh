@@ -113,7 +113,7 @@ reap() {
 port_of() {
 	n=100
 	while [ "$n" -gt 0 ]; do
-		p=$(sed -n "s/^$3 .*:\([0-9][0-9]*\)\$/\1/p" "$2")
+		p=$(sed -n "s/^$3 .*:\([0-9][0-9]*\)\$/\1/p" "$2" 2>/dev/null)
 		if [ -n "$p" ]; then
 			say "$p"
 			return 0
