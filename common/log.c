@@ -3,10 +3,34 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <evsock/log.h>
+
 #include "log.h"
 
 static enum log_level log_level = LOG_LEVEL_INFO;
 static const char *log_prog;
+static void (*log_handler)(enum evs_log_level, const char *, void *);
+static void *log_handler_arg;
+
+/* The public levels are the internal ones under their installed names. */
+_Static_assert((int)EVS_LOG_ERROR == (int)LOG_LEVEL_ERROR &&
+    (int)EVS_LOG_DEBUG == (int)LOG_LEVEL_DEBUG, "log levels differ");
+
+void
+evs_log_set_level(enum evs_log_level level)
+{
+	if ((int)level >= (int)LOG_LEVEL_ERROR &&
+	    (int)level <= (int)LOG_LEVEL_DEBUG)
+		log_level = (enum log_level)level;
+}
+
+void
+evs_log_set_handler(void (*fn)(enum evs_log_level, const char *, void *),
+    void *arg)
+{
+	log_handler = fn;
+	log_handler_arg = arg;
+}
 
 static const char *const log_names[] = { "error", "warn", "info", "debug" };
 
@@ -54,6 +78,14 @@ log_msg(enum log_level level, const char *fmt, ...)
 
 	if (level > log_level)
 		return;
+	if (log_handler != NULL) {
+		va_start(ap, fmt);
+		vsnprintf(line, sizeof(line), fmt, ap);
+		va_end(ap);
+		log_handler((enum evs_log_level)level, line, log_handler_arg);
+		errno = saved;
+		return;
+	}
 	if (log_prog != NULL)
 		n = snprintf(line, sizeof(line), "%s: ", log_prog);
 	if (level != LOG_LEVEL_INFO && n >= 0 && (size_t)n < sizeof(line))

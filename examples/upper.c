@@ -2,12 +2,13 @@
  * upper: a line service of its own, written with struct evs_service.
  * Every line a client sends comes back upper-cased.
  *
- *     upper [ADDR]
+ *     upper [-v] [ADDR]
  *
  * ADDR defaults to 127.0.0.1:7008 (port 0 picks one); the bound address
  * is printed on stdout as "upper 127.0.0.1:41234".  A client idle for
  * 60 seconds is told so and closed.  SIGINT or SIGTERM says goodbye to
- * every client, flushes, and exits 0.
+ * every client, flushes, and exits 0.  The library's own messages are
+ * routed through this program's logging; -v adds one per connection.
  *
  * Build against an installed libevsock:
  *     cc -o upper upper.c $(pkg-config --cflags --libs evsock)
@@ -36,6 +37,7 @@ static void upper_shutdown(struct evs_conn *, void *);
 static void upper_close(struct evs_conn *, const char *, void *);
 static void upper_signal(evutil_socket_t, short, void *);
 static void upper_done(struct evs_server *, void *);
+static void upper_log(enum evs_log_level, const char *, void *);
 
 /* The service table: the engine frames lines, the callbacks answer. */
 static const struct evs_service upper_service = {
@@ -52,13 +54,20 @@ static const struct evs_service upper_service = {
 int
 main(int argc, char **argv)
 {
-	const char *addr = argc > 1 ? argv[1] : "127.0.0.1:7008";
+	int verbose = argc > 1 && strcmp(argv[1], "-v") == 0;
+	const char *addr = argc > 1 + verbose ? argv[1 + verbose] :
+	    "127.0.0.1:7008";
 	struct event_base *base = NULL;
 	struct event *sigint = NULL, *sigterm = NULL;
 	struct evs_server *srv = NULL;
 	struct evs_listener *l;
 	char err[256] = "", bound[64];
 	int rc = 1;
+
+	/* Process-wide, so before any loop runs. */
+	evs_log_set_handler(upper_log, NULL);
+	if (verbose)
+		evs_log_set_level(EVS_LOG_DEBUG);
 
 	if ((base = event_base_new()) == NULL ||
 	    (srv = evs_server_new(base)) == NULL) {
@@ -184,4 +193,13 @@ upper_done(struct evs_server *srv, void *arg)
 	fprintf(stderr, "upper: all clients gone\n");
 	/* The signal events are still pending: end the loop explicitly. */
 	event_base_loopexit(evs_server_base(srv), NULL);
+}
+
+/* The library's messages, in this program's voice. */
+static void
+upper_log(enum evs_log_level level, const char *msg, void *arg)
+{
+	(void)arg;
+	fprintf(stderr, "upper: %s%s\n", level <= EVS_LOG_WARN ?
+	    "warning: " : "", msg);
 }

@@ -253,6 +253,7 @@ esac
 installed_ok() {
 	for f in "$libdir/libevsock.a" "$libdir/libevsock.so" \
 	    "$libdir/libevsock.so.0" "$incdir/evsock/evsock.h" \
+	    "$incdir/evsock/log.h" \
 	    "$incdir/evsock/server.h" "$incdir/evsock/client.h" \
 	    "$incdir/evsock/services.h" "$incdir/evsock/version.h"; do
 		[ -e "$f" ] || { say "  missing $f"; return 1; }
@@ -326,7 +327,7 @@ run_examples() {
 	fi
 
 	# upper: a custom line service.
-	spawn "$kind-upper" "$bin/upper" 127.0.0.1:0
+	spawn "$kind-upper" "$bin/upper" -v 127.0.0.1:0
 	pid=$last
 	if port=$(port_of "$pid" "$tmp/$kind-upper.out" upper); then
 		check "$kind upper upper-cases lines" talk upper "$port"
@@ -344,6 +345,9 @@ run_examples() {
 			check "$kind upper client done" test $? -eq 0
 			check "$kind upper says goodbye" grep -q \
 			    "server going down" "$tmp/$kind-hold.out"
+			check "$kind library logs through upper's handler" \
+			    grep -q "^upper: conn [0-9]* from 127.0.0.1 opened" \
+			    "$tmp/$kind-upper.err"
 		else
 			check "$kind upper client connected" false
 		fi

@@ -3,6 +3,7 @@
 #define EVSOCK_EVSOCK_H
 
 #include <evsock/version.h>
+#include <evsock/log.h>
 #include <evsock/server.h>
 #include <evsock/client.h>
 #include <evsock/services.h>
