@@ -44,9 +44,11 @@ struct evs_client_callbacks {
 };
 
 /*
- * Returns a new idle client on `base`, or NULL.  `dns` (may be NULL:
- * numeric addresses only, plus /etc/hosts via getaddrinfo-free lookup)
- * and `cbs` are not owned and must outlive the client.
+ * Returns a new idle client on `base`, or NULL.  `dns` and `cbs` are
+ * not owned and must outlive the client.  With `dns` NULL, a host name
+ * makes the client start a resolver of its own (/etc/resolv.conf and
+ * /etc/hosts); pass a shared evdns_base when making many clients.
+ * A client makes one connection; make a new one to connect again.
  */
 EVS_API struct evs_client *evs_client_new(struct event_base *base,
     struct evdns_base *dns, const struct evs_client_callbacks *cbs,
