@@ -3,7 +3,10 @@
 # epoll client (bench/epoll_client) against the same echo server, closed
 # loop, alternating which goes first, and reports round trips per second
 # of each (median, min, max) and evsock load / epoll client as a ratio:
-# the ratio of the medians and the median of the per-pair ratios.
+# the ratio of the medians and the median of the per-pair ratios.  It
+# also reports each client's CPU time per round trip (user + system, from
+# /usr/bin/time when present), which other load on the machine disturbs
+# far less than the rates do.
 #
 #   bench/load_vs_epoll.sh [BUILDDIR]        (default build-load-rel)
 #
@@ -60,21 +63,36 @@ done
 [ -n "$port" ] || { echo "server did not start:" >&2; cat "$tmp/server" >&2; exit 1; }
 target=127.0.0.1:$port
 
+TIME=
+[ -x /usr/bin/time ] && TIME="/usr/bin/time -f %U+%S -o $tmp/cpu"
+
+# Prints "RATE CPU_SECONDS" (CPU 0 without /usr/bin/time).
+cpu() {
+	if [ -n "$TIME" ]; then
+		awk -F+ '{ print $1 + $2 }' "$tmp/cpu"
+	else
+		echo 0
+	fi
+}
+
 run_epoll() {
-	"$B/bench/epoll_client" -c "$CONNS" -s "$SIZE" -d "$DURATION" \
-	    "$target" | awk '{ print $2 }'
+	r=$($TIME "$B/bench/epoll_client" -c "$CONNS" -s "$SIZE" \
+	    -d "$DURATION" "$target" | awk '{ print $2 }')
+	echo "$r $(cpu)"
 }
 
 run_load() {
 	# shellcheck disable=SC2086
-	"$B/evsock" load -c "$CONNS" -s "$SIZE" -d "$DURATION" --warmup 0 \
-	    --no-progress --json $LOAD_ARGS "$target" |
-	    sed 's/.*"throughput_msgs_per_s":\([0-9.]*\).*/\1/'
+	r=$($TIME "$B/evsock" load -c "$CONNS" -s "$SIZE" -d "$DURATION" \
+	    --warmup 0 --no-progress --json $LOAD_ARGS "$target" |
+	    sed 's/.*"throughput_msgs_per_s":\([0-9.]*\).*/\1/')
+	echo "$r $(cpu)"
 }
 
 echo "server: $SERVER $SERVER_ARGS on $target; $CONNS connections," \
     "$SIZE B, closed loop, ${DURATION}s x $RUNS runs each"
-printf '%4s %14s %14s %8s\n' run epoll_client evsock_load ratio
+printf '%4s %14s %14s %8s %12s %12s\n' run epoll_client evsock_load \
+    ratio epoll_cpu_us load_cpu_us
 i=1
 while [ "$i" -le "$RUNS" ]; do
 	if [ $((i % 2)) -eq 1 ]; then
@@ -82,8 +100,10 @@ while [ "$i" -le "$RUNS" ]; do
 	else
 		l=$(run_load); e=$(run_epoll)
 	fi
-	printf '%4d %14.0f %14.0f %8.3f\n' "$i" "$e" "$l" \
-	    "$(echo "$l $e" | awk '{ print $1 / $2 }')"
+	# CPU microseconds per round trip, over the whole process life.
+	echo "$e $l" | awk -v d="$DURATION" '{
+		printf "%4d %14.0f %14.0f %8.3f %12.3f %12.3f\n", '"$i"', $1, $3,
+		    $3 / $1, 1e6 * $2 / ($1 * d), 1e6 * $4 / ($3 * d) }'
 	echo "$e $l" >>"$tmp/runs"
 	i=$((i + 1))
 done
@@ -96,13 +116,17 @@ function median(a, n,    i, j, t) {
 		}
 	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 }
-{ n++; e[n] = $1; l[n] = $2; r[n] = $2 / $1
+{ n++; e[n] = $1; l[n] = $3; r[n] = $3 / $1
+  ec[n] = $2 / $1; lc[n] = $4 / $3
   emin = (n == 1 || $1 < emin) ? $1 : emin; emax = ($1 > emax) ? $1 : emax
-  lmin = (n == 1 || $2 < lmin) ? $2 : lmin; lmax = ($2 > lmax) ? $2 : lmax
+  lmin = (n == 1 || $3 < lmin) ? $3 : lmin; lmax = ($3 > lmax) ? $3 : lmax
   rmin = (n == 1 || r[n] < rmin) ? r[n] : rmin; rmax = (r[n] > rmax) ? r[n] : rmax }
 END {
 	me = median(e, n); ml = median(l, n); mr = median(r, n)
 	printf "epoll_client  median %.0f round trips/s  (min %.0f, max %.0f, spread %.1f%%)\n", me, emin, emax, 100 * (emax - emin) / me
 	printf "evsock load   median %.0f round trips/s  (min %.0f, max %.0f, spread %.1f%%)\n", ml, lmin, lmax, 100 * (lmax - lmin) / ml
 	printf "ratio of medians %.3f; median of pair ratios %.3f (min %.3f, max %.3f)\n", ml / me, mr, rmin, rmax
-}' "$tmp/runs"
+	mec = median(ec, n); mlc = median(lc, n)
+	if (mec > 0)
+		printf "client CPU per round trip (median): epoll %.2f us, evsock load %.2f us; efficiency ratio %.3f\n", 1e6 * mec / d, 1e6 * mlc / d, mec / mlc
+}' d="$DURATION" "$tmp/runs"

@@ -79,7 +79,6 @@ struct load_shared {
 	_Atomic uint64_t t_run;     /* sending starts */
 	_Atomic uint64_t t_measure; /* t_run + warmup: figures start */
 	_Atomic uint64_t t_end;     /* figures and sending end */
-	uint64_t members;           /* irc: clients in the channel at t_run */
 	pthread_mutex_t iv_lock;
 	struct hist *iv;            /* latencies since the last progress line */
 };
@@ -90,6 +89,7 @@ struct load_counts {
 	_Atomic uint64_t up;        /* connections established, ever */
 	_Atomic uint64_t failed;    /* connections that never came up */
 	_Atomic uint64_t ready;     /* irc: joined; echo: = up */
+	_Atomic uint64_t members;   /* irc: joined when sending started */
 	_Atomic uint64_t open;      /* connections open now */
 	_Atomic uint64_t msgs;      /* echo round trips / irc deliveries */
 	_Atomic uint64_t sent;      /* messages sent */
@@ -120,7 +120,6 @@ struct load_result {
 	uint64_t win_msgs;       /* completed inside the measured window */
 	uint64_t win_bytes;      /* bytes received inside the window */
 	uint64_t err[LOAD_ERR_COUNT];
-	uint64_t expected;       /* irc: deliveries owed to the others */
 	char first_error[160];   /* "" when none */
 };
 

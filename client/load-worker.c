@@ -74,6 +74,7 @@ struct lconn {
 	size_t llen;
 	int discarding;
 	int sender;
+	int member;                  /* in the channel when sending began */
 	int nick_tries;
 	uint64_t irc_seq;
 };
@@ -110,6 +111,7 @@ struct load_worker {
 	struct hist *iv;        /* latencies since the last publish */
 	uint64_t iv_published;
 	uint64_t up, failed, ready, open, msgs, sent, bytes_out, bytes_in;
+	uint64_t members;
 	uint64_t win_msgs, win_bytes;
 	uint64_t err[LOAD_ERR_COUNT];
 	char first_error[160];
@@ -324,6 +326,7 @@ worker_publish(struct load_worker *w)
 	atomic_store_explicit(&k->up, w->up, memory_order_relaxed);
 	atomic_store_explicit(&k->failed, w->failed, memory_order_relaxed);
 	atomic_store_explicit(&k->ready, w->ready, memory_order_relaxed);
+	atomic_store_explicit(&k->members, w->members, memory_order_relaxed);
 	atomic_store_explicit(&k->open, w->open, memory_order_relaxed);
 	atomic_store_explicit(&k->msgs, w->msgs, memory_order_relaxed);
 	atomic_store_explicit(&k->sent, w->sent, memory_order_relaxed);
@@ -440,6 +443,13 @@ worker_enter_run(struct load_worker *w)
 	w->t_run = atomic_load(&sh->t_run);
 	w->t_measure = atomic_load(&sh->t_measure);
 	w->t_end = atomic_load(&sh->t_end);
+	/* Only clients in the channel now are owed every message; one
+	   that joins later would be counted as losing the earlier ones. */
+	for (size_t i = 0; i < w->nconns; i++)
+		if (w->conns[i].state == LC_READY) {
+			w->conns[i].member = 1;
+			w->members++;
+		}
 	if (conf->rate > 0 && w->nsenders > 0) {
 		uint64_t total = conf->mode == LOAD_IRC ? conf->senders :
 		    conf->conns;
@@ -501,7 +511,7 @@ worker_pace(struct load_worker *w, uint64_t now)
 		for (size_t tries = 0; tries < w->nsenders; tries++) {
 			struct lconn *s = w->senders[w->pace_rr++ % w->nsenders];
 
-			if (s->state == LC_READY) {
+			if (s->state == LC_READY && s->member) {
 				c = s;
 				break;
 			}
@@ -777,8 +787,20 @@ static void
 lconn_read(struct lconn *c)
 {
 	struct load_worker *w = c->w;
-	ssize_t r = read(c->fd, w->rbuf, RBUF_SIZE);
+	size_t want = RBUF_SIZE;
+	ssize_t r;
 	uint64_t now;
+
+	/* Echo: ask for no more than is owed.  Large reads of small
+	   echoes cost the kernel measurably more per round trip. */
+	if (w->conf->mode == LOAD_ECHO && c->send_seq != c->recv_seq) {
+		uint64_t owed = (c->send_seq - c->recv_seq) * w->conf->size -
+		    c->rpos;
+
+		if (owed < want)
+			want = (size_t)owed;
+	}
+	r = read(c->fd, w->rbuf, want);
 
 	if (r <= 0) {
 		if (r == -1 && (errno == EAGAIN || errno == EINTR))
@@ -1049,7 +1071,7 @@ irc_privmsg(struct lconn *c, const char *text, uint64_t now)
 	uint64_t due = 0;
 
 	if (strncmp(text, w->conf->tag, LOAD_TAG_LEN) != 0 ||
-	    text[LOAD_TAG_LEN] != ' ')
+	    text[LOAD_TAG_LEN] != ' ' || !c->member)
 		return;
 	/* Skip sender and sequence number; read the due time. */
 	p = strchr(text + LOAD_TAG_LEN + 1, ' ');

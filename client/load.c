@@ -25,8 +25,8 @@
 static volatile sig_atomic_t load_interrupted;
 
 struct load_totals {
-	uint64_t up, failed, ready, open, msgs, sent, bytes_out, bytes_in;
-	uint64_t errors;
+	uint64_t up, failed, ready, members, open, msgs, sent, bytes_out;
+	uint64_t bytes_in, errors;
 	int sending_done, done;
 };
 
@@ -66,7 +66,9 @@ load_usage(FILE *fp)
 "  -t, --threads N           event loops, one per thread (default 1)\n"
 "      --warmup TIME         run this long before measuring (default 1s)\n"
 "      --connect-rate N      open at most N connections per second\n"
-"      --connect-timeout T   give up on a connection after T (default 10s)\n"
+"      --connect-timeout T   give up on a connection after T (default 10s);\n"
+"                            sending starts when every connection is up\n"
+"                            (irc: joined) or failed, or after twice this\n"
 "      --source-ip A,B,...   spread connections over these local addresses\n"
 "      --drain TIME          after the end, wait this long for replies\n"
 "                            still in flight (default 5s)\n"
@@ -406,6 +408,8 @@ load_sum(struct load_worker **w, unsigned n, struct load_totals *t)
 		    memory_order_relaxed);
 		t->ready += atomic_load_explicit(&k->ready,
 		    memory_order_relaxed);
+		t->members += atomic_load_explicit(&k->members,
+		    memory_order_relaxed);
 		t->open += atomic_load_explicit(&k->open, memory_order_relaxed);
 		t->msgs += atomic_load_explicit(&k->msgs, memory_order_relaxed);
 		t->sent += atomic_load_explicit(&k->sent, memory_order_relaxed);
@@ -582,7 +586,6 @@ load_main(int argc, char **argv)
 				atomic_store(&sh.phase, LOAD_PHASE_STOP);
 			} else if (settled >= conf.conns ||
 			    now >= setup_deadline) {
-				sh.members = t.ready;
 				atomic_store(&sh.t_run, now);
 				atomic_store(&sh.t_measure,
 				    now + conf.warmup_ms * 1000000ULL);
@@ -605,7 +608,7 @@ load_main(int argc, char **argv)
 				finished = t.sending_done && t.open == 0;
 			else
 				finished = t.sending_done && t.msgs >=
-				    t.sent * (sh.members ? sh.members - 1 : 0);
+				    t.sent * (t.members ? t.members - 1 : 0);
 			if (finished || now >= drain_deadline)
 				atomic_store(&sh.phase, LOAD_PHASE_STOP);
 		}
@@ -633,7 +636,7 @@ load_main(int argc, char **argv)
 			    sizeof(res.first_error));
 	}
 	if (conf.mode == LOAD_IRC) {
-		expected = t.sent * (sh.members ? sh.members - 1 : 0);
+		expected = t.sent * (t.members ? t.members - 1 : 0);
 		lost = expected > t.msgs ? expected - t.msgs : 0;
 		if (t.msgs > expected)
 			res.err[LOAD_ERR_UNEXPECTED] += t.msgs - expected;
@@ -715,7 +718,7 @@ load_main(int argc, char **argv)
 				printf(",\"members\":%llu,\"sent\":%llu,"
 				    "\"expected\":%llu,\"delivered\":%llu,"
 				    "\"lost\":%llu",
-				    (unsigned long long)sh.members,
+				    (unsigned long long)t.members,
 				    (unsigned long long)t.sent,
 				    (unsigned long long)expected,
 				    (unsigned long long)t.msgs,
@@ -756,7 +759,7 @@ load_main(int argc, char **argv)
 				    (unsigned long long)expected,
 				    (unsigned long long)t.msgs,
 				    (unsigned long long)lost,
-				    (unsigned long long)sh.members);
+				    (unsigned long long)t.members);
 			printf("errors      %llu", (unsigned long long)errors);
 			for (int e = 0; e < LOAD_ERR_COUNT; e++)
 				if (res.err[e])
