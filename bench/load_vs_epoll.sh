@@ -13,7 +13,9 @@
 # Environment: RUNS (7), DURATION seconds per run (3), CONNS (100),
 # SIZE bytes (64), SERVER evsockd|epoll (evsockd), SERVER_ARGS (extra
 # evsockd arguments, e.g. "--threads 1"), LOAD_ARGS (extra evsock load
-# arguments, e.g. "--threads 2").
+# arguments, e.g. "--threads 2"), CANDIDATE load|engine (load; engine
+# runs bench/engine_client, the same loop on the client engine, in place
+# of evsock load).
 set -eu
 
 B=${1:-build-load-rel}
@@ -24,6 +26,7 @@ SIZE=${SIZE:-64}
 SERVER=${SERVER:-evsockd}
 SERVER_ARGS=${SERVER_ARGS:-}
 LOAD_ARGS=${LOAD_ARGS:-}
+CANDIDATE=${CANDIDATE:-load}
 
 for f in "$B/evsock" "$B/evsockd" "$B/bench/epoll_client" \
     "$B/bench/epoll_echo"; do
@@ -82,6 +85,12 @@ run_epoll() {
 }
 
 run_load() {
+	if [ "$CANDIDATE" = engine ]; then
+		r=$($TIME "$B/bench/engine_client" -c "$CONNS" -s "$SIZE" \
+		    -d "$DURATION" "$target" | awk '{ print $2 }')
+		echo "$r $(cpu)"
+		return
+	fi
 	# shellcheck disable=SC2086
 	r=$($TIME "$B/evsock" load -c "$CONNS" -s "$SIZE" -d "$DURATION" \
 	    --warmup 0 --no-progress --json $LOAD_ARGS "$target" |
@@ -91,8 +100,8 @@ run_load() {
 
 echo "server: $SERVER $SERVER_ARGS on $target; $CONNS connections," \
     "$SIZE B, closed loop, ${DURATION}s x $RUNS runs each"
-printf '%4s %14s %14s %8s %12s %12s\n' run epoll_client evsock_load \
-    ratio epoll_cpu_us load_cpu_us
+printf '%4s %14s %14s %8s %12s %12s\n' run epoll_client "$CANDIDATE" \
+    ratio epoll_cpu_us "${CANDIDATE}_cpu_us"
 i=1
 while [ "$i" -le "$RUNS" ]; do
 	if [ $((i % 2)) -eq 1 ]; then
@@ -124,9 +133,9 @@ function median(a, n,    i, j, t) {
 END {
 	me = median(e, n); ml = median(l, n); mr = median(r, n)
 	printf "epoll_client  median %.0f round trips/s  (min %.0f, max %.0f, spread %.1f%%)\n", me, emin, emax, 100 * (emax - emin) / me
-	printf "evsock load   median %.0f round trips/s  (min %.0f, max %.0f, spread %.1f%%)\n", ml, lmin, lmax, 100 * (lmax - lmin) / ml
+	printf "%-13s median %.0f round trips/s  (min %.0f, max %.0f, spread %.1f%%)\n", c, ml, lmin, lmax, 100 * (lmax - lmin) / ml
 	printf "ratio of medians %.3f; median of pair ratios %.3f (min %.3f, max %.3f)\n", ml / me, mr, rmin, rmax
 	mec = median(ec, n); mlc = median(lc, n)
 	if (mec > 0)
-		printf "client CPU per round trip (median): epoll %.2f us, evsock load %.2f us; efficiency ratio %.3f\n", 1e6 * mec / d, 1e6 * mlc / d, mec / mlc
-}' d="$DURATION" "$tmp/runs"
+		printf "client CPU per round trip (median): epoll %.2f us, %s %.2f us; efficiency ratio %.3f\n", 1e6 * mec / d, c, 1e6 * mlc / d, mec / mlc
+}' d="$DURATION" c="$CANDIDATE" "$tmp/runs"
