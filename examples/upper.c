@@ -131,8 +131,8 @@ upper_line(struct evs_conn *c, char *line, size_t len, void *arg)
 	uc->lines++;
 	for (size_t i = 0; i < len; i++)
 		line[i] = (char)toupper((unsigned char)line[i]);
-	/* Both sends queue in order; the second fails only if the first
-	   closed the connection (a peer that stopped reading). */
+	/* Both sends queue in order; the second is skipped only if the
+	   first ended the connection (a write error). */
 	if (evs_conn_send(c, line, len) == 0)
 		evs_conn_send(c, "\n", 1);
 }
