@@ -1,9 +1,18 @@
 /*
- * One accepted connection: a bufferevent whose read, write and event
- * callbacks receive, send and close.  Every way a connection ends (EOF,
- * error, timeout, kick, sendq, shutdown) goes through conn_lost(), which
- * only marks it dead; the server's reaper runs the service's close() and
- * frees it later, so nothing is freed under a running callback.
+ * One accepted connection: a bufferevent whose write and event
+ * callbacks send and close, and a read event of our own that receives.
+ *
+ * Why not the bufferevent's own reading: libevent 2.1's evbuffer_read()
+ * asks the kernel how much is readable (ioctl FIONREAD) before every
+ * read, one extra system call per message, and allocates a chain sized
+ * to it.  Here a read is one recv() into the server's scratch buffer,
+ * then the bytes go to the bufferevent's input evbuffer, which the
+ * service sees as before.
+ *
+ * Every way a connection ends (EOF, error, timeout, kick, sendq,
+ * shutdown) goes through conn_lost(), which only marks it dead; the
+ * server's reaper runs the service's close() and frees it later, so
+ * nothing is freed under a running callback.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -31,7 +40,11 @@ struct evs_msg {
 	char data[];
 };
 
-static void conn_read_cb(struct bufferevent *, void *);
+static void conn_read_cb(evutil_socket_t, short, void *);
+static void conn_read_on(struct evs_conn *);
+static void conn_read_off(struct evs_conn *);
+static void conn_eof(struct evs_conn *);
+static void conn_timeout(struct evs_conn *);
 static void conn_write_cb(struct bufferevent *, void *);
 static void conn_event_cb(struct bufferevent *, short, void *);
 static void conn_lost(struct evs_conn *, const char *);
@@ -39,7 +52,7 @@ static void conn_flushed(struct evs_conn *);
 static void conn_refuse(struct evs_conn *, const char *);
 static void conn_set_reason(struct evs_conn *, const char *);
 static int conn_after_queue(struct evs_conn *);
-static void conn_apply_timeout(struct evs_conn *, unsigned);
+static void conn_write_timeout(struct evs_conn *, unsigned);
 static void conn_msg_cleanup(const void *, size_t, void *);
 
 void
@@ -50,7 +63,9 @@ conn_accept(struct evs_listener *l, evutil_socket_t fd,
 	struct evs_conn *c;
 	int one = 1;
 
-	if ((c = calloc(1, sizeof(*c))) == NULL) {
+	/* The read event lives right after the struct: one allocation. */
+	if ((c = calloc(1, sizeof(*c) + event_get_struct_event_size())) ==
+	    NULL) {
 		close(fd);
 		return;
 	}
@@ -60,6 +75,12 @@ conn_accept(struct evs_listener *l, evutil_socket_t fd,
 		free(c);
 		return;
 	}
+	/* bufferevent_socket_new freezes the input's end for its own reads;
+	   here our read callback is the one that fills it. */
+	evbuffer_unfreeze(bufferevent_get_input(c->bev), 0);
+	c->rev = (struct event *)(void *)(c + 1);
+	event_assign(c->rev, srv->base, fd, EV_READ | EV_PERSIST, conn_read_cb,
+	    c);
 	c->srv = srv;
 	c->svc = l->svc;
 	c->arg = l->arg;
@@ -67,9 +88,7 @@ conn_accept(struct evs_listener *l, evutil_socket_t fd,
 	if (salen <= sizeof(c->peer))
 		memcpy(&c->peer, sa, salen);
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb,
-	    c);
-	bufferevent_set_max_single_read(c->bev, srv->max_read);
+	bufferevent_setcb(c->bev, NULL, conn_write_cb, conn_event_cb, c);
 	TAILQ_INSERT_TAIL(&srv->conns, c, link);
 
 	if (srv->shutting_down) {
@@ -99,7 +118,7 @@ conn_accept(struct evs_listener *l, evutil_socket_t fd,
 		return;
 	}
 	if (!(c->flags & (CONN_CLOSING | CONN_DEAD | CONN_USER_PAUSE)))
-		bufferevent_enable(c->bev, EV_READ);
+		conn_read_on(c);
 	log_debug("conn %llu from %s opened",
 	    (unsigned long long)c->id, evs_conn_peer_host(c));
 }
@@ -138,6 +157,7 @@ conn_free(struct evs_conn *c)
 	if (!(c->flags & CONN_REFUSED) && srv->st.current > 0 &&
 	    (c->flags & CONN_OPENED))
 		srv->st.current--;
+	event_del(c->rev);
 	bufferevent_free(c->bev);
 	free(c->reason);
 	free(c->host);
@@ -192,6 +212,7 @@ conn_lost(struct evs_conn *c, const char *reason)
 		return;
 	conn_set_reason(c, reason);
 	c->flags |= CONN_DEAD | CONN_CLOSING;
+	conn_read_off(c);
 	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
 	TAILQ_REMOVE(&srv->conns, c, link);
 	TAILQ_INSERT_TAIL(&srv->dead, c, link);
@@ -221,29 +242,103 @@ conn_process_lines(struct evs_conn *c, struct evbuffer *in)
 	}
 }
 
+/* Arms the read event with the connection's current timeout. */
 static void
-conn_read_cb(struct bufferevent *bev, void *arg)
+conn_read_on(struct evs_conn *c)
+{
+	struct timeval tmp;
+
+	if (c->flags & CONN_DEAD)
+		return;
+	event_add(c->rev, c->read_ms > 0 ?
+	    server_timeout(c->srv, c->read_ms, &tmp) : NULL);
+}
+
+static void
+conn_read_off(struct evs_conn *c)
+{
+	event_del(c->rev);
+}
+
+static void
+conn_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct evs_conn *c = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
-	size_t len = evbuffer_get_length(in);
+	struct evs_server *srv = c->srv;
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	ssize_t n = -1;
+	int eof = 0;
 
-	if (len > c->inlen)
-		c->srv->st.bytes_in += len - c->inlen;
-	if (c->flags & (CONN_CLOSING | CONN_DEAD)) {
-		/* Closing: what the peer still sends is read and dropped so
-		   that our close ends in a FIN, not a reset. */
-		evbuffer_drain(in, len);
-		c->inlen = 0;
+	if (c->flags & CONN_DEAD)
+		return;
+	if (what & EV_TIMEOUT) {
+		conn_timeout(c);
 		return;
 	}
-	c->flags |= CONN_IN_READ;
-	if (c->svc->framing == EVS_FRAMING_RAW)
-		c->svc->data(c, in, c->arg);
+	if (what & EV_READ) {
+		n = recv(fd, srv->readbuf, srv->max_read, 0);
+		if (n > 0) {
+			srv->st.bytes_in += (uint64_t)n;
+			/* Closing: what the peer still sends is read and
+			   dropped, so our close ends in a FIN, not a reset. */
+			if (!(c->flags & CONN_CLOSING) &&
+			    evbuffer_add(in, srv->readbuf, (size_t)n) == -1) {
+				conn_lost(c, "Out of memory");
+				return;
+			}
+		} else if (n == 0) {
+			eof = 1;
+		} else if (errno != EAGAIN && errno != EWOULDBLOCK &&
+		    errno != EINTR) {
+			conn_lost(c, errno == ECONNRESET ?
+			    "Connection reset by peer" : strerror(errno));
+			return;
+		}
+	}
+	/* Also runs after a resume with nothing new to read: lines left
+	   in the buffer by a pause are handed over now. */
+	if (!(c->flags & (CONN_CLOSING | CONN_USER_PAUSE | CONN_SENDQ_WAIT)) &&
+	    evbuffer_get_length(in) > 0) {
+		c->flags |= CONN_IN_READ;
+		if (c->svc->framing == EVS_FRAMING_RAW)
+			c->svc->data(c, in, c->arg);
+		else
+			conn_process_lines(c, in);
+		c->flags &= ~CONN_IN_READ;
+	}
+	if (eof && !(c->flags & CONN_DEAD))
+		conn_eof(c);
+}
+
+static void
+conn_eof(struct evs_conn *c)
+{
+	c->flags |= CONN_EOF;
+	conn_read_off(c);
+	if (c->flags & CONN_FIN_SENT) {
+		conn_lost(c, NULL);
+		return;
+	}
+	if (c->flags & CONN_CLOSING)
+		return; /* the flush completes the close */
+	if ((c->flags & CONN_OPENED) && c->svc->eof != NULL)
+		c->svc->eof(c, c->arg);
 	else
-		conn_process_lines(c, in);
-	c->flags &= ~CONN_IN_READ;
-	c->inlen = evbuffer_get_length(in);
+		evs_conn_close(c, "Connection closed by peer");
+}
+
+static void
+conn_timeout(struct evs_conn *c)
+{
+	if (c->flags & (CONN_FIN_SENT | CONN_CLOSING)) {
+		conn_lost(c, NULL);
+		return;
+	}
+	/* The read event is persistent: its timer restarts by itself. */
+	if ((c->flags & CONN_OPENED) && c->svc->timeout != NULL)
+		c->svc->timeout(c, c->arg);
+	else
+		evs_conn_close(c, "Idle timeout");
 }
 
 static void
@@ -283,11 +378,12 @@ conn_flushed(struct evs_conn *c)
 	}
 	evbuffer_drain(bufferevent_get_input(c->bev),
 	    evbuffer_get_length(bufferevent_get_input(c->bev)));
-	c->inlen = 0;
-	conn_apply_timeout(c, c->srv->linger_ms);
-	bufferevent_enable(c->bev, EV_READ);
+	c->read_ms = c->srv->linger_ms;
+	conn_read_on(c);
 }
 
+/* The bufferevent only writes: its events are write errors and write
+   timeouts. */
 static void
 conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
@@ -296,45 +392,15 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	(void)bev;
 	if (c->flags & CONN_DEAD)
 		return;
-	if (what & BEV_EVENT_EOF) {
-		c->flags |= CONN_EOF;
-		if (c->flags & CONN_FIN_SENT) {
-			conn_lost(c, NULL);
-			return;
-		}
-		if (c->flags & CONN_CLOSING)
-			return; /* the flush completes the close */
-		if ((c->flags & CONN_OPENED) && c->svc->eof != NULL)
-			c->svc->eof(c, c->arg);
-		else
-			evs_conn_close(c, "Connection closed by peer");
-		return;
-	}
 	if (what & BEV_EVENT_ERROR) {
 		int err = EVUTIL_SOCKET_ERROR();
 		conn_lost(c, err == ECONNRESET ? "Connection reset by peer" :
+		    err == EPIPE ? "Broken pipe" :
 		    err != 0 ? strerror(err) : "Connection error");
 		return;
 	}
-	if (what & BEV_EVENT_TIMEOUT) {
-		if (c->flags & (CONN_FIN_SENT | CONN_CLOSING)) {
-			conn_lost(c, NULL);
-			return;
-		}
-		if (what & BEV_EVENT_WRITING) {
-			conn_lost(c, "Write timeout");
-			return;
-		}
-		if ((c->flags & CONN_OPENED) && c->svc->timeout != NULL) {
-			c->svc->timeout(c, c->arg);
-			/* libevent disables reading on a timeout. */
-			if (!(c->flags & (CONN_CLOSING | CONN_DEAD |
-			    CONN_USER_PAUSE | CONN_SENDQ_WAIT)))
-				bufferevent_enable(c->bev, EV_READ);
-		} else {
-			evs_conn_close(c, "Idle timeout");
-		}
-	}
+	if (what & BEV_EVENT_TIMEOUT)
+		conn_lost(c, (c->flags & CONN_CLOSING) ? NULL : "Write timeout");
 }
 
 /* After output was queued: enforce the sendq.  Returns 0 or -1. */
@@ -368,7 +434,7 @@ conn_after_queue(struct evs_conn *c)
 	}
 	if (!(c->flags & CONN_SENDQ_WAIT)) {
 		c->flags |= CONN_SENDQ_WAIT;
-		bufferevent_disable(c->bev, EV_READ);
+		conn_read_off(c);
 		bufferevent_setwatermark(c->bev, EV_WRITE, srv->sendq / 2, 0);
 	}
 	return 0;
@@ -524,16 +590,18 @@ evs_conn_close(struct evs_conn *c, const char *reason)
 	conn_set_reason(c, reason);
 	c->flags |= CONN_CLOSING;
 	c->flags &= ~CONN_SENDQ_WAIT;
-	bufferevent_disable(c->bev, EV_READ);
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+		conn_read_off(c);
 		conn_flushed(c);
 		return;
 	}
-	/* A peer that never reads must not hold the close open forever. */
-	conn_apply_timeout(c, c->srv->linger_ms > 0 ? c->srv->linger_ms :
-	    1000);
-	bufferevent_enable(c->bev, EV_READ);
+	/* A peer that never reads must not hold the close open forever;
+	   meanwhile what it sends is read and dropped. */
+	c->read_ms = c->srv->linger_ms > 0 ? c->srv->linger_ms : 1000;
+	conn_write_timeout(c, c->read_ms);
+	if (!(c->flags & CONN_EOF))
+		conn_read_on(c);
 }
 
 void
@@ -553,7 +621,7 @@ evs_conn_pause(struct evs_conn *c)
 {
 	c->flags |= CONN_USER_PAUSE;
 	if (!(c->flags & (CONN_CLOSING | CONN_DEAD)))
-		bufferevent_disable(c->bev, EV_READ);
+		conn_read_off(c);
 }
 
 void
@@ -562,15 +630,17 @@ evs_conn_resume(struct evs_conn *c)
 	c->flags &= ~CONN_USER_PAUSE;
 	if (c->flags & (CONN_CLOSING | CONN_DEAD | CONN_SENDQ_WAIT))
 		return;
-	bufferevent_enable(c->bev, EV_READ);
+	if (c->flags & CONN_EOF)
+		return;
+	conn_read_on(c);
 	/* Lines already buffered would otherwise wait for the next read. */
 	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
-		bufferevent_trigger(c->bev, EV_READ,
-		    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+		event_active(c->rev, 0, 0);
 }
 
+/* Bounds how long queued output may wait for the peer to read. */
 static void
-conn_apply_timeout(struct evs_conn *c, unsigned ms)
+conn_write_timeout(struct evs_conn *c, unsigned ms)
 {
 	struct timeval tv;
 
@@ -580,7 +650,7 @@ conn_apply_timeout(struct evs_conn *c, unsigned ms)
 	}
 	tv.tv_sec = ms / 1000;
 	tv.tv_usec = (ms % 1000) * 1000;
-	bufferevent_set_timeouts(c->bev, &tv, &tv);
+	bufferevent_set_timeouts(c->bev, NULL, &tv);
 }
 
 void
@@ -589,7 +659,11 @@ evs_conn_set_timeout(struct evs_conn *c, unsigned ms)
 	if (c->flags & (CONN_CLOSING | CONN_DEAD))
 		return;
 	c->timeout_ms = ms;
-	conn_apply_timeout(c, ms);
+	c->read_ms = ms;
+	conn_write_timeout(c, ms);
+	/* Re-arm with the new length if reading is on now. */
+	if (event_pending(c->rev, EV_READ, NULL))
+		conn_read_on(c);
 }
 
 size_t

@@ -34,7 +34,8 @@ struct evs_conn {
 	struct evs_server *srv;
 	const struct evs_service *svc;
 	void *arg;
-	size_t inlen; /* input bytes already counted in bytes_in */
+	struct event *rev;   /* our read event, stored after the struct */
+	unsigned read_ms;    /* its timeout while armed; 0: none */
 	struct bufferevent *bev;
 	void *data;
 	char *reason;
@@ -71,6 +72,11 @@ struct evs_server {
 	struct event *accept_retry; /* re-enables listeners after EMFILE */
 	struct event *shutdown_timer;
 	char *linebuf;              /* LINE framing scratch, max_line + 1 */
+	char *readbuf;              /* recv() scratch, max_read bytes */
+	struct {
+		unsigned ms;
+		const struct timeval *tv;
+	} common_tv[8];             /* libevent common timeouts by length */
 	struct ipcount **iptab;     /* per-IP counts, when max_per_ip > 0 */
 	void (*shutdown_done)(struct evs_server *, void *);
 	void *shutdown_arg;
@@ -103,6 +109,12 @@ void conn_reap(struct evs_server *srv);
 
 /* conn.c: begins shutdown for one connection. */
 void conn_shutdown(struct evs_conn *c);
+
+/* server.c: returns a timeval for `ms` to pass to event_add: a common
+   timeout (O(1) for many events of one length) when one is free,
+   else tmp filled in. */
+const struct timeval *server_timeout(struct evs_server *srv, unsigned ms,
+    struct timeval *tmp);
 
 /* server.c: a connection slot was freed (re-enable accepting). */
 void server_conn_gone(struct evs_server *srv, struct evs_conn *c);

@@ -78,8 +78,10 @@ evs_server_new(struct event_base *base)
 	srv->accept_retry = evtimer_new(base, server_accept_retry_cb, srv);
 	srv->shutdown_timer = evtimer_new(base, server_shutdown_timer_cb, srv);
 	srv->linebuf = malloc(srv->max_line + 1);
+	srv->readbuf = malloc(srv->max_read);
 	if (srv->reaper == NULL || srv->accept_retry == NULL ||
-	    srv->shutdown_timer == NULL || srv->linebuf == NULL) {
+	    srv->shutdown_timer == NULL || srv->linebuf == NULL ||
+	    srv->readbuf == NULL) {
 		evs_server_free(srv);
 		errno = ENOMEM;
 		return NULL;
@@ -118,6 +120,7 @@ evs_server_free(struct evs_server *srv)
 		free(srv->iptab);
 	}
 	free(srv->linebuf);
+	free(srv->readbuf);
 	free(srv);
 }
 
@@ -177,11 +180,16 @@ evs_server_set(struct evs_server *srv, enum evs_server_option opt,
 	case EVS_OPT_REUSEPORT:
 		srv->reuseport = value != 0;
 		return 0;
-	case EVS_OPT_MAX_READ:
+	case EVS_OPT_MAX_READ: {
+		char *p;
 		if (value < 512 || value > 16 * 1024 * 1024)
 			goto bad;
+		if ((p = realloc(srv->readbuf, (size_t)value)) == NULL)
+			return -1;
+		srv->readbuf = p;
 		srv->max_read = (size_t)value;
 		return 0;
+	}
 	}
 bad:
 	errno = EINVAL;
@@ -532,6 +540,25 @@ server_accept_retry_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	server_resume_accept(arg);
+}
+
+const struct timeval *
+server_timeout(struct evs_server *srv, unsigned ms, struct timeval *tmp)
+{
+	size_t i, n = sizeof(srv->common_tv) / sizeof(srv->common_tv[0]);
+
+	tmp->tv_sec = ms / 1000;
+	tmp->tv_usec = (ms % 1000) * 1000;
+	for (i = 0; i < n && srv->common_tv[i].tv != NULL; i++)
+		if (srv->common_tv[i].ms == ms)
+			return srv->common_tv[i].tv;
+	if (i == n)
+		return tmp;
+	srv->common_tv[i].tv = event_base_init_common_timeout(srv->base, tmp);
+	if (srv->common_tv[i].tv == NULL)
+		return tmp;
+	srv->common_tv[i].ms = ms;
+	return srv->common_tv[i].tv;
 }
 
 void
