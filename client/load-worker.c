@@ -75,6 +75,7 @@ struct lconn {
 	int discarding;
 	int sender;
 	int member;                  /* in the channel when sending began */
+	uint64_t ready_at;           /* when the join completed */
 	int nick_tries;
 	uint64_t irc_seq;
 };
@@ -446,7 +447,9 @@ worker_enter_run(struct load_worker *w)
 	/* Only clients in the channel now are owed every message; one
 	   that joins later would be counted as losing the earlier ones. */
 	for (size_t i = 0; i < w->nconns; i++)
-		if (w->conns[i].state == LC_READY) {
+		if (w->conns[i].state == LC_READY &&
+		    (conf->mode == LOAD_ECHO ||
+		    w->conns[i].ready_at <= w->t_run)) {
 			w->conns[i].member = 1;
 			w->members++;
 		}
@@ -1032,6 +1035,7 @@ irc_line(struct lconn *c, char *line, size_t len, uint64_t now)
 	}
 	if (strcmp(cmd, "366") == 0 && c->state == LC_JOINING) {
 		c->state = LC_READY;
+		c->ready_at = now;
 		w->ready++;
 		return;
 	}
@@ -1071,7 +1075,14 @@ irc_privmsg(struct lconn *c, const char *text, uint64_t now)
 	uint64_t due = 0;
 
 	if (strncmp(text, w->conf->tag, LOAD_TAG_LEN) != 0 ||
-	    text[LOAD_TAG_LEN] != ' ' || !c->member)
+	    text[LOAD_TAG_LEN] != ' ')
+		return;
+	/* Another worker began sending before this one's tick saw the
+	   run start: catch up now, so that this message counts. */
+	if (w->phase == LOAD_PHASE_SETUP &&
+	    atomic_load(&w->sh->phase) >= LOAD_PHASE_RUN)
+		worker_enter_run(w);
+	if (!c->member)
 		return;
 	/* Skip sender and sequence number; read the due time. */
 	p = strchr(text + LOAD_TAG_LEN + 1, ' ');

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,11 +170,14 @@ END_TEST
 struct faulty {
 	int lfd;
 	int stop[2];
+	int corrupt;          /* flip a bit of each connection's 1000th byte */
 	int corrupted;
+	int accepted;
+	uint32_t peers[64];   /* peer IPv4 addresses, host order */
 };
 
-/* An echo server that flips one bit of the 1000th byte on each
-   connection.  Runs until a byte arrives on stop[0]. */
+/* An echo server in a thread, optionally faulty.  Runs until a byte
+   arrives on stop[0]. */
 static void *
 faulty_server(void *arg)
 {
@@ -190,9 +194,15 @@ faulty_server(void *arg)
 		if (pfd[0].revents)
 			break;
 		if (pfd[1].revents && n < 66) {
-			int fd = accept(f->lfd, NULL, NULL);
+			struct sockaddr_in peer;
+			socklen_t len = sizeof(peer);
+			int fd = accept(f->lfd, (struct sockaddr *)&peer, &len);
 
 			if (fd != -1) {
+				if (f->accepted < 64)
+					f->peers[f->accepted] =
+					    ntohl(peer.sin_addr.s_addr);
+				f->accepted++;
 				seen[n] = 0;
 				pfd[n++] = (struct pollfd){ fd, POLLIN, 0 };
 			}
@@ -209,7 +219,8 @@ faulty_server(void *arg)
 				pfd[i--] = pfd[--n];
 				continue;
 			}
-			if (seen[i] < 1000 && seen[i] + (size_t)r >= 1000) {
+			if (f->corrupt && seen[i] < 1000 &&
+			    seen[i] + (size_t)r >= 1000) {
 				buf[999 - seen[i]] ^= 0x20;
 				f->corrupted++;
 			}
@@ -222,11 +233,44 @@ faulty_server(void *arg)
 	return NULL;
 }
 
+/* Starts faulty_server on 127.0.0.1, port 0; writes "127.0.0.1:PORT"
+   into target. */
+static void
+faulty_start(struct faulty *f, pthread_t *tid, int corrupt, char *target,
+    size_t len)
+{
+	struct sockaddr_in sa;
+	socklen_t salen = sizeof(sa);
+
+	memset(f, 0, sizeof(*f));
+	f->corrupt = corrupt;
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	f->lfd = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ne(f->lfd, -1);
+	ck_assert_int_eq(bind(f->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(f->lfd, 64), 0);
+	ck_assert_int_eq(getsockname(f->lfd, (struct sockaddr *)&sa, &salen),
+	    0);
+	ck_assert_int_eq(pipe(f->stop), 0);
+	snprintf(target, len, "127.0.0.1:%d", ntohs(sa.sin_port));
+	ck_assert_int_eq(pthread_create(tid, NULL, faulty_server, f), 0);
+}
+
+static void
+faulty_stop(struct faulty *f, pthread_t tid)
+{
+	ck_assert_int_eq(write(f->stop[1], "x", 1), 1);
+	pthread_join(tid, NULL);
+	close(f->lfd);
+	close(f->stop[0]);
+	close(f->stop[1]);
+}
+
 START_TEST(test_load_corrupt_echo_fails)
 {
 	struct faulty f;
-	struct sockaddr_in sa;
-	socklen_t len = sizeof(sa);
 	pthread_t tid;
 	char target[64];
 	const char *args[] = { "-c", "4", "-s", "64", "-d", "1",
@@ -234,26 +278,9 @@ START_TEST(test_load_corrupt_echo_fails)
 		target, NULL };
 	int st;
 
-	memset(&f, 0, sizeof(f));
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	f.lfd = socket(AF_INET, SOCK_STREAM, 0);
-	ck_assert_int_ne(f.lfd, -1);
-	ck_assert_int_eq(bind(f.lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	ck_assert_int_eq(listen(f.lfd, 16), 0);
-	ck_assert_int_eq(getsockname(f.lfd, (struct sockaddr *)&sa, &len), 0);
-	ck_assert_int_eq(pipe(f.stop), 0);
-	snprintf(target, sizeof(target), "127.0.0.1:%d", ntohs(sa.sin_port));
-	ck_assert_int_eq(pthread_create(&tid, NULL, faulty_server, &f), 0);
-
+	faulty_start(&f, &tid, 1, target, sizeof(target));
 	st = run_load(args);
-
-	ck_assert_int_eq(write(f.stop[1], "x", 1), 1);
-	pthread_join(tid, NULL);
-	close(f.lfd);
-	close(f.stop[0]);
-	close(f.stop[1]);
+	faulty_stop(&f, tid);
 	ck_assert_msg(st == 1, "status %d: %s %s", st, out, err);
 	ck_assert_int_gt(f.corrupted, 0);
 	ck_assert_uint_eq(json_num(out, "error_kinds", "corrupt"),
@@ -263,6 +290,35 @@ START_TEST(test_load_corrupt_echo_fails)
 	/* Stream byte 999 is byte 39 of the 16th 64-byte message. */
 	ck_assert_msg(strstr(err, "byte 39 of message 15") != NULL,
 	    "stderr: %s", err);
+}
+END_TEST
+
+/* --source-ip spreads connections over local addresses, round robin;
+   --connect-rate only paces them. */
+START_TEST(test_load_source_ips_and_connect_rate)
+{
+	struct faulty f;
+	pthread_t tid;
+	char target[64];
+	const char *args[] = { "-c", "6", "-d", "1", "--warmup", "0",
+		"--connect-rate", "50", "--source-ip", "127.0.0.2,127.0.0.3",
+		"--threads", "2", "--no-progress", "--json", target, NULL };
+	int st, per[4] = { 0, 0, 0, 0 };
+
+	faulty_start(&f, &tid, 0, target, sizeof(target));
+	st = run_load(args);
+	faulty_stop(&f, tid);
+	ck_assert_msg(st == 0, "status %d: %s %s", st, out, err);
+	ck_assert_int_eq(f.accepted, 6);
+	for (int i = 0; i < 6; i++) {
+		ck_assert_uint_ge(f.peers[i], 0x7f000002);
+		ck_assert_uint_le(f.peers[i], 0x7f000003);
+		per[f.peers[i] & 3]++;
+	}
+	ck_assert_int_eq(per[2], 3);
+	ck_assert_int_eq(per[3], 3);
+	ck_assert_uint_eq(json_num(out, "connections", "ok"), 6);
+	ck_assert_uint_eq(json_num(out, NULL, "errors"), 0);
 }
 END_TEST
 
@@ -300,8 +356,8 @@ START_TEST(test_load_irc_nothing_lost)
 		"--flood-rate", "0", NULL };
 	char target[64];
 	const char *args[] = { "--mode", "irc", "-c", "12", "--senders", "3",
-		"-r", "300", "-d", "1", "--warmup", "0", "--no-progress",
-		"--json", target, NULL };
+		"-r", "300", "-d", "1", "--warmup", "0", "--threads", "2",
+		"--no-progress", "--json", target, NULL };
 	unsigned long long sent, expected;
 	int port = 0, st;
 
@@ -329,6 +385,32 @@ START_TEST(test_load_irc_nothing_lost)
 }
 END_TEST
 
+/* A server that PINGs idle clients every 200 ms keeps them only if
+   they answer: receivers send nothing else. */
+START_TEST(test_load_irc_answers_pings)
+{
+	const char *srv[] = { "evsockd", "--listen", "chat=127.0.0.1:0",
+		"--flood-rate", "0", "--ping-interval", "200ms",
+		"--ping-timeout", "300ms", NULL };
+	char target[64];
+	const char *args[] = { "--mode", "irc", "-c", "4", "-r", "10",
+		"-d", "1500ms", "--warmup", "0", "--no-progress", "--json",
+		target, NULL };
+	int port = 0, st;
+
+	ck_assert_msg(harness_evsockd(&proc, srv, 1, &port) == 0,
+	    "evsockd did not start: %s", proc.log);
+	snprintf(target, sizeof(target), "127.0.0.1:%d", port);
+	st = run_load(args);
+	harness_proc_stop(&proc, SIGTERM, 10000);
+	ck_assert_msg(st == 0, "status %d: %s %s", st, out, err);
+	ck_assert_uint_eq(json_num(out, NULL, "lost"), 0);
+	ck_assert_uint_eq(json_num(out, NULL, "members"), 4);
+	ck_assert_msg(strstr(proc.log, "Ping timeout") == NULL, "log: %s",
+	    proc.log);
+}
+END_TEST
+
 static Suite *
 load_suite(void)
 {
@@ -344,12 +426,14 @@ load_suite(void)
 	tcase_add_test(tc, test_load_echo_counts_match_server);
 	tcase_add_test(tc, test_load_echo_open_loop_schedule);
 	tcase_add_test(tc, test_load_corrupt_echo_fails);
+	tcase_add_test(tc, test_load_source_ips_and_connect_rate);
 	tcase_add_test(tc, test_load_refused_counts_failures);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("irc");
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_load_irc_nothing_lost);
+	tcase_add_test(tc, test_load_irc_answers_pings);
 	suite_add_tcase(s, tc);
 	return s;
 }
