@@ -309,7 +309,7 @@ for kind in shared static; do
 		# Compiled as a user would, warnings on, from a directory
 		# that is not the source tree.
 		# shellcheck disable=SC2086
-		if (cd "$tmp/cc" && $CC -std=c11 -Wall -Wextra -Werror \
+		if (cd "$tmp/cc" && $CC -std=c11 -Wall -Wextra -pedantic -Werror \
 		    -o "$tmp/$kind/$ex" "$src/examples/$ex.c" $cflags $libs) \
 		    >"$tmp/cc.log" 2>&1; then
 			say "ok: $kind build of $ex"
@@ -319,6 +319,27 @@ for kind in shared static; do
 		fi
 	done
 done
+
+# The headers from C++, where a C++ compiler is at hand.
+if command -v c++ >/dev/null 2>&1; then
+	cat >"$tmp/cc/cxx.cc" <<'EOF'
+#include <evsock/evsock.h>
+#include <cstring>
+int main() { return std::strcmp(evs_version(), EVS_VERSION) != 0; }
+EOF
+	cxx_ok() {
+		# shellcheck disable=SC2086
+		c++ -Wall -Wextra -Werror -o "$tmp/cc/cxx" "$tmp/cc/cxx.cc" \
+		    $cflags $shared_libs >"$tmp/cxx.log" 2>&1 &&
+		    LD_LIBRARY_PATH=$libdir "$tmp/cc/cxx" || {
+			cat "$tmp/cxx.log"
+			return 1
+		}
+	}
+	check "the headers from C++" cxx_ok
+else
+	say "# c++ not found: headers not tried from C++"
+fi
 
 if command -v readelf >/dev/null 2>&1; then
 	needs() { readelf -d "$1" | grep -q "NEEDED.*\[$2"; }
