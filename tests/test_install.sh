@@ -1,4 +1,5 @@
 #!/bin/sh
+# shellcheck disable=SC2086,SC2317
 # Installs evsock into a temporary prefix (a fresh configure of SRCDIR),
 # builds examples/ outside the tree against it with pkg-config, once
 # linked to libevsock.so and once to libevsock.a, runs the programs on
