@@ -613,7 +613,7 @@ chat_timeout(struct evs_conn *c, void *arg)
 	}
 	if (u->flags & U_PING_SENT) {
 		snprintf(reason, sizeof(reason), "Ping timeout: %u seconds",
-		    (chat->ping_interval_ms + chat->ping_timeout_ms) / 1000);
+		    (chat->ping_interval_ms + chat->ping_timeout_ms + 999) / 1000);
 		chat_disconnect(u, reason);
 		return;
 	}
