@@ -54,7 +54,8 @@ struct evs_service {
 	   evbuffer_remove or evs_conn_send_buffer). */
 	void (*data)(struct evs_conn *c, struct evbuffer *in, void *arg);
 	/* LINE framing: one line of `len` bytes (may contain NUL), without
-	   its terminator; valid only during the call. */
+	   its LF or CRLF, followed by a NUL byte; the server's scratch
+	   buffer, writable, valid only during the call. */
 	void (*line)(struct evs_conn *c, char *line, size_t len, void *arg);
 	/* LINE framing: a line exceeded the maximum; the engine discards it
 	   up to the next LF and calls this once for it. */
