@@ -107,7 +107,7 @@ int irc_secret_equal(const char *given, const char *expected);
 #define IRC_RPL_ISUPPORT "005", "%s :are supported by this server"
 #define IRC_RPL_UMODEIS "221", "%s"
 #define IRC_RPL_LUSERCLIENT "251", \
-	":There are %zu users and 0 invisible on 1 servers"
+	":There are %zu users and %zu invisible on 1 servers"
 #define IRC_RPL_LUSERUNKNOWN "253", "%zu :unknown connection(s)"
 #define IRC_RPL_LUSERCHANNELS "254", "%zu :channels formed"
 #define IRC_RPL_LUSERME "255", ":I have %zu clients and 0 servers"

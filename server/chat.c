@@ -122,6 +122,7 @@ struct evs_chat {
 	unsigned flood_burst;
 	size_t nusers;    /* registered */
 	size_t nunknown;  /* connected, not registered */
+	size_t ninvisible; /* registered with user mode +i */
 	size_t maxusers;
 	uint64_t gen;
 	time_t created;
@@ -565,6 +566,8 @@ chat_close(struct evs_conn *c, const char *reason, void *arg)
 		chat_member_remove(chat, m);
 	if (u->nick[0] != '\0')
 		table_del(&chat->nicks, &u->h);
+	if (u->flags & U_INVISIBLE)
+		chat->ninvisible--;
 	if (u->flags & U_REGISTERED)
 		chat->nusers--;
 	else
@@ -773,7 +776,8 @@ chat_send_lusers(struct chat_user *u)
 {
 	struct evs_chat *chat = u->chat;
 
-	chat_reply(u, IRC_RPL_LUSERCLIENT, chat->nusers);
+	chat_reply(u, IRC_RPL_LUSERCLIENT, chat->nusers - chat->ninvisible,
+	    chat->ninvisible);
 	if (chat->nunknown > 0)
 		chat_reply(u, IRC_RPL_LUSERUNKNOWN, chat->nunknown);
 	chat_reply(u, IRC_RPL_LUSERCHANNELS, chat->chans.n);
@@ -1407,10 +1411,13 @@ chat_user_mode(struct chat_user *u, struct irc_msg *m)
 		}
 		if (add == !!(u->flags & U_INVISIBLE))
 			continue;
-		if (add)
+		if (add) {
 			u->flags |= U_INVISIBLE;
-		else
+			u->chat->ninvisible++;
+		} else {
 			u->flags &= ~U_INVISIBLE;
+			u->chat->ninvisible--;
+		}
 		if (lastsign != (add ? '+' : '-') && n < sizeof(applied) - 2)
 			applied[n++] = (char)(lastsign = add ? '+' : '-');
 		if (n < sizeof(applied) - 1)

@@ -355,6 +355,17 @@ START_TEST(test_chat_register_cap)
 	tc_wait(a, " 422 ");
 	tc_send(a, "CAP BOGUS");
 	tc_expect(a, " 410 ", ":evsockd 410 irssi BOGUS :Invalid CAP command");
+	/* irssi sets +i right after 001; LUSERS counts it as invisible. */
+	tc_send(a, "MODE irssi +i");
+	tc_expect(a, " MODE ", ":irssi!irssi@127.0.0.1 MODE irssi +i");
+	tc_send(a, "LUSERS");
+	tc_expect(a, " 251 ", ":evsockd 251 irssi :There are 0 users and 1 "
+	    "invisible on 1 servers");
+	tc_send(a, "MODE irssi -i");
+	tc_expect(a, " MODE ", ":irssi!irssi@127.0.0.1 MODE irssi -i");
+	tc_send(a, "LUSERS");
+	tc_expect(a, " 251 ", ":evsockd 251 irssi :There are 1 users and 0 "
+	    "invisible on 1 servers");
 }
 END_TEST
 
