@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#ifdef __linux__
+#include <sys/epoll.h>
+#endif
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -244,13 +247,33 @@ pipe_closed(struct evs_client *cl, int error, const char *reason, void *arg)
 	event_base_loopexit(ps->base, NULL);
 }
 
-/* Returns 1 if fd is a regular file (epoll cannot watch those). */
+/* Returns 1 if fd cannot be watched for readiness and is always ready
+   instead: a regular file, or a device such as /dev/null (epoll refuses
+   both with EPERM, and libevent would only warn at dispatch time). */
 static int
 pipe_is_file(int fd)
 {
 	struct stat sb;
+#ifdef __linux__
+	struct epoll_event ev;
+	int ep, r;
+#endif
 
-	return fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode);
+	if (fstat(fd, &sb) == -1)
+		return 0;
+	if (S_ISREG(sb.st_mode))
+		return 1;
+#ifdef __linux__
+	if ((ep = epoll_create1(EPOLL_CLOEXEC)) == -1)
+		return 0;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	r = epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+	close(ep);
+	return r == -1 && errno == EPERM;
+#else
+	return 0;
+#endif
 }
 
 int

@@ -1,8 +1,11 @@
 /* System: the evsockd and evsock binaries over loopback. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -272,6 +275,58 @@ START_TEST(test_evsock_refused_and_unknown_host)
 }
 END_TEST
 
+/* A listener that never accepts, its backlog filled: a further connect
+   stays pending until --connect-timeout ends it with one line. */
+START_TEST(test_evsock_connect_timeout)
+{
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+	char tgt[64];
+	int lfd, fill[8];
+	uint64_t t0;
+
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(lfd, 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	ck_assert_int_eq(listen(lfd, 0), 0);
+	ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&sin, &len), 0);
+	for (int i = 0; i < 8; i++) {
+		fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK |
+		    SOCK_CLOEXEC, 0);
+		(void)connect(fill[i], (struct sockaddr *)&sin, sizeof(sin));
+	}
+	snprintf(tgt, sizeof(tgt), "127.0.0.1:%d", ntohs(sin.sin_port));
+	t0 = harness_now_ms();
+	evsock_fails_naming(tgt, "300ms", "timed out");
+	ck_assert_uint_lt(harness_now_ms() - t0, 10000);
+	for (int i = 0; i < 8; i++)
+		close(fill[i]);
+	close(lfd);
+}
+END_TEST
+
+/* stdin that epoll cannot watch (/dev/null) is read as always ready:
+   evsock half-closes at once, exits 0 and warns about nothing. */
+START_TEST(test_evsock_stdin_dev_null)
+{
+	const char *argv[] = { "/bin/sh", "-c", "exec \"$0\" \"$1\" "
+	    "</dev/null", harness_prog("EVSOCK"), target, NULL };
+	char out[64], err[1024];
+	size_t outlen;
+	int st;
+
+	st = harness_run(argv, NULL, 0, out, sizeof(out), &outlen, err,
+	    sizeof(err), 10000);
+	ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	    "status %d: %s", st, err);
+	ck_assert_uint_eq(outlen, 0);
+	ck_assert_msg(err[0] == '\0', "stderr: %s", err);
+}
+END_TEST
+
 START_TEST(test_evsock_usage_errors)
 {
 	const char *bad[][3] = {
@@ -309,6 +364,7 @@ evsockd_suite(void)
 	tcase_add_test(tc, test_evsockd_pipe_1mib_binary);
 	tcase_add_test(tc, test_evsockd_100_raw_clients);
 	tcase_add_test(tc, test_evsockd_raw_half_close);
+	tcase_add_test(tc, test_evsock_stdin_dev_null);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("signals");
 	tcase_add_checked_fixture(tc, start_echo, stop_echo);
@@ -323,6 +379,7 @@ evsockd_suite(void)
 	tcase_add_test(tc, test_evsockd_port_in_use);
 	tcase_add_test(tc, test_evsockd_help_version);
 	tcase_add_test(tc, test_evsock_refused_and_unknown_host);
+	tcase_add_test(tc, test_evsock_connect_timeout);
 	tcase_add_test(tc, test_evsock_usage_errors);
 	suite_add_tcase(s, tc);
 	return s;
