@@ -233,14 +233,26 @@ harness_evsockd(struct harness_proc *p, const char *const *argv, int nlisten,
     int *ports)
 {
 	const char *prog = harness_prog("EVSOCKD");
-	const char *args[64];
+	const char *args[68];
+	char nofile[32];
 	int errpipe[2];
 	size_t n = 0;
 	uint64_t deadline;
 
 	memset(p, 0, sizeof(*p));
+	/* A descriptor limit goes through prlimit(1) where it exists: under
+	   valgrind, setrlimit() in the forked child is only pretended, and
+	   the daemon would start with the full limit.  prlimit execs the
+	   daemon, so the pid stays the daemon's. */
+	if (harness_child_nofile > 0 && access("/usr/bin/prlimit", X_OK) == 0) {
+		snprintf(nofile, sizeof(nofile), "--nofile=%u:%u",
+		    harness_child_nofile, harness_child_nofile);
+		args[n++] = "/usr/bin/prlimit";
+		args[n++] = nofile;
+		args[n++] = "--";
+	}
 	args[n++] = prog;
-	for (size_t i = 1; argv != NULL && argv[i] != NULL && n < 62; i++)
+	for (size_t i = 1; argv != NULL && argv[i] != NULL && n < 66; i++)
 		args[n++] = argv[i];
 	args[n] = NULL;
 	if (pipe2(errpipe, O_CLOEXEC) == -1)
@@ -258,7 +270,7 @@ harness_evsockd(struct harness_proc *p, const char *const *argv, int nlisten,
 		dup2(devnull, 0);
 		dup2(devnull, 1);
 		dup2(errpipe[1], 2);
-		execv(prog, (char *const *)(uintptr_t)args);
+		execv(args[0], (char *const *)(uintptr_t)args);
 		_exit(127);
 	}
 	close(errpipe[1]);
