@@ -182,6 +182,21 @@ harness_prog(const char *envname)
 	return p;
 }
 
+/* Appends the words of $envname (a command prefix such as "valgrind
+   --quiet") to args at *n, splitting buf in place; at most max words. */
+static void
+harness_wrapper(const char *envname, char *buf, size_t cap,
+    const char **args, size_t *n, size_t max)
+{
+	char *w, *save = NULL;
+
+	snprintf(buf, cap, "%s", getenv(envname) != NULL ? getenv(envname) :
+	    "");
+	for (w = strtok_r(buf, " ", &save); w != NULL && *n < max;
+	    w = strtok_r(NULL, " ", &save))
+		args[(*n)++] = w;
+}
+
 void
 harness_proc_drain(struct harness_proc *p)
 {
@@ -233,8 +248,8 @@ harness_evsockd(struct harness_proc *p, const char *const *argv, int nlisten,
     int *ports)
 {
 	const char *prog = harness_prog("EVSOCKD");
-	const char *args[68];
-	char nofile[32];
+	const char *args[84];
+	char nofile[32], wrapper[512];
 	int errpipe[2];
 	size_t n = 0;
 	uint64_t deadline;
@@ -251,8 +266,12 @@ harness_evsockd(struct harness_proc *p, const char *const *argv, int nlisten,
 		args[n++] = nofile;
 		args[n++] = "--";
 	}
+	/* EVSOCKD_WRAPPER, words such as "valgrind --quiet", runs the
+	   daemon under another program (the valgrind test setup does). */
+	harness_wrapper("EVSOCKD_WRAPPER", wrapper, sizeof(wrapper), args, &n,
+	    16);
 	args[n++] = prog;
-	for (size_t i = 1; argv != NULL && argv[i] != NULL && n < 66; i++)
+	for (size_t i = 1; argv != NULL && argv[i] != NULL && n < 82; i++)
 		args[n++] = argv[i];
 	args[n] = NULL;
 	if (pipe2(errpipe, O_CLOEXEC) == -1)
@@ -270,7 +289,7 @@ harness_evsockd(struct harness_proc *p, const char *const *argv, int nlisten,
 		dup2(devnull, 0);
 		dup2(devnull, 1);
 		dup2(errpipe[1], 2);
-		execv(args[0], (char *const *)(uintptr_t)args);
+		execvp(args[0], (char *const *)(uintptr_t)args);
 		_exit(127);
 	}
 	close(errpipe[1]);
@@ -311,6 +330,22 @@ harness_evsockd(struct harness_proc *p, const char *const *argv, int nlisten,
 	}
 }
 
+/* After the child is reaped: takes its last words and fails the test
+   if the daemon ran under valgrind (EVSOCKD_WRAPPER) and it reported
+   an error, every one of which is a line "==PID== ..." on stderr. */
+static void
+harness_proc_reaped(struct harness_proc *p)
+{
+	char mark[32];
+
+	harness_proc_drain(p);
+	close(p->err_fd);
+	snprintf(mark, sizeof(mark), "==%d== ", (int)p->pid);
+	p->pid = 0;
+	ck_assert_msg(strstr(p->log, mark) == NULL,
+	    "the daemon's stderr reports errors:\n%s", p->log);
+}
+
 int
 harness_proc_stop(struct harness_proc *p, int sig, unsigned ms)
 {
@@ -324,9 +359,7 @@ harness_proc_stop(struct harness_proc *p, int sig, unsigned ms)
 	for (;;) {
 		pid_t r = waitpid(p->pid, &status, WNOHANG);
 		if (r == p->pid) {
-			harness_proc_drain(p);
-			close(p->err_fd);
-			p->pid = 0;
+			harness_proc_reaped(p);
 			return status;
 		}
 		if (harness_now_ms() >= deadline)
@@ -339,9 +372,7 @@ harness_proc_stop(struct harness_proc *p, int sig, unsigned ms)
 	}
 	kill(p->pid, SIGKILL);
 	waitpid(p->pid, &status, 0);
-	harness_proc_drain(p);
-	close(p->err_fd);
-	p->pid = 0;
+	harness_proc_reaped(p);
 	return -1;
 }
 
@@ -350,10 +381,20 @@ harness_run(const char *const *argv, const void *in, size_t inlen, void *out,
     size_t outcap, size_t *outlen, char *err, size_t errcap, unsigned ms)
 {
 	int pin[2], pout[2], perr[2], status;
-	size_t inoff = 0, errlen = 0;
+	size_t inoff = 0, errlen = 0, nargs = 0;
 	uint64_t deadline = harness_now_ms() + ms;
+	const char *args[96], *evsock = getenv("EVSOCK");
+	char wrapper[512];
 	pid_t pid;
 	int open_out = 1, open_err = 1;
+
+	/* EVSOCK_WRAPPER runs the evsock binary under another program. */
+	if (evsock != NULL && strcmp(argv[0], evsock) == 0)
+		harness_wrapper("EVSOCK_WRAPPER", wrapper, sizeof(wrapper), args,
+		    &nargs, 16);
+	for (size_t i = 0; argv[i] != NULL && nargs < 95; i++)
+		args[nargs++] = argv[i];
+	args[nargs] = NULL;
 
 	*outlen = 0;
 	if (errcap > 0)
@@ -367,7 +408,7 @@ harness_run(const char *const *argv, const void *in, size_t inlen, void *out,
 		dup2(pin[0], 0);
 		dup2(pout[1], 1);
 		dup2(perr[1], 2);
-		execv(argv[0], (char *const *)(uintptr_t)argv);
+		execvp(args[0], (char *const *)(uintptr_t)args);
 		_exit(127);
 	}
 	close(pin[0]);

@@ -293,6 +293,11 @@ START_TEST(test_chat_ii_session)
 	/* QUIT, seen by the watcher through a shared channel. */
 	ii_write(srvdir, "/j #sys");
 	w_wait(&w, ":iibot!iibot@127.0.0.1 JOIN #sys");
+	/* Once ii has logged a message sent after its JOIN, it has read
+	   every reply to the JOIN: quitting now leaves nothing unread, so
+	   its close is a FIN, not a reset that could overtake its QUIT. */
+	w_send(&w, "PRIVMSG #sys :welcome back");
+	wait_file(chandir, "out", "<watcher> welcome back");
 	ii_write(srvdir, "/q done");
 	w_wait(&w, ":iibot!iibot@127.0.0.1 QUIT :Quit: done");
 	ck_assert_msg(reap(ii_pid, WAIT_MS), "ii did not exit after /q");
