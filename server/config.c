@@ -209,8 +209,8 @@ config_parse(struct config *cfg, int argc, char **argv, char *err,
 			break;
 		case OPT_FLOOD_RATE:
 			name = "--flood-rate";
-			if (opt_parse_double(optarg, 1e9, &cfg->flood_rate,
-			    &why) == -1)
+			if (opt_parse_uint(optarg, 0, 1000000,
+			    &cfg->flood_rate, &why) == -1)
 				goto bad_value;
 			break;
 		case OPT_FLOOD_BURST:

@@ -28,7 +28,7 @@ struct config {
 	uint64_t reg_timeout_ms;
 	uint64_t ping_interval_ms;
 	uint64_t ping_timeout_ms;
-	double flood_rate;         /* commands/s; 0: off */
+	uint64_t flood_rate;       /* commands/s; 0: off */
 	uint64_t flood_burst;
 	uint64_t threads;          /* 0: number of cores */
 	const char *password_file;

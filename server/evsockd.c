@@ -278,7 +278,7 @@ daemon_setup_chat(struct daemon *d, const struct config *cfg)
 	    evs_chat_set(d->chat, EVS_CHAT_REG_TIMEOUT_MS,
 	    (long long)cfg->reg_timeout_ms) == -1 ||
 	    evs_chat_set(d->chat, EVS_CHAT_FLOOD_RATE,
-	    (long long)(cfg->flood_rate * 1000.0)) == -1 ||
+	    (long long)cfg->flood_rate) == -1 ||
 	    evs_chat_set(d->chat, EVS_CHAT_FLOOD_BURST,
 	    (long long)cfg->flood_burst) == -1) {
 		log_error("invalid chat settings");

@@ -59,7 +59,7 @@ START_TEST(test_config_values)
 	ck_assert_uint_eq(cfg.max_clients, 100);
 	ck_assert_uint_eq(cfg.sendq, 65536);
 	ck_assert_uint_eq(cfg.idle_timeout_ms, 250);
-	ck_assert(cfg.flood_rate == 0.0);
+	ck_assert_uint_eq(cfg.flood_rate, 0);
 	ck_assert_str_eq(cfg.log_level, "debug");
 	ck_assert_uint_eq(cfg.threads, 2);
 }

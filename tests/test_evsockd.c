@@ -1,6 +1,7 @@
 /* System: the evsockd and evsock binaries over loopback. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -327,6 +328,58 @@ START_TEST(test_evsock_stdin_dev_null)
 }
 END_TEST
 
+/* --flood-rate and --flood-burst reach the chat: a burst of commands
+   beyond the bucket is answered, all of it, but only as tokens refill
+   (20 a second here), not at once. */
+START_TEST(test_evsockd_chat_flood_rate)
+{
+	const char *argv[] = { "evsockd", "--listen", "chat=127.0.0.1:0",
+		"--flood-rate", "20", "--flood-burst", "5", NULL };
+	struct harness_proc chatd;
+	char out[4096], buf[8192];
+	size_t len = 0, n = 0;
+	int cport, fd, pongs = 0;
+	uint64_t t0, deadline;
+
+	ck_assert_msg(harness_evsockd(&chatd, argv, 1, &cport) == 0,
+	    "evsockd did not start: %s", chatd.log);
+	fd = harness_connect(cport, 0);
+	ck_assert_int_ge(fd, 0);
+	n = (size_t)snprintf(out, sizeof(out), "NICK f\r\nUSER f 0 * :f\r\n");
+	for (int i = 0; i < 25; i++)
+		n += (size_t)snprintf(out + n, sizeof(out) - n, "PING :t%d\r\n",
+		    i);
+	t0 = harness_now_ms();
+	ck_assert_int_eq(harness_write_all(fd, out, n), 0);
+	deadline = t0 + 20000;
+	while (pongs < 25) {
+		struct pollfd pfd = { fd, POLLIN, 0 };
+		ssize_t r;
+		char *nl;
+
+		ck_assert_msg(harness_now_ms() < deadline, "%d PONGs", pongs);
+		if (poll(&pfd, 1, 1000) <= 0)
+			continue;
+		r = recv(fd, buf + len, sizeof(buf) - len - 1, 0);
+		ck_assert_int_gt(r, 0);
+		len += (size_t)r;
+		buf[len] = '\0';
+		while ((nl = strchr(buf, '\n')) != NULL) {
+			if (strstr(buf, " PONG ") != NULL &&
+			    strstr(buf, " PONG ") < nl)
+				pongs++;
+			len -= (size_t)(nl + 1 - buf);
+			memmove(buf, nl + 1, len + 1);
+		}
+	}
+	/* 27 commands, 5 at once, the other 22 at 20/s: over a second. */
+	ck_assert_msg(harness_now_ms() - t0 >= 800, "25 PONGs after %llu ms",
+	    (unsigned long long)(harness_now_ms() - t0));
+	close(fd);
+	harness_proc_stop(&chatd, SIGTERM, 10000);
+}
+END_TEST
+
 START_TEST(test_evsock_usage_errors)
 {
 	const char *bad[][3] = {
@@ -380,6 +433,7 @@ evsockd_suite(void)
 	tcase_add_test(tc, test_evsockd_help_version);
 	tcase_add_test(tc, test_evsock_refused_and_unknown_host);
 	tcase_add_test(tc, test_evsock_connect_timeout);
+	tcase_add_test(tc, test_evsockd_chat_flood_rate);
 	tcase_add_test(tc, test_evsock_usage_errors);
 	suite_add_tcase(s, tc);
 	return s;
