@@ -41,6 +41,7 @@ struct evs_client {
 	const struct evs_client_callbacks *cbs;
 	void *arg;
 	struct bufferevent *bev;
+	struct evbuffer *early; /* sent before connected: survives retries */
 	struct event *timer;    /* connect deadline */
 	struct event *deferred; /* runs closed() */
 	struct evutil_addrinfo *ai_list, *ai_next;
@@ -64,6 +65,7 @@ static void client_read_cb(struct bufferevent *, void *);
 static void client_write_cb(struct bufferevent *, void *);
 static void client_event_cb(struct bufferevent *, short, void *);
 static void client_timer_cb(evutil_socket_t, short, void *);
+static void client_write_failed(struct evs_client *, int);
 static void client_deferred_cb(evutil_socket_t, short, void *);
 static void client_dns_cb(int, struct evutil_addrinfo *, void *);
 static void client_try_next(struct evs_client *);
@@ -90,7 +92,8 @@ evs_client_new(struct event_base *base, struct evdns_base *dns,
 	cl->arg = arg;
 	cl->timer = evtimer_new(base, client_timer_cb, cl);
 	cl->deferred = event_new(base, -1, 0, client_deferred_cb, cl);
-	if (cl->timer == NULL || cl->deferred == NULL) {
+	cl->early = evbuffer_new();
+	if (cl->timer == NULL || cl->deferred == NULL || cl->early == NULL) {
 		evs_client_free(cl);
 		errno = ENOMEM;
 		return NULL;
@@ -111,6 +114,8 @@ evs_client_free(struct evs_client *cl)
 		event_free(cl->timer);
 	if (cl->deferred != NULL)
 		event_free(cl->deferred);
+	if (cl->early != NULL)
+		evbuffer_free(cl->early);
 	if (cl->ai_list != NULL)
 		evutil_freeaddrinfo(cl->ai_list);
 	if (cl->own_dns != NULL)
@@ -433,6 +438,11 @@ client_event_cb(struct bufferevent *bev, short what, void *arg)
 				bufferevent_enable(cl->bev, EV_READ);
 			bufferevent_setwatermark(cl->bev, EV_WRITE,
 			    cl->drain_level, 0);
+			/* What was sent while resolving or connecting goes
+			   first, ahead of anything connected() sends. */
+			if (evbuffer_get_length(cl->early) > 0)
+				evbuffer_add_buffer(bufferevent_get_output(
+				    cl->bev), cl->early);
 			if (cl->cbs->connected != NULL)
 				cl->cbs->connected(cl, cl->arg);
 			if (cl->state == CLIENT_CONNECTED)
@@ -465,23 +475,32 @@ client_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 }
 
+/* A write to the connected socket failed with err: the client ends. */
+static void
+client_write_failed(struct evs_client *cl, int err)
+{
+	char msg[300];
+
+	snprintf(msg, sizeof(msg), "%s: %s", cl->target, strerror(err));
+	client_finish(cl, err, msg);
+}
+
 int
 evs_client_send(struct evs_client *cl, const void *data, size_t len)
 {
 	struct evbuffer *out;
 	ssize_t n = 0;
 
-	if (cl->bev == NULL || cl->state == CLIENT_DONE || cl->closing ||
-	    cl->shut_wr)
+	if (cl->state == CLIENT_IDLE || cl->state == CLIENT_DONE ||
+	    cl->closing || cl->shut_wr)
 		return -1;
+	if (cl->state != CLIENT_CONNECTED)
+		return evbuffer_add(cl->early, data, len);
 	out = bufferevent_get_output(cl->bev);
-	if (cl->state == CLIENT_CONNECTED && evbuffer_get_length(out) == 0) {
+	if (evbuffer_get_length(out) == 0) {
 		n = sockio_write(bufferevent_getfd(cl->bev), data, len);
 		if (n < 0) {
-			char msg[300];
-			snprintf(msg, sizeof(msg), "%s: %s", cl->target,
-			    strerror(errno));
-			client_finish(cl, errno, msg);
+			client_write_failed(cl, errno);
 			return -1;
 		}
 	}
@@ -496,19 +515,20 @@ evs_client_send_buffer(struct evs_client *cl, struct evbuffer *buf)
 {
 	struct evbuffer *out;
 
-	if (cl->bev == NULL || cl->state == CLIENT_DONE || cl->closing ||
-	    cl->shut_wr) {
+	if (cl->state == CLIENT_IDLE || cl->state == CLIENT_DONE ||
+	    cl->closing || cl->shut_wr) {
 		evbuffer_drain(buf, evbuffer_get_length(buf));
 		return -1;
 	}
+	if (cl->state != CLIENT_CONNECTED)
+		return evbuffer_add_buffer(cl->early, buf);
 	out = bufferevent_get_output(cl->bev);
-	if (cl->state == CLIENT_CONNECTED && evbuffer_get_length(out) == 0 &&
+	if (evbuffer_get_length(out) == 0 &&
 	    sockio_write_evbuffer(bufferevent_getfd(cl->bev), buf) < 0) {
-		char msg[300];
-		snprintf(msg, sizeof(msg), "%s: %s", cl->target,
-		    strerror(errno));
+		int err = errno;
+
 		evbuffer_drain(buf, evbuffer_get_length(buf));
-		client_finish(cl, errno, msg);
+		client_write_failed(cl, err);
 		return -1;
 	}
 	if (evbuffer_get_length(buf) > 0)
@@ -543,8 +563,8 @@ evs_client_close(struct evs_client *cl)
 size_t
 evs_client_pending(const struct evs_client *cl)
 {
-	if (cl->bev == NULL)
-		return 0;
+	if (cl->state != CLIENT_CONNECTED)
+		return evbuffer_get_length(cl->early);
 	return evbuffer_get_length(bufferevent_get_output(cl->bev));
 }
 

@@ -76,7 +76,9 @@ EVS_API int evs_client_connect_addr(struct evs_client *cl, const struct sockaddr
     socklen_t salen, unsigned timeout_ms);
 
 /* Queues bytes, writing straight to the socket when nothing is queued.
-   Returns 0 or -1 if closed/closing. */
+   Bytes sent while the name resolves or the connection is being made
+   are kept and go first once it is up (across addresses tried in turn).
+   Returns 0, or -1 before evs_client_connect or once closed/closing. */
 EVS_API int evs_client_send(struct evs_client *cl, const void *data, size_t len);
 
 /* Like evs_client_send; takes all of buf's contents. */
