@@ -114,6 +114,8 @@ conn_accept(struct evs_listener *l, evutil_socket_t fd,
 	if (c->svc->open != NULL && c->svc->open(c, c->arg) == -1) {
 		c->flags &= ~CONN_OPENED;
 		srv->st.current--;
+		srv->st.accepted--;
+		srv->st.refused++;
 		evs_conn_close(c, "Refused by service");
 		return;
 	}

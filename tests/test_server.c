@@ -280,6 +280,55 @@ START_TEST(test_server_max_clients_refuses_with_line)
 }
 END_TEST
 
+static int
+refuse_open(struct evs_conn *c, void *arg)
+{
+	(void)c;
+	(void)arg;
+	return -1;
+}
+
+static void
+refuse_data(struct evs_conn *c, struct evbuffer *in, void *arg)
+{
+	(void)c;
+	(void)in;
+	(void)arg;
+	ck_abort_msg("data for a connection open() refused");
+}
+
+/* A service's open() returning -1 closes the connection; the stats
+   count it as refused, not accepted. */
+START_TEST(test_server_open_refuses)
+{
+	static const struct evs_service refusing = {
+		.name = "refusing",
+		.framing = EVS_FRAMING_RAW,
+		.open = refuse_open,
+		.data = refuse_data,
+	};
+	struct evs_listener *l;
+	struct evs_server_stats st0, st;
+	struct peer p;
+	char where[64];
+
+	evs_server_stats(srv, &st0);
+	l = evs_server_listen(srv, "127.0.0.1:0", &refusing, NULL, NULL, 0);
+	ck_assert_ptr_nonnull(l);
+	snprintf(where, sizeof(where), "127.0.0.1:%d", evs_listener_port(l));
+	peer_init(&p, 16, 5);
+	p.want[0] = 0;
+	ck_assert_int_eq(evs_client_connect(p.cl, where, 5000), 0);
+	ck_assert(harness_loop_until(base, peer_closed_cond, &p, 10000));
+	ck_assert_uint_eq(p.gotlen, 0);
+	evs_server_stats(srv, &st);
+	ck_assert_uint_eq(st.accepted, st0.accepted);
+	ck_assert_uint_eq(st.refused, st0.refused + 1);
+	ck_assert_uint_eq(st.current, st0.current);
+	peer_fini(&p);
+}
+END_TEST
+
 START_TEST(test_server_listen_errors)
 {
 	struct evs_listener *l;
@@ -362,6 +411,7 @@ server_suite(void)
 	tc = tcase_create("limits");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_server_max_clients_refuses_with_line);
+	tcase_add_test(tc, test_server_open_refuses);
 	tcase_add_test(tc, test_server_listen_errors);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("shutdown");

@@ -92,7 +92,7 @@ enum evs_server_option {
 
 struct evs_server_stats {
 	uint64_t accepted;   /* connections accepted and kept */
-	uint64_t refused;    /* connections refused by a limit */
+	uint64_t refused;    /* refused by a limit or the service's open() */
 	uint64_t closed;     /* connections closed */
 	uint64_t current;    /* connections open now */
 	uint64_t bytes_in;   /* bytes received */
