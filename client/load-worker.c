@@ -90,7 +90,7 @@ struct load_worker {
 	struct lconn *conns;
 	size_t nconns;
 	size_t next_connect;   /* conns[] index to start next */
-	int starting;          /* inside worker_start_connects */
+	int starting;          /* inside load_worker_start_connects */
 	size_t connecting;
 	uint64_t t_start;
 	int phase;             /* last phase acted on */
@@ -119,15 +119,15 @@ struct load_worker {
 	struct load_counts counts;
 };
 
-static void worker_tick(evutil_socket_t fd, short what, void *arg);
-static void worker_publish(struct load_worker *w);
-static void worker_start_connects(struct load_worker *w, uint64_t now);
-static void worker_enter_run(struct load_worker *w);
-static void worker_enter_drain(struct load_worker *w, uint64_t now);
-static void worker_pace(struct load_worker *w, uint64_t now);
-static void worker_pace_cb(evutil_socket_t fd, short what, void *arg);
-static int worker_idle(const struct load_worker *w);
-static void worker_error(struct load_worker *w, struct lconn *c,
+static void load_worker_tick(evutil_socket_t fd, short what, void *arg);
+static void load_worker_publish(struct load_worker *w);
+static void load_worker_start_connects(struct load_worker *w, uint64_t now);
+static void load_worker_enter_run(struct load_worker *w);
+static void load_worker_enter_drain(struct load_worker *w, uint64_t now);
+static void load_worker_pace(struct load_worker *w, uint64_t now);
+static void load_worker_pace_cb(evutil_socket_t fd, short what, void *arg);
+static int load_worker_idle(const struct load_worker *w);
+static void load_worker_error(struct load_worker *w, struct lconn *c,
     enum load_err e, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static int lconn_start(struct lconn *c);
@@ -139,18 +139,20 @@ static void lconn_arm_write(struct lconn *c, int on);
 static int lconn_write(struct lconn *c, const void *data, size_t len);
 static int lconn_flush(struct lconn *c);
 static void lconn_read(struct lconn *c);
-static void echo_send(struct lconn *c, uint64_t due);
-static void echo_input(struct lconn *c, const char *p, size_t n,
+static void load_worker_echo_send(struct lconn *c, uint64_t due);
+static void load_worker_echo_input(struct lconn *c, const char *p, size_t n,
     uint64_t now);
-static void echo_done(struct lconn *c, uint64_t now);
-static void irc_register(struct lconn *c);
-static void irc_input(struct lconn *c, const char *p, size_t n,
+static void load_worker_echo_done(struct lconn *c, uint64_t now);
+static void load_worker_irc_register(struct lconn *c);
+static void load_worker_irc_input(struct lconn *c, const char *p, size_t n,
     uint64_t now);
-static void irc_line(struct lconn *c, char *line, size_t len, uint64_t now);
-static void irc_privmsg(struct lconn *c, const char *text, uint64_t now);
-static void irc_send(struct lconn *c, uint64_t due);
-static void record(struct load_worker *w, uint64_t due, uint64_t now,
-    size_t bytes);
+static void load_worker_irc_line(struct lconn *c, char *line, size_t len,
+    uint64_t now);
+static void load_worker_irc_privmsg(struct lconn *c, const char *text,
+    uint64_t now);
+static void load_worker_irc_send(struct lconn *c, uint64_t due);
+static void load_worker_record(struct load_worker *w, uint64_t due,
+    uint64_t now, size_t bytes);
 
 uint64_t
 load_now(void)
@@ -231,8 +233,8 @@ load_worker_new(struct load_shared *sh, unsigned id)
 		} else
 			w->senders[w->nsenders++] = c;
 	}
-	w->tick = event_new(w->base, -1, EV_PERSIST, worker_tick, w);
-	w->pacer = event_new(w->base, -1, 0, worker_pace_cb, w);
+	w->tick = event_new(w->base, -1, EV_PERSIST, load_worker_tick, w);
+	w->pacer = event_new(w->base, -1, 0, load_worker_pace_cb, w);
 	if (w->tick == NULL || w->pacer == NULL)
 		goto fail;
 	return w;
@@ -300,8 +302,8 @@ load_worker_run(void *arg)
 
 	w->t_start = load_now();
 	event_add(w->tick, &tv);
-	worker_start_connects(w, w->t_start);
-	worker_publish(w);
+	load_worker_start_connects(w, w->t_start);
+	load_worker_publish(w);
 	event_base_dispatch(w->base);
 	for (size_t i = 0; i < w->nconns; i++) {
 		struct lconn *c = &w->conns[i];
@@ -313,14 +315,14 @@ load_worker_run(void *arg)
 			(void)!write(c->fd, "QUIT :done\r\n", 12);
 		lconn_close(c);
 	}
-	worker_publish(w);
+	load_worker_publish(w);
 	atomic_store(&w->counts.done, 1);
 	return NULL;
 }
 
 /* Makes this worker's counters visible to the main thread. */
 static void
-worker_publish(struct load_worker *w)
+load_worker_publish(struct load_worker *w)
 {
 	struct load_counts *k = &w->counts;
 
@@ -344,31 +346,31 @@ worker_publish(struct load_worker *w)
 }
 
 static void
-worker_tick(evutil_socket_t fd, short what, void *arg)
+load_worker_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct load_worker *w = arg;
 	uint64_t now = load_now();
 	int phase = atomic_load_explicit(&w->sh->phase, memory_order_acquire);
 
 	if (phase == LOAD_PHASE_STOP) {
-		worker_publish(w);
+		load_worker_publish(w);
 		event_base_loopbreak(w->base);
 		return;
 	}
 	if (w->phase == LOAD_PHASE_SETUP) {
-		worker_start_connects(w, now);
+		load_worker_start_connects(w, now);
 		if (phase >= LOAD_PHASE_RUN)
-			worker_enter_run(w);
+			load_worker_enter_run(w);
 	}
 	if (w->phase == LOAD_PHASE_RUN) {
 		/* The main thread moves t_end earlier on SIGINT. */
 		w->t_end = atomic_load_explicit(&w->sh->t_end,
 		    memory_order_relaxed);
 		if (now >= w->t_end || phase >= LOAD_PHASE_DRAIN)
-			worker_enter_drain(w, now);
+			load_worker_enter_drain(w, now);
 	}
 	if (w->phase == LOAD_PHASE_DRAIN && w->conf->mode == LOAD_ECHO &&
-	    (worker_idle(w) || now >= w->drain_deadline)) {
+	    (load_worker_idle(w) || now >= w->drain_deadline)) {
 		for (size_t i = 0; i < w->nconns; i++) {
 			struct lconn *c = &w->conns[i];
 			uint64_t left = c->send_seq - c->recv_seq;
@@ -376,7 +378,7 @@ worker_tick(evutil_socket_t fd, short what, void *arg)
 			if (c->state == LC_CLOSED || c->state == LC_IDLE)
 				continue;
 			if (left > 0)
-				worker_error(w, c, LOAD_ERR_TIMEOUT,
+				load_worker_error(w, c, LOAD_ERR_TIMEOUT,
 				    "connection %llu: %llu echo(es) still "
 				    "missing at the end",
 				    (unsigned long long)c->id,
@@ -391,12 +393,12 @@ worker_tick(evutil_socket_t fd, short what, void *arg)
 		hist_reset(w->iv);
 		w->iv_published = now;
 	}
-	worker_publish(w);
+	load_worker_publish(w);
 }
 
 /* Echo: true when no connection has a message in flight. */
 static int
-worker_idle(const struct load_worker *w)
+load_worker_idle(const struct load_worker *w)
 {
 	for (size_t i = 0; i < w->nconns; i++) {
 		const struct lconn *c = &w->conns[i];
@@ -410,7 +412,7 @@ worker_idle(const struct load_worker *w)
 /* Starts connections, at --connect-rate if given, keeping at most
    MAX_CONNECTING handshakes in progress. */
 static void
-worker_start_connects(struct load_worker *w, uint64_t now)
+load_worker_start_connects(struct load_worker *w, uint64_t now)
 {
 	const struct load_conf *conf = w->conf;
 	size_t allowed = w->nconns;
@@ -435,7 +437,7 @@ worker_start_connects(struct load_worker *w, uint64_t now)
 }
 
 static void
-worker_enter_run(struct load_worker *w)
+load_worker_enter_run(struct load_worker *w)
 {
 	const struct load_conf *conf = w->conf;
 	struct load_shared *sh = w->sh;
@@ -462,37 +464,37 @@ worker_enter_run(struct load_worker *w)
 		w->pace_ns = 1e9 * (double)total / conf->rate /
 		    (double)w->nsenders;
 		w->pace_offset = (uint64_t)(1e9 / conf->rate * w->id);
-		worker_pace(w, load_now());
+		load_worker_pace(w, load_now());
 		return;
 	}
 	if (conf->mode == LOAD_ECHO)
 		for (size_t i = 0; i < w->nconns; i++)
 			if (w->conns[i].state == LC_READY)
-				echo_send(&w->conns[i], w->t_run);
+				load_worker_echo_send(&w->conns[i], w->t_run);
 }
 
 static void
-worker_enter_drain(struct load_worker *w, uint64_t now)
+load_worker_enter_drain(struct load_worker *w, uint64_t now)
 {
 	w->phase = LOAD_PHASE_DRAIN;
 	w->drain_deadline = now + w->conf->drain_ms * 1000000ULL;
-	worker_publish(w);
+	load_worker_publish(w);
 	atomic_store(&w->counts.sending_done, 1);
 }
 
 static void
-worker_pace_cb(evutil_socket_t fd, short what, void *arg)
+load_worker_pace_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct load_worker *w = arg;
 
 	w->t_end = atomic_load_explicit(&w->sh->t_end, memory_order_relaxed);
-	worker_pace(w, load_now());
+	load_worker_pace(w, load_now());
 }
 
 /* Open loop: hands out every message that is due by now, round robin
    over the connections, each stamped with the time it was due. */
 static void
-worker_pace(struct load_worker *w, uint64_t now)
+load_worker_pace(struct load_worker *w, uint64_t now)
 {
 	for (;;) {
 		uint64_t due = w->t_run + w->pace_offset +
@@ -522,14 +524,14 @@ worker_pace(struct load_worker *w, uint64_t now)
 		if (c == NULL)
 			return;
 		if (w->conf->mode == LOAD_ECHO)
-			echo_send(c, due);
+			load_worker_echo_send(c, due);
 		else
-			irc_send(c, due);
+			load_worker_irc_send(c, due);
 	}
 }
 
 static void
-worker_error(struct load_worker *w, struct lconn *c, enum load_err e,
+load_worker_error(struct load_worker *w, struct lconn *c, enum load_err e,
     const char *fmt, ...)
 {
 	va_list ap;
@@ -544,7 +546,8 @@ worker_error(struct load_worker *w, struct lconn *c, enum load_err e,
 }
 
 static void
-record(struct load_worker *w, uint64_t due, uint64_t now, size_t bytes)
+load_worker_record(struct load_worker *w, uint64_t due, uint64_t now,
+    size_t bytes)
 {
 	uint64_t lat = now > due ? now - due : 0;
 
@@ -624,7 +627,7 @@ lconn_fail(struct lconn *c, int err)
 		close(c->fd);
 		c->fd = -1;
 	}
-	worker_start_connects(w, load_now());
+	load_worker_start_connects(w, load_now());
 }
 
 static void
@@ -671,7 +674,7 @@ lconn_write(struct lconn *c, const void *data, size_t len)
 		r = write(c->fd, data, len);
 		if (r == -1) {
 			if (errno != EAGAIN && errno != EINTR) {
-				worker_error(c->w, c, LOAD_ERR_CLOSED,
+				load_worker_error(c->w, c, LOAD_ERR_CLOSED,
 				    "connection %llu: write: %s",
 				    (unsigned long long)c->id,
 				    strerror(errno));
@@ -699,7 +702,7 @@ lconn_write(struct lconn *c, const void *data, size_t len)
 			cap *= 2;
 		if (cap != c->ocap) {
 			if ((p = realloc(c->obuf, cap)) == NULL) {
-				worker_error(c->w, c, LOAD_ERR_OVERRUN,
+				load_worker_error(c->w, c, LOAD_ERR_OVERRUN,
 				    "connection %llu: out of memory",
 				    (unsigned long long)c->id);
 				lconn_close(c);
@@ -725,7 +728,7 @@ lconn_flush(struct lconn *c)
 		if (r == -1) {
 			if (errno == EAGAIN || errno == EINTR)
 				return 0;
-			worker_error(c->w, c, LOAD_ERR_CLOSED,
+			load_worker_error(c->w, c, LOAD_ERR_CLOSED,
 			    "connection %llu: write: %s",
 			    (unsigned long long)c->id, strerror(errno));
 			lconn_close(c);
@@ -775,15 +778,15 @@ lconn_connected(struct lconn *c)
 	event_add(c->ev, NULL);
 	if (w->conf->mode == LOAD_IRC) {
 		c->state = LC_REGISTERING;
-		irc_register(c);
+		load_worker_irc_register(c);
 	} else {
 		c->state = LC_READY;
 		w->ready++;
 		/* A connection that comes up after the start joins in. */
 		if (w->phase == LOAD_PHASE_RUN && w->conf->rate == 0)
-			echo_send(c, load_now());
+			load_worker_echo_send(c, load_now());
 	}
-	worker_start_connects(w, load_now());
+	load_worker_start_connects(w, load_now());
 }
 
 static void
@@ -812,7 +815,7 @@ lconn_read(struct lconn *c)
 		if (w->phase < LOAD_PHASE_STOP &&
 		    !(w->phase == LOAD_PHASE_DRAIN && c->send_seq ==
 		    c->recv_seq && w->conf->mode == LOAD_ECHO))
-			worker_error(w, c, LOAD_ERR_CLOSED,
+			load_worker_error(w, c, LOAD_ERR_CLOSED,
 			    "connection %llu: %s", (unsigned long long)c->id,
 			    r == 0 ? "closed by the server" : strerror(errno));
 		lconn_close(c);
@@ -821,20 +824,20 @@ lconn_read(struct lconn *c)
 	w->bytes_in += (size_t)r;
 	now = load_now();
 	if (w->conf->mode == LOAD_ECHO)
-		echo_input(c, w->rbuf, (size_t)r, now);
+		load_worker_echo_input(c, w->rbuf, (size_t)r, now);
 	else
-		irc_input(c, w->rbuf, (size_t)r, now);
+		load_worker_irc_input(c, w->rbuf, (size_t)r, now);
 }
 
 /* The bytes of message `seq` on connection `id` start here. */
 static inline const char *
-echo_bytes(const struct load_worker *w, uint64_t id, uint64_t seq)
+load_worker_echo_bytes(const struct load_worker *w, uint64_t id, uint64_t seq)
 {
 	return w->pattern + ((id * 37 + seq) & 255);
 }
 
 static void
-echo_send(struct lconn *c, uint64_t due)
+load_worker_echo_send(struct lconn *c, uint64_t due)
 {
 	struct load_worker *w = c->w;
 	uint64_t inflight = c->send_seq - c->recv_seq;
@@ -847,7 +850,7 @@ echo_send(struct lconn *c, uint64_t due)
 
 		if (cap > RING_MAX || (ring = malloc(cap *
 		    sizeof(*ring))) == NULL) {
-			worker_error(w, c, LOAD_ERR_OVERRUN,
+			load_worker_error(w, c, LOAD_ERR_OVERRUN,
 			    "connection %llu: %llu messages in flight, "
 			    "the server is not keeping up",
 			    (unsigned long long)c->id,
@@ -865,12 +868,12 @@ echo_send(struct lconn *c, uint64_t due)
 	c->ring[(c->rhead + inflight) % c->rcap] = due;
 	c->send_seq++;
 	w->sent++;
-	lconn_write(c, echo_bytes(w, c->id, c->send_seq - 1),
+	lconn_write(c, load_worker_echo_bytes(w, c->id, c->send_seq - 1),
 	    (size_t)w->conf->size);
 }
 
 static void
-echo_input(struct lconn *c, const char *p, size_t n, uint64_t now)
+load_worker_echo_input(struct lconn *c, const char *p, size_t n, uint64_t now)
 {
 	struct load_worker *w = c->w;
 	size_t size = (size_t)w->conf->size;
@@ -880,20 +883,20 @@ echo_input(struct lconn *c, const char *p, size_t n, uint64_t now)
 		size_t m;
 
 		if (c->recv_seq == c->send_seq) {
-			worker_error(w, c, LOAD_ERR_UNEXPECTED,
+			load_worker_error(w, c, LOAD_ERR_UNEXPECTED,
 			    "connection %llu: %zu byte(s) nobody sent",
 			    (unsigned long long)c->id, n);
 			lconn_close(c);
 			return;
 		}
-		want = echo_bytes(w, c->id, c->recv_seq) + c->rpos;
+		want = load_worker_echo_bytes(w, c->id, c->recv_seq) + c->rpos;
 		m = size - c->rpos < n ? size - c->rpos : n;
 		if (memcmp(p, want, m) != 0) {
 			size_t i = 0;
 
 			while (p[i] == want[i])
 				i++;
-			worker_error(w, c, LOAD_ERR_CORRUPT,
+			load_worker_error(w, c, LOAD_ERR_CORRUPT,
 			    "connection %llu: byte %zu of message %llu is "
 			    "0x%02x, sent 0x%02x", (unsigned long long)c->id,
 			    c->rpos + i, (unsigned long long)c->recv_seq,
@@ -905,13 +908,13 @@ echo_input(struct lconn *c, const char *p, size_t n, uint64_t now)
 		p += m;
 		n -= m;
 		if (c->rpos == size)
-			echo_done(c, now);
+			load_worker_echo_done(c, now);
 	}
 }
 
 /* The oldest message in flight came back whole. */
 static void
-echo_done(struct lconn *c, uint64_t now)
+load_worker_echo_done(struct lconn *c, uint64_t now)
 {
 	struct load_worker *w = c->w;
 	uint64_t due = c->ring[c->rhead];
@@ -919,15 +922,15 @@ echo_done(struct lconn *c, uint64_t now)
 	c->rhead = (c->rhead + 1) % c->rcap;
 	c->rpos = 0;
 	c->recv_seq++;
-	record(w, due, now, (size_t)w->conf->size);
+	load_worker_record(w, due, now, (size_t)w->conf->size);
 	if (w->conf->rate == 0 && w->phase == LOAD_PHASE_RUN) {
 		if (now < w->t_end)
-			echo_send(c, now);
+			load_worker_echo_send(c, now);
 	}
 }
 
 static void
-irc_register(struct lconn *c)
+load_worker_irc_register(struct lconn *c)
 {
 	struct load_worker *w = c->w;
 	char line[256];
@@ -957,7 +960,7 @@ irc_register(struct lconn *c)
 }
 
 static void
-irc_input(struct lconn *c, const char *p, size_t n, uint64_t now)
+load_worker_irc_input(struct lconn *c, const char *p, size_t n, uint64_t now)
 {
 	const char *end = p + n;
 
@@ -982,7 +985,7 @@ irc_input(struct lconn *c, const char *p, size_t n, uint64_t now)
 					len--;
 				c->lbuf[len] = '\0';
 				c->llen = 0;
-				irc_line(c, c->lbuf, len, now);
+				load_worker_irc_line(c, c->lbuf, len, now);
 			}
 		}
 		p += m + (lf != NULL);
@@ -990,7 +993,7 @@ irc_input(struct lconn *c, const char *p, size_t n, uint64_t now)
 }
 
 static void
-irc_line(struct lconn *c, char *line, size_t len, uint64_t now)
+load_worker_irc_line(struct lconn *c, char *line, size_t len, uint64_t now)
 {
 	struct load_worker *w = c->w;
 	char *cmd = line, *rest, *sp;
@@ -1013,7 +1016,7 @@ irc_line(struct lconn *c, char *line, size_t len, uint64_t now)
 		char *text = strstr(rest, " :");
 
 		if (text != NULL)
-			irc_privmsg(c, text + 2, now);
+			load_worker_irc_privmsg(c, text + 2, now);
 		return;
 	}
 	if (strcmp(cmd, "PING") == 0) {
@@ -1041,14 +1044,14 @@ irc_line(struct lconn *c, char *line, size_t len, uint64_t now)
 	}
 	if ((strcmp(cmd, "433") == 0 || strcmp(cmd, "436") == 0) &&
 	    c->state == LC_REGISTERING && ++c->nick_tries < NICK_TRIES) {
-		irc_register(c);
+		load_worker_irc_register(c);
 		return;
 	}
 	if (strcmp(cmd, "ERROR") == 0 ||
 	    (cmd[0] >= '4' && cmd[0] <= '5' && strlen(cmd) == 3 &&
 	    c->state != LC_READY && strcmp(cmd, "422") != 0)) {
 		if (c->state == LC_READY)
-			worker_error(w, c, LOAD_ERR_PROTOCOL,
+			load_worker_error(w, c, LOAD_ERR_PROTOCOL,
 			    "client %llu: %s %s", (unsigned long long)c->id,
 			    cmd, rest);
 		else {
@@ -1068,7 +1071,7 @@ irc_line(struct lconn *c, char *line, size_t len, uint64_t now)
 
 /* "<tag> <sender> <seq> <due-ns> ..." from one of our senders. */
 static void
-irc_privmsg(struct lconn *c, const char *text, uint64_t now)
+load_worker_irc_privmsg(struct lconn *c, const char *text, uint64_t now)
 {
 	struct load_worker *w = c->w;
 	const char *p;
@@ -1081,24 +1084,24 @@ irc_privmsg(struct lconn *c, const char *text, uint64_t now)
 	   run start: catch up now, so that this message counts. */
 	if (w->phase == LOAD_PHASE_SETUP &&
 	    atomic_load(&w->sh->phase) >= LOAD_PHASE_RUN)
-		worker_enter_run(w);
+		load_worker_enter_run(w);
 	if (!c->member)
 		return;
 	/* Skip sender and sequence number; read the due time. */
 	p = strchr(text + LOAD_TAG_LEN + 1, ' ');
 	if (p == NULL || (p = strchr(p + 1, ' ')) == NULL) {
-		worker_error(w, c, LOAD_ERR_CORRUPT,
+		load_worker_error(w, c, LOAD_ERR_CORRUPT,
 		    "client %llu: mangled message \"%.60s\"",
 		    (unsigned long long)c->id, text);
 		return;
 	}
 	for (p++; *p >= '0' && *p <= '9'; p++)
 		due = due * 10 + (uint64_t)(*p - '0');
-	record(w, due, now, strlen(text));
+	load_worker_record(w, due, now, strlen(text));
 }
 
 static void
-irc_send(struct lconn *c, uint64_t due)
+load_worker_irc_send(struct lconn *c, uint64_t due)
 {
 	struct load_worker *w = c->w;
 	const struct load_conf *conf = w->conf;

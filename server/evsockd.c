@@ -60,7 +60,7 @@ daemon_shutdown_done(struct evs_server *srv, void *arg)
 }
 
 static void
-worker_shutdown_done(struct evs_server *srv, void *arg)
+daemon_worker_shutdown_done(struct evs_server *srv, void *arg)
 {
 	struct worker *w = arg;
 
@@ -69,17 +69,17 @@ worker_shutdown_done(struct evs_server *srv, void *arg)
 }
 
 static void
-worker_stop_cb(evutil_socket_t fd, short what, void *arg)
+daemon_worker_stop_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
 
 	(void)fd;
 	(void)what;
-	evs_server_shutdown(w->srv, 0, worker_shutdown_done, w);
+	evs_server_shutdown(w->srv, 0, daemon_worker_shutdown_done, w);
 }
 
 static void *
-worker_main(void *arg)
+daemon_worker_main(void *arg)
 {
 	struct worker *w = arg;
 
@@ -179,7 +179,7 @@ daemon_start_workers(struct daemon *d, size_t n)
 		struct worker *w = &d->workers[i];
 		if ((w->base = event_base_new()) == NULL ||
 		    (w->srv = evs_server_new(w->base)) == NULL ||
-		    (w->stop = event_new(w->base, -1, 0, worker_stop_cb,
+		    (w->stop = event_new(w->base, -1, 0, daemon_worker_stop_cb,
 		    w)) == NULL) {
 			log_error("cannot create worker %zu", i);
 			return -1;
@@ -424,7 +424,7 @@ main(int argc, char **argv)
 		    (unsigned long long)cfg.max_clients);
 
 	for (size_t i = 0; i < d.nworkers; i++) {
-		if (pthread_create(&d.workers[i].tid, NULL, worker_main,
+		if (pthread_create(&d.workers[i].tid, NULL, daemon_worker_main,
 		    &d.workers[i]) != 0) {
 			log_error("cannot start worker thread %zu", i);
 			goto out;
