@@ -150,7 +150,7 @@ static void chat_close(struct evs_conn *, const char *, void *);
 static const struct evs_service chat_service = {
 	.name = "chat",
 	.framing = EVS_FRAMING_LINE,
-	.flags = EVS_SERVICE_SENDQ_CLOSE,
+	.flags = EVS_SERVICE_SENDQ_CLOSE | EVS_SERVICE_CORK,
 	.open = chat_open,
 	.line = chat_line,
 	.overlong = chat_overlong,

@@ -28,6 +28,7 @@ union conn_addr {
 #define CONN_IN_READ    0x080 /* inside the read callback */
 #define CONN_REFUSED    0x100 /* refused by a limit; never opened */
 #define CONN_IP_COUNTED 0x200 /* counted in the per-IP table */
+#define CONN_CORKED     0x400 /* on the server's flush list */
 
 struct evs_conn {
 	TAILQ_ENTRY(evs_conn) link; /* server's live or dead list */
@@ -37,6 +38,8 @@ struct evs_conn {
 	struct event *rev;   /* our read event, stored after the struct */
 	unsigned read_ms;    /* its timeout while armed; 0: none */
 	struct bufferevent *bev;
+	struct evbuffer *cork;      /* EVS_SERVICE_CORK output not yet written */
+	TAILQ_ENTRY(evs_conn) flink; /* server's flush list, while CORKED */
 	void *data;
 	char *reason;
 	char *host; /* peer IP text, made on first use */
@@ -69,6 +72,8 @@ struct evs_server {
 	struct conn_list conns;
 	struct conn_list dead;
 	struct event *reaper;       /* frees dead connections */
+	struct event *flusher;      /* writes corked output, once a pass */
+	TAILQ_HEAD(, evs_conn) flushq;
 	struct event *accept_retry; /* re-enables listeners after EMFILE */
 	struct event *shutdown_timer;
 	char *linebuf;              /* LINE framing scratch, max_line + 1 */
@@ -106,6 +111,10 @@ void conn_free(struct evs_conn *c);
 
 /* conn.c: runs close callbacks of dead connections and frees them. */
 void conn_reap(struct evs_server *srv);
+
+/* conn.c: writes the corked output of every connection on the flush
+   list (the flusher event's work). */
+void conn_flush_all(struct evs_server *srv);
 
 /* conn.c: begins shutdown for one connection. */
 void conn_shutdown(struct evs_conn *c);

@@ -31,6 +31,7 @@ struct ipcount {
 };
 
 static void server_reaper_cb(evutil_socket_t, short, void *);
+static void server_flusher_cb(evutil_socket_t, short, void *);
 static void server_accept_cb(struct evconnlistener *, evutil_socket_t,
     struct sockaddr *, int, void *);
 static void server_accept_error_cb(struct evconnlistener *, void *);
@@ -68,6 +69,7 @@ evs_server_new(struct event_base *base)
 	TAILQ_INIT(&srv->listeners);
 	TAILQ_INIT(&srv->conns);
 	TAILQ_INIT(&srv->dead);
+	TAILQ_INIT(&srv->flushq);
 	srv->sendq = 1024 * 1024;
 	srv->max_line = 512;
 	srv->max_read = 64 * 1024;
@@ -75,11 +77,13 @@ evs_server_new(struct event_base *base)
 	srv->linger_ms = 2000;
 	srv->backlog = 4096;
 	srv->reaper = event_new(base, -1, 0, server_reaper_cb, srv);
+	srv->flusher = event_new(base, -1, 0, server_flusher_cb, srv);
 	srv->accept_retry = evtimer_new(base, server_accept_retry_cb, srv);
 	srv->shutdown_timer = evtimer_new(base, server_shutdown_timer_cb, srv);
 	srv->linebuf = malloc(srv->max_line + 1);
 	srv->readbuf = malloc(srv->max_read);
-	if (srv->reaper == NULL || srv->accept_retry == NULL ||
+	if (srv->reaper == NULL || srv->flusher == NULL ||
+	    srv->accept_retry == NULL ||
 	    srv->shutdown_timer == NULL || srv->linebuf == NULL ||
 	    srv->readbuf == NULL) {
 		evs_server_free(srv);
@@ -105,6 +109,8 @@ evs_server_free(struct evs_server *srv)
 		conn_free(c);
 	if (srv->reaper != NULL)
 		event_free(srv->reaper);
+	if (srv->flusher != NULL)
+		event_free(srv->flusher);
 	if (srv->accept_retry != NULL)
 		event_free(srv->accept_retry);
 	if (srv->shutdown_timer != NULL)
@@ -450,6 +456,17 @@ server_shutdown_timer_cb(evutil_socket_t fd, short what, void *arg)
 		log_warn("shutdown deadline reached; closed %zu connection%s "
 		    "hard", n, n == 1 ? "" : "s");
 	event_active(srv->reaper, EV_TIMEOUT, 0);
+}
+
+/* Activated by the first corked send of a pass; runs after the
+   callbacks already active, so each connection gets one write for
+   everything they sent it. */
+static void
+server_flusher_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	conn_flush_all(arg);
 }
 
 static void

@@ -329,6 +329,104 @@ START_TEST(test_server_open_refuses)
 }
 END_TEST
 
+/* A corked service: every byte in asks for 200 numbered lines back;
+   "q" asks for 200 lines and a close. */
+static size_t cork_pending_seen;
+
+static void
+cork_data(struct evs_conn *c, struct evbuffer *in, void *arg)
+{
+	unsigned char b;
+
+	(void)arg;
+	while (evbuffer_remove(in, &b, 1) == 1) {
+		for (int i = 0; i < 200; i++)
+			evs_conn_printf(c, "%03d\n", i);
+		/* Nothing is written before this pass of the loop ends. */
+		cork_pending_seen = evs_conn_pending(c);
+		if (b == 'q')
+			evs_conn_close(c, "bye");
+	}
+}
+
+struct collect {
+	struct evbuffer *got;
+	int closed;
+};
+
+static void
+collect_connected(struct evs_client *cl, void *arg)
+{
+	(void)arg;
+	evs_client_send(cl, "xq", 2);
+}
+
+static void
+collect_data(struct evs_client *cl, struct evbuffer *in, void *arg)
+{
+	(void)cl;
+	evbuffer_add_buffer(((struct collect *)arg)->got, in);
+}
+
+static void
+collect_closed(struct evs_client *cl, int error, const char *reason,
+    void *arg)
+{
+	(void)cl;
+	(void)error;
+	(void)reason;
+	((struct collect *)arg)->closed = 1;
+}
+
+static int
+collect_done(void *arg)
+{
+	return ((struct collect *)arg)->closed;
+}
+
+/* EVS_SERVICE_CORK: output gathers until the pass ends, then goes out
+   whole and in order; a close after corked output sends all of it
+   before the FIN. */
+START_TEST(test_server_cork_gathers_then_flushes)
+{
+	static const struct evs_service corked = {
+		.name = "corked",
+		.framing = EVS_FRAMING_RAW,
+		.flags = EVS_SERVICE_CORK,
+		.data = cork_data,
+	};
+	static const struct evs_client_callbacks cbs = {
+		.connected = collect_connected,
+		.data = collect_data,
+		.closed = collect_closed,
+	};
+	struct collect col = { evbuffer_new(), 0 };
+	struct evs_client *cl = evs_client_new(base, NULL, &cbs, &col);
+	struct evs_listener *l;
+	char where[64], want[4 * 400 + 1];
+	size_t n = 0;
+
+	l = evs_server_listen(srv, "127.0.0.1:0", &corked, NULL, NULL, 0);
+	ck_assert_ptr_nonnull(l);
+	snprintf(where, sizeof(where), "127.0.0.1:%d", evs_listener_port(l));
+	cork_pending_seen = 0;
+	ck_assert_int_eq(evs_client_connect(cl, where, 5000), 0);
+	ck_assert(harness_loop_until(base, collect_done, &col, 10000));
+	for (int r = 0; r < 2; r++)
+		for (int i = 0; i < 200; i++)
+			n += (size_t)snprintf(want + n, sizeof(want) - n,
+			    "%03d\n", i);
+	ck_assert_uint_eq(evbuffer_get_length(col.got), n);
+	ck_assert(memcmp(evbuffer_pullup(col.got, -1), want, n) == 0);
+	/* The second byte's 200 lines were still corked behind the
+	   first's, or written by the pass before: 800 or 1600 bytes. */
+	ck_assert_msg(cork_pending_seen == 800 || cork_pending_seen == 1600,
+	    "pending %zu", cork_pending_seen);
+	evs_client_free(cl);
+	evbuffer_free(col.got);
+}
+END_TEST
+
 START_TEST(test_server_listen_errors)
 {
 	struct evs_listener *l;
@@ -412,6 +510,7 @@ server_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_server_max_clients_refuses_with_line);
 	tcase_add_test(tc, test_server_open_refuses);
+	tcase_add_test(tc, test_server_cork_gathers_then_flushes);
 	tcase_add_test(tc, test_server_listen_errors);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("shutdown");

@@ -36,6 +36,11 @@ enum evs_framing {
 /* Service flags. */
 #define EVS_SERVICE_SENDQ_CLOSE 0x01 /* over sendq: close ("SendQ exceeded")
                                         instead of pausing reads */
+#define EVS_SERVICE_CORK        0x02 /* gather a connection's output while
+                                        the loop runs callbacks and write
+                                        it once at the end of the pass:
+                                        one send() for many small
+                                        messages (chat fan-out) */
 
 /*
  * A service is a table of callbacks plus the caller's state pointer
