@@ -20,13 +20,15 @@ enum {
 	OPT_PASSWORD_FILE,
 	OPT_MOTD_FILE,
 	OPT_SERVER_NAME,
-	OPT_LOG_LEVEL
+	OPT_LOG_LEVEL,
+	OPT_BACKLOG
 };
 
 static const struct option config_options[] = {
 	{ "listen", required_argument, NULL, 'l' },
 	{ "max-clients", required_argument, NULL, 'm' },
 	{ "max-per-ip", required_argument, NULL, OPT_MAX_PER_IP },
+	{ "backlog", required_argument, NULL, OPT_BACKLOG },
 	{ "sendq", required_argument, NULL, OPT_SENDQ },
 	{ "max-line", required_argument, NULL, OPT_MAX_LINE },
 	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
@@ -59,6 +61,8 @@ static const char config_usage_text[] =
 "  -m, --max-clients N        connections at once (default: descriptor\n"
 "                             limit less a reserve)\n"
 "      --max-per-ip N         connections per client address (0 = off)\n"
+"      --backlog N            pending connections the kernel may queue\n"
+"                             (default 4096; capped by net.core.somaxconn)\n"
 "      --sendq BYTES          unsent output per client (default 1M); echo\n"
 "                             stops reading above it, chat disconnects\n"
 "      --max-line BYTES       chat line length incl. CRLF (default 512)\n"
@@ -93,6 +97,7 @@ config_defaults(struct config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->sendq = 1024 * 1024;
+	cfg->backlog = 4096;
 	cfg->max_line = 512;
 	cfg->shutdown_timeout_ms = 5000;
 	cfg->reg_timeout_ms = 60000;
@@ -163,6 +168,12 @@ config_parse(struct config *cfg, int argc, char **argv, char *err,
 			name = "--max-per-ip";
 			if (opt_parse_uint(optarg, 0, 10000000,
 			    &cfg->max_per_ip, &why) == -1)
+				goto bad_value;
+			break;
+		case OPT_BACKLOG:
+			name = "--backlog";
+			if (opt_parse_uint(optarg, 1, 65535, &cfg->backlog,
+			    &why) == -1)
 				goto bad_value;
 			break;
 		case OPT_SENDQ:

@@ -21,6 +21,7 @@ struct config {
 	size_t nlisten;
 	uint64_t max_clients;      /* 0: from the descriptor limit */
 	uint64_t max_per_ip;       /* 0: off */
+	uint64_t backlog;          /* listen(2) backlog */
 	uint64_t sendq;
 	uint64_t max_line;
 	uint64_t idle_timeout_ms;  /* 0: off */

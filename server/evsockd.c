@@ -119,6 +119,7 @@ daemon_configure(struct evs_server *srv, const struct config *cfg,
 		max = (max + share - 1) / share;
 	evs_server_set(srv, EVS_OPT_MAX_CLIENTS, (long long)max);
 	evs_server_set(srv, EVS_OPT_MAX_PER_IP, (long long)cfg->max_per_ip);
+	evs_server_set(srv, EVS_OPT_BACKLOG, (long long)cfg->backlog);
 	evs_server_set(srv, EVS_OPT_SENDQ, (long long)cfg->sendq);
 	evs_server_set(srv, EVS_OPT_MAX_LINE, (long long)cfg->max_line);
 	evs_server_set(srv, EVS_OPT_IDLE_TIMEOUT_MS,

@@ -27,6 +27,7 @@ START_TEST(test_config_defaults)
 	ck_assert_str_eq(cfg.listen[1].service, "chat");
 	ck_assert_str_eq(cfg.listen[1].spec, "127.0.0.1:6667");
 	ck_assert_uint_eq(cfg.sendq, 1024 * 1024);
+	ck_assert_uint_eq(cfg.backlog, 4096);
 	ck_assert_uint_eq(cfg.max_line, 512);
 	ck_assert_uint_eq(cfg.shutdown_timeout_ms, 5000);
 }
@@ -51,11 +52,12 @@ START_TEST(test_config_values)
 {
 	char **argv = ARGV("--max-clients", "100", "--sendq", "64k",
 	    "--idle-timeout", "250ms", "--flood-rate", "0",
-	    "--log-level", "debug", "--threads", "2");
+	    "--log-level", "debug", "--threads", "2", "--backlog", "128");
 	struct config cfg;
 	char err[256];
 
-	ck_assert_int_eq(parse(&cfg, argv, 13, err), 0);
+	ck_assert_int_eq(parse(&cfg, argv, 15, err), 0);
+	ck_assert_uint_eq(cfg.backlog, 128);
 	ck_assert_uint_eq(cfg.max_clients, 100);
 	ck_assert_uint_eq(cfg.sendq, 65536);
 	ck_assert_uint_eq(cfg.idle_timeout_ms, 250);
@@ -77,6 +79,9 @@ START_TEST(test_config_errors)
 		{ { "--bogus" }, "unknown option --bogus" },
 		{ { "--max-clients" }, "needs a value" },
 		{ { "--max-clients", "0" }, "out of range" },
+		{ { "--backlog", "0" }, "out of range" },
+		{ { "--backlog", "70000" }, "out of range" },
+		{ { "--flood-rate", "2.5" }, "--flood-rate" },
 		{ { "--sendq", "1T" }, "suffix" },
 		{ { "--idle-timeout", "soon" }, "duration" },
 		{ { "--log-level", "loud" }, "expected error" },
