@@ -58,6 +58,7 @@ static struct evbuffer *conn_cork(struct evs_conn *);
 static void conn_uncork(struct evs_conn *);
 static void conn_flush(struct evs_conn *);
 static size_t conn_queued(const struct evs_conn *);
+static void conn_write_failed(struct evs_conn *, int);
 
 void
 conn_accept(struct evs_listener *l, evutil_socket_t fd,
@@ -328,7 +329,7 @@ conn_eof(struct evs_conn *c)
 {
 	c->flags |= CONN_EOF;
 	conn_read_off(c);
-	if (c->flags & CONN_FIN_SENT) {
+	if (c->flags & (CONN_FIN_SENT | CONN_PEER_GONE)) {
 		conn_lost(c, NULL);
 		return;
 	}
@@ -343,7 +344,7 @@ conn_eof(struct evs_conn *c)
 static void
 conn_timeout(struct evs_conn *c)
 {
-	if (c->flags & (CONN_FIN_SENT | CONN_CLOSING)) {
+	if (c->flags & (CONN_FIN_SENT | CONN_CLOSING | CONN_PEER_GONE)) {
 		conn_lost(c, NULL);
 		return;
 	}
@@ -407,9 +408,11 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	if (what & BEV_EVENT_ERROR) {
 		int err = EVUTIL_SOCKET_ERROR();
-		conn_lost(c, err == ECONNRESET ? "Connection reset by peer" :
-		    err == EPIPE ? "Broken pipe" :
-		    err != 0 ? strerror(err) : "Connection error");
+
+		if (err == 0)
+			conn_lost(c, "Connection error");
+		else
+			conn_write_failed(c, err);
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT)
@@ -461,7 +464,7 @@ evs_conn_send(struct evs_conn *c, const void *data, size_t len)
 	struct evbuffer *out;
 	ssize_t n = 0;
 
-	if (c->flags & (CONN_DEAD | CONN_FIN_SENT) ||
+	if (c->flags & (CONN_DEAD | CONN_FIN_SENT | CONN_PEER_GONE) ||
 	    ((c->flags & CONN_CLOSING) && !(c->flags & CONN_REFUSED)))
 		return -1;
 	if ((c->svc->flags & EVS_SERVICE_CORK) &&
@@ -479,7 +482,7 @@ evs_conn_send(struct evs_conn *c, const void *data, size_t len)
 	if (evbuffer_get_length(out) == 0) {
 		n = sockio_write(bufferevent_getfd(c->bev), data, len);
 		if (n < 0) {
-			conn_lost(c, strerror(errno));
+			conn_write_failed(c, errno);
 			return -1;
 		}
 	}
@@ -498,7 +501,8 @@ evs_conn_send_buffer(struct evs_conn *c, struct evbuffer *buf)
 	struct evbuffer *out;
 	size_t len = evbuffer_get_length(buf);
 
-	if (c->flags & (CONN_DEAD | CONN_CLOSING | CONN_FIN_SENT)) {
+	if (c->flags & (CONN_DEAD | CONN_CLOSING | CONN_FIN_SENT |
+	    CONN_PEER_GONE)) {
 		evbuffer_drain(buf, len);
 		return -1;
 	}
@@ -518,8 +522,10 @@ evs_conn_send_buffer(struct evs_conn *c, struct evbuffer *buf)
 	   caller's buffer and queue only what the kernel did not take. */
 	if (evbuffer_get_length(out) == 0 &&
 	    sockio_write_evbuffer(bufferevent_getfd(c->bev), buf) < 0) {
+		int err = errno;
+
 		evbuffer_drain(buf, evbuffer_get_length(buf));
-		conn_lost(c, strerror(errno));
+		conn_write_failed(c, err);
 		return -1;
 	}
 	if (evbuffer_get_length(buf) > 0)
@@ -594,7 +600,8 @@ evs_conn_send_msg(struct evs_conn *c, struct evs_msg *m)
 	struct evbuffer *out;
 	ssize_t n = 0;
 
-	if (c->flags & (CONN_DEAD | CONN_CLOSING | CONN_FIN_SENT))
+	if (c->flags & (CONN_DEAD | CONN_CLOSING | CONN_FIN_SENT |
+	    CONN_PEER_GONE))
 		return -1;
 	if (c->svc->flags & EVS_SERVICE_CORK) {
 		struct evbuffer *cork = conn_cork(c);
@@ -624,7 +631,7 @@ evs_conn_send_msg(struct evs_conn *c, struct evs_msg *m)
 	if (evbuffer_get_length(out) == 0) {
 		n = sockio_write(bufferevent_getfd(c->bev), m->data, m->len);
 		if (n < 0) {
-			conn_lost(c, strerror(errno));
+			conn_write_failed(c, errno);
 			return -1;
 		}
 	}
@@ -647,6 +654,10 @@ evs_conn_close(struct evs_conn *c, const char *reason)
 {
 	if (c->flags & (CONN_CLOSING | CONN_DEAD))
 		return;
+	if (c->flags & CONN_PEER_GONE) {
+		conn_lost(c, NULL);
+		return;
+	}
 	conn_set_reason(c, reason);
 	/* Corked output goes first, written now: the close follows it. */
 	conn_flush(c);
@@ -720,7 +731,7 @@ conn_write_timeout(struct evs_conn *c, unsigned ms)
 void
 evs_conn_set_timeout(struct evs_conn *c, unsigned ms)
 {
-	if (c->flags & (CONN_CLOSING | CONN_DEAD))
+	if (c->flags & (CONN_CLOSING | CONN_DEAD | CONN_PEER_GONE))
 		return;
 	c->timeout_ms = ms;
 	c->read_ms = ms;
@@ -734,6 +745,45 @@ size_t
 evs_conn_pending(const struct evs_conn *c)
 {
 	return conn_queued(c);
+}
+
+/*
+ * A write failed.  After a reset or a broken pipe the peer can no
+ * longer hear us, but what it sent before it went may still wait in the
+ * kernel (a last PRIVMSG and QUIT behind output it never read): that is
+ * read and handed to the service as usual, with nothing more sent, and
+ * the connection ends at its end or after the linger time.  Any other
+ * error ends it at once.
+ */
+static void
+conn_write_failed(struct evs_conn *c, int err)
+{
+	const char *why = err == ECONNRESET ? "Connection reset by peer" :
+	    err == EPIPE ? "Broken pipe" : strerror(err);
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+
+	if (c->flags & (CONN_DEAD | CONN_PEER_GONE))
+		return;
+	if ((err != EPIPE && err != ECONNRESET) ||
+	    (c->flags & (CONN_CLOSING | CONN_EOF))) {
+		conn_lost(c, why);
+		return;
+	}
+	conn_set_reason(c, why);
+	c->flags |= CONN_PEER_GONE;
+	c->flags &= ~CONN_SENDQ_WAIT;
+	conn_uncork(c);
+	if (c->cork != NULL)
+		evbuffer_drain(c->cork, evbuffer_get_length(c->cork));
+	evbuffer_drain(out, evbuffer_get_length(out));
+	bufferevent_disable(c->bev, EV_WRITE);
+	bufferevent_set_timeouts(c->bev, NULL, NULL);
+	c->read_ms = c->srv->linger_ms > 0 ? c->srv->linger_ms : 1000;
+	/* A service that paused reading resumes when it is ready. */
+	if (!(c->flags & CONN_USER_PAUSE)) {
+		conn_read_on(c);
+		event_active(c->rev, EV_READ, 0);
+	}
 }
 
 /* Output not yet taken by the kernel: queued and corked. */
@@ -785,7 +835,7 @@ conn_flush(struct evs_conn *c)
 	out = bufferevent_get_output(c->bev);
 	if (evbuffer_get_length(out) == 0 &&
 	    sockio_write_evbuffer(bufferevent_getfd(c->bev), c->cork) < 0) {
-		conn_lost(c, strerror(errno));
+		conn_write_failed(c, errno);
 		return;
 	}
 	if (evbuffer_get_length(c->cork) > 0)

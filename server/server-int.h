@@ -29,6 +29,9 @@ union conn_addr {
 #define CONN_REFUSED    0x100 /* refused by a limit; never opened */
 #define CONN_IP_COUNTED 0x200 /* counted in the per-IP table */
 #define CONN_CORKED     0x400 /* on the server's flush list */
+#define CONN_PEER_GONE  0x800 /* a write failed (reset, broken pipe):
+                                 nothing more is sent; what the peer
+                                 sent before is still read and served */
 
 struct evs_conn {
 	TAILQ_ENTRY(evs_conn) link; /* server's live or dead list */

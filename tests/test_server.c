@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <check.h>
@@ -427,6 +428,97 @@ START_TEST(test_server_cork_gathers_then_flushes)
 }
 END_TEST
 
+/* Last words: a service that holds reading back, then writes to a peer
+   that has already sent its last line and reset the connection. */
+struct lastwords {
+	struct evs_conn *c;
+	char line[64];
+	char reason[64];
+	int send_rc;
+	int closed;
+};
+
+static struct lastwords lw;
+
+static void
+lw_later(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	lw.send_rc = evs_conn_send(lw.c, "ping\n", 5);
+	evs_conn_resume(lw.c);
+}
+
+static int
+lw_open(struct evs_conn *c, void *arg)
+{
+	struct timeval tv = { 0, 50000 };
+
+	(void)arg;
+	lw.c = c;
+	evs_conn_pause(c);
+	event_base_once(base, -1, EV_TIMEOUT, lw_later, NULL, &tv);
+	return 0;
+}
+
+static void
+lw_line(struct evs_conn *c, char *line, size_t len, void *arg)
+{
+	(void)c;
+	(void)arg;
+	snprintf(lw.line, sizeof(lw.line), "%.*s", (int)len, line);
+}
+
+static void
+lw_close(struct evs_conn *c, const char *reason, void *arg)
+{
+	(void)c;
+	(void)arg;
+	snprintf(lw.reason, sizeof(lw.reason), "%s", reason);
+	lw.closed = 1;
+}
+
+static int
+lw_done(void *arg)
+{
+	return ((struct lastwords *)arg)->closed;
+}
+
+/* A write that fails because the peer reset does not throw away what
+   the peer sent before it went: the line queued in the kernel is still
+   handed to the service, then the connection ends with the write's
+   reason. */
+START_TEST(test_server_last_words_after_reset)
+{
+	static const struct evs_service talker = {
+		.name = "talker",
+		.framing = EVS_FRAMING_LINE,
+		.open = lw_open,
+		.line = lw_line,
+		.close = lw_close,
+	};
+	struct evs_listener *l;
+	struct linger lg = { 1, 0 };
+	int fd;
+
+	memset(&lw, 0, sizeof(lw));
+	l = evs_server_listen(srv, "127.0.0.1:0", &talker, NULL, NULL, 0);
+	ck_assert_ptr_nonnull(l);
+	fd = harness_connect(evs_listener_port(l), 0);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(harness_write_all(fd, "QUIT :gone\n", 11), 0);
+	ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg,
+	    sizeof(lg)), 0);
+	close(fd);
+	ck_assert(harness_loop_until(base, lw_done, &lw, 10000));
+	ck_assert_int_eq(lw.send_rc, -1);
+	ck_assert_str_eq(lw.line, "QUIT :gone");
+	ck_assert_msg(strstr(lw.reason, "reset") != NULL ||
+	    strstr(lw.reason, "Broken pipe") != NULL, "%s", lw.reason);
+}
+END_TEST
+
 START_TEST(test_server_listen_errors)
 {
 	struct evs_listener *l;
@@ -511,6 +603,7 @@ server_suite(void)
 	tcase_add_test(tc, test_server_max_clients_refuses_with_line);
 	tcase_add_test(tc, test_server_open_refuses);
 	tcase_add_test(tc, test_server_cork_gathers_then_flushes);
+	tcase_add_test(tc, test_server_last_words_after_reset);
 	tcase_add_test(tc, test_server_listen_errors);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("shutdown");
