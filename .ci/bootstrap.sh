@@ -38,10 +38,10 @@ serve)
 	exec ./build-release/evsockd
 	;;
 test)
-	[ -d build ] || meson setup build -Dtests=enabled
+	[ -d build ] || meson setup build -Dtests=enabled -Dwerror=true
 	ninja -C build
 	meson test -C build --print-errorlogs
-	[ -d build-asan ] || meson setup build-asan -Dtests=enabled \
+	[ -d build-asan ] || meson setup build-asan -Dtests=enabled -Dwerror=true \
 		-Db_sanitize=address,undefined -Db_lundef=false
 	ninja -C build-asan
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \

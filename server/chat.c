@@ -72,7 +72,7 @@ struct chat_user {
 	struct timeval refill;
 	time_t signon;
 	time_t idle_since;
-	time_t reg_deadline;
+	uint64_t reg_deadline_ms; /* monotonic; 0: none */
 	uint64_t seen; /* fan-out generation, to reach each peer once */
 	unsigned flags;
 	char nick[IRC_NICK_MAX + 1];
@@ -139,6 +139,7 @@ struct chat_cmd {
 	int unregistered; /* allowed before registration */
 };
 
+static uint64_t chat_now_ms(void);
 static int chat_open(struct evs_conn *, void *);
 static void chat_line(struct evs_conn *, char *, size_t, void *);
 static void chat_overlong(struct evs_conn *, void *);
@@ -295,6 +296,8 @@ chat_outmax(const struct evs_chat *chat)
 }
 
 /* Builds ":<prefix> <cmd> [<target> ]<fmt...>\r\n" in chat->out. */
+static size_t chat_vbuild(struct evs_chat *, const char *, const char *,
+    const char *, const char *, va_list) __attribute__((format(printf, 5, 0)));
 static size_t
 chat_vbuild(struct evs_chat *chat, const char *prefix, const char *cmd,
     const char *target, const char *fmt, va_list ap)
@@ -513,6 +516,16 @@ chat_member_remove(struct evs_chat *chat, struct chat_member *m)
 
 /* The service callbacks. */
 
+/* Returns a monotonic clock in milliseconds. */
+static uint64_t
+chat_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static int
 chat_open(struct evs_conn *c, void *arg)
 {
@@ -529,8 +542,10 @@ chat_open(struct evs_conn *c, void *arg)
 	snprintf(u->host, sizeof(u->host), "%s%s", host[0] == ':' ? "0" : "",
 	    host);
 	u->signon = u->idle_since = time(NULL);
-	u->reg_deadline = chat->reg_timeout_ms > 0 ? u->signon +
-	    (time_t)((chat->reg_timeout_ms + 999) / 1000) : 0;
+	/* Milliseconds, not whole seconds: a deadline rounded to the
+	   second could pass moments after the connection opened. */
+	u->reg_deadline_ms = chat->reg_timeout_ms > 0 ? chat_now_ms() +
+	    chat->reg_timeout_ms : 0;
 	u->tokens = chat->flood_burst;
 	event_base_gettimeofday_cached(evs_server_base(chat->srv), &u->refill);
 	if (chat->password == NULL)
@@ -750,8 +765,8 @@ chat_line(struct evs_conn *c, char *line, size_t len, void *arg)
 		u->flags &= ~U_PING_SENT;
 		evs_conn_set_timeout(c, chat->ping_interval_ms);
 	}
-	if (!(u->flags & U_REGISTERED) && u->reg_deadline != 0 &&
-	    time(NULL) >= u->reg_deadline) {
+	if (!(u->flags & U_REGISTERED) && u->reg_deadline_ms != 0 &&
+	    chat_now_ms() >= u->reg_deadline_ms) {
 		chat_disconnect(u, "Registration timed out");
 		return;
 	}

@@ -661,6 +661,8 @@ evs_conn_close(struct evs_conn *c, const char *reason)
 	conn_set_reason(c, reason);
 	/* Corked output goes first, written now: the close follows it. */
 	conn_flush(c);
+	if (c->flags & CONN_PEER_GONE)
+		conn_lost(c, NULL);
 	if (c->flags & CONN_DEAD)
 		return;
 	c->flags |= CONN_CLOSING;

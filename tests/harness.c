@@ -43,6 +43,14 @@ harness_cpu_ms(pid_t pid)
 	return (long)((ut + st) * 1000 / (unsigned long)sysconf(_SC_CLK_TCK));
 }
 
+unsigned
+harness_slowdown(void)
+{
+	const char *v = getenv("EVSOCK_VALGRIND");
+
+	return v != NULL && strcmp(v, "1") == 0 ? 5 : 1;
+}
+
 uint64_t
 harness_now_ms(void)
 {

@@ -74,6 +74,11 @@ int harness_run(const char *const *argv, const void *in, size_t inlen,
     void *out, size_t outcap, size_t *outlen, char *err, size_t errcap,
     unsigned ms);
 
+/* Returns how many times longer waits should be: 5 under the valgrind
+   test setup (EVSOCK_VALGRIND=1), where the daemon runs under valgrind
+   too, else 1. */
+unsigned harness_slowdown(void);
+
 /* Returns monotonic milliseconds. */
 uint64_t harness_now_ms(void);
 

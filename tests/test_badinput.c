@@ -68,7 +68,7 @@ peer_send(struct peer *p, const char *s)
 static int
 peer_expect(struct peer *p, const char *needle, unsigned ms)
 {
-	uint64_t deadline = harness_now_ms() + ms;
+	uint64_t deadline = harness_now_ms() + ms * harness_slowdown();
 
 	for (;;) {
 		char *nl;

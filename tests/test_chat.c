@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 
 #include <check.h>
@@ -429,6 +430,47 @@ START_TEST(test_chat_register_timeout)
 	tc_expect(a, "ERROR", "ERROR :Closing Link: 127.0.0.1 (Registration "
 	    "timed out)");
 	tc_wait_eof(a);
+}
+END_TEST
+
+static time_t second_seen;
+
+static int
+second_changed(void *arg)
+{
+	(void)arg;
+	return time(NULL) != second_seen;
+}
+
+static int
+late_in_second(void *arg)
+{
+	struct timespec ts;
+
+	(void)arg;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_nsec >= 960000000L;
+}
+
+/* The registration deadline counts milliseconds: a client accepted
+   just before a wall-clock second turns and registering just after is
+   well inside a one-second timeout. */
+START_TEST(test_chat_register_deadline_exact)
+{
+	struct tc *a;
+
+	ck_assert_int_eq(evs_chat_set(chat, EVS_CHAT_REG_TIMEOUT_MS, 1000), 0);
+	ck_assert(harness_loop_until(base, late_in_second, NULL, WAIT_MS));
+	a = tc_connect();
+	strcpy(a->nick, "edge");
+	tc_send(a, "CAP LS");
+	tc_wait(a, " CAP ");
+	second_seen = time(NULL);
+	ck_assert(harness_loop_until(base, second_changed, NULL, WAIT_MS));
+	tc_send(a, "CAP END");
+	tc_send(a, "NICK edge");
+	tc_send(a, "USER edge 0 * :edge");
+	tc_wait(a, " 001 edge ");
 }
 END_TEST
 
@@ -1121,6 +1163,7 @@ chat_suite(void)
 	tcase_add_test(tc, test_chat_register_motd);
 	tcase_add_test(tc, test_chat_register_password);
 	tcase_add_test(tc, test_chat_register_timeout);
+	tcase_add_test(tc, test_chat_register_deadline_exact);
 	tcase_add_test(tc, test_chat_register_twice);
 	suite_add_tcase(s, tc);
 

@@ -30,7 +30,7 @@ static char ii_path[PATH_MAX];
 static struct harness_proc daemon_proc;
 static pid_t ii_pid = -1;
 static int watcher_fd = -1;
-static char root[] = "/tmp/evsock-ii-XXXXXX";
+static char ii_root[] = "/tmp/evsock-ii-XXXXXX";
 
 /* The watcher: a blocking IRC connection that answers PINGs. */
 struct watcher {
@@ -164,7 +164,7 @@ ii_write(const char *dir, const char *line)
 }
 
 static pid_t
-ii_start(const char *root, int port, const char *nick)
+ii_start(const char *dir, int port, const char *nick)
 {
 	char portstr[16];
 	pid_t pid;
@@ -179,7 +179,7 @@ ii_start(const char *root, int port, const char *nick)
 		dup2(devnull, 1);
 		dup2(devnull, 2);
 		execl(ii_path, "ii", "-s", "127.0.0.1", "-p", portstr, "-n",
-		    nick, "-i", root, (char *)NULL);
+		    nick, "-i", dir, (char *)NULL);
 		_exit(127);
 	}
 	return pid;
@@ -205,20 +205,20 @@ reap(pid_t pid, unsigned ms)
 }
 
 static void
-rm_tree(const char *root)
+rm_tree(const char *dir)
 {
 	char cmd[PATH_MAX + 16];
 
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", root);
+		fprintf(stderr, "could not remove %s\n", dir);
 }
 
 static void
 setup(void)
 {
-	strcpy(root, "/tmp/evsock-ii-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(root));
+	strcpy(ii_root, "/tmp/evsock-ii-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(ii_root));
 }
 
 static void
@@ -232,7 +232,7 @@ teardown(void)
 	ii_pid = -1;
 	if (daemon_proc.pid > 0)
 		harness_proc_stop(&daemon_proc, SIGKILL, WAIT_MS);
-	rm_tree(root);
+	rm_tree(ii_root);
 }
 
 START_TEST(test_chat_ii_session)
@@ -241,10 +241,10 @@ START_TEST(test_chat_ii_session)
 	    "--ping-interval", "300ms", "--ping-timeout", "300ms", NULL };
 	struct harness_proc *d = &daemon_proc;
 	struct watcher w = { .fd = -1 };
-	char srvdir[PATH_MAX], chandir[PATH_MAX];
+	char srvdir[64], chandir[80];
 	int port;
 
-	snprintf(srvdir, sizeof(srvdir), "%s/127.0.0.1", root);
+	snprintf(srvdir, sizeof(srvdir), "%s/127.0.0.1", ii_root);
 	snprintf(chandir, sizeof(chandir), "%s/#sys", srvdir);
 	/* Made in advance so that inotify can watch them from the start;
 	   ii accepts existing directories. */
@@ -262,7 +262,7 @@ START_TEST(test_chat_ii_session)
 	w_wait(&w, " 366 watcher #sys ");
 
 	/* Register: ii logs the welcome in its server out file. */
-	ii_pid = ii_start(root, port, "iibot");
+	ii_pid = ii_start(ii_root, port, "iibot");
 	wait_file(srvdir, "out", "Welcome to the evsockd Network, "
 	    "iibot!iibot@127.0.0.1");
 
