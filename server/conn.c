@@ -59,6 +59,7 @@ static void conn_uncork(struct evs_conn *);
 static void conn_flush(struct evs_conn *);
 static size_t conn_queued(const struct evs_conn *);
 static void conn_write_failed(struct evs_conn *, int);
+static void conn_drop_output(struct evs_conn *);
 
 void
 conn_accept(struct evs_listener *l, evutil_socket_t fd,
@@ -433,9 +434,7 @@ conn_after_queue(struct evs_conn *c)
 	if (c->svc->flags & EVS_SERVICE_SENDQ_CLOSE) {
 		/* The peer is not reading: drop what it has not taken, say
 		   why on a fresh line, and close. */
-		evbuffer_drain(out, evbuffer_get_length(out));
-		if (c->cork != NULL)
-			evbuffer_drain(c->cork, evbuffer_get_length(c->cork));
+		conn_drop_output(c);
 		line[0] = '\r';
 		line[1] = '\n';
 		if (c->svc->refuse != NULL)
@@ -762,7 +761,6 @@ conn_write_failed(struct evs_conn *c, int err)
 {
 	const char *why = err == ECONNRESET ? "Connection reset by peer" :
 	    err == EPIPE ? "Broken pipe" : strerror(err);
-	struct evbuffer *out = bufferevent_get_output(c->bev);
 
 	if (c->flags & (CONN_DEAD | CONN_PEER_GONE))
 		return;
@@ -775,9 +773,7 @@ conn_write_failed(struct evs_conn *c, int err)
 	c->flags |= CONN_PEER_GONE;
 	c->flags &= ~CONN_SENDQ_WAIT;
 	conn_uncork(c);
-	if (c->cork != NULL)
-		evbuffer_drain(c->cork, evbuffer_get_length(c->cork));
-	evbuffer_drain(out, evbuffer_get_length(out));
+	conn_drop_output(c);
 	bufferevent_disable(c->bev, EV_WRITE);
 	bufferevent_set_timeouts(c->bev, NULL, NULL);
 	c->read_ms = c->srv->linger_ms > 0 ? c->srv->linger_ms : 1000;
@@ -786,6 +782,17 @@ conn_write_failed(struct evs_conn *c, int err)
 		conn_read_on(c);
 		event_active(c->rev, EV_READ, 0);
 	}
+}
+
+/* Drops all output the kernel has not taken, queued and corked. */
+static void
+conn_drop_output(struct evs_conn *c)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+
+	evbuffer_drain(out, evbuffer_get_length(out));
+	if (c->cork != NULL)
+		evbuffer_drain(c->cork, evbuffer_get_length(c->cork));
 }
 
 /* Output not yet taken by the kernel: queued and corked. */

@@ -258,6 +258,8 @@ harness_evsockd(struct harness_proc *p, const char *const *argv, int nlisten,
 	const char *prog = harness_prog("EVSOCKD");
 	const char *args[84];
 	char nofile[32], wrapper[512];
+	int use_prlimit = harness_child_nofile > 0 &&
+	    access("/usr/bin/prlimit", X_OK) == 0;
 	int errpipe[2];
 	size_t n = 0;
 	uint64_t deadline;
@@ -267,7 +269,7 @@ harness_evsockd(struct harness_proc *p, const char *const *argv, int nlisten,
 	   valgrind, setrlimit() in the forked child is only pretended, and
 	   the daemon would start with the full limit.  prlimit execs the
 	   daemon, so the pid stays the daemon's. */
-	if (harness_child_nofile > 0 && access("/usr/bin/prlimit", X_OK) == 0) {
+	if (use_prlimit) {
 		snprintf(nofile, sizeof(nofile), "--nofile=%u:%u",
 		    harness_child_nofile, harness_child_nofile);
 		args[n++] = "/usr/bin/prlimit";
@@ -289,7 +291,7 @@ harness_evsockd(struct harness_proc *p, const char *const *argv, int nlisten,
 		return -1;
 	if (p->pid == 0) {
 		int devnull = open("/dev/null", O_RDWR);
-		if (harness_child_nofile > 0) {
+		if (harness_child_nofile > 0 && !use_prlimit) {
 			struct rlimit rl = { harness_child_nofile,
 				harness_child_nofile };
 			setrlimit(RLIMIT_NOFILE, &rl);
