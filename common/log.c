@@ -3,25 +3,19 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <evsock/log.h>
-
 #include "log.h"
 
-static enum log_level log_level = LOG_LEVEL_INFO;
+static enum evs_log_level log_level = EVS_LOG_INFO;
 static const char *log_prog;
 static void (*log_handler)(enum evs_log_level, const char *, void *);
 static void *log_handler_arg;
 
-/* The public levels are the internal ones under their installed names. */
-_Static_assert((int)EVS_LOG_ERROR == (int)LOG_LEVEL_ERROR &&
-    (int)EVS_LOG_DEBUG == (int)LOG_LEVEL_DEBUG, "log levels differ");
-
 void
 evs_log_set_level(enum evs_log_level level)
 {
-	if ((int)level >= (int)LOG_LEVEL_ERROR &&
-	    (int)level <= (int)LOG_LEVEL_DEBUG)
-		log_level = (enum log_level)level;
+	if ((int)level >= (int)EVS_LOG_ERROR &&
+	    (int)level <= (int)EVS_LOG_DEBUG)
+		log_level = level;
 }
 
 void
@@ -35,28 +29,28 @@ evs_log_set_handler(void (*fn)(enum evs_log_level, const char *, void *),
 static const char *const log_names[] = { "error", "warn", "info", "debug" };
 
 void
-log_set_level(enum log_level level)
+log_set_level(enum evs_log_level level)
 {
 	log_level = level;
 }
 
-enum log_level
+enum evs_log_level
 log_get_level(void)
 {
 	return log_level;
 }
 
 int
-log_parse_level(const char *s, enum log_level *out)
+log_parse_level(const char *s, enum evs_log_level *out)
 {
 	for (size_t i = 0; i < sizeof(log_names) / sizeof(log_names[0]); i++) {
 		if (strcmp(s, log_names[i]) == 0) {
-			*out = (enum log_level)i;
+			*out = (enum evs_log_level)i;
 			return 0;
 		}
 	}
 	if (strcmp(s, "warning") == 0) {
-		*out = LOG_LEVEL_WARN;
+		*out = EVS_LOG_WARN;
 		return 0;
 	}
 	return -1;
@@ -69,7 +63,7 @@ log_set_prog(const char *prog)
 }
 
 void
-log_msg(enum log_level level, const char *fmt, ...)
+log_msg(enum evs_log_level level, const char *fmt, ...)
 {
 	char line[1024];
 	int saved = errno;
@@ -82,13 +76,13 @@ log_msg(enum log_level level, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(line, sizeof(line), fmt, ap);
 		va_end(ap);
-		log_handler((enum evs_log_level)level, line, log_handler_arg);
+		log_handler(level, line, log_handler_arg);
 		errno = saved;
 		return;
 	}
 	if (log_prog != NULL)
 		n = snprintf(line, sizeof(line), "%s: ", log_prog);
-	if (level != LOG_LEVEL_INFO && n >= 0 && (size_t)n < sizeof(line))
+	if (level != EVS_LOG_INFO && n >= 0 && (size_t)n < sizeof(line))
 		n += snprintf(line + n, sizeof(line) - (size_t)n, "%s: ",
 		    log_names[level]);
 	va_start(ap, fmt);

@@ -140,7 +140,7 @@ config_parse(struct config *cfg, int argc, char **argv, char *err,
 {
 	char service[ADDR_SERVICE_MAX], host[ADDR_HOST_MAX];
 	const char *why = NULL, *name = NULL;
-	enum log_level level;
+	enum evs_log_level level;
 	uint64_t v;
 	int ch, port;
 

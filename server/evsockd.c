@@ -327,7 +327,7 @@ main(int argc, char **argv)
 {
 	struct daemon d;
 	struct config cfg;
-	enum log_level level;
+	enum evs_log_level level;
 	char err[512], addr[80];
 	int status = 1, need_chat = 0, need_echo = 0;
 	size_t nthreads;

@@ -5,11 +5,12 @@
 # linked to libevsock.so and once to libevsock.a, runs the programs on
 # loopback port 0 and talks to them.  Also checks that the shared
 # library exports exactly the evs_* functions the installed headers
-# declare.
+# declare, and that neither library holds the modules of common/ that
+# only the programs use.
 #
 #     test_install.sh SRCDIR [BUILT_LIBEVSOCK_SO]
 #
-# BUILT_LIBEVSOCK_SO, when given, gets the same export check.
+# BUILT_LIBEVSOCK_SO, when given, gets the same two checks.
 # Environment: MESON, CC, PYTHON (defaults meson, cc, python3).
 # Exits 0 on success, 1 on failure, 77 when a needed tool is missing.
 
@@ -241,6 +242,23 @@ check_exports() {
 	[ -z "$extra" ] && [ -z "$missing" ]
 }
 
+# no_program_modules LIB: LIB (a .so or a .a) has no symbol, hidden or
+# not, of common/hist.c or common/opt.c (hist_*, opt_*): the programs
+# link those from the internal libevscommon, the library never needs
+# them.  log_msg, which the library does use, must be seen, so a
+# stripped symbol table cannot pass the check unread.
+no_program_modules() {
+	nm --defined-only "$1" 2>/dev/null | awk 'NF >= 2 { print $NF }' |
+	    sort -u >"$tmp/defined" || return 1
+	if ! grep -qx log_msg "$tmp/defined"; then
+		say "  no log_msg among the symbols of $1"
+		return 1
+	fi
+	found=$(grep -E '^(hist|opt)_' "$tmp/defined")
+	[ -z "$found" ] || say "  program-only symbols in $1:" $found
+	[ -z "$found" ]
+}
+
 # --- install -------------------------------------------------------------
 
 say "# installing into $prefix"
@@ -284,9 +302,15 @@ installed_ok() {
 check "installed files" installed_ok
 check "exports of the installed libevsock.so" \
     check_exports "$libdir/libevsock.so"
+check "no program-only modules in the installed libevsock.so" \
+    no_program_modules "$libdir/libevsock.so"
+check "no program-only modules in the installed libevsock.a" \
+    no_program_modules "$libdir/libevsock.a"
 if [ -n "$built_so" ]; then
 	check "exports of the built $(basename "$built_so")" \
 	    check_exports "$built_so"
+	check "no program-only modules in the built $(basename "$built_so")" \
+	    no_program_modules "$built_so"
 fi
 
 # --- build the examples outside the tree ---------------------------------
