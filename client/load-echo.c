@@ -10,7 +10,6 @@
 #include "load-engine.h"
 
 static int load_echo_worker_init(struct load_worker *w);
-static void load_echo_worker_free(struct load_worker *w);
 static void load_echo_opened(struct load_conn *c);
 static size_t load_echo_read_want(struct load_conn *c, size_t max);
 static void load_echo_input(struct load_conn *c, char *p, size_t n,
@@ -21,15 +20,11 @@ static void load_echo_done(struct load_conn *c, uint64_t now);
 const struct load_proto load_echo_proto = {
 	.replies = 1,
 	.all_send = 1,
-	.paced = 0,
 	.worker_init = load_echo_worker_init,
-	.worker_free = load_echo_worker_free,
 	.opened = load_echo_opened,
 	.read_want = load_echo_read_want,
 	.input = load_echo_input,
 	.send = load_echo_send,
-	.bye = NULL,
-	.conn_free = NULL,
 };
 
 /* The worker's pattern: size + 256 pseudo-random bytes, the same in
@@ -51,13 +46,6 @@ load_echo_worker_init(struct load_worker *w)
 	}
 	w->pdata = pattern;
 	return 0;
-}
-
-static void
-load_echo_worker_free(struct load_worker *w)
-{
-	free(w->pdata);
-	w->pdata = NULL;
 }
 
 /* The bytes of message `seq` on connection `id` start here. */

@@ -74,10 +74,8 @@ struct load_proto {
 	int all_send;
 	/* 1: sends on a timer even in closed loop. */
 	int paced;
-	/* Sets up w->pdata; returns 0 or -1. */
+	/* Sets up w->pdata (the worker free()s it); returns 0 or -1. */
 	int (*worker_init)(struct load_worker *w);
-	/* Frees w->pdata. */
-	void (*worker_free)(struct load_worker *w);
 	/* The connection is up: register, or become ready. */
 	void (*opened)(struct load_conn *c);
 	/* Returns how many bytes to read at most (NULL: a whole buffer). */
@@ -99,7 +97,7 @@ struct load_worker {
 	struct load_shared *sh;
 	const struct load_conf *conf;
 	const struct load_proto *proto;
-	void *pdata;           /* the protocol's per-worker state */
+	void *pdata;           /* the protocol's per-worker buffer */
 	unsigned id;
 	struct event_base *base;
 	struct event *tick;

@@ -16,7 +16,6 @@
 #define NICK_TRIES 5
 
 static int load_irc_worker_init(struct load_worker *w);
-static void load_irc_worker_free(struct load_worker *w);
 static void load_irc_opened(struct load_conn *c);
 static void load_irc_register(struct load_conn *c);
 static void load_irc_input(struct load_conn *c, char *p, size_t n,
@@ -33,13 +32,9 @@ static void load_irc_conn_free(struct load_conn *c);
 static void load_irc_rest(const struct irc_msg *m, char *buf, size_t size);
 
 const struct load_proto load_irc_proto = {
-	.replies = 0,
-	.all_send = 0,
 	.paced = 1,
 	.worker_init = load_irc_worker_init,
-	.worker_free = load_irc_worker_free,
 	.opened = load_irc_opened,
-	.read_want = NULL,
 	.input = load_irc_input,
 	.send = load_irc_send,
 	.bye = load_irc_bye,
@@ -52,13 +47,6 @@ load_irc_worker_init(struct load_worker *w)
 {
 	w->pdata = malloc((size_t)w->conf->size + 256);
 	return w->pdata != NULL ? 0 : -1;
-}
-
-static void
-load_irc_worker_free(struct load_worker *w)
-{
-	free(w->pdata);
-	w->pdata = NULL;
 }
 
 static void

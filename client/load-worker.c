@@ -108,7 +108,7 @@ load_worker_free(struct load_worker *w)
 		event_free(w->pacer);
 	if (w->base != NULL)
 		event_base_free(w->base);
-	w->proto->worker_free(w);
+	free(w->pdata);
 	free(w->conns);
 	free(w->senders);
 	free(w->rbuf);
