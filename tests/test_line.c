@@ -178,9 +178,10 @@ static void
 line_read_all(struct line_reader *r, const char *s, size_t n, size_t step,
     char *out, size_t size)
 {
-	char piece[64];
+	char piece[128];
 	size_t off = 0, o = 0;
 
+	ck_assert_uint_le(step, sizeof(piece));
 	out[0] = '\0';
 	while (off < n) {
 		size_t k = n - off < step ? n - off : step, at = 0;
