@@ -1,6 +1,6 @@
 /*
- * evsock load internals shared by the command line (load.c) and the
- * worker threads (load-worker.c).
+ * evsock load internals shared by the command line (load.c), the
+ * report (load-report.c) and the worker threads (load-worker.c).
  *
  * The main thread parses options, starts one worker per --threads, each
  * with its own event_base and its share of the connections, and then
@@ -130,7 +130,27 @@ void load_worker_result(const struct load_worker *w, struct load_result *r,
 /* Returns CLOCK_MONOTONIC in nanoseconds. */
 uint64_t load_now(void);
 
-/* Returns the name of an error kind ("corrupt", ...). */
-const char *load_err_name(enum load_err e);
+/* The workers' counters summed (load.c). */
+struct load_totals {
+	uint64_t up, failed, ready, members, open, msgs, sent, bytes_out;
+	uint64_t bytes_in, errors;
+	int sending_done, done;
+};
+
+/* Prints the progress line for the second ending at `now` (t0: the
+   start); *last_msgs and *last_sent carry the previous line's totals. */
+void load_report_progress(const struct load_conf *conf,
+    struct load_shared *sh, const struct load_totals *t, uint64_t now,
+    uint64_t t0, uint64_t *last_msgs, uint64_t *last_sent);
+
+/*
+ * Prints the final report of n joined workers, as text or JSON per
+ * conf, and the first error on stderr.  Returns the exit status: 1 when
+ * an error, a lost message or a failed connection was seen or nothing
+ * connected, else 0.
+ */
+int load_report_final(const struct load_conf *conf, struct load_shared *sh,
+    struct load_worker **w, unsigned n, const struct load_totals *t,
+    int interrupted);
 
 #endif

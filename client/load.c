@@ -1,6 +1,7 @@
 /*
- * evsock load: options, the run's phases, progress and the report.
- * The connections themselves live in load-worker.c.
+ * evsock load: options and the run's phases.  The workers and their
+ * connections live in load-worker.c and load-conn.c, the protocols in
+ * load-echo.c and load-irc.c, progress and the report in load-report.c.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -24,12 +25,6 @@
 
 static volatile sig_atomic_t load_interrupted;
 
-struct load_totals {
-	uint64_t up, failed, ready, members, open, msgs, sent, bytes_out;
-	uint64_t bytes_in, errors;
-	int sending_done, done;
-};
-
 static void load_usage(FILE *fp);
 static int load_parse(int argc, char **argv, struct load_conf *conf);
 static int load_parse_percentiles(const char *s, struct load_conf *conf);
@@ -38,12 +33,7 @@ static int load_resolve(struct load_conf *conf);
 static void load_on_signal(int sig);
 static void load_sum(struct load_worker **w, unsigned n,
     struct load_totals *t);
-static void load_progress(const struct load_conf *conf,
-    struct load_shared *sh, const struct load_totals *t, uint64_t now,
-    uint64_t t0, uint64_t *last_msgs, uint64_t *last_sent);
-static void load_pkey(double p, char *buf, size_t len);
 static void load_sleep_ns(uint64_t ns);
-static void load_json_str(const char *s);
 
 static void
 load_usage(FILE *fp)
@@ -168,6 +158,15 @@ load_resolve(struct load_conf *conf)
 	conf->addrlen = res->ai_addrlen;
 	freeaddrinfo(res);
 	return 0;
+}
+
+uint64_t
+load_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
 /* Returns 0, or 2 after printing a usage error. */
@@ -425,73 +424,6 @@ load_sum(struct load_worker **w, unsigned n, struct load_totals *t)
 }
 
 static void
-load_progress(const struct load_conf *conf, struct load_shared *sh,
-    const struct load_totals *t, uint64_t now, uint64_t t0,
-    uint64_t *last_msgs, uint64_t *last_sent)
-{
-	uint64_t p99;
-	int phase = atomic_load(&sh->phase);
-	const char *what = phase == LOAD_PHASE_SETUP ? "connecting" :
-	    phase == LOAD_PHASE_RUN ? (now < atomic_load(&sh->t_measure) ?
-	    "warmup" : "running") : "draining";
-
-	pthread_mutex_lock(&sh->iv_lock);
-	p99 = hist_percentile(sh->iv, 99);
-	hist_reset(sh->iv);
-	pthread_mutex_unlock(&sh->iv_lock);
-	fprintf(stderr, "[%4.0fs] %-10s conns %llu/%llu", (double)(now - t0) /
-	    1e9, what, (unsigned long long)t->open,
-	    (unsigned long long)conf->conns);
-	if (conf->mode == LOAD_IRC)
-		fprintf(stderr, " (%llu joined)", (unsigned long long)t->ready);
-	if (t->failed)
-		fprintf(stderr, " failed %llu", (unsigned long long)t->failed);
-	fprintf(stderr, "  %llu msgs/s", (unsigned long long)(t->msgs -
-	    *last_msgs));
-	if (conf->mode == LOAD_IRC)
-		fprintf(stderr, " (sent %llu/s)", (unsigned long long)(t->sent -
-		    *last_sent));
-	fprintf(stderr, "  p99 %.0f us  errors %llu\n", (double)p99 / 1e3,
-	    (unsigned long long)t->errors);
-	*last_msgs = t->msgs;
-	*last_sent = t->sent;
-}
-
-/* "p50", "p999" for 99.9, "p9999" for 99.99. */
-static void
-load_pkey(double p, char *buf, size_t len)
-{
-	char num[32], *o = buf;
-
-	snprintf(num, sizeof(num), "%g", p);
-	for (const char *s = num; *s != '\0' && (size_t)(o - buf) + 2 < len;
-	    s++)
-		if (*s != '.')
-			*o++ = *s;
-	*o = '\0';
-	memmove(buf + 1, buf, strlen(buf) + 1);
-	buf[0] = 'p';
-}
-
-/* Prints s as a JSON string. */
-static void
-load_json_str(const char *s)
-{
-	putchar('"');
-	for (; *s != '\0'; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\')
-			printf("\\%c", ch);
-		else if (ch < 0x20)
-			printf("\\u%04x", ch);
-		else
-			putchar(ch);
-	}
-	putchar('"');
-}
-
-static void
 load_sleep_ns(uint64_t ns)
 {
 	struct timespec ts;
@@ -509,13 +441,10 @@ load_main(int argc, char **argv)
 	struct load_worker **w = NULL;
 	pthread_t *tids = NULL;
 	struct load_totals t;
-	struct load_result res, r;
-	struct hist *total = NULL;
 	struct sigaction sa;
 	sigset_t block, old;
 	uint64_t t0, now, next_progress, last_msgs = 0, last_sent = 0;
-	uint64_t setup_deadline, drain_deadline = 0, expected = 0, lost = 0;
-	uint64_t errors = 0, window_ns;
+	uint64_t setup_deadline, drain_deadline = 0;
 	unsigned started = 0;
 	int rc;
 
@@ -527,7 +456,7 @@ load_main(int argc, char **argv)
 	atomic_init(&sh.phase, LOAD_PHASE_SETUP);
 	pthread_mutex_init(&sh.iv_lock, NULL);
 	rc = 1;
-	if ((sh.iv = hist_new()) == NULL || (total = hist_new()) == NULL ||
+	if ((sh.iv = hist_new()) == NULL ||
 	    (w = calloc(conf.threads, sizeof(*w))) == NULL ||
 	    (tids = calloc(conf.threads, sizeof(*tids))) == NULL) {
 		fprintf(stderr, "evsock load: out of memory\n");
@@ -614,7 +543,7 @@ load_main(int argc, char **argv)
 		}
 		if (conf.progress && now >= next_progress &&
 		    atomic_load(&sh.phase) != LOAD_PHASE_STOP) {
-			load_progress(&conf, &sh, &t, now, t0, &last_msgs,
+			load_report_progress(&conf, &sh, &t, now, t0, &last_msgs,
 			    &last_sent);
 			next_progress += 1000000000ULL;
 		}
@@ -624,162 +553,12 @@ load_main(int argc, char **argv)
 
 	/* The report. */
 	load_sum(w, started, &t);
-	memset(&res, 0, sizeof(res));
-	for (unsigned i = 0; i < started; i++) {
-		load_worker_result(w[i], &r, total);
-		res.win_msgs += r.win_msgs;
-		res.win_bytes += r.win_bytes;
-		for (int e = 0; e < LOAD_ERR_COUNT; e++)
-			res.err[e] += r.err[e];
-		if (res.first_error[0] == '\0')
-			memcpy(res.first_error, r.first_error,
-			    sizeof(res.first_error));
-	}
-	if (conf.mode == LOAD_IRC) {
-		expected = t.sent * (t.members ? t.members - 1 : 0);
-		lost = expected > t.msgs ? expected - t.msgs : 0;
-		if (t.msgs > expected)
-			res.err[LOAD_ERR_UNEXPECTED] += t.msgs - expected;
-	}
-	for (int e = 0; e < LOAD_ERR_COUNT; e++)
-		errors += res.err[e];
-	window_ns = 0;
-	if (atomic_load(&sh.t_end) > atomic_load(&sh.t_measure))
-		window_ns = atomic_load(&sh.t_end) - atomic_load(&sh.t_measure);
-	{
-		double secs = (double)window_ns / 1e9;
-		double mps = secs > 0 ? (double)res.win_msgs / secs : 0;
-		double bps = secs > 0 ? (double)res.win_bytes / secs : 0;
-		char key[32];
-
-		if (conf.json) {
-			printf("{\"mode\":\"%s\",\"target\":",
-			    conf.mode == LOAD_ECHO ? "echo" : "irc");
-			load_json_str(conf.target);
-			printf(",\"connections\":{\"ok\":%llu,\"failed\":%llu},"
-			    "\"threads\":%u,\"size\":%llu,",
-			    (unsigned long long)t.up,
-			    (unsigned long long)t.failed, conf.threads,
-			    (unsigned long long)conf.size);
-			if (conf.rate > 0)
-				printf("\"rate\":%.17g,", conf.rate);
-			else
-				printf("\"rate\":null,");
-			printf("\"duration_s\":%.6f,\"warmup_s\":%.3f,"
-			    "\"throughput_msgs_per_s\":%.1f,"
-			    "\"throughput_bytes_per_s\":%.1f,"
-			    "\"latency_us\":{", secs,
-			    (double)conf.warmup_ms / 1e3, mps, bps);
-			{
-				static const double std[] = { 50, 90, 99,
-				    99.9 };
-
-				for (int i = 0; i < 4; i++) {
-					load_pkey(std[i], key, sizeof(key));
-					printf("\"%s\":%.1f,", key, (double)
-					    hist_percentile(total, std[i]) /
-					    1e3);
-				}
-				for (unsigned i = 0; i < conf.npercentiles;
-				    i++) {
-					int dup = 0;
-
-					for (int j = 0; j < 4; j++)
-						dup |= conf.percentiles[i] ==
-						    std[j];
-					if (dup)
-						continue;
-					load_pkey(conf.percentiles[i], key,
-					    sizeof(key));
-					printf("\"%s\":%.1f,", key, (double)
-					    hist_percentile(total,
-					    conf.percentiles[i]) / 1e3);
-				}
-			}
-			printf("\"max\":%.1f,\"min\":%.1f,\"mean\":%.1f,"
-			    "\"count\":%llu},",
-			    (double)hist_max(total) / 1e3,
-			    (double)hist_min(total) / 1e3,
-			    hist_mean(total) / 1e3,
-			    (unsigned long long)hist_count(total));
-			printf("\"errors\":%llu,\"error_kinds\":{",
-			    (unsigned long long)errors);
-			for (int e = 0; e < LOAD_ERR_COUNT; e++)
-				printf("%s\"%s\":%llu", e ? "," : "",
-				    load_err_name((enum load_err)e),
-				    (unsigned long long)res.err[e]);
-			printf("},\"totals\":{\"msgs\":%llu,\"sent\":%llu,"
-			    "\"bytes_sent\":%llu,\"bytes_received\":%llu}",
-			    (unsigned long long)t.msgs,
-			    (unsigned long long)t.sent,
-			    (unsigned long long)t.bytes_out,
-			    (unsigned long long)t.bytes_in);
-			if (conf.mode == LOAD_IRC)
-				printf(",\"members\":%llu,\"sent\":%llu,"
-				    "\"expected\":%llu,\"delivered\":%llu,"
-				    "\"lost\":%llu",
-				    (unsigned long long)t.members,
-				    (unsigned long long)t.sent,
-				    (unsigned long long)expected,
-				    (unsigned long long)t.msgs,
-				    (unsigned long long)lost);
-			printf(",\"interrupted\":%s}\n",
-			    load_interrupted ? "true" : "false");
-		} else {
-			printf("%s %s: %llu connections (%llu failed), "
-			    "%llu B, %s, %u thread%s\n",
-			    conf.mode == LOAD_ECHO ? "echo" : "irc",
-			    conf.target, (unsigned long long)conf.conns,
-			    (unsigned long long)t.failed,
-			    (unsigned long long)conf.size,
-			    conf.rate > 0 ? "open loop" : "closed loop",
-			    conf.threads, conf.threads == 1 ? "" : "s");
-			printf("measured    %.2f s after %.2f s warmup%s\n",
-			    secs, (double)conf.warmup_ms / 1e3,
-			    load_interrupted ? " (interrupted)" : "");
-			printf("throughput  %.0f msgs/s, %.2f MB/s\n", mps,
-			    bps / 1e6);
-			printf("latency us ");
-			for (unsigned i = 0; i < conf.npercentiles; i++) {
-				load_pkey(conf.percentiles[i], key,
-				    sizeof(key));
-				printf(" %s %.1f", key, (double)
-				    hist_percentile(total,
-				    conf.percentiles[i]) / 1e3);
-			}
-			printf("  max %.1f  (mean %.1f, %llu samples)\n",
-			    (double)hist_max(total) / 1e3,
-			    hist_mean(total) / 1e3,
-			    (unsigned long long)hist_count(total));
-			if (conf.mode == LOAD_IRC)
-				printf("messages    sent %llu, expected %llu, "
-				    "delivered %llu, lost %llu (%llu in "
-				    "the channel)\n",
-				    (unsigned long long)t.sent,
-				    (unsigned long long)expected,
-				    (unsigned long long)t.msgs,
-				    (unsigned long long)lost,
-				    (unsigned long long)t.members);
-			printf("errors      %llu", (unsigned long long)errors);
-			for (int e = 0; e < LOAD_ERR_COUNT; e++)
-				if (res.err[e])
-					printf("  %s %llu",
-					    load_err_name((enum load_err)e),
-					    (unsigned long long)res.err[e]);
-			printf("\n");
-		}
-		if (res.first_error[0] != '\0')
-			fprintf(stderr, "evsock load: first error: %s\n",
-			    res.first_error);
-	}
-	fflush(stdout);
-	rc = errors || lost || t.failed || t.up == 0 ? 1 : 0;
+	rc = load_report_final(&conf, &sh, w, started, &t, load_interrupted != 0);
 out:
 	for (unsigned i = 0; w != NULL && i < conf.threads; i++)
 		load_worker_free(w[i]);
 	free(w);
 	free(tids);
-	hist_free(total);
 	hist_free(sh.iv);
 	pthread_mutex_destroy(&sh.iv_lock);
 	return rc;

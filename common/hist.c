@@ -22,17 +22,11 @@ hist_new(void)
 {
 	struct hist *h;
 
-	if ((h = malloc(sizeof(*h))) == NULL) {
+	if ((h = calloc(1, sizeof(*h))) == NULL) {
 		errno = ENOMEM;
 		return NULL;
 	}
-	memset(h->buckets, 0, sizeof(h->buckets));
-	h->count = 0;
-	h->min = 0;
-	h->max = 0;
-	h->sum = 0;
 	h->lo = HIST_BUCKETS;
-	h->hi = 0;
 	return h;
 }
 
@@ -85,12 +79,9 @@ hist_bucket_low(size_t i)
 uint64_t
 hist_bucket_high(size_t i)
 {
-	size_t shift;
-
-	if (i < HIST_SUB)
-		return i;
-	shift = i / HIST_SUB - 1;
-	return hist_bucket_low(i) + ((uint64_t)1 << shift) - 1;
+	/* A bucket above the first HIST_SUB is 2^shift values wide. */
+	return i < HIST_SUB ? i :
+	    hist_bucket_low(i) + ((uint64_t)1 << (i / HIST_SUB - 1)) - 1;
 }
 
 void

@@ -1,0 +1,336 @@
+/*
+ * One load connection: a non-blocking socket with one libevent event,
+ * its connect under a deadline, output written straight to the socket
+ * with only what the kernel did not take kept, and the requests in
+ * flight of protocols that await a reply to each.  What arrives goes
+ * to the worker's protocol.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "load-engine.h"
+
+#define RING_MAX (1u << 16)
+
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24
+#endif
+
+static void load_conn_cb(evutil_socket_t fd, short what, void *arg);
+static void load_conn_connected(struct load_conn *c);
+static void load_conn_arm_write(struct load_conn *c, int on);
+static int load_conn_flush(struct load_conn *c);
+static void load_conn_read(struct load_conn *c);
+static void load_conn_drop(struct load_conn *c);
+static int load_conn_write_error(struct load_conn *c);
+
+int
+load_conn_start(struct load_conn *c)
+{
+	struct load_worker *w = c->w;
+	const struct load_conf *conf = w->conf;
+	int one = 1, fd;
+	struct timeval tv;
+
+	fd = socket(conf->addr.ss_family,
+	    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return -1;
+	c->fd = fd;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (conf->nsources > 0) {
+		unsigned s = (unsigned)(c->id % conf->nsources);
+
+		/* Let connect() pick the port: the 4-tuple, not the local
+		   port alone, must be unique, so each source address
+		   offers the whole ephemeral range per destination. */
+		setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
+		    sizeof(one));
+		if (bind(fd, (const struct sockaddr *)&conf->sources[s],
+		    conf->sourcelens[s]) == -1)
+			return -1;
+	}
+	if (connect(fd, (const struct sockaddr *)&conf->addr,
+	    conf->addrlen) == -1 && errno != EINPROGRESS)
+		return -1;
+	c->ev = event_new(w->base, fd, EV_WRITE, load_conn_cb, c);
+	if (c->ev == NULL)
+		return -1;
+	tv.tv_sec = (time_t)(conf->connect_timeout_ms / 1000);
+	tv.tv_usec = (suseconds_t)(conf->connect_timeout_ms % 1000 * 1000);
+	event_add(c->ev, conf->connect_timeout_ms ? &tv : NULL);
+	c->state = LOAD_CONN_CONNECTING;
+	w->connecting++;
+	w->open++;
+	return 0;
+}
+
+/* Releases c's event and socket. */
+static void
+load_conn_drop(struct load_conn *c)
+{
+	if (c->ev != NULL) {
+		event_free(c->ev);
+		c->ev = NULL;
+	}
+	if (c->fd != -1) {
+		close(c->fd);
+		c->fd = -1;
+	}
+}
+
+void
+load_conn_fail(struct load_conn *c, int err)
+{
+	struct load_worker *w = c->w;
+
+	load_worker_note(w, "connection %llu to %s: %s",
+	    (unsigned long long)c->id, w->conf->target, strerror(err));
+	if (c->state == LOAD_CONN_CONNECTING)
+		w->connecting--;
+	w->failed++;
+	if (c->state != LOAD_CONN_IDLE)
+		w->open--;
+	c->state = LOAD_CONN_CLOSED;
+	load_conn_drop(c);
+	load_worker_start_connects(w, load_now());
+}
+
+void
+load_conn_close(struct load_conn *c)
+{
+	struct load_worker *w = c->w;
+
+	if (c->state == LOAD_CONN_CLOSED || c->state == LOAD_CONN_IDLE)
+		return;
+	if (c->state == LOAD_CONN_CONNECTING)
+		w->connecting--;
+	if (c->state == LOAD_CONN_READY)
+		w->ready--;
+	c->state = LOAD_CONN_CLOSED;
+	w->open--;
+	load_conn_drop(c);
+}
+
+void
+load_conn_free(struct load_conn *c)
+{
+	load_conn_drop(c);
+	free(c->obuf);
+	c->obuf = NULL;
+	free(c->ring);
+	c->ring = NULL;
+	if (c->w->proto->conn_free != NULL)
+		c->w->proto->conn_free(c);
+}
+
+void
+load_conn_ready(struct load_conn *c, uint64_t ready_at)
+{
+	c->state = LOAD_CONN_READY;
+	c->ready_at = ready_at;
+	c->w->ready++;
+}
+
+static void
+load_conn_arm_write(struct load_conn *c, int on)
+{
+	if (c->want_write == on || c->ev == NULL)
+		return;
+	c->want_write = on;
+	event_del(c->ev);
+	event_assign(c->ev, c->w->base, c->fd,
+	    EV_READ | EV_PERSIST | (on ? EV_WRITE : 0), load_conn_cb, c);
+	event_add(c->ev, NULL);
+}
+
+/* A write failed for good: counts it, closes c, returns -1. */
+static int
+load_conn_write_error(struct load_conn *c)
+{
+	load_worker_error(c->w, LOAD_ERR_CLOSED, "connection %llu: write: %s",
+	    (unsigned long long)c->id, strerror(errno));
+	load_conn_close(c);
+	return -1;
+}
+
+int
+load_conn_write(struct load_conn *c, const void *data, size_t len)
+{
+	ssize_t r = 0;
+
+	if (c->olen == 0) {
+		r = write(c->fd, data, len);
+		if (r == -1) {
+			if (errno != EAGAIN && errno != EINTR)
+				return load_conn_write_error(c);
+			r = 0;
+		}
+		c->w->bytes_out += (size_t)r;
+		if ((size_t)r == len)
+			return 0;
+	}
+	len -= (size_t)r;
+	if (c->olen + len > c->ocap) {
+		size_t cap = c->ocap ? c->ocap : 4096;
+		char *p;
+
+		/* Keep the unsent bytes at the front before growing. */
+		if (c->ooff > 0) {
+			memmove(c->obuf, c->obuf + c->ooff, c->olen - c->ooff);
+			c->olen -= c->ooff;
+			c->ooff = 0;
+		}
+		while (cap < c->olen + len)
+			cap *= 2;
+		if (cap != c->ocap) {
+			if ((p = realloc(c->obuf, cap)) == NULL) {
+				load_worker_error(c->w, LOAD_ERR_OVERRUN,
+				    "connection %llu: out of memory",
+				    (unsigned long long)c->id);
+				load_conn_close(c);
+				return -1;
+			}
+			c->obuf = p;
+			c->ocap = cap;
+		}
+	}
+	memcpy(c->obuf + c->olen, (const char *)data + r, len);
+	c->olen += len;
+	load_conn_arm_write(c, 1);
+	return 0;
+}
+
+/* Writes queued output; returns 0, or -1 after closing c. */
+static int
+load_conn_flush(struct load_conn *c)
+{
+	while (c->ooff < c->olen) {
+		ssize_t r = write(c->fd, c->obuf + c->ooff, c->olen - c->ooff);
+
+		if (r == -1) {
+			if (errno == EAGAIN || errno == EINTR)
+				return 0;
+			return load_conn_write_error(c);
+		}
+		c->ooff += (size_t)r;
+		c->w->bytes_out += (size_t)r;
+	}
+	c->ooff = c->olen = 0;
+	load_conn_arm_write(c, 0);
+	return 0;
+}
+
+int
+load_conn_push(struct load_conn *c, uint64_t due)
+{
+	uint64_t inflight = c->send_seq - c->recv_seq;
+
+	if (inflight >= c->rcap) {
+		uint32_t cap = c->rcap ? c->rcap * 2 : 4;
+		uint64_t *ring;
+
+		if (cap > RING_MAX || (ring = malloc(cap *
+		    sizeof(*ring))) == NULL) {
+			load_worker_error(c->w, LOAD_ERR_OVERRUN,
+			    "connection %llu: %llu messages in flight, "
+			    "the server is not keeping up",
+			    (unsigned long long)c->id,
+			    (unsigned long long)inflight);
+			load_conn_close(c);
+			return -1;
+		}
+		for (uint32_t i = 0; i < inflight; i++)
+			ring[i] = c->ring[(c->rhead + i) % c->rcap];
+		free(c->ring);
+		c->ring = ring;
+		c->rcap = cap;
+		c->rhead = 0;
+	}
+	c->ring[(c->rhead + inflight) % c->rcap] = due;
+	c->send_seq++;
+	return 0;
+}
+
+uint64_t
+load_conn_pop(struct load_conn *c)
+{
+	uint64_t due = c->ring[c->rhead];
+
+	c->rhead = (c->rhead + 1) % c->rcap;
+	c->recv_seq++;
+	return due;
+}
+
+static void
+load_conn_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct load_conn *c = arg;
+
+	if (c->state == LOAD_CONN_CONNECTING) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+
+		if (what & EV_TIMEOUT)
+			err = ETIMEDOUT;
+		else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+			err = errno;
+		if (err != 0)
+			load_conn_fail(c, err);
+		else
+			load_conn_connected(c);
+		return;
+	}
+	if ((what & EV_WRITE) && load_conn_flush(c) == -1)
+		return;
+	if (what & EV_READ)
+		load_conn_read(c);
+}
+
+static void
+load_conn_connected(struct load_conn *c)
+{
+	struct load_worker *w = c->w;
+
+	w->connecting--;
+	w->up++;
+	event_assign(c->ev, w->base, c->fd, EV_READ | EV_PERSIST,
+	    load_conn_cb, c);
+	event_add(c->ev, NULL);
+	w->proto->opened(c);
+	load_worker_start_connects(w, load_now());
+}
+
+static void
+load_conn_read(struct load_conn *c)
+{
+	struct load_worker *w = c->w;
+	const struct load_proto *proto = w->proto;
+	size_t want = LOAD_RBUF_SIZE;
+	ssize_t r;
+
+	if (proto->read_want != NULL)
+		want = proto->read_want(c, want);
+	r = read(c->fd, w->rbuf, want);
+	if (r <= 0) {
+		if (r == -1 && (errno == EAGAIN || errno == EINTR))
+			return;
+		/* A server may close once we are done with it. */
+		if (w->phase < LOAD_PHASE_STOP &&
+		    !(w->phase == LOAD_PHASE_DRAIN && c->send_seq ==
+		    c->recv_seq && proto->replies))
+			load_worker_error(w, LOAD_ERR_CLOSED,
+			    "connection %llu: %s", (unsigned long long)c->id,
+			    r == 0 ? "closed by the server" : strerror(errno));
+		load_conn_close(c);
+		return;
+	}
+	w->bytes_in += (size_t)r;
+	proto->input(c, w->rbuf, (size_t)r, load_now());
+}
