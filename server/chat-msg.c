@@ -7,16 +7,9 @@
 
 /* Sends one message to a channel, or says why it cannot. */
 static void
-chat_msg_to_chan(struct chat_user *u, const char *name, const char *text,
+chat_msg_to_chan(struct chat_user *u, struct chat_chan *ch, const char *text,
     int notice)
 {
-	struct chat_chan *ch = chat_state_find_chan(u->chat, name);
-
-	if (ch == NULL) {
-		if (!notice)
-			chat_send_reply(u, IRC_ERR_NOSUCHNICK, name);
-		return;
-	}
 	if (ch->no_external && chat_state_member(u, ch) == NULL) {
 		if (!notice)
 			chat_send_reply(u, IRC_ERR_CANNOTSENDTOCHAN, ch->name);
@@ -29,16 +22,9 @@ chat_msg_to_chan(struct chat_user *u, const char *name, const char *text,
 }
 
 static void
-chat_msg_to_user(struct chat_user *u, const char *name, const char *text,
+chat_msg_to_user(struct chat_user *u, struct chat_user *to, const char *text,
     int notice)
 {
-	struct chat_user *to = chat_state_find_registered(u->chat, name);
-
-	if (to == NULL) {
-		if (!notice)
-			chat_send_reply(u, IRC_ERR_NOSUCHNICK, name);
-		return;
-	}
 	if (notice)
 		chat_send_user(to, u, IRC_MSG_NOTICE, to->nick, text);
 	else
@@ -69,10 +55,19 @@ chat_msg_send(struct chat_user *u, struct irc_msg *m, int notice)
 	if (!notice)
 		u->idle_since = time(NULL);
 	while (irc_list_next(&list, name, sizeof(name)) > 0) {
+		struct chat_chan *ch = NULL;
+		struct chat_user *to = NULL;
+
 		if (irc_is_channel(name))
-			chat_msg_to_chan(u, name, text, notice);
+			ch = chat_state_find_chan(u->chat, name);
 		else
-			chat_msg_to_user(u, name, text, notice);
+			to = chat_state_find_registered(u->chat, name);
+		if (ch != NULL)
+			chat_msg_to_chan(u, ch, text, notice);
+		else if (to != NULL)
+			chat_msg_to_user(u, to, text, notice);
+		else if (!notice)
+			chat_send_reply(u, IRC_ERR_NOSUCHNICK, name);
 	}
 }
 

@@ -35,31 +35,37 @@ chat_send_raw(struct chat_user *u, const char *data, size_t len)
 	evs_conn_send(u->c, data, len);
 }
 
+/* A line from the server to u: ":<server> <cmd> [<target> ]...". */
+static void chat_send_vserver(struct chat_user *, const char *,
+    const char *, const char *, va_list) CHAT_PRINTF(4, 0);
+static void
+chat_send_vserver(struct chat_user *u, const char *cmd, const char *target,
+    const char *fmt, va_list ap)
+{
+	struct evs_chat *chat = u->chat;
+	size_t n = chat_send_vbuild(chat, chat->name, cmd, target, fmt, ap);
+
+	chat_send_raw(u, chat->out, n);
+}
+
 void
 chat_send_reply(struct chat_user *u, const char *num, const char *fmt, ...)
 {
-	struct evs_chat *chat = u->chat;
 	va_list ap;
-	size_t n;
 
 	va_start(ap, fmt);
-	n = chat_send_vbuild(chat, chat->name, num, chat_state_client(u), fmt,
-	    ap);
+	chat_send_vserver(u, num, chat_state_client(u), fmt, ap);
 	va_end(ap);
-	chat_send_raw(u, chat->out, n);
 }
 
 void
 chat_send_server(struct chat_user *u, const char *cmd, const char *fmt, ...)
 {
-	struct evs_chat *chat = u->chat;
 	va_list ap;
-	size_t n;
 
 	va_start(ap, fmt);
-	n = chat_send_vbuild(chat, chat->name, cmd, NULL, fmt, ap);
+	chat_send_vserver(u, cmd, NULL, fmt, ap);
 	va_end(ap);
-	chat_send_raw(u, chat->out, n);
 }
 
 void

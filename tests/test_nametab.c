@@ -12,16 +12,22 @@ struct item {
 	char name[32];
 };
 
+/* Names `it` and adds it to t under that name. */
+static void
+item_add(struct nametab *t, struct item *it, const char *name)
+{
+	snprintf(it->name, sizeof(it->name), "%s", name);
+	nametab_add(t, &it->h, it->name);
+}
+
 START_TEST(test_nametab_find_ignores_case)
 {
 	struct nametab t;
 	struct item a, b;
 
 	ck_assert_int_eq(nametab_init(&t), 0);
-	snprintf(a.name, sizeof(a.name), "Alice");
-	snprintf(b.name, sizeof(b.name), "#Chan[1]");
-	nametab_add(&t, &a.h, a.name);
-	nametab_add(&t, &b.h, b.name);
+	item_add(&t, &a, "Alice");
+	item_add(&t, &b, "#Chan[1]");
 	ck_assert_ptr_eq(nametab_find(&t, "alice"), &a.h);
 	ck_assert_ptr_eq(nametab_find(&t, "ALICE"), &a.h);
 	ck_assert_ptr_eq(nametab_find(&t, "#chan[1]"), &b.h);
@@ -38,17 +44,14 @@ START_TEST(test_nametab_del_and_readd)
 	struct item a, b;
 
 	ck_assert_int_eq(nametab_init(&t), 0);
-	snprintf(a.name, sizeof(a.name), "alice");
-	snprintf(b.name, sizeof(b.name), "bob");
-	nametab_add(&t, &a.h, a.name);
-	nametab_add(&t, &b.h, b.name);
+	item_add(&t, &a, "alice");
+	item_add(&t, &b, "bob");
 	nametab_del(&t, &a.h);
 	ck_assert_ptr_null(nametab_find(&t, "alice"));
 	ck_assert_ptr_eq(nametab_find(&t, "bob"), &b.h);
 	ck_assert_uint_eq(nametab_count(&t), 1);
 	/* A rename: the owner's key changes while it is out of the table. */
-	snprintf(a.name, sizeof(a.name), "Carol");
-	nametab_add(&t, &a.h, a.name);
+	item_add(&t, &a, "Carol");
 	ck_assert_ptr_eq(nametab_find(&t, "carol"), &a.h);
 	ck_assert_uint_eq(nametab_count(&t), 2);
 	nametab_fini(&t);
