@@ -211,7 +211,7 @@ struct chat_send_list {
 	const char *num;
 	size_t room; /* bytes for names on one line */
 	size_t n;
-	char head[CHAT_OUT_MAX];
+	char head[IRC_LINE_MAX];
 	char names[CHAT_OUT_MAX];
 };
 /* Starts a list for u: `fmt` formats the parameters before the list. */

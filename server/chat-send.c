@@ -82,6 +82,20 @@ chat_send_user(struct chat_user *to, struct chat_user *from, const char *cmd,
 	chat_send_raw(to, from->chat->out, n);
 }
 
+/* A message from `from`, formatted once for many recipients; NULL when
+   out of memory. */
+static struct evs_msg *chat_send_vnew(struct chat_user *, const char *,
+    const char *, va_list) CHAT_PRINTF(3, 0);
+static struct evs_msg *
+chat_send_vnew(struct chat_user *from, const char *cmd, const char *fmt,
+    va_list ap)
+{
+	size_t n = chat_send_vbuild(from->chat, from->prefix, cmd, NULL, fmt,
+	    ap);
+
+	return evs_msg_new(from->chat->out, n);
+}
+
 void
 chat_send_chan(struct chat_chan *ch, struct chat_user *except,
     struct chat_user *from, const char *cmd, const char *fmt, ...)
@@ -89,12 +103,11 @@ chat_send_chan(struct chat_chan *ch, struct chat_user *except,
 	struct chat_member *mb;
 	struct evs_msg *m;
 	va_list ap;
-	size_t n;
 
 	va_start(ap, fmt);
-	n = chat_send_vbuild(from->chat, from->prefix, cmd, NULL, fmt, ap);
+	m = chat_send_vnew(from, cmd, fmt, ap);
 	va_end(ap);
-	if ((m = evs_msg_new(from->chat->out, n)) == NULL)
+	if (m == NULL)
 		return;
 	TAILQ_FOREACH(mb, &ch->members, by_chan) {
 		if (mb->u != except)
@@ -112,12 +125,11 @@ chat_send_peers(struct chat_user *from, int self, const char *cmd,
 	uint64_t gen = ++chat->gen;
 	struct evs_msg *m;
 	va_list ap;
-	size_t n;
 
 	va_start(ap, fmt);
-	n = chat_send_vbuild(chat, from->prefix, cmd, NULL, fmt, ap);
+	m = chat_send_vnew(from, cmd, fmt, ap);
 	va_end(ap);
-	if ((m = evs_msg_new(chat->out, n)) == NULL)
+	if (m == NULL)
 		return;
 	from->seen = gen;
 	if (self)

@@ -186,7 +186,8 @@ chat_timeout(struct evs_conn *c, void *arg)
 	}
 	if (u->flags & U_PING_SENT) {
 		snprintf(reason, sizeof(reason), "Ping timeout: %u seconds",
-		    (chat->ping_interval_ms + chat->ping_timeout_ms + 999) / 1000);
+		    (chat->ping_interval_ms + chat->ping_timeout_ms + 999) /
+		    1000);
 		chat_disconnect(u, reason);
 		return;
 	}
@@ -317,10 +318,8 @@ evs_chat_free(struct evs_chat *chat)
 	chat_state_fini(chat);
 	chat_motd_clear(chat);
 	free(chat->name);
-	if (chat->password != NULL) {
-		memset(chat->password, 0, strlen(chat->password));
-		free(chat->password);
-	}
+	/* Wipes the password: with NULL it cannot fail. */
+	(void)evs_chat_set_password(chat, NULL);
 	free(chat);
 }
 
