@@ -290,3 +290,23 @@ irc_secret_equal(const char *given, const char *expected)
 		    (el > 0 ? expected[i % el] : 0));
 	return diff == 0;
 }
+
+size_t
+irc_list_next(const char **p, char *item, size_t size)
+{
+	const char *s = *p, *end;
+	size_t len;
+
+	while (*s == ',')
+		s++;
+	end = strchr(s, ',');
+	if (end == NULL)
+		end = s + strlen(s);
+	len = (size_t)(end - s);
+	*p = end;
+	if (len > size - 1)
+		len = size - 1;
+	memcpy(item, s, len);
+	item[len] = '\0';
+	return len;
+}

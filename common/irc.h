@@ -98,6 +98,10 @@ int irc_is_channel(const char *s);
  * length of `given`, not on where they differ.  Returns 1 if equal.
  */
 int irc_secret_equal(const char *given, const char *expected);
+/* Copies the next item of the comma-separated list at *p into item (at
+   most size - 1 bytes and a NUL; size > 0), skipping empty items, and
+   moves *p past it.  Returns the item's length, 0 at the end. */
+size_t irc_list_next(const char **p, char *item, size_t size);
 
 /* Numeric replies (modern.ircdocs.horse); format after "<client> ". */
 #define IRC_RPL_WELCOME "001", ":Welcome to the %s Network, %s"
@@ -122,7 +126,9 @@ int irc_secret_equal(const char *given, const char *expected);
 #define IRC_RPL_ENDOFWHO "315", "%s :End of WHO list"
 #define IRC_RPL_WHOISIDLE "317", "%s %lld %lld :seconds idle, signon time"
 #define IRC_RPL_ENDOFWHOIS "318", "%s :End of /WHOIS list"
-#define IRC_RPL_WHOISCHANNELS "319", "%s :%s"
+/* Lists packed as many to a line as fit: the format is the part before
+   the list, which follows as the trailing parameter. */
+#define IRC_RPL_WHOISCHANNELS "319", "%s"
 #define IRC_RPL_LISTSTART "321", "Channel :Users  Name"
 #define IRC_RPL_LIST "322", "%s %zu :%s"
 #define IRC_RPL_LISTEND "323", ":End of /LIST"
@@ -133,7 +139,7 @@ int irc_secret_equal(const char *given, const char *expected);
 #define IRC_RPL_TOPICWHOTIME "333", "%s %s %lld"
 #define IRC_RPL_VERSION "351", "%s %s :%s"
 #define IRC_RPL_WHOREPLY "352", "%s %s %s %s %s %s :0 %s"
-#define IRC_RPL_NAMREPLY "353", "= %s :%s"
+#define IRC_RPL_NAMREPLY "353", "= %s" /* list follows, as 319 */
 #define IRC_RPL_ENDOFNAMES "366", "%s :End of /NAMES list"
 #define IRC_RPL_ENDOFBANLIST "368", "%s :End of channel ban list"
 #define IRC_RPL_MOTD "372", ":- %s"

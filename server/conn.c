@@ -140,7 +140,7 @@ conn_refuse(struct evs_conn *c, const char *reason)
 	c->flags |= CONN_REFUSED;
 	c->srv->st.refused++;
 	if (c->svc->refuse != NULL)
-		n = c->svc->refuse(line, sizeof(line), reason, c->arg);
+		n = c->svc->refuse(c, line, sizeof(line), reason, c->arg);
 	else
 		n = (size_t)snprintf(line, sizeof(line), "ERROR :%s\r\n",
 		    reason);
@@ -438,7 +438,7 @@ conn_after_queue(struct evs_conn *c)
 		line[0] = '\r';
 		line[1] = '\n';
 		if (c->svc->refuse != NULL)
-			n = c->svc->refuse(line + 2, sizeof(line) - 2,
+			n = c->svc->refuse(c, line + 2, sizeof(line) - 2,
 			    "SendQ exceeded", c->arg);
 		else
 			n = (size_t)snprintf(line + 2, sizeof(line) - 2,

@@ -5,7 +5,8 @@
 
 static void echo_data(struct evs_conn *, struct evbuffer *, void *);
 static void echo_shutdown(struct evs_conn *, void *);
-static size_t echo_refuse(char *, size_t, const char *, void *);
+static size_t echo_refuse(struct evs_conn *, char *, size_t, const char *,
+    void *);
 
 static const struct evs_service echo_service = {
 	.name = "echo",
@@ -41,10 +42,12 @@ echo_shutdown(struct evs_conn *c, void *arg)
 }
 
 static size_t
-echo_refuse(char *buf, size_t len, const char *reason, void *arg)
+echo_refuse(struct evs_conn *c, char *buf, size_t len, const char *reason,
+    void *arg)
 {
 	int n;
 
+	(void)c;
 	(void)arg;
 	n = snprintf(buf, len, "evsockd: %s\r\n", reason);
 	return n < 0 ? 0 : (size_t)n;

@@ -25,6 +25,7 @@
 #include "harness.h"
 
 #define WAIT_MS 10000
+#define IRC_MAX 512 /* the default line limit, CRLF included */
 #define MAX_CLIENTS 256
 
 struct tc {
@@ -922,6 +923,84 @@ START_TEST(test_chat_cmd_who_whois)
 }
 END_TEST
 
+/* Consumes t's unread lines that contain needle; each must fit in
+   `max` bytes with its CRLF.  Returns how many there were and adds the
+   words of their trailing parameters to *words. */
+static size_t
+tc_list_lines(struct tc *t, const char *needle, size_t max, size_t *words)
+{
+	size_t lines = 0;
+
+	for (; t->pos < t->n; t->pos++) {
+		const char *l = t->lines[t->pos], *p;
+
+		if (strstr(l, needle) == NULL)
+			continue;
+		lines++;
+		ck_assert_msg(strlen(l) + 2 <= max, "%zu bytes: %s",
+		    strlen(l) + 2, l);
+		p = strstr(l + 1, " :");
+		ck_assert_ptr_nonnull(p);
+		for (p += 2; *p != '\0'; p++)
+			if (p[0] != ' ' && (p[1] == ' ' || p[1] == '\0'))
+				(*words)++;
+	}
+	return lines;
+}
+
+/* NAMES (353) and WHOIS (319) put as many names on a line as the line
+   limit allows: several lines at 512 bytes, one when the server's
+   limit is raised. */
+START_TEST(test_chat_cmd_packed_lists)
+{
+	enum { NCHANS = 40, NUSERS = 30 };
+	struct tc *a, *b;
+	char name[64];
+	size_t i, words, mark;
+
+	a = tc_register("a");
+	for (i = 0; i < NCHANS; i++) {
+		snprintf(name, sizeof(name), "#a-rather-long-channel-name-%02zu",
+		    i);
+		tc_join(a, name);
+	}
+	for (i = 0; i < NUSERS; i++) {
+		snprintf(name, sizeof(name), "nick-of-thirty-characters-%02zu",
+		    i);
+		tc_join(tc_register(name), "#a-rather-long-channel-name-00");
+	}
+	tc_sync(a);
+	mark = a->pos;
+	tc_send(a, "WHOIS a");
+	tc_send(a, "NAMES #a-rather-long-channel-name-00");
+	tc_sync(a);
+	words = 0;
+	a->pos = mark;
+	ck_assert_uint_ge(tc_list_lines(a, " 319 a a :", IRC_MAX, &words), 2);
+	ck_assert_uint_eq(words, NCHANS);
+	words = 0;
+	a->pos = mark;
+	ck_assert_uint_ge(tc_list_lines(a, " 353 a = ", IRC_MAX, &words), 2);
+	ck_assert_uint_eq(words, NUSERS + 1);
+
+	/* The limit is read again when a client connects. */
+	ck_assert_int_eq(evs_server_set(srv, EVS_OPT_MAX_LINE, 4096), 0);
+	b = tc_register("b");
+	mark = b->pos;
+	tc_send(b, "WHOIS a");
+	tc_send(b, "NAMES #a-rather-long-channel-name-00");
+	tc_sync(b);
+	words = 0;
+	b->pos = mark;
+	ck_assert_uint_eq(tc_list_lines(b, " 319 b a :", 4096, &words), 1);
+	ck_assert_uint_eq(words, NCHANS);
+	words = 0;
+	b->pos = mark;
+	ck_assert_uint_eq(tc_list_lines(b, " 353 b = ", 4096, &words), 1);
+	ck_assert_uint_eq(words, NUSERS + 1);
+}
+END_TEST
+
 START_TEST(test_chat_cmd_away)
 {
 	struct tc *a = tc_register("a"), *b = tc_register("b");
@@ -1197,6 +1276,7 @@ chat_suite(void)
 	tcase_add_test(tc, test_chat_cmd_mode);
 	tcase_add_test(tc, test_chat_cmd_kick);
 	tcase_add_test(tc, test_chat_cmd_who_whois);
+	tcase_add_test(tc, test_chat_cmd_packed_lists);
 	tcase_add_test(tc, test_chat_cmd_away);
 	tcase_add_test(tc, test_chat_cmd_nick_change);
 	tcase_add_test(tc, test_chat_cmd_info);

@@ -336,6 +336,47 @@ START_TEST(test_irc_secret_equal)
 }
 END_TEST
 
+/* A comma list splits into its items; empty items are skipped and the
+   list itself is left as it was. */
+START_TEST(test_irc_list_next_items)
+{
+	const char *list = ",#a,,#bb,c,", *p = list;
+	char item[8];
+
+	ck_assert_uint_eq(irc_list_next(&p, item, sizeof(item)), 2);
+	ck_assert_str_eq(item, "#a");
+	ck_assert_uint_eq(irc_list_next(&p, item, sizeof(item)), 3);
+	ck_assert_str_eq(item, "#bb");
+	ck_assert_uint_eq(irc_list_next(&p, item, sizeof(item)), 1);
+	ck_assert_str_eq(item, "c");
+	ck_assert_uint_eq(irc_list_next(&p, item, sizeof(item)), 0);
+	ck_assert_str_eq(item, "");
+	ck_assert_uint_eq(irc_list_next(&p, item, sizeof(item)), 0);
+	ck_assert_str_eq(list, ",#a,,#bb,c,");
+
+	p = "";
+	ck_assert_uint_eq(irc_list_next(&p, item, sizeof(item)), 0);
+	p = "alone";
+	ck_assert_uint_eq(irc_list_next(&p, item, sizeof(item)), 5);
+	ck_assert_str_eq(item, "alone");
+	ck_assert_uint_eq(irc_list_next(&p, item, sizeof(item)), 0);
+}
+END_TEST
+
+/* An item longer than the buffer is cut, and the next one still
+   starts at its own comma. */
+START_TEST(test_irc_list_next_truncates)
+{
+	const char *p = "abcdefghij,k";
+	char item[5];
+
+	ck_assert_uint_eq(irc_list_next(&p, item, sizeof(item)), 4);
+	ck_assert_str_eq(item, "abcd");
+	ck_assert_uint_eq(irc_list_next(&p, item, sizeof(item)), 1);
+	ck_assert_str_eq(item, "k");
+}
+END_TEST
+
 static Suite *
 irc_suite(void)
 {
@@ -365,6 +406,10 @@ irc_suite(void)
 	tcase_add_test(tc, test_irc_valid_nick);
 	tcase_add_test(tc, test_irc_valid_channel);
 	tcase_add_test(tc, test_irc_secret_equal);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("list");
+	tcase_add_test(tc, test_irc_list_next_items);
+	tcase_add_test(tc, test_irc_list_next_truncates);
 	suite_add_tcase(s, tc);
 	return s;
 }

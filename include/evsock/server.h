@@ -72,10 +72,11 @@ struct evs_service {
 	void (*timeout)(struct evs_conn *c, void *arg);
 	/* The server is shutting down.  Default (NULL): close after flush. */
 	void (*shutdown)(struct evs_conn *c, void *arg);
-	/* Format the line sent to a client refused by a limit into buf
+	/* Format the line sent to client c, refused by a limit, into buf
 	   (at most len bytes, terminator included); return its length.
 	   Default: "ERROR :<reason>\r\n". */
-	size_t (*refuse)(char *buf, size_t len, const char *reason, void *arg);
+	size_t (*refuse)(struct evs_conn *c, char *buf, size_t len,
+	    const char *reason, void *arg);
 	/* The connection is gone; `reason` says why.  Called once, outside
 	   any other callback of this connection, before it is freed. */
 	void (*close)(struct evs_conn *c, const char *reason, void *arg);

@@ -1,0 +1,259 @@
+/*
+ * The chat service's private header: the structures its modules share
+ * and each module's functions.
+ *
+ *   chat.c        the service callbacks, the command table and dispatch,
+ *                 the public evs_chat_* API
+ *   chat-state.c  users, channels, membership (chat_state_*)
+ *   chat-send.c   every line sent: replies, relayed messages, fan-out,
+ *                 packed name lists (chat_send_*)
+ *   chat-flood.c  the per-client command rate (chat_flood_*)
+ *   chat-reg.c    registration: PASS NICK USER CAP PING PONG QUIT
+ *   chat-chan.c   JOIN PART TOPIC KICK NAMES LIST
+ *   chat-msg.c    PRIVMSG NOTICE AWAY
+ *   chat-query.c  WHO WHOIS LUSERS MOTD VERSION TIME
+ *   chat-mode.c   MODE, for users and channels
+ */
+#ifndef EVSOCK_CHAT_INT_H
+#define EVSOCK_CHAT_INT_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <time.h>
+
+#include <evsock/services.h>
+
+#include "../common/bucket.h"
+#include "../common/irc.h"
+#include "../common/nametab.h"
+
+#define CHAT_OUT_MAX 8192
+#define CHAT_HOST_MAX 64
+#define CHAT_PREFIX_MAX (IRC_NICK_MAX + IRC_USER_MAX + CHAT_HOST_MAX + 4)
+
+#define U_REGISTERED 0x01
+#define U_CAP        0x02 /* CAP negotiation holds registration back */
+#define U_PASS_OK    0x04
+#define U_PING_SENT  0x08
+#define U_INVISIBLE  0x10
+#define U_HAS_USER   0x20
+#define U_CLOSING    0x40 /* we said goodbye; the engine is closing */
+
+#define CHAT_PRINTF(f, a) __attribute__((format(printf, f, a)))
+
+struct event;
+struct chat_member;
+TAILQ_HEAD(chat_member_list, chat_member);
+
+struct chat_user {
+	struct nametab_ent h; /* in chat->nicks once it has a nick */
+	TAILQ_ENTRY(chat_user) link; /* chat->users */
+	struct evs_chat *chat;
+	struct evs_conn *c;
+	struct chat_member_list chans;
+	size_t nchans;
+	struct event *flood_timer;
+	char *pending; /* a line held back by the flood limit */
+	size_t pendinglen;
+	char *away;
+	char *quit_reason;
+	struct bucket flood;
+	time_t signon;
+	time_t idle_since;
+	uint64_t reg_deadline_ms; /* monotonic; 0: none */
+	uint64_t seen; /* fan-out generation, to reach each peer once */
+	unsigned flags;
+	char nick[IRC_NICK_MAX + 1];
+	char user[IRC_USER_MAX + 1];
+	char realname[IRC_REALNAME_MAX + 1];
+	char host[CHAT_HOST_MAX];
+	char prefix[CHAT_PREFIX_MAX];
+};
+
+TAILQ_HEAD(chat_user_list, chat_user);
+
+struct chat_chan {
+	struct nametab_ent h; /* in chat->chans */
+	struct chat_member_list members;
+	size_t nmembers;
+	char *topic;
+	char topic_by[CHAT_PREFIX_MAX];
+	time_t topic_time;
+	time_t created;
+	int topic_ops;   /* +t: only operators set the topic */
+	int no_external; /* +n: only members send to the channel */
+	char name[IRC_CHANNEL_MAX + 1];
+};
+
+struct chat_member {
+	TAILQ_ENTRY(chat_member) by_user;
+	TAILQ_ENTRY(chat_member) by_chan;
+	struct chat_user *u;
+	struct chat_chan *ch;
+	int op;
+};
+
+struct evs_chat {
+	struct evs_server *srv;
+	struct nametab nicks;
+	struct nametab chans;
+	struct chat_user_list users;
+	char *name;
+	char *password;
+	char **motd;
+	size_t nmotd;
+	size_t outmax; /* the server's line limit, as replies may use it */
+	unsigned ping_interval_ms;
+	unsigned ping_timeout_ms;
+	unsigned reg_timeout_ms;
+	double flood_rate;
+	unsigned flood_burst;
+	size_t nusers;    /* registered */
+	size_t nunknown;  /* connected, not registered */
+	size_t ninvisible; /* registered with user mode +i */
+	size_t maxusers;
+	uint64_t gen;
+	time_t created;
+	char created_str[64];
+	char out[CHAT_OUT_MAX];
+};
+
+/* A command handler; m's parameters are writable and live for the call. */
+typedef void chat_cmd_fn(struct chat_user *, struct irc_msg *);
+
+/* chat.c */
+/* Parses and runs one line from u. */
+void chat_dispatch(struct chat_user *u, char *line, size_t len);
+/* Says goodbye with ERROR and asks the engine to close; the service's
+   close callback removes u later.  A second call does nothing. */
+void chat_disconnect(struct chat_user *u, const char *reason);
+
+/* chat-state.c: the only place users, channels and memberships change,
+   where a cluster backplane will hook join, part, nick and quit. */
+/* Sets up the nick and channel tables.  Returns 0 or -1. */
+int chat_state_init(struct evs_chat *chat);
+/* Frees every user and channel without touching their connections. */
+void chat_state_fini(struct evs_chat *chat);
+/* Returns a new unregistered user on c, linked into chat; NULL if out
+   of memory. */
+struct chat_user *chat_state_user_new(struct evs_chat *chat,
+    struct evs_conn *c);
+/* Removes u from its channels, the nick table and the counters, and
+   frees it. */
+void chat_state_quit(struct chat_user *u);
+/* Returns the user with this nick (any case), or NULL. */
+struct chat_user *chat_state_find_user(struct evs_chat *chat,
+    const char *nick);
+/* Returns the registered user with this nick, or NULL. */
+struct chat_user *chat_state_find_registered(struct evs_chat *chat,
+    const char *nick);
+/* Returns the channel with this name (any case), or NULL. */
+struct chat_chan *chat_state_find_chan(struct evs_chat *chat,
+    const char *name);
+/* Walks the channels: the first when ch is NULL; NULL at the end. */
+struct chat_chan *chat_state_chan_next(struct evs_chat *chat,
+    const struct chat_chan *ch);
+/* Returns u's membership in ch, or NULL. */
+struct chat_member *chat_state_member(const struct chat_user *u,
+    const struct chat_chan *ch);
+/* Makes u a member of ch, creating the channel `name` when ch is NULL
+   (its first member is its operator).  Returns the membership, or NULL
+   if out of memory. */
+struct chat_member *chat_state_join(struct chat_user *u,
+    struct chat_chan *ch, const char *name);
+/* Ends membership m; frees the channel when it empties. */
+void chat_state_part(struct chat_member *m);
+/* Gives u the nick (free, checked by the caller). */
+void chat_state_nick(struct chat_user *u, const char *nick);
+/* Sets u's user name and real name. */
+void chat_state_ident(struct chat_user *u, const char *user,
+    const char *realname);
+/* Returns the name replies address u by: its nick, or "*" before it
+   has one. */
+const char *chat_state_client(const struct chat_user *u);
+/* Marks u registered and counts it. */
+void chat_state_register(struct chat_user *u);
+/* Sets or clears user mode +i; returns 1 if it changed. */
+int chat_state_invisible(struct chat_user *u, int on);
+
+/* chat-send.c: the one place lines are built and queued. */
+/* Queues len bytes to u. */
+void chat_send_raw(struct chat_user *u, const char *data, size_t len);
+/* A numeric reply: ":<server> <num> <client> ...". */
+void chat_send_reply(struct chat_user *u, const char *num,
+    const char *fmt, ...) CHAT_PRINTF(3, 4);
+/* A message from the server: ":<server> <cmd> ...". */
+void chat_send_server(struct chat_user *u, const char *cmd,
+    const char *fmt, ...) CHAT_PRINTF(3, 4);
+/* A message from `from` to one user. */
+void chat_send_user(struct chat_user *to, struct chat_user *from,
+    const char *cmd, const char *fmt, ...) CHAT_PRINTF(4, 5);
+/* A message from `from` to every member of ch but `except` (may be
+   NULL), formatted once. */
+void chat_send_chan(struct chat_chan *ch, struct chat_user *except,
+    struct chat_user *from, const char *cmd, const char *fmt, ...)
+    CHAT_PRINTF(5, 6);
+/* A message from `from` to everyone sharing a channel with it, once
+   each, and to `from` itself when `self` is set. */
+void chat_send_peers(struct chat_user *from, int self, const char *cmd,
+    const char *fmt, ...) CHAT_PRINTF(4, 5);
+/* Formats the ERROR line that ends a link into buf; returns its length
+   (0 if it does not fit). */
+size_t chat_send_error(char *buf, size_t len, const char *host,
+    const char *reason);
+
+/* A numeric reply whose last parameter is a list of names, packed as
+   many to a line as the line limit allows (NAMES 353, WHOIS 319). */
+struct chat_send_list {
+	struct chat_user *u;
+	const char *num;
+	size_t room; /* bytes for names on one line */
+	size_t n;
+	char head[IRC_LINE_MAX];
+	char names[CHAT_OUT_MAX];
+};
+/* Starts a list for u: `fmt` formats the parameters before the list. */
+void chat_send_list_begin(struct chat_send_list *l, struct chat_user *u,
+    const char *num, const char *fmt, ...) CHAT_PRINTF(4, 5);
+/* Adds `flag` (such as "@" or "") and `name`, sending a full line first
+   when they would not fit. */
+void chat_send_list_add(struct chat_send_list *l, const char *flag,
+    const char *name);
+/* Sends what is left. */
+void chat_send_list_end(struct chat_send_list *l);
+
+/* chat-flood.c */
+/* Takes a token for a line; without one, holds the line back and stops
+   reading until the bucket refills.  Returns 1 if the caller may run
+   the line now. */
+int chat_flood_take(struct chat_user *u, const char *line, size_t len);
+/* Frees u's timer and held-back line. */
+void chat_flood_clear(struct chat_user *u);
+
+/* chat-reg.c */
+chat_cmd_fn chat_reg_cap, chat_reg_pass, chat_reg_nick, chat_reg_user,
+    chat_reg_ping, chat_reg_pong, chat_reg_quit;
+
+/* chat-chan.c */
+chat_cmd_fn chat_chan_join, chat_chan_part, chat_chan_topic, chat_chan_kick,
+    chat_chan_names, chat_chan_list;
+
+/* chat-msg.c */
+chat_cmd_fn chat_msg_privmsg, chat_msg_notice, chat_msg_away;
+
+/* chat-query.c */
+chat_cmd_fn chat_query_who, chat_query_whois, chat_query_lusers,
+    chat_query_motd, chat_query_version, chat_query_time;
+/* The 005 lines, as registration and VERSION send them. */
+void chat_query_send_isupport(struct chat_user *u);
+/* The 251-266 lines, as registration and LUSERS send them. */
+void chat_query_send_lusers(struct chat_user *u);
+/* The MOTD (375, 372, 376) or 422, as registration and MOTD send it. */
+void chat_query_send_motd(struct chat_user *u);
+
+/* chat-mode.c */
+chat_cmd_fn chat_mode_cmd;
+
+#endif

@@ -1,0 +1,157 @@
+/*
+ * Registration: PASS, NICK, USER and CAP until the client is known,
+ * then the welcome burst (001-005, LUSERS, MOTD); PING, PONG and QUIT,
+ * which work before registration too.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "chat-int.h"
+
+static void
+chat_reg_try(struct chat_user *u)
+{
+	struct evs_chat *chat = u->chat;
+
+	if ((u->flags & (U_REGISTERED | U_CAP | U_CLOSING)) ||
+	    !(u->flags & U_HAS_USER) || u->nick[0] == '\0')
+		return;
+	if (!(u->flags & U_PASS_OK)) {
+		chat_send_reply(u, IRC_ERR_PASSWDMISMATCH);
+		chat_disconnect(u, "Bad Password");
+		return;
+	}
+	chat_state_register(u);
+	evs_conn_set_timeout(u->c, chat->ping_interval_ms);
+	chat_send_reply(u, IRC_RPL_WELCOME, chat->name, u->prefix);
+	chat_send_reply(u, IRC_RPL_YOURHOST, chat->name,
+	    "evsockd-" EVS_VERSION);
+	chat_send_reply(u, IRC_RPL_CREATED, chat->created_str);
+	chat_send_reply(u, IRC_RPL_MYINFO, chat->name, "evsockd-" EVS_VERSION,
+	    IRC_USER_MODES, IRC_CHANNEL_MODES, IRC_CHANNEL_MODES_PARAM);
+	chat_query_send_isupport(u);
+	chat_query_send_lusers(u);
+	chat_query_send_motd(u);
+}
+
+void
+chat_reg_cap(struct chat_user *u, struct irc_msg *m)
+{
+	const char *sub = m->params[0];
+	const char *client = chat_state_client(u);
+
+	if (irc_casecmp(sub, "LS") == 0) {
+		if (!(u->flags & U_REGISTERED))
+			u->flags |= U_CAP;
+		chat_send_server(u, IRC_MSG_CAP, client, "LS", "");
+	} else if (irc_casecmp(sub, "LIST") == 0) {
+		chat_send_server(u, IRC_MSG_CAP, client, "LIST", "");
+	} else if (irc_casecmp(sub, "REQ") == 0) {
+		if (!(u->flags & U_REGISTERED))
+			u->flags |= U_CAP;
+		chat_send_server(u, IRC_MSG_CAP, client, "NAK",
+		    m->nparams > 1 ? m->params[1] : "");
+	} else if (irc_casecmp(sub, "END") == 0) {
+		u->flags &= ~U_CAP;
+		chat_reg_try(u);
+	} else {
+		chat_send_reply(u, IRC_ERR_INVALIDCAPCMD, sub);
+	}
+}
+
+void
+chat_reg_pass(struct chat_user *u, struct irc_msg *m)
+{
+	struct evs_chat *chat = u->chat;
+
+	if (u->flags & U_REGISTERED) {
+		chat_send_reply(u, IRC_ERR_ALREADYREGISTERED);
+		return;
+	}
+	if (chat->password == NULL)
+		return;
+	if (irc_secret_equal(m->params[0], chat->password))
+		u->flags |= U_PASS_OK;
+	else
+		u->flags &= ~U_PASS_OK;
+}
+
+void
+chat_reg_nick(struct chat_user *u, struct irc_msg *m)
+{
+	const char *nick = m->nparams > 0 ? m->params[0] : "";
+	struct chat_user *other;
+
+	if (*nick == '\0') {
+		chat_send_reply(u, IRC_ERR_NONICKNAMEGIVEN);
+		return;
+	}
+	if (!irc_valid_nick(nick)) {
+		chat_send_reply(u, IRC_ERR_ERRONEUSNICKNAME, nick);
+		return;
+	}
+	other = chat_state_find_user(u->chat, nick);
+	if (other != NULL && other != u) {
+		chat_send_reply(u, IRC_ERR_NICKNAMEINUSE, nick);
+		return;
+	}
+	if (strcmp(u->nick, nick) == 0)
+		return;
+	if (u->flags & U_REGISTERED)
+		chat_send_peers(u, 1, IRC_MSG_NICK, nick);
+	chat_state_nick(u, nick);
+	chat_reg_try(u);
+}
+
+void
+chat_reg_user(struct chat_user *u, struct irc_msg *m)
+{
+	char user[IRC_USER_MAX + 1];
+	const char *p;
+	size_t i = 0;
+
+	if (u->flags & (U_REGISTERED | U_HAS_USER)) {
+		chat_send_reply(u, IRC_ERR_ALREADYREGISTERED);
+		return;
+	}
+	if (m->params[0][0] == '\0') {
+		chat_send_reply(u, IRC_ERR_NEEDMOREPARAMS, m->command);
+		return;
+	}
+	/* The user name ends up inside nick!user@host: keep it tame. */
+	for (p = m->params[0]; *p != '\0' && i < IRC_USER_MAX; p++) {
+		unsigned char ch = (unsigned char)*p;
+
+		user[i++] = ch <= ' ' || ch == '@' || ch == '!' ||
+		    ch == ':' || ch >= 0x7f ? '_' : (char)ch;
+	}
+	user[i] = '\0';
+	chat_state_ident(u, user, m->params[3]);
+	chat_reg_try(u);
+}
+
+void
+chat_reg_ping(struct chat_user *u, struct irc_msg *m)
+{
+	chat_send_server(u, IRC_MSG_PONG, u->chat->name, m->params[0]);
+}
+
+void
+chat_reg_pong(struct chat_user *u, struct irc_msg *m)
+{
+	/* Any input already counted as an answer (see chat_line). */
+	(void)u;
+	(void)m;
+}
+
+void
+chat_reg_quit(struct chat_user *u, struct irc_msg *m)
+{
+	char reason[IRC_LINE_MAX];
+
+	if (m->nparams > 0 && m->params[0][0] != '\0')
+		snprintf(reason, sizeof(reason), "Quit: %s", m->params[0]);
+	else
+		snprintf(reason, sizeof(reason), "Client Quit");
+	chat_disconnect(u, reason);
+}

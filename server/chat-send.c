@@ -1,0 +1,201 @@
+/*
+ * The chat delivery point: every line the chat service sends is built
+ * and queued here.  A relayed message is formatted once into an
+ * evs_msg and queued to each recipient by reference.  Message tags,
+ * server-time, echo-message and publishing to other instances belong
+ * here too, so that no command handler builds a line of its own.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "chat-int.h"
+
+static size_t chat_send_vbuild(struct evs_chat *, const char *,
+    const char *, const char *, const char *, va_list) CHAT_PRINTF(5, 0);
+
+/* Builds ":<prefix> <cmd> [<target> ]<fmt...>\r\n" in chat->out. */
+static size_t
+chat_send_vbuild(struct evs_chat *chat, const char *prefix, const char *cmd,
+    const char *target, const char *fmt, va_list ap)
+{
+	size_t max = chat->outmax;
+	int head;
+
+	head = snprintf(chat->out, sizeof(chat->out), ":%s %s %s%s", prefix,
+	    cmd, target != NULL ? target : "", target != NULL ? " " : "");
+	if (head < 0 || (size_t)head + 3 > max)
+		head = 0;
+	return (size_t)head + irc_vformat(chat->out + head,
+	    sizeof(chat->out) - (size_t)head, max - (size_t)head, fmt, ap);
+}
+
+void
+chat_send_raw(struct chat_user *u, const char *data, size_t len)
+{
+	evs_conn_send(u->c, data, len);
+}
+
+/* A line from the server to u: ":<server> <cmd> [<target> ]...". */
+static void chat_send_vserver(struct chat_user *, const char *,
+    const char *, const char *, va_list) CHAT_PRINTF(4, 0);
+static void
+chat_send_vserver(struct chat_user *u, const char *cmd, const char *target,
+    const char *fmt, va_list ap)
+{
+	struct evs_chat *chat = u->chat;
+	size_t n = chat_send_vbuild(chat, chat->name, cmd, target, fmt, ap);
+
+	chat_send_raw(u, chat->out, n);
+}
+
+void
+chat_send_reply(struct chat_user *u, const char *num, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	chat_send_vserver(u, num, chat_state_client(u), fmt, ap);
+	va_end(ap);
+}
+
+void
+chat_send_server(struct chat_user *u, const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	chat_send_vserver(u, cmd, NULL, fmt, ap);
+	va_end(ap);
+}
+
+void
+chat_send_user(struct chat_user *to, struct chat_user *from, const char *cmd,
+    const char *fmt, ...)
+{
+	va_list ap;
+	size_t n;
+
+	/* One recipient: no evs_msg to share, straight from chat->out. */
+	va_start(ap, fmt);
+	n = chat_send_vbuild(from->chat, from->prefix, cmd, NULL, fmt, ap);
+	va_end(ap);
+	chat_send_raw(to, from->chat->out, n);
+}
+
+/* A message from `from`, formatted once for many recipients; NULL when
+   out of memory. */
+static struct evs_msg *chat_send_vnew(struct chat_user *, const char *,
+    const char *, va_list) CHAT_PRINTF(3, 0);
+static struct evs_msg *
+chat_send_vnew(struct chat_user *from, const char *cmd, const char *fmt,
+    va_list ap)
+{
+	size_t n = chat_send_vbuild(from->chat, from->prefix, cmd, NULL, fmt,
+	    ap);
+
+	return evs_msg_new(from->chat->out, n);
+}
+
+void
+chat_send_chan(struct chat_chan *ch, struct chat_user *except,
+    struct chat_user *from, const char *cmd, const char *fmt, ...)
+{
+	struct chat_member *mb;
+	struct evs_msg *m;
+	va_list ap;
+
+	va_start(ap, fmt);
+	m = chat_send_vnew(from, cmd, fmt, ap);
+	va_end(ap);
+	if (m == NULL)
+		return;
+	TAILQ_FOREACH(mb, &ch->members, by_chan) {
+		if (mb->u != except)
+			evs_conn_send_msg(mb->u->c, m);
+	}
+	evs_msg_unref(m);
+}
+
+void
+chat_send_peers(struct chat_user *from, int self, const char *cmd,
+    const char *fmt, ...)
+{
+	struct evs_chat *chat = from->chat;
+	struct chat_member *um, *mb;
+	uint64_t gen = ++chat->gen;
+	struct evs_msg *m;
+	va_list ap;
+
+	va_start(ap, fmt);
+	m = chat_send_vnew(from, cmd, fmt, ap);
+	va_end(ap);
+	if (m == NULL)
+		return;
+	from->seen = gen;
+	if (self)
+		evs_conn_send_msg(from->c, m);
+	TAILQ_FOREACH(um, &from->chans, by_user) {
+		TAILQ_FOREACH(mb, &um->ch->members, by_chan) {
+			if (mb->u->seen == gen)
+				continue;
+			mb->u->seen = gen;
+			evs_conn_send_msg(mb->u->c, m);
+		}
+	}
+	evs_msg_unref(m);
+}
+
+size_t
+chat_send_error(char *buf, size_t len, const char *host, const char *reason)
+{
+	int n = snprintf(buf, len, IRC_ERROR_CLOSING, host, reason);
+
+	return n > 0 && (size_t)n < len ? (size_t)n : 0;
+}
+
+void
+chat_send_list_begin(struct chat_send_list *l, struct chat_user *u,
+    const char *num, const char *fmt, ...)
+{
+	struct evs_chat *chat = u->chat;
+	va_list ap;
+	int head;
+
+	va_start(ap, fmt);
+	vsnprintf(l->head, sizeof(l->head), fmt, ap);
+	va_end(ap);
+	l->u = u;
+	l->num = num;
+	l->n = 0;
+	/* ":server <num> nick <head> :" leaves this much for names. */
+	head = snprintf(NULL, 0, ":%s %s %s %s :", chat->name, num,
+	    chat_state_client(u), l->head);
+	l->room = chat->outmax - 2 - (size_t)head;
+}
+
+static void
+chat_send_list_flush(struct chat_send_list *l)
+{
+	l->names[l->n] = '\0';
+	chat_send_reply(l->u, l->num, "%s :%s", l->head, l->names);
+	l->n = 0;
+}
+
+void
+chat_send_list_add(struct chat_send_list *l, const char *flag,
+    const char *name)
+{
+	size_t len = strlen(flag) + strlen(name);
+
+	if (l->n > 0 && l->n + 1 + len > l->room)
+		chat_send_list_flush(l);
+	l->n += (size_t)snprintf(l->names + l->n, sizeof(l->names) - l->n,
+	    "%s%s%s", l->n > 0 ? " " : "", flag, name);
+}
+
+void
+chat_send_list_end(struct chat_send_list *l)
+{
+	if (l->n > 0)
+		chat_send_list_flush(l);
+}
