@@ -21,7 +21,11 @@ enum {
 	OPT_MOTD_FILE,
 	OPT_SERVER_NAME,
 	OPT_LOG_LEVEL,
-	OPT_BACKLOG
+	OPT_BACKLOG,
+	OPT_CLUSTER,
+	OPT_NODE_NAME,
+	OPT_CLUSTER_TIMEOUT,
+	OPT_REUSEPORT
 };
 
 static const struct option config_options[] = {
@@ -43,6 +47,10 @@ static const struct option config_options[] = {
 	{ "server-name", required_argument, NULL, OPT_SERVER_NAME },
 	{ "threads", required_argument, NULL, 't' },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+	{ "cluster", required_argument, NULL, OPT_CLUSTER },
+	{ "node-name", required_argument, NULL, OPT_NODE_NAME },
+	{ "cluster-timeout", required_argument, NULL, OPT_CLUSTER_TIMEOUT },
+	{ "reuseport", no_argument, NULL, OPT_REUSEPORT },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 }
@@ -78,6 +86,14 @@ static const char config_usage_text[] =
 "      --password-file PATH   chat: require PASS, read from PATH\n"
 "      --motd-file PATH       chat: message of the day\n"
 "      --server-name NAME     chat: server name (default evsockd)\n"
+"      --cluster URL          chat: one network with the other instances on\n"
+"                             Redis redis://HOST:PORT[/DB] or unix:PATH\n"
+"      --node-name NAME       chat: this instance's name in the cluster\n"
+"                             (default: host name and chat port)\n"
+"      --cluster-timeout DUR  chat: an instance silent this long is gone\n"
+"                             (default 15s)\n"
+"      --reuseport            chat: share the port with other evsockd\n"
+"                             processes (SO_REUSEPORT)\n"
 "  -t, --threads N            echo worker threads (default: cores)\n"
 "      --log-level LEVEL      error, warn, info (default), debug\n"
 "  -h, --help                 this text\n"
@@ -107,6 +123,7 @@ config_defaults(struct config *cfg)
 	cfg->flood_burst = 20;
 	cfg->server_name = "evsockd";
 	cfg->log_level = "info";
+	cfg->cluster_timeout_ms = 15000;
 }
 
 static int
@@ -244,6 +261,25 @@ config_parse(struct config *cfg, int argc, char **argv, char *err,
 				goto bad_value;
 			}
 			cfg->server_name = optarg;
+			break;
+		case OPT_CLUSTER:
+			cfg->cluster = optarg;
+			break;
+		case OPT_NODE_NAME:
+			cfg->node_name = optarg;
+			break;
+		case OPT_CLUSTER_TIMEOUT:
+			name = "--cluster-timeout";
+			if (opt_parse_duration(optarg, 3600000ULL,
+			    &cfg->cluster_timeout_ms, &why) == -1)
+				goto bad_value;
+			if (cfg->cluster_timeout_ms < 300) {
+				why = "at least 300ms";
+				goto bad_value;
+			}
+			break;
+		case OPT_REUSEPORT:
+			cfg->reuseport = 1;
 			break;
 		case 't':
 			name = "--threads";

@@ -36,6 +36,10 @@ struct config {
 	const char *motd_file;
 	const char *server_name;
 	const char *log_level;
+	const char *cluster;       /* Redis URL; NULL: one instance */
+	const char *node_name;     /* NULL: host name and chat port */
+	uint64_t cluster_timeout_ms;
+	int reuseport;             /* SO_REUSEPORT on the chat listeners */
 	int help;
 	int version;
 };

@@ -311,6 +311,30 @@ daemon_setup_chat(struct daemon *d, const struct config *cfg)
 	return 0;
 }
 
+/* Joins the chat to the cluster as --node-name, by default the host
+   name and the first chat port. */
+static int
+daemon_join_cluster(struct daemon *d, const struct config *cfg, int port)
+{
+	char node[128], host[64], err[256];
+
+	if (cfg->node_name != NULL) {
+		snprintf(node, sizeof(node), "%s", cfg->node_name);
+	} else {
+		if (gethostname(host, sizeof(host)) == -1)
+			snprintf(host, sizeof(host), "evsockd");
+		host[sizeof(host) - 1] = '\0';
+		snprintf(node, sizeof(node), "%s:%d", host, port);
+	}
+	if (evs_chat_set_cluster(d->chat, cfg->cluster, node,
+	    (unsigned)cfg->cluster_timeout_ms, err, sizeof(err)) == -1) {
+		log_error("cannot join the cluster: %s", err);
+		return -1;
+	}
+	log_info("cluster: node %s on %s", node, cfg->cluster);
+	return 0;
+}
+
 static size_t
 daemon_default_max_clients(void)
 {
@@ -329,7 +353,7 @@ main(int argc, char **argv)
 	struct config cfg;
 	enum evs_log_level level;
 	char err[512], addr[80];
-	int status = 1, need_chat = 0, need_echo = 0;
+	int status = 1, need_chat = 0, need_echo = 0, chat_port = 0;
 	size_t nthreads;
 	long ncpu;
 
@@ -382,6 +406,10 @@ main(int argc, char **argv)
 
 	if (need_chat && daemon_setup_chat(&d, &cfg) == -1)
 		goto out;
+	/* Only the main server's chat listeners: echo workers share their
+	   port among themselves already. */
+	if (cfg.reuseport)
+		evs_server_set(d.srv, EVS_OPT_REUSEPORT, 1);
 	/* Signals are caught before the first "listening" line, so that a
 	   supervisor reacting to that line can always stop us cleanly. */
 	d.sigint = evsignal_new(d.base, SIGINT, daemon_signal_cb, &d);
@@ -417,7 +445,12 @@ main(int argc, char **argv)
 		}
 		log_info("listening %s on %s", cl->service,
 		    evs_listener_addr_str(l, addr, sizeof(addr)));
+		if (arg != NULL && chat_port == 0)
+			chat_port = evs_listener_port(l);
 	}
+	if (need_chat && cfg.cluster != NULL &&
+	    daemon_join_cluster(&d, &cfg, chat_port) == -1)
+		goto out;
 	if (d.nworkers > 0)
 		log_info("echo runs on %zu worker threads", d.nworkers);
 	if (cfg.max_clients > 0)

@@ -51,6 +51,18 @@ EVS_API int evs_chat_set_password(struct evs_chat *chat, const char *password);
    clients get 422).  Returns 0 or -1. */
 EVS_API int evs_chat_set_motd(struct evs_chat *chat, const char *text);
 
+/*
+ * Joins the chat to a cluster of instances sharing users, channels and
+ * traffic through Redis at `url` ("redis://HOST:PORT[/DB]" or
+ * "unix:PATH"), as instance `node` (unique in the cluster: letters,
+ * digits, ".-_:"); an instance silent for timeout_ms is declared dead.
+ * Connects on the server's event_base in the background and keeps
+ * reconnecting.  Returns 0, or -1 with a message in err (a bad
+ * argument, or a library built without hiredis).
+ */
+EVS_API int evs_chat_set_cluster(struct evs_chat *chat, const char *url,
+    const char *node, unsigned timeout_ms, char *err, size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,110 @@
+/*
+ * The Redis backplane's private header, shared by chat-redis.c (the
+ * connections, Redis commands and what this instance publishes) and
+ * chat-redis-in.c (what other instances published, applied here).
+ * docs/CLUSTER.md describes every key, channel and event.
+ */
+#ifndef EVSOCK_CHAT_REDIS_INT_H
+#define EVSOCK_CHAT_REDIS_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "chat-int.h"
+#include "chat-link.h"
+
+#define CR_NODE_MAX 63
+#define CR_EPOCH_MAX 24
+#define CR_BUS "evs:bus"          /* every instance's events */
+#define CR_NODE_CHAN "evs:n:"     /* + node: lines for one instance */
+#define CR_EVENT_MAX 65536        /* longest event applied */
+
+struct redisAsyncContext;
+struct cr_claim;
+
+/* Another instance, as its events made it known. */
+struct chat_node {
+	TAILQ_ENTRY(chat_node) link;
+	char name[CR_NODE_MAX + 1];
+	char epoch[CR_EPOCH_MAX];
+};
+
+/* A channel message this instance published and delivers to its own
+   members when Redis hands it back, in the order everyone sees. */
+struct cr_defer {
+	STAILQ_ENTRY(cr_defer) link;
+	uint64_t seq;
+	struct evs_msg *m;
+	char chan[IRC_CHANNEL_MAX + 1];
+	char except[IRC_NICK_MAX + 1];
+};
+
+enum cr_state {
+	CR_DOWN,       /* split: serving local users only */
+	CR_CONNECTING, /* connections and subscriptions under way */
+	CR_SYNCING,    /* reclaiming local nicks before saying hello */
+	CR_UP
+};
+
+struct chat_redis {
+	struct chat_link link; /* first: chat->link points here */
+	struct evs_chat *chat;
+	struct event_base *base;
+	struct redisAsyncContext *cmd, *sub;
+	char host[256];
+	char path[108];
+	int port, db;
+	char node[CR_NODE_MAX + 1];
+	char epoch[CR_EPOCH_MAX];
+	char nodechan[sizeof(CR_NODE_CHAN) + CR_NODE_MAX];
+	unsigned timeout_ms;
+	enum cr_state state;
+	int was_up;     /* split notices only after the first join */
+	int was_split;  /* users were told of the split */
+	int freeing;
+	struct event *beat;  /* heartbeat and liveness, every timeout/3 */
+	struct event *retry; /* reconnect, after a backoff */
+	struct event *split; /* the rest of a split, outside callers */
+	unsigned backoff_ms;
+	size_t queued;  /* bytes published, not yet answered */
+	size_t queue_max;
+	uint64_t seq;
+	int nsubs;
+	size_t syncing; /* nick claims unanswered before hello */
+	TAILQ_HEAD(, chat_node) nodes;
+	STAILQ_HEAD(, cr_defer) defers;
+	TAILQ_HEAD(, cr_claim) claims;
+	char ev[CR_EVENT_MAX];
+};
+
+/* chat-redis.c */
+/* Publishes a printf-built event on `chan` (CR_BUS or a node's
+   channel), followed by len bytes of `tail` (may be NULL). */
+void chat_redis_publish(struct chat_redis *r, const char *chan,
+    const char *tail, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* Claims `nick` for local u's new fallback (no answer awaited). */
+void chat_redis_claim_quiet(struct chat_redis *r, struct chat_user *u);
+/* Publishes this instance's users, channels and memberships on chan. */
+void chat_redis_burst(struct chat_redis *r, const char *chan);
+/* Frees node's claims in Redis once it is dead. */
+void chat_redis_reap(struct chat_redis *r, const struct chat_node *node);
+
+/* chat-redis-in.c */
+/* Applies one event from the bus or this instance's channel. */
+void chat_redis_in_event(struct chat_redis *r, const char *data, size_t len);
+/* Returns the node called name (creating it with epoch), or NULL if
+   out of memory. */
+struct chat_node *chat_redis_in_node(struct chat_redis *r, const char *name,
+    const char *epoch);
+/* Removes node and every user of it, telling local users they quit
+   with `reason`. */
+void chat_redis_in_drop(struct chat_redis *r, struct chat_node *node,
+    const char *reason);
+/* Renames u to its deterministic fallback, telling local peers. */
+void chat_redis_in_rename(struct chat_redis *r, struct chat_user *u);
+/* Delivers every message still awaiting its return, locally. */
+void chat_redis_in_flush(struct chat_redis *r);
+
+#endif
