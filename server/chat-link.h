@@ -35,7 +35,8 @@ struct chat_link_ops {
 	void (*quit)(struct chat_link *, struct chat_user *u);
 	/* A local user joined m->ch. */
 	void (*join)(struct chat_link *, struct chat_member *m);
-	/* A local user is leaving ch (still a member during the call). */
+	/* u is leaving ch, by its own PART or by a local KICK (still a
+	   member during the call). */
 	void (*part)(struct chat_link *, struct chat_user *u,
 	    struct chat_chan *ch);
 	/* ch's topic, modes or operators changed. */

@@ -329,8 +329,8 @@ chat_redis_in_apply(struct chat_redis *r, struct chat_node *node,
 	case 'J':
 		chat_redis_in_jevent(r, node, e);
 		break;
-	case 'P': /* P node epoch chan nick */
-		if (e->argc >= 5 && (u = chat_redis_in_user(r, node,
+	case 'P': /* P node epoch chan nick, of any instance's user */
+		if (e->argc >= 5 && (u = chat_state_find_user(chat,
 		    e->argv[4])) != NULL && (ch = chat_state_find_chan(chat,
 		    e->argv[3])) != NULL && (mb = chat_state_member(u, ch)) !=
 		    NULL)

@@ -230,7 +230,8 @@ chat_state_part(struct chat_member *m)
 	struct chat_chan *ch = m->ch;
 	struct chat_user *u = m->u;
 
-	if (chat_state_link(u) != NULL)
+	/* Remote users too: a local operator may kick them. */
+	if (u->chat->link != NULL && u->chat->link_quiet == 0)
 		u->chat->link->ops->part(u->chat->link, u, ch);
 	TAILQ_REMOVE(&u->chans, m, by_user);
 	TAILQ_REMOVE(&ch->members, m, by_chan);
