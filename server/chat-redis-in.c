@@ -113,8 +113,13 @@ chat_redis_in_rename(struct chat_redis *r, struct chat_user *u)
 	chat_send_peers(u, local, "NICK", ":%s", nick);
 	chat_state_nick(u, nick);
 	chat->link_quiet--;
-	if (local)
-		chat_redis_claim_quiet(r, u);
+	if (!local)
+		return;
+	chat_redis_out_claim_quiet(r, u);
+	/* Instances that refused the user under the nick it lost learn
+	   of it now; the others just see the same user again. */
+	if (r->state == CR_UP)
+		chat_redis_out_announce(r, u, CR_BUS);
 }
 
 void
@@ -156,7 +161,7 @@ chat_redis_in_hello(struct chat_redis *r, struct chat_node *node)
 	chat_redis_in_drop(r, node, reason);
 	chat_redis_in_node(r, name, epoch);
 	snprintf(chan, sizeof(chan), CR_NODE_CHAN "%s", name);
-	chat_redis_burst(r, chan);
+	chat_redis_out_burst(r, chan);
 }
 
 /* U node epoch nick user host nickts modes :realname */

@@ -1,7 +1,8 @@
 /*
  * The Redis backplane's private header, shared by chat-redis.c (the
- * connections, Redis commands and what this instance publishes) and
- * chat-redis-in.c (what other instances published, applied here).
+ * connections, heartbeats, splits and rejoins), chat-redis-out.c (what
+ * this instance publishes, and the nick claims) and chat-redis-in.c
+ * (what other instances published, applied here).
  * docs/CLUSTER.md describes every key, channel and event.
  */
 #ifndef EVSOCK_CHAT_REDIS_INT_H
@@ -79,17 +80,36 @@ struct chat_redis {
 };
 
 /* chat-redis.c */
+/* Declares the instance split (once): what awaits its return is
+   delivered now; the rest of the split and the reconnection run from
+   the loop, outside the caller. */
+void chat_redis_split_later(struct chat_redis *r, const char *why);
+/* Says hello once local nicks are reclaimed: the others drop what they
+   knew of this instance, take its burst and answer with theirs. */
+void chat_redis_hello(struct chat_redis *r);
+/* Frees the backplane: the link's free operation. */
+void chat_redis_free(struct chat_link *link);
+
+/* chat-redis-out.c */
+/* The link operations. */
+extern const struct chat_link_ops chat_redis_out_ops;
 /* Publishes a printf-built event on `chan` (CR_BUS or a node's
    channel), followed by len bytes of `tail` (may be NULL). */
-void chat_redis_publish(struct chat_redis *r, const char *chan,
+void chat_redis_out_publish(struct chat_redis *r, const char *chan,
     const char *tail, size_t len, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
-/* Claims `nick` for local u's new fallback (no answer awaited). */
-void chat_redis_claim_quiet(struct chat_redis *r, struct chat_user *u);
+/* Claims local u's nick again after a split, earlier claims winning;
+   returns 1 if the answer (chat_redis_hello when the last) will come. */
+int chat_redis_out_claim_rejoin(struct chat_redis *r, struct chat_user *u);
+/* Claims local u's new fallback nick (no answer awaited). */
+void chat_redis_out_claim_quiet(struct chat_redis *r, struct chat_user *u);
+/* Publishes local u and its memberships on chan. */
+void chat_redis_out_announce(struct chat_redis *r, struct chat_user *u,
+    const char *chan);
 /* Publishes this instance's users, channels and memberships on chan. */
-void chat_redis_burst(struct chat_redis *r, const char *chan);
+void chat_redis_out_burst(struct chat_redis *r, const char *chan);
 /* Frees node's claims in Redis once it is dead. */
-void chat_redis_reap(struct chat_redis *r, const struct chat_node *node);
+void chat_redis_out_reap(struct chat_redis *r, const struct chat_node *node);
 
 /* chat-redis-in.c */
 /* Applies one event from the bus or this instance's channel. */

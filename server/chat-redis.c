@@ -37,66 +37,7 @@
 #define CR_BACKOFF_MAX_MS 5000
 #define CR_QUEUE_MAX (16u << 20)
 
-/* A nick claim awaiting Redis; u is NULL once the user left. */
-struct cr_claim {
-	TAILQ_ENTRY(cr_claim) link;
-	struct chat_redis *r;
-	struct chat_user *u;
-	char nick[IRC_NICK_MAX + 1];
-	int mode; /* CR_CLAIM_* */
-};
-
-enum { CR_CLAIM_NEW, CR_CLAIM_REJOIN, CR_CLAIM_QUIET };
-
-/*
- * Takes a nick: KEYS[1] the claim, KEYS[2] the node's set of claims;
- * ARGV node, epoch, nick timestamp, mode, folded nick.  A claim of
- * this node's earlier life is stale.  After a split ("rejoin") the
- * earlier timestamp wins, ties to the smaller node name.
- */
-static const char cr_claim_lua[] =
-"local v = redis.call('GET', KEYS[1])\n"
-"local mine = ARGV[1] .. ' ' .. ARGV[2] .. ' ' .. ARGV[3]\n"
-"if v then\n"
-"  local n, e, t = string.match(v, '^(%S+) (%S+) (%S+)$')\n"
-"  if n == ARGV[1] and e == ARGV[2] then\n"
-"    redis.call('SET', KEYS[1], mine) return 'OK'\n"
-"  end\n"
-"  local a, b = tonumber(ARGV[3]), tonumber(t)\n"
-"  if n ~= ARGV[1] and (ARGV[4] ~= 'rejoin' or b < a or\n"
-"      (a == b and n < ARGV[1])) then return 'TAKEN ' .. n end\n"
-"  if n ~= ARGV[1] then\n"
-"    redis.call('SREM', 'evs:nicks:' .. n, ARGV[5])\n"
-"    redis.call('SET', KEYS[1], mine)\n"
-"    redis.call('SADD', KEYS[2], ARGV[5]) return 'WON ' .. n\n"
-"  end\n"
-"end\n"
-"redis.call('SET', KEYS[1], mine)\n"
-"redis.call('SADD', KEYS[2], ARGV[5]) return 'OK'\n";
-
-/* Gives a nick back if this node (and life) still holds it. */
-static const char cr_release_lua[] =
-"local v = redis.call('GET', KEYS[1])\n"
-"if v and string.match(v, '^%S+ %S+') == ARGV[1] .. ' ' .. ARGV[2] then\n"
-"  redis.call('DEL', KEYS[1])\n"
-"  redis.call('SREM', KEYS[2], ARGV[3])\n"
-"end\n"
-"return 1\n";
-
-/* Frees a dead node's claims: KEYS[1] its set; ARGV node, epoch. */
-static const char cr_reap_lua[] =
-"for _, f in ipairs(redis.call('SMEMBERS', KEYS[1])) do\n"
-"  local v = redis.call('GET', 'evs:nick:' .. f)\n"
-"  if not v then redis.call('SREM', KEYS[1], f)\n"
-"  elseif string.match(v, '^%S+ %S+') == ARGV[1] .. ' ' .. ARGV[2] then\n"
-"    redis.call('DEL', 'evs:nick:' .. f) redis.call('SREM', KEYS[1], f)\n"
-"  end\n"
-"end\n"
-"return 1\n";
-
-static const struct chat_link_ops chat_redis_ops;
 static void chat_redis_connect(struct chat_redis *);
-static void chat_redis_split_later(struct chat_redis *, const char *);
 
 /* Parses redis://HOST[:PORT][/DB] or unix:PATH into r. */
 static int
@@ -164,218 +105,6 @@ chat_redis_valid_node(const char *s)
 	    "0123456789.-_:") == n;
 }
 
-/* Counts what Redis has not answered yet; over the bound, the
-   instance declares itself split rather than grow. */
-static void
-chat_redis_published(redisAsyncContext *ac, void *reply, void *priv)
-{
-	struct chat_redis *r = ac->data;
-	size_t len = (size_t)(uintptr_t)priv;
-
-	(void)reply;
-	r->queued = r->queued > len ? r->queued - len : 0;
-}
-
-void
-chat_redis_publish(struct chat_redis *r, const char *chan, const char *tail,
-    size_t len, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (r->cmd == NULL)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(r->ev, sizeof(r->ev), fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n + len > sizeof(r->ev))
-		return;
-	if (len > 0)
-		memcpy(r->ev + n, tail, len);
-	len += (size_t)n;
-	if (redisAsyncCommand(r->cmd, chat_redis_published,
-	    (void *)(uintptr_t)len, "PUBLISH %s %b", chan, r->ev, len) != 0)
-		return;
-	r->queued += len;
-	if (r->queued > r->queue_max)
-		chat_redis_split_later(r, "Redis is not keeping up");
-}
-
-/* The key of a nick claim, case-folded. */
-static void
-chat_redis_nick_key(char *key, size_t size, char *fold, const char *nick)
-{
-	irc_strlower(fold, nick, IRC_NICK_MAX + 1);
-	snprintf(key, size, "evs:nick:%s", fold);
-}
-
-static void chat_redis_hello(struct chat_redis *);
-
-static void
-chat_redis_claimed(redisAsyncContext *ac, void *reply, void *priv)
-{
-	struct cr_claim *cl = priv;
-	struct chat_redis *r = cl->r;
-	redisReply *rep = reply;
-	const char *s = rep != NULL && rep->type == REDIS_REPLY_STATUS ?
-	    rep->str : rep != NULL && rep->type == REDIS_REPLY_STRING ?
-	    rep->str : NULL;
-	struct chat_user *u = cl->u;
-	int taken = s != NULL && strncmp(s, "TAKEN", 5) == 0;
-
-	(void)ac;
-	TAILQ_REMOVE(&r->claims, cl, link);
-	if (rep != NULL && rep->type == REDIS_REPLY_ERROR)
-		log_warn("cluster: nick claim: %s", rep->str);
-	if (r->freeing) {
-		free(cl);
-		return;
-	}
-	switch (cl->mode) {
-	case CR_CLAIM_NEW:
-		/* Without an answer (split) the nick is taken locally; the
-		   rejoin settles it. */
-		if (u != NULL)
-			chat_reg_nick_claimed(u, cl->nick, !taken);
-		break;
-	case CR_CLAIM_REJOIN:
-		if (s != NULL && strncmp(s, "WON ", 4) == 0)
-			chat_redis_publish(r, CR_BUS, NULL, 0, "X %s %s %s %s",
-			    r->node, r->epoch, cl->nick, s + 4);
-		else if (taken && u != NULL)
-			chat_redis_in_rename(r, u);
-		if (r->syncing > 0 && --r->syncing == 0 &&
-		    r->state == CR_SYNCING)
-			chat_redis_hello(r);
-		break;
-	default:
-		break;
-	}
-	free(cl);
-}
-
-static int
-chat_redis_claim_mode(struct chat_redis *r, struct chat_user *u,
-    const char *nick, int mode)
-{
-	char key[sizeof("evs:nick:") + IRC_NICK_MAX + 1];
-	char fold[IRC_NICK_MAX + 1], ts[24];
-	struct cr_claim *cl;
-
-	if (r->cmd == NULL || (cl = calloc(1, sizeof(*cl))) == NULL)
-		return 0;
-	cl->r = r;
-	cl->u = u;
-	cl->mode = mode;
-	snprintf(cl->nick, sizeof(cl->nick), "%s", nick);
-	chat_redis_nick_key(key, sizeof(key), fold, nick);
-	snprintf(ts, sizeof(ts), "%llu", (unsigned long long)(mode ==
-	    CR_CLAIM_NEW ? chat_state_wallclock_ms() : u->nick_ts));
-	if (redisAsyncCommand(r->cmd, chat_redis_claimed, cl,
-	    "EVAL %s 2 %s evs:nicks:%s %s %s %s %s %s", cr_claim_lua, key,
-	    r->node, r->node, r->epoch, ts, mode == CR_CLAIM_REJOIN ?
-	    "rejoin" : "new", fold) != 0) {
-		free(cl);
-		return 0;
-	}
-	TAILQ_INSERT_TAIL(&r->claims, cl, link);
-	return 1;
-}
-
-void
-chat_redis_claim_quiet(struct chat_redis *r, struct chat_user *u)
-{
-	chat_redis_claim_mode(r, u, u->nick, CR_CLAIM_QUIET);
-}
-
-static void
-chat_redis_release(struct chat_redis *r, const char *nick)
-{
-	char key[sizeof("evs:nick:") + IRC_NICK_MAX + 1];
-	char fold[IRC_NICK_MAX + 1];
-
-	if (r->cmd == NULL || *nick == '\0')
-		return;
-	chat_redis_nick_key(key, sizeof(key), fold, nick);
-	redisAsyncCommand(r->cmd, NULL, NULL,
-	    "EVAL %s 2 %s evs:nicks:%s %s %s %s", cr_release_lua, key,
-	    r->node, r->node, r->epoch, fold);
-}
-
-void
-chat_redis_reap(struct chat_redis *r, const struct chat_node *node)
-{
-	if (r->cmd != NULL)
-		redisAsyncCommand(r->cmd, NULL, NULL,
-		    "EVAL %s 1 evs:nicks:%s %s %s", cr_reap_lua, node->name,
-		    node->name, node->epoch);
-}
-
-/* The events that describe one local user. */
-static void
-chat_redis_user_event(struct chat_redis *r, const char *chan,
-    const struct chat_user *u)
-{
-	chat_redis_publish(r, chan, NULL, 0, "U %s %s %s %s %s %llu %s :%s",
-	    r->node, r->epoch, u->nick, u->user, u->host,
-	    (unsigned long long)u->nick_ts,
-	    (u->flags & U_INVISIBLE) ? "i" : "-", u->realname);
-}
-
-/* A channel's topic, modes and operators. */
-static void
-chat_redis_chan_event(struct chat_redis *r, const char *chan,
-    const struct chat_chan *ch, int burst)
-{
-	char ops[CR_EVENT_MAX / 2];
-	const struct chat_member *mb;
-	size_t n = 0;
-
-	ops[0] = '\0';
-	TAILQ_FOREACH(mb, &ch->members, by_chan) {
-		if (!mb->op || n + IRC_NICK_MAX + 2 >= sizeof(ops))
-			continue;
-		n += (size_t)snprintf(ops + n, sizeof(ops) - n, "%s%s",
-		    n > 0 ? "," : "", mb->u->nick);
-	}
-	chat_redis_publish(r, chan, NULL, 0,
-	    "C %s %s %s %lld %lld %s%s %d %s %s :%s", r->node, r->epoch,
-	    ch->name, (long long)ch->created, (long long)ch->topic_time,
-	    ch->topic_ops ? "t" : "", ch->no_external ? "n" : "-", burst,
-	    ch->topic_by[0] != '\0' ? ch->topic_by : "-",
-	    n > 0 ? ops : "-", ch->topic != NULL ? ch->topic : "");
-}
-
-void
-chat_redis_burst(struct chat_redis *r, const char *chan)
-{
-	struct evs_chat *chat = r->chat;
-	struct chat_user *u;
-	struct chat_chan *ch;
-	struct chat_member *mb;
-
-	TAILQ_FOREACH(u, &chat->users, link) {
-		if ((u->flags & (U_REMOTE | U_REGISTERED)) == U_REGISTERED)
-			chat_redis_user_event(r, chan, u);
-	}
-	for (ch = chat_state_chan_next(chat, NULL); ch != NULL;
-	    ch = chat_state_chan_next(chat, ch)) {
-		int local = 0;
-
-		TAILQ_FOREACH(mb, &ch->members, by_chan) {
-			if (mb->u->flags & U_REMOTE)
-				continue;
-			local++;
-			chat_redis_publish(r, chan, NULL, 0,
-			    "J %s %s %s %s %d 1", r->node, r->epoch, ch->name,
-			    mb->u->nick, mb->op);
-		}
-		/* After the joins: the channel exists there by now. */
-		if (local > 0)
-			chat_redis_chan_event(r, chan, ch, 1);
-	}
-}
-
 /* Tells every local user. */
 static void
 chat_redis_notice_all(struct chat_redis *r, const char *text)
@@ -401,12 +130,12 @@ chat_redis_heartbeat(struct chat_redis *r)
 
 /* Says hello: the others drop what they knew of this instance, take
    its burst, and answer with theirs on this instance's channel. */
-static void
+void
 chat_redis_hello(struct chat_redis *r)
 {
 	r->state = CR_UP;
-	chat_redis_publish(r, CR_BUS, NULL, 0, "H %s %s", r->node, r->epoch);
-	chat_redis_burst(r, CR_BUS);
+	chat_redis_out_publish(r, CR_BUS, NULL, 0, "H %s %s", r->node, r->epoch);
+	chat_redis_out_burst(r, CR_BUS);
 	if (r->was_split)
 		chat_redis_notice_all(r, "Network rejoined: the whole "
 		    "network is reachable again");
@@ -428,7 +157,7 @@ chat_redis_sync(struct chat_redis *r)
 	r->syncing = 0;
 	TAILQ_FOREACH(u, &r->chat->users, link) {
 		if ((u->flags & (U_REMOTE | U_REGISTERED)) == U_REGISTERED &&
-		    chat_redis_claim_mode(r, u, u->nick, CR_CLAIM_REJOIN))
+		    chat_redis_out_claim_rejoin(r, u))
 			r->syncing++;
 	}
 	if (r->syncing == 0)
@@ -542,7 +271,7 @@ chat_redis_close(struct chat_redis *r)
 		redisAsyncFree(sub);
 }
 
-static void
+void
 chat_redis_split_later(struct chat_redis *r, const char *why)
 {
 	int was = r->state;
@@ -621,7 +350,7 @@ chat_redis_checked(redisAsyncContext *ac, void *reply, void *priv)
 		}
 		if (node != NULL) {
 			log_info("cluster: node %s is gone", node->name);
-			chat_redis_reap(r, node);
+			chat_redis_out_reap(r, node);
 			snprintf(reason, sizeof(reason), "%s %s", r->node,
 			    node->name);
 			chat_redis_in_drop(r, node, reason);
@@ -655,159 +384,10 @@ chat_redis_beat_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* The link operations: what local users change. */
-
-static struct chat_redis *
-chat_redis_of(struct chat_link *link)
-{
-	return (struct chat_redis *)(void *)link;
-}
-
-static int
-chat_redis_claim(struct chat_link *link, struct chat_user *u,
-    const char *nick)
-{
-	struct chat_redis *r = chat_redis_of(link);
-
-	if (r->state != CR_UP)
-		return 0;
-	return chat_redis_claim_mode(r, u, nick, CR_CLAIM_NEW);
-}
-
-static void
-chat_redis_user(struct chat_link *link, struct chat_user *u)
-{
-	struct chat_redis *r = chat_redis_of(link);
-
-	if (r->state == CR_UP)
-		chat_redis_user_event(r, CR_BUS, u);
-}
-
-static void
-chat_redis_nick(struct chat_link *link, struct chat_user *u, const char *old)
-{
-	struct chat_redis *r = chat_redis_of(link);
-
-	if (r->state != CR_UP)
-		return;
-	if (irc_casecmp(old, u->nick) != 0)
-		chat_redis_release(r, old);
-	if (u->flags & U_REGISTERED)
-		chat_redis_publish(r, CR_BUS, NULL, 0, "N %s %s %s %s %llu",
-		    r->node, r->epoch, old, u->nick,
-		    (unsigned long long)u->nick_ts);
-}
-
-static void
-chat_redis_quit(struct chat_link *link, struct chat_user *u)
-{
-	struct chat_redis *r = chat_redis_of(link);
-	struct cr_claim *cl;
-
-	TAILQ_FOREACH(cl, &r->claims, link) {
-		if (cl->u == u)
-			cl->u = NULL;
-	}
-	if (r->state != CR_UP || u->nick[0] == '\0')
-		return;
-	chat_redis_release(r, u->nick);
-	if (u->flags & U_REGISTERED)
-		chat_redis_publish(r, CR_BUS, NULL, 0, "Q %s %s %s", r->node,
-		    r->epoch, u->nick);
-}
-
-static void
-chat_redis_join(struct chat_link *link, struct chat_member *m)
-{
-	struct chat_redis *r = chat_redis_of(link);
-
-	if (r->state == CR_UP)
-		chat_redis_publish(r, CR_BUS, NULL, 0, "J %s %s %s %s %d 0",
-		    r->node, r->epoch, m->ch->name, m->u->nick, m->op);
-}
-
-static void
-chat_redis_part(struct chat_link *link, struct chat_user *u,
-    struct chat_chan *ch)
-{
-	struct chat_redis *r = chat_redis_of(link);
-
-	if (r->state == CR_UP)
-		chat_redis_publish(r, CR_BUS, NULL, 0, "P %s %s %s %s",
-		    r->node, r->epoch, ch->name, u->nick);
-}
-
-static void
-chat_redis_chan(struct chat_link *link, struct chat_chan *ch)
-{
-	struct chat_redis *r = chat_redis_of(link);
-
-	if (r->state == CR_UP)
-		chat_redis_chan_event(r, CR_BUS, ch, 0);
-}
-
-static int
-chat_redis_chan_line(struct chat_link *link, struct chat_chan *ch,
-    struct chat_user *from, struct chat_user *except, const char *line,
-    size_t len, int defer)
-{
-	struct chat_redis *r = chat_redis_of(link);
-	struct cr_defer *d = NULL;
-
-	(void)from;
-	if (r->state != CR_UP)
-		return 0;
-	if (defer && (d = calloc(1, sizeof(*d))) != NULL &&
-	    (d->m = evs_msg_new(line, len)) == NULL) {
-		free(d);
-		d = NULL;
-	}
-	r->seq++;
-	chat_redis_publish(r, CR_BUS, line, len, "L %s %s %llu %s %s %d :",
-	    r->node, r->epoch, (unsigned long long)r->seq, ch->name,
-	    except != NULL ? except->nick : "-", d != NULL);
-	if (d == NULL)
-		return 0;
-	d->seq = r->seq;
-	snprintf(d->chan, sizeof(d->chan), "%s", ch->name);
-	snprintf(d->except, sizeof(d->except), "%s",
-	    except != NULL ? except->nick : "");
-	STAILQ_INSERT_TAIL(&r->defers, d, link);
-	/* A split on the way delivered what was pending, this one too. */
-	if (r->state != CR_UP)
-		chat_redis_in_flush(r);
-	return 1;
-}
-
-static void
-chat_redis_peers_line(struct chat_link *link, struct chat_user *from,
-    const char *line, size_t len)
-{
-	struct chat_redis *r = chat_redis_of(link);
-
-	if (r->state == CR_UP)
-		chat_redis_publish(r, CR_BUS, line, len, "S %s %s %s :",
-		    r->node, r->epoch, from->nick);
-}
-
-static void
-chat_redis_user_line(struct chat_link *link, struct chat_user *to,
-    const char *line, size_t len)
-{
-	struct chat_redis *r = chat_redis_of(link);
-	char chan[sizeof(r->nodechan)];
-
-	if (r->state != CR_UP || to->node == NULL)
-		return;
-	snprintf(chan, sizeof(chan), CR_NODE_CHAN "%s", to->node->name);
-	chat_redis_publish(r, chan, line, len, "M %s %s %s :", r->node,
-	    r->epoch, to->nick);
-}
-
-static void
+void
 chat_redis_free(struct chat_link *link)
 {
-	struct chat_redis *r = chat_redis_of(link);
+	struct chat_redis *r = (struct chat_redis *)(void *)link;
 	struct chat_node *node;
 	struct cr_defer *d;
 
@@ -831,19 +411,6 @@ chat_redis_free(struct chat_link *link)
 	free(r);
 }
 
-static const struct chat_link_ops chat_redis_ops = {
-	.claim = chat_redis_claim,
-	.user = chat_redis_user,
-	.nick = chat_redis_nick,
-	.quit = chat_redis_quit,
-	.join = chat_redis_join,
-	.part = chat_redis_part,
-	.chan = chat_redis_chan,
-	.chan_line = chat_redis_chan_line,
-	.peers_line = chat_redis_peers_line,
-	.user_line = chat_redis_user_line,
-	.free = chat_redis_free,
-};
 
 struct chat_link *
 chat_redis_new(struct evs_chat *chat, const char *url, const char *node,
@@ -870,7 +437,7 @@ chat_redis_new(struct evs_chat *chat, const char *url, const char *node,
 		errno = EINVAL;
 		return NULL;
 	}
-	r->link.ops = &chat_redis_ops;
+	r->link.ops = &chat_redis_out_ops;
 	r->chat = chat;
 	r->base = evs_server_base(chat->srv);
 	r->timeout_ms = timeout_ms;
