@@ -31,7 +31,7 @@ struct chat_link_ops {
 	/* u changed its nick from `old` (may be ""). */
 	void (*nick)(struct chat_link *, struct chat_user *u,
 	    const char *old);
-	/* u is about to be freed. */
+	/* u is about to leave its channels and be freed. */
 	void (*quit)(struct chat_link *, struct chat_user *u);
 	/* A local user joined m->ch. */
 	void (*join)(struct chat_link *, struct chat_member *m);

@@ -161,7 +161,7 @@ chat_redis_in_hello(struct chat_redis *r, struct chat_node *node)
 	chat_redis_in_drop(r, node, reason);
 	chat_redis_in_node(r, name, epoch);
 	snprintf(chan, sizeof(chan), CR_NODE_CHAN "%s", name);
-	chat_redis_out_burst(r, chan);
+	chat_redis_out_burst(r, chan, 0);
 }
 
 /* U node epoch nick user host nickts modes :realname */

@@ -106,10 +106,15 @@ void chat_redis_out_claim_quiet(struct chat_redis *r, struct chat_user *u);
 /* Publishes local u and its memberships on chan. */
 void chat_redis_out_announce(struct chat_redis *r, struct chat_user *u,
     const char *chan);
-/* Publishes this instance's users, channels and memberships on chan. */
-void chat_redis_out_burst(struct chat_redis *r, const char *chan);
-/* Frees node's claims in Redis once it is dead. */
-void chat_redis_out_reap(struct chat_redis *r, const struct chat_node *node);
+/* Publishes this instance's users, channels and memberships on chan;
+   with `seat` (its own rejoin, on the bus) the memberships take their
+   seats in Redis again. */
+void chat_redis_out_burst(struct chat_redis *r, const char *chan, int seat);
+/* Frees node's nick claims and channel seats in Redis: those of its
+   life `epoch` once it is dead, or (mine) those of every other life
+   and its seats, as it rejoins. */
+void chat_redis_out_reap(struct chat_redis *r, const char *node,
+    const char *epoch, int mine);
 
 /* chat-redis-in.c */
 /* Applies one event from the bus or this instance's channel. */

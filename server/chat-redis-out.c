@@ -62,14 +62,64 @@ static const char cr_release_lua[] =
 "end\n"
 "return 1\n";
 
-/* Frees a dead node's claims: KEYS[1] its set; ARGV node, epoch. */
+/*
+ * Frees the claims and seats of a node's dead life: KEYS[1] its claim
+ * set, KEYS[2] its seats; ARGV node, epoch, mode.  "dead": that epoch
+ * is gone.  "mine": the caller is that node in epoch, rejoining, and
+ * everything of its other lives and its own seats go (its burst
+ * counts them again).
+ */
 static const char cr_reap_lua[] =
+"local function stale(e)\n"
+"  if ARGV[3] == 'dead' then return e == ARGV[2] end\n"
+"  return e ~= ARGV[2]\n"
+"end\n"
 "for _, f in ipairs(redis.call('SMEMBERS', KEYS[1])) do\n"
 "  local v = redis.call('GET', 'evs:nick:' .. f)\n"
-"  if not v then redis.call('SREM', KEYS[1], f)\n"
-"  elseif string.match(v, '^%S+ %S+') == ARGV[1] .. ' ' .. ARGV[2] then\n"
+"  local n, e\n"
+"  if v then n, e = string.match(v, '^(%S+) (%S+)') end\n"
+"  if not v or n ~= ARGV[1] then redis.call('SREM', KEYS[1], f)\n"
+"  elseif stale(e) then\n"
 "    redis.call('DEL', 'evs:nick:' .. f) redis.call('SREM', KEYS[1], f)\n"
 "  end\n"
+"end\n"
+"local owner = redis.call('HGET', KEYS[2], '.epoch')\n"
+"if ARGV[3] == 'mine' or not owner or owner == ARGV[2] then\n"
+"  local kv = redis.call('HGETALL', KEYS[2])\n"
+"  for i = 1, #kv, 2 do\n"
+"    if kv[i] ~= '.epoch' then\n"
+"      local s = 'evs:seats:' .. kv[i]\n"
+"      if redis.call('DECRBY', s, kv[i + 1]) <= 0 then\n"
+"        redis.call('DEL', s) end\n"
+"    end\n"
+"  end\n"
+"  redis.call('DEL', KEYS[2])\n"
+"end\n"
+"if ARGV[3] == 'mine' then redis.call('HSET', KEYS[2], '.epoch', ARGV[2]) end\n"
+"return 1\n";
+
+/*
+ * Seats a member and publishes its join: KEYS[1] the channel's seats,
+ * KEYS[2] the node's seats, KEYS[3] the bus; ARGV the event without
+ * its last two words, the folded channel, the local operator flag and
+ * the burst flag.  Outside a burst the first seat anywhere is the
+ * operator, whatever the joining instance thought.
+ */
+static const char cr_join_lua[] =
+"local n = redis.call('INCR', KEYS[1])\n"
+"redis.call('HINCRBY', KEYS[2], ARGV[2], 1)\n"
+"local op = ARGV[3]\n"
+"if ARGV[4] == '0' then if n == 1 then op = '1' else op = '0' end end\n"
+"redis.call('PUBLISH', KEYS[3], ARGV[1] .. ' ' .. op .. ' ' .. ARGV[4])\n"
+"return op\n";
+
+/* Frees seats: KEYS[1] the node's seats, ARGV the folded channels. */
+static const char cr_unseat_lua[] =
+"for _, f in ipairs(ARGV) do\n"
+"  local s = 'evs:seats:' .. f\n"
+"  if redis.call('DECR', s) <= 0 then redis.call('DEL', s) end\n"
+"  if redis.call('HINCRBY', KEYS[1], f, -1) <= 0 then\n"
+"    redis.call('HDEL', KEYS[1], f) end\n"
 "end\n"
 "return 1\n";
 
@@ -217,12 +267,100 @@ chat_redis_out_release(struct chat_redis *r, const char *nick)
 }
 
 void
-chat_redis_out_reap(struct chat_redis *r, const struct chat_node *node)
+chat_redis_out_reap(struct chat_redis *r, const char *node,
+    const char *epoch, int mine)
 {
 	if (r->cmd != NULL)
 		redisAsyncCommand(r->cmd, NULL, NULL,
-		    "EVAL %s 1 evs:nicks:%s %s %s", cr_reap_lua, node->name,
-		    node->name, node->epoch);
+		    "EVAL %s 2 evs:nicks:%s evs:seated:%s %s %s %s",
+		    cr_reap_lua, node, node, node, epoch, mine ? "mine" :
+		    "dead");
+}
+
+/* The instance's idea of who is operator yields to Redis's count. */
+struct cr_seat {
+	struct chat_redis *r;
+	char chan[IRC_CHANNEL_MAX + 1];
+	char nick[IRC_NICK_MAX + 1];
+};
+
+static void
+chat_redis_out_seated(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct cr_seat *st = priv;
+	struct chat_redis *r = st->r;
+	redisReply *rep = reply;
+	struct chat_user *u;
+	struct chat_chan *ch;
+	struct chat_member *mb;
+	struct evs_msg *m;
+	char line[IRC_LINE_MAX];
+	int op, n;
+
+	(void)ac;
+	if (rep == NULL || r->freeing || rep->type != REDIS_REPLY_STRING ||
+	    (ch = chat_state_find_chan(r->chat, st->chan)) == NULL ||
+	    (u = chat_state_find_user(r->chat, st->nick)) == NULL ||
+	    (u->flags & U_REMOTE) || (mb = chat_state_member(u, ch)) == NULL)
+		goto out;
+	op = strcmp(rep->str, "1") == 0;
+	if (mb->op == op)
+		goto out;
+	mb->op = op;
+	n = snprintf(line, sizeof(line), ":%s MODE %s %co %s\r\n",
+	    r->chat->name, ch->name, op ? '+' : '-', u->nick);
+	if (n > 0 && (size_t)n < sizeof(line) &&
+	    (m = evs_msg_new(line, (size_t)n)) != NULL) {
+		chat_send_chan_msg(ch, NULL, m);
+		evs_msg_unref(m);
+	}
+out:
+	free(st);
+}
+
+/* Seats local u in ch and publishes the join (J ... op burst). */
+static void
+chat_redis_out_seat(struct chat_redis *r, struct chat_user *u,
+    struct chat_chan *ch, int op, int burst)
+{
+	char fold[IRC_CHANNEL_MAX + 1], ev[256];
+	struct cr_seat *st = NULL;
+
+	if (r->cmd == NULL)
+		return;
+	irc_strlower(fold, ch->name, sizeof(fold));
+	snprintf(ev, sizeof(ev), "J %s %s %s %s", r->node, r->epoch,
+	    ch->name, u->nick);
+	if (!burst && (st = calloc(1, sizeof(*st))) != NULL) {
+		st->r = r;
+		snprintf(st->chan, sizeof(st->chan), "%s", ch->name);
+		snprintf(st->nick, sizeof(st->nick), "%s", u->nick);
+	}
+	if (redisAsyncCommand(r->cmd, st != NULL ? chat_redis_out_seated :
+	    NULL, st, "EVAL %s 3 evs:seats:%s evs:seated:%s %s %s %s %d %d",
+	    cr_join_lua, fold, r->node, CR_BUS, ev, fold, op, burst) != 0)
+		free(st);
+}
+
+/* Frees seats of node's user in the channels named by folds. */
+static void
+chat_redis_out_unseat(struct chat_redis *r, const char *node,
+    const char **folds, size_t n)
+{
+	const char *argv[3 + IRC_CHANLIMIT + 1];
+	char key[sizeof("evs:seated:") + CR_NODE_MAX];
+	size_t i, argc = 0;
+
+	if (r->cmd == NULL || n == 0 || n > IRC_CHANLIMIT)
+		return;
+	snprintf(key, sizeof(key), "evs:seated:%s", node);
+	argv[argc++] = "EVAL";
+	argv[argc++] = cr_unseat_lua;
+	argv[argc++] = "1";
+	argv[argc++] = key;
+	for (i = 0; i < n; i++)
+		argv[argc++] = folds[i];
+	redisAsyncCommandArgv(r->cmd, NULL, NULL, (int)argc, argv, NULL);
 }
 
 /* The events that describe one local user. */
@@ -273,7 +411,7 @@ chat_redis_out_announce(struct chat_redis *r, struct chat_user *u,
 }
 
 void
-chat_redis_out_burst(struct chat_redis *r, const char *chan)
+chat_redis_out_burst(struct chat_redis *r, const char *chan, int seat)
 {
 	struct evs_chat *chat = r->chat;
 	struct chat_user *u;
@@ -292,9 +430,12 @@ chat_redis_out_burst(struct chat_redis *r, const char *chan)
 			if (mb->u->flags & U_REMOTE)
 				continue;
 			local++;
-			chat_redis_out_publish(r, chan, NULL, 0,
-			    "J %s %s %s %s %d 1", r->node, r->epoch, ch->name,
-			    mb->u->nick, mb->op);
+			if (seat)
+				chat_redis_out_seat(r, mb->u, ch, mb->op, 1);
+			else
+				chat_redis_out_publish(r, chan, NULL, 0,
+				    "J %s %s %s %s %d 1", r->node, r->epoch,
+				    ch->name, mb->u->nick, mb->op);
 		}
 		/* After the joins: the channel exists there by now. */
 		if (local > 0)
@@ -358,6 +499,19 @@ chat_redis_out_quit(struct chat_link *link, struct chat_user *u)
 	if (r->state != CR_UP || u->nick[0] == '\0')
 		return;
 	chat_redis_out_release(r, u->nick);
+	if (u->nchans > 0 && u->nchans <= IRC_CHANLIMIT) {
+		char folds[IRC_CHANLIMIT][IRC_CHANNEL_MAX + 1];
+		const char *fp[IRC_CHANLIMIT];
+		struct chat_member *mb;
+		size_t n = 0;
+
+		TAILQ_FOREACH(mb, &u->chans, by_user) {
+			irc_strlower(folds[n], mb->ch->name, sizeof(folds[n]));
+			fp[n] = folds[n];
+			n++;
+		}
+		chat_redis_out_unseat(r, r->node, fp, n);
+	}
 	if (u->flags & U_REGISTERED)
 		chat_redis_out_publish(r, CR_BUS, NULL, 0, "Q %s %s %s", r->node,
 		    r->epoch, u->nick);
@@ -369,8 +523,7 @@ chat_redis_out_join(struct chat_link *link, struct chat_member *m)
 	struct chat_redis *r = chat_redis_out_of(link);
 
 	if (r->state == CR_UP)
-		chat_redis_out_publish(r, CR_BUS, NULL, 0, "J %s %s %s %s %d 0",
-		    r->node, r->epoch, m->ch->name, m->u->nick, m->op);
+		chat_redis_out_seat(r, m->u, m->ch, m->op, 0);
 }
 
 static void
@@ -378,10 +531,16 @@ chat_redis_out_part(struct chat_link *link, struct chat_user *u,
     struct chat_chan *ch)
 {
 	struct chat_redis *r = chat_redis_out_of(link);
+	char fold[IRC_CHANNEL_MAX + 1];
+	const char *fp = fold;
 
-	if (r->state == CR_UP)
-		chat_redis_out_publish(r, CR_BUS, NULL, 0, "P %s %s %s %s",
-		    r->node, r->epoch, ch->name, u->nick);
+	if (r->state != CR_UP)
+		return;
+	irc_strlower(fold, ch->name, sizeof(fold));
+	chat_redis_out_unseat(r, (u->flags & U_REMOTE) ? u->node->name :
+	    r->node, &fp, 1);
+	chat_redis_out_publish(r, CR_BUS, NULL, 0, "P %s %s %s %s", r->node,
+	    r->epoch, ch->name, u->nick);
 }
 
 static void

@@ -135,7 +135,7 @@ chat_redis_hello(struct chat_redis *r)
 {
 	r->state = CR_UP;
 	chat_redis_out_publish(r, CR_BUS, NULL, 0, "H %s %s", r->node, r->epoch);
-	chat_redis_out_burst(r, CR_BUS);
+	chat_redis_out_burst(r, CR_BUS, 1);
 	if (r->was_split)
 		chat_redis_notice_all(r, "Network rejoined: the whole "
 		    "network is reachable again");
@@ -153,6 +153,8 @@ chat_redis_sync(struct chat_redis *r)
 
 	r->state = CR_SYNCING;
 	chat_redis_heartbeat(r);
+	/* Before the burst seats this instance's members again. */
+	chat_redis_out_reap(r, r->node, r->epoch, 1);
 	redisAsyncCommand(r->cmd, NULL, NULL, "SADD evs:nodes %s", r->node);
 	r->syncing = 0;
 	TAILQ_FOREACH(u, &r->chat->users, link) {
@@ -350,7 +352,7 @@ chat_redis_checked(redisAsyncContext *ac, void *reply, void *priv)
 		}
 		if (node != NULL) {
 			log_info("cluster: node %s is gone", node->name);
-			chat_redis_out_reap(r, node);
+			chat_redis_out_reap(r, node->name, node->epoch, 0);
 			snprintf(reason, sizeof(reason), "%s %s", r->node,
 			    node->name);
 			chat_redis_in_drop(r, node, reason);

@@ -118,11 +118,11 @@ chat_state_quit(struct chat_user *u)
 	struct chat_link *link = chat_state_link(u);
 
 	/* Other instances drop the memberships with the user. */
+	if (link != NULL)
+		link->ops->quit(link, u);
 	chat->link_quiet += link != NULL;
 	chat_state_leave_all(u);
 	chat->link_quiet -= link != NULL;
-	if (link != NULL)
-		link->ops->quit(link, u);
 	if (u->nick[0] != '\0')
 		nametab_del(&chat->nicks, &u->h);
 	if (u->flags & U_REMOTE) {

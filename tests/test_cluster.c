@@ -379,6 +379,57 @@ START_TEST(test_cluster_nick_race)
 }
 END_TEST
 
+/* Two instances create one channel in the same moment: one operator,
+   the same on both. */
+START_TEST(test_cluster_first_member_op)
+{
+	node_start(0, "5s");
+	node_start(1, "5s");
+	for (int round = 0; round < 10; round++) {
+		struct cl c[2];
+		char nick[2][16], join[32], names[32], ops[2][64];
+
+		snprintf(join, sizeof(join), "JOIN #op%d", round);
+		snprintf(names, sizeof(names), "NAMES #op%d", round);
+		for (int i = 0; i < 2; i++) {
+			snprintf(nick[i], sizeof(nick[i]), "op%d_%d", round, i);
+			cl_open(&c[i], i, nick[i]);
+		}
+		for (int i = 0; i < 2; i++)
+			cl_send(&c[i], "%s", join);
+		for (int i = 0; i < 2; i++) {
+			uint64_t deadline = harness_now_ms() + WAIT_MS;
+
+			cl_until(&c[i], names, nick[1 - i], " 366 ");
+			/* A correction by MODE may be on its way. */
+			for (;;) {
+				const char *list, *p;
+				int at = 0;
+
+				cl_send(&c[i], "%s", names);
+				cl_wait(&c[i], " 353 ");
+				list = strchr(c[i].line + 1, ':');
+				ck_assert_ptr_nonnull(list);
+				for (p = list; (p = strchr(p, '@')) != NULL; p++)
+					at++;
+				if ((p = strchr(list, '@')) != NULL)
+					snprintf(ops[i], sizeof(ops[i]), "%.*s",
+					    (int)strcspn(p, " "), p);
+				cl_wait(&c[i], " 366 ");
+				if (at == 1)
+					break;
+				ck_assert_msg(harness_now_ms() < deadline,
+				    "%d operators", at);
+				poll(NULL, 0, 20);
+			}
+		}
+		ck_assert_str_eq(ops[0], ops[1]);
+		cl_close(&c[0]);
+		cl_close(&c[1]);
+	}
+}
+END_TEST
+
 /* kill -9 of an instance: the others see its users quit in a netsplit
    within the timeout, and their nicks are free. */
 START_TEST(test_cluster_node_dies)
@@ -543,6 +594,7 @@ cluster_suite(void)
 	tcase_add_test(tc, test_cluster_one_network);
 	tcase_add_test(tc, test_cluster_nick_taken_elsewhere);
 	tcase_add_test(tc, test_cluster_nick_race);
+	tcase_add_test(tc, test_cluster_first_member_op);
 	tcase_add_test(tc, test_cluster_node_dies);
 	tcase_add_test(tc, test_cluster_redis_restarts);
 	tcase_add_test(tc, test_cluster_one_order);
