@@ -124,6 +124,7 @@ struct evs_chat {
 	size_t nremote;    /* registered on other instances */
 	size_t nremote_invisible;
 	struct chat_link *link; /* the cluster backplane; NULL: one instance */
+	unsigned history_lines; /* per channel; 0: none kept */
 	int link_quiet; /* applying the backplane's events: publish nothing */
 	uint64_t gen;
 	time_t created;

@@ -14,11 +14,25 @@
 #define EVSOCK_CHAT_LINK_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct chat_chan;
 struct chat_link;
 struct chat_member;
 struct chat_user;
+
+/* One line of a channel's history, as the cluster keeps it. */
+struct chat_link_entry {
+	const char *id;   /* the stream entry id, "<ms>-<seq>" */
+	uint64_t ms;      /* when it was sent, wall clock */
+	const char *line; /* as members saw it, without CRLF */
+	size_t len;
+};
+
+/* Receives a history query's lines, oldest first (n = 0: none, or
+   Redis could not answer); u is the user who asked. */
+typedef void chat_link_history_fn(struct chat_user *u,
+    const struct chat_link_entry *e, size_t n);
 
 struct chat_link_ops {
 	/* Claims `nick` for local user u across the cluster.  Returns 1
@@ -53,6 +67,13 @@ struct chat_link_ops {
 	/* A line to remote user `to`. */
 	void (*user_line)(struct chat_link *, struct chat_user *to,
 	    const char *line, size_t len);
+	/* Reads up to `limit` lines of channel `target`'s history sent
+	   before entry id `before` (NULL: the newest) for local user u.
+	   Returns 0 if cb will be called, unless u leaves first; -1 if
+	   the cluster keeps no history now (split, or none kept). */
+	int (*history)(struct chat_link *, struct chat_user *u,
+	    const char *target, const char *before, size_t limit,
+	    chat_link_history_fn *cb);
 	/* Frees the backplane (after the last user left). */
 	void (*free)(struct chat_link *);
 };

@@ -23,6 +23,7 @@
 
 struct redisAsyncContext;
 struct cr_claim;
+struct cr_query;
 
 /* Another instance, as its events made it known. */
 struct chat_node {
@@ -76,6 +77,7 @@ struct chat_redis {
 	TAILQ_HEAD(, chat_node) nodes;
 	STAILQ_HEAD(, cr_defer) defers;
 	TAILQ_HEAD(, cr_claim) claims;
+	TAILQ_HEAD(, cr_query) queries;
 	char ev[CR_EVENT_MAX];
 };
 
@@ -131,5 +133,13 @@ void chat_redis_in_drop(struct chat_redis *r, struct chat_node *node,
 void chat_redis_in_rename(struct chat_redis *r, struct chat_user *u);
 /* Delivers every message still awaiting its return, locally. */
 void chat_redis_in_flush(struct chat_redis *r);
+
+/* chat-redis-hist.c */
+/* The link's history operation. */
+int chat_redis_hist_query(struct chat_link *link, struct chat_user *u,
+    const char *target, const char *before, size_t limit,
+    chat_link_history_fn *cb);
+/* Drops u from the queries awaiting Redis. */
+void chat_redis_hist_forget(struct chat_redis *r, const struct chat_user *u);
 
 #endif

@@ -135,29 +135,79 @@ chat_redis_out_published(redisAsyncContext *ac, void *reply, void *priv)
 	r->queued = r->queued > len ? r->queued - len : 0;
 }
 
+/* Formats an event into r->ev: fmt's words, then len bytes of tail.
+   Returns its length, or 0 if it does not fit. */
+static size_t
+chat_redis_out_vformat(struct chat_redis *r, const char *tail, size_t len,
+    const char *fmt, va_list ap)
+{
+	int n = vsnprintf(r->ev, sizeof(r->ev), fmt, ap);
+
+	if (n < 0 || (size_t)n + len > sizeof(r->ev))
+		return 0;
+	if (len > 0)
+		memcpy(r->ev + n, tail, len);
+	return len + (size_t)n;
+}
+
+/* Counts a command of len bytes on its way to Redis. */
+static void
+chat_redis_out_queued(struct chat_redis *r, size_t len)
+{
+	r->queued += len;
+	if (r->queued > r->queue_max)
+		chat_redis_split_later(r, "Redis is not keeping up");
+}
+
 void
 chat_redis_out_publish(struct chat_redis *r, const char *chan, const char *tail,
     size_t len, const char *fmt, ...)
 {
 	va_list ap;
-	int n;
 
 	if (r->cmd == NULL)
 		return;
 	va_start(ap, fmt);
-	n = vsnprintf(r->ev, sizeof(r->ev), fmt, ap);
+	len = chat_redis_out_vformat(r, tail, len, fmt, ap);
 	va_end(ap);
-	if (n < 0 || (size_t)n + len > sizeof(r->ev))
-		return;
-	if (len > 0)
-		memcpy(r->ev + n, tail, len);
-	len += (size_t)n;
-	if (redisAsyncCommand(r->cmd, chat_redis_out_published,
+	if (len == 0 || redisAsyncCommand(r->cmd, chat_redis_out_published,
 	    (void *)(uintptr_t)len, "PUBLISH %s %b", chan, r->ev, len) != 0)
 		return;
-	r->queued += len;
-	if (r->queued > r->queue_max)
-		chat_redis_split_later(r, "Redis is not keeping up");
+	chat_redis_out_queued(r, len);
+}
+
+/* Keeps a channel message in the channel's history stream, trimmed to
+   the history length, and publishes its event in the same script: the
+   stream holds the order members saw. */
+static const char cr_hist_lua[] =
+"redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], '*', 'line', ARGV[2])\n"
+"return redis.call('PUBLISH', KEYS[1], ARGV[1])\n";
+
+static void chat_redis_out_publish_hist(struct chat_redis *,
+    const struct chat_chan *, const char *, size_t, const char *, ...)
+    __attribute__((format(printf, 5, 6)));
+static void
+chat_redis_out_publish_hist(struct chat_redis *r, const struct chat_chan *ch,
+    const char *line, size_t len, const char *fmt, ...)
+{
+	char fold[IRC_CHANNEL_MAX + 1];
+	size_t n, body = len;
+	va_list ap;
+
+	if (r->cmd == NULL)
+		return;
+	va_start(ap, fmt);
+	n = chat_redis_out_vformat(r, line, len, fmt, ap);
+	va_end(ap);
+	while (body > 0 && (line[body - 1] == '\n' || line[body - 1] == '\r'))
+		body--;
+	irc_strlower(fold, ch->name, sizeof(fold));
+	if (n == 0 || redisAsyncCommand(r->cmd, chat_redis_out_published,
+	    (void *)(uintptr_t)n, "EVAL %s 2 %s evs:hist:%s %b %b %u",
+	    cr_hist_lua, CR_BUS, fold, r->ev, n, line, body,
+	    r->chat->history_lines) != 0)
+		return;
+	chat_redis_out_queued(r, n);
 }
 
 /* The key of a nick claim, case-folded. */
@@ -496,6 +546,7 @@ chat_redis_out_quit(struct chat_link *link, struct chat_user *u)
 		if (cl->u == u)
 			cl->u = NULL;
 	}
+	chat_redis_hist_forget(r, u);
 	if (r->state != CR_UP || u->nick[0] == '\0')
 		return;
 	chat_redis_out_release(r, u->nick);
@@ -569,9 +620,16 @@ chat_redis_out_chan_line(struct chat_link *link, struct chat_chan *ch,
 		d = NULL;
 	}
 	r->seq++;
-	chat_redis_out_publish(r, CR_BUS, line, len, "L %s %s %llu %s %s %d :",
-	    r->node, r->epoch, (unsigned long long)r->seq, ch->name,
-	    except != NULL ? except->nick : "-", d != NULL);
+	if (d != NULL && r->chat->history_lines > 0)
+		chat_redis_out_publish_hist(r, ch, line, len,
+		    "L %s %s %llu %s %s 1 :", r->node, r->epoch,
+		    (unsigned long long)r->seq, ch->name,
+		    except != NULL ? except->nick : "-");
+	else
+		chat_redis_out_publish(r, CR_BUS, line, len,
+		    "L %s %s %llu %s %s %d :", r->node, r->epoch,
+		    (unsigned long long)r->seq, ch->name,
+		    except != NULL ? except->nick : "-", d != NULL);
 	if (d == NULL)
 		return 0;
 	d->seq = r->seq;
@@ -621,5 +679,6 @@ const struct chat_link_ops chat_redis_out_ops = {
 	.chan_line = chat_redis_out_chan_line,
 	.peers_line = chat_redis_out_peers_line,
 	.user_line = chat_redis_out_user_line,
+	.history = chat_redis_hist_query,
 	.free = chat_redis_free,
 };

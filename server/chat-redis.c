@@ -454,6 +454,7 @@ chat_redis_new(struct evs_chat *chat, const char *url, const char *node,
 	TAILQ_INIT(&r->nodes);
 	STAILQ_INIT(&r->defers);
 	TAILQ_INIT(&r->claims);
+	TAILQ_INIT(&r->queries);
 	r->beat = event_new(r->base, -1, EV_PERSIST, chat_redis_beat_cb, r);
 	r->retry = evtimer_new(r->base, chat_redis_retry_cb, r);
 	r->split = evtimer_new(r->base, chat_redis_split_cb, r);

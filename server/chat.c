@@ -353,6 +353,11 @@ evs_chat_set(struct evs_chat *chat, enum evs_chat_option opt,
 			break;
 		chat->flood_burst = (unsigned)value;
 		return 0;
+	case EVS_CHAT_HISTORY_LINES:
+		if (value > 1000000)
+			break;
+		chat->history_lines = (unsigned)value;
+		return 0;
 	}
 	errno = EINVAL;
 	return -1;

@@ -25,7 +25,8 @@ enum {
 	OPT_CLUSTER,
 	OPT_NODE_NAME,
 	OPT_CLUSTER_TIMEOUT,
-	OPT_REUSEPORT
+	OPT_REUSEPORT,
+	OPT_HISTORY_LINES
 };
 
 static const struct option config_options[] = {
@@ -51,6 +52,7 @@ static const struct option config_options[] = {
 	{ "node-name", required_argument, NULL, OPT_NODE_NAME },
 	{ "cluster-timeout", required_argument, NULL, OPT_CLUSTER_TIMEOUT },
 	{ "reuseport", no_argument, NULL, OPT_REUSEPORT },
+	{ "history-lines", required_argument, NULL, OPT_HISTORY_LINES },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 }
@@ -94,6 +96,8 @@ static const char config_usage_text[] =
 "                             (default 15s)\n"
 "      --reuseport            chat: share the port with other evsockd\n"
 "                             processes (SO_REUSEPORT)\n"
+"      --history-lines N      chat: messages kept per channel (default 0;\n"
+"                             with --cluster, in Redis for the network)\n"
 "  -t, --threads N            echo worker threads (default: cores)\n"
 "      --log-level LEVEL      error, warn, info (default), debug\n"
 "  -h, --help                 this text\n"
@@ -280,6 +284,12 @@ config_parse(struct config *cfg, int argc, char **argv, char *err,
 			break;
 		case OPT_REUSEPORT:
 			cfg->reuseport = 1;
+			break;
+		case OPT_HISTORY_LINES:
+			name = "--history-lines";
+			if (opt_parse_uint(optarg, 0, 1000000,
+			    &cfg->history_lines, &why) == -1)
+				goto bad_value;
 			break;
 		case 't':
 			name = "--threads";

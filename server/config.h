@@ -39,6 +39,7 @@ struct config {
 	const char *cluster;       /* Redis URL; NULL: one instance */
 	const char *node_name;     /* NULL: host name and chat port */
 	uint64_t cluster_timeout_ms;
+	uint64_t history_lines;    /* per channel; 0: none */
 	int reuseport;             /* SO_REUSEPORT on the chat listeners */
 	int help;
 	int version;

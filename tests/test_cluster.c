@@ -20,7 +20,11 @@
 
 #include <check.h>
 
+#include <evsock/evsock.h>
+
 #include "harness.h"
+#include "../server/chat-int.h"
+#include "../server/chat-link.h"
 
 #define NODES 3
 #define WAIT_MS 10000
@@ -106,14 +110,15 @@ redis_stop(int sig)
 	redis_pid = -1;
 }
 
-/* Starts instance i as node "n<i>". */
+/* Starts instance i as node "n<i>", keeping 5 lines of history. */
 static void
 node_start(int i, const char *timeout)
 {
 	char name[16];
 	const char *argv[] = { "evsockd", "--listen", "chat=127.0.0.1:0",
 		"--flood-rate", "0", "--cluster", redis_url, "--node-name",
-		name, "--cluster-timeout", timeout, NULL };
+		name, "--cluster-timeout", timeout, "--history-lines", "5",
+		NULL };
 
 	snprintf(name, sizeof(name), "n%d", i);
 	ck_assert_msg(harness_evsockd(&nodes[i], argv, 1, &node_port[i]) == 0,
@@ -564,6 +569,149 @@ START_TEST(test_cluster_one_order)
 }
 END_TEST
 
+/* Runs redis-cli against the test's server; returns its output. */
+static char *
+redis_cli(const char *const *args)
+{
+	static char out[65536];
+	const char *argv[32] = { "redis-cli", "-p", NULL };
+	char port[16], err[256];
+	size_t n = 3, len;
+
+	snprintf(port, sizeof(port), "%d", redis_port);
+	argv[2] = port;
+	for (size_t i = 0; args[i] != NULL && n < 31; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	ck_assert_int_eq(harness_run(argv, NULL, 0, out, sizeof(out) - 1, &len,
+	    err, sizeof(err), WAIT_MS), 0);
+	out[len] = '\0';
+	return out;
+}
+
+/* The channel's history stream holds the last lines, in the order
+   members saw them, written by every instance. */
+START_TEST(test_cluster_history_stream)
+{
+	const char *xlen[] = { "XLEN", "evs:hist:#h", NULL };
+	const char *xrange[] = { "XRANGE", "evs:hist:#h", "-", "+", NULL };
+	struct cl s[2], w;
+	char seen[8][128], *out, *p;
+
+	node_start(0, "5s");
+	node_start(1, "5s");
+	cl_open(&s[0], 0, "h0");
+	cl_open(&s[1], 1, "h1");
+	cl_open(&w, 0, "hw");
+	for (int i = 0; i < 2; i++) {
+		cl_send(&s[i], "JOIN #h");
+		cl_wait(&s[i], " 366 ");
+	}
+	cl_send(&w, "JOIN #h");
+	cl_wait(&w, " 366 ");
+	for (int k = 0; k < 8; k++)
+		cl_send(&s[k % 2], "PRIVMSG #h :m%d", k);
+	for (int k = 0; k < 8; k++) {
+		cl_wait(&w, "PRIVMSG #h :m");
+		snprintf(seen[k], sizeof(seen[k]), "%.100s", w.line);
+	}
+	out = redis_cli(xlen);
+	ck_assert_int_eq(atoi(out), 5);
+	out = redis_cli(xrange);
+	p = out;
+	for (int k = 3; k < 8; k++) {
+		ck_assert_msg((p = strstr(p, seen[k])) != NULL, "%s not in %s",
+		    seen[k], out);
+		p += strlen(seen[k]);
+	}
+	for (int i = 0; i < 2; i++)
+		cl_close(&s[i]);
+	cl_close(&w);
+}
+END_TEST
+
+struct hist_got {
+	char lines[8][128];
+	char first_id[64];
+	size_t n;
+	int done;
+};
+
+static struct hist_got hist_got;
+
+static void
+hist_cb(struct chat_user *u, const struct chat_link_entry *e, size_t n)
+{
+	(void)u;
+	hist_got.n = n;
+	for (size_t i = 0; i < n && i < 8; i++)
+		snprintf(hist_got.lines[i], sizeof(hist_got.lines[i]), "%.*s",
+		    (int)e[i].len, e[i].line);
+	if (n > 0)
+		snprintf(hist_got.first_id, sizeof(hist_got.first_id), "%s",
+		    e[0].id);
+	hist_got.done = 1;
+}
+
+static int
+hist_done(void *arg)
+{
+	(void)arg;
+	return hist_got.done;
+}
+
+/* Asks chat's link for history until the link is up and answers. */
+static void
+hist_query(struct event_base *base, struct evs_chat *chat,
+    const char *before, size_t limit)
+{
+	static struct chat_user asker;
+	uint64_t deadline = harness_now_ms() + WAIT_MS;
+	char id[64];
+
+	if (before != NULL)
+		before = (snprintf(id, sizeof(id), "%s", before), id);
+	memset(&hist_got, 0, sizeof(hist_got));
+	while (chat->link->ops->history(chat->link, &asker, "#H", before,
+	    limit, hist_cb) == -1) {
+		ck_assert(harness_now_ms() < deadline);
+		harness_loop_until(base, hist_done, NULL, 20);
+	}
+	ck_assert(harness_loop_until(base, hist_done, NULL, WAIT_MS));
+}
+
+/* The history the cluster keeps, read through the link as the
+   chathistory command would: oldest first, pages by entry id. */
+START_TEST(test_cluster_history_query)
+{
+	struct event_base *base = event_base_new();
+	struct evs_server *srv = evs_server_new(base);
+	struct evs_chat *chat = evs_chat_new(srv);
+	const char *add[] = { "XADD", "evs:hist:#h", "*", "line", NULL, NULL };
+	char line[32], err[128];
+
+	ck_assert_ptr_nonnull(chat);
+	for (int k = 0; k < 4; k++) {
+		snprintf(line, sizeof(line), ":x PRIVMSG #h :q%d", k);
+		add[4] = line;
+		redis_cli(add);
+	}
+	ck_assert_int_eq(evs_chat_set(chat, EVS_CHAT_HISTORY_LINES, 5), 0);
+	ck_assert_int_eq(evs_chat_set_cluster(chat, redis_url, "lib", 2000,
+	    err, sizeof(err)), 0);
+	hist_query(base, chat, NULL, 3);
+	ck_assert_uint_eq(hist_got.n, 3);
+	ck_assert_str_eq(hist_got.lines[0], ":x PRIVMSG #h :q1");
+	ck_assert_str_eq(hist_got.lines[2], ":x PRIVMSG #h :q3");
+	hist_query(base, chat, hist_got.first_id, 10);
+	ck_assert_uint_eq(hist_got.n, 1);
+	ck_assert_str_eq(hist_got.lines[0], ":x PRIVMSG #h :q0");
+	evs_chat_free(chat);
+	evs_server_free(srv);
+	event_base_free(base);
+}
+END_TEST
+
 /* Two processes share one chat port with --reuseport. */
 START_TEST(test_cluster_reuseport)
 {
@@ -598,6 +746,8 @@ cluster_suite(void)
 	tcase_add_test(tc, test_cluster_node_dies);
 	tcase_add_test(tc, test_cluster_redis_restarts);
 	tcase_add_test(tc, test_cluster_one_order);
+	tcase_add_test(tc, test_cluster_history_stream);
+	tcase_add_test(tc, test_cluster_history_query);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("reuseport");
 	tcase_add_checked_fixture(tc, NULL, teardown);
