@@ -10,10 +10,12 @@ mode=${1:-serve}
 cd "$(dirname "$0")/.."
 
 # Build and test dependencies; ii/ngircd/valgrind/clang serve the
-# system tests, benchmarks and fuzz corpus replay.
-pkgs="gcc pkg-config meson ninja-build libevent-dev check"
+# system tests, benchmarks and fuzz corpus replay; libhiredis-dev the
+# chat cluster (--cluster).
+pkgs="gcc pkg-config meson ninja-build libevent-dev check libhiredis-dev"
 if [ "$mode" = test ]; then
-	pkgs="$pkgs clang ii ngircd valgrind procps python3"
+	# redis-server and redis-tools: the cluster tests start their own.
+	pkgs="$pkgs clang ii ngircd valgrind procps python3 redis-server redis-tools"
 fi
 
 missing=""

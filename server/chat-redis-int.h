@@ -71,6 +71,7 @@ struct chat_redis {
 	unsigned backoff_ms;
 	size_t queued;  /* bytes published, not yet answered */
 	size_t queue_max;
+	uint64_t answered_ms; /* monotonic: Redis's last answer */
 	uint64_t seq;
 	int nsubs;
 	size_t syncing; /* nick claims unanswered before hello */

@@ -119,11 +119,31 @@ chat_redis_notice_all(struct chat_redis *r, const char *text)
 	}
 }
 
+static uint64_t
+chat_redis_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Redis answered: it is alive, however slow. */
+static void
+chat_redis_beaten(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct chat_redis *r = ac->data;
+
+	(void)priv;
+	if (reply != NULL && !r->freeing)
+		r->answered_ms = chat_redis_now_ms();
+}
+
 static void
 chat_redis_heartbeat(struct chat_redis *r)
 {
 	if (r->cmd != NULL)
-		redisAsyncCommand(r->cmd, NULL, NULL,
+		redisAsyncCommand(r->cmd, chat_redis_beaten, NULL,
 		    "SET evs:node:%s %s PX %u", r->node, r->epoch,
 		    r->timeout_ms);
 }
@@ -248,6 +268,7 @@ chat_redis_connect(struct chat_redis *r)
 	r->nsubs = 0;
 	r->queued = 0;
 	r->state = CR_CONNECTING;
+	r->answered_ms = chat_redis_now_ms();
 	if ((r->cmd = chat_redis_open(r)) == NULL ||
 	    (r->sub = chat_redis_open(r)) == NULL) {
 		chat_redis_split_later(r, "cannot connect to Redis");
@@ -369,6 +390,13 @@ chat_redis_beat_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	/* A Redis that takes connections but never answers (stopped,
+	   swapping) splits us like one that is gone. */
+	if (r->state != CR_DOWN &&
+	    chat_redis_now_ms() - r->answered_ms > r->timeout_ms) {
+		chat_redis_split_later(r, "Redis does not answer");
+		return;
+	}
 	if (r->state != CR_UP)
 		return;
 	chat_redis_heartbeat(r);

@@ -25,6 +25,7 @@
 #include "harness.h"
 #include "../server/chat-int.h"
 #include "../server/chat-link.h"
+#include "../server/chat-redis-int.h"
 
 #define NODES 3
 #define WAIT_MS 10000
@@ -105,6 +106,7 @@ redis_stop(int sig)
 {
 	if (redis_pid <= 0)
 		return;
+	kill(redis_pid, SIGCONT);
 	kill(redis_pid, sig);
 	waitpid(redis_pid, NULL, 0);
 	redis_pid = -1;
@@ -712,6 +714,49 @@ START_TEST(test_cluster_history_query)
 }
 END_TEST
 
+static struct chat_redis *up_link;
+
+static int
+link_up(void *arg)
+{
+	(void)arg;
+	return up_link->state == CR_UP;
+}
+
+/* A Redis that stops answering: what waits for it stays under the
+   bound, the instance declares itself split, and it joins again once
+   Redis answers. */
+START_TEST(test_cluster_slow_redis)
+{
+	struct event_base *base = event_base_new();
+	struct evs_server *srv = evs_server_new(base);
+	struct evs_chat *chat = evs_chat_new(srv);
+	static struct chat_user from = { .nick = "slow" };
+	char line[1000], err[128];
+	int k;
+
+	ck_assert_int_eq(evs_chat_set_cluster(chat, redis_url, "slow", 1000,
+	    err, sizeof(err)), 0);
+	up_link = (struct chat_redis *)(void *)chat->link;
+	ck_assert(harness_loop_until(base, link_up, NULL, WAIT_MS));
+	up_link->queue_max = 64 * 1024;
+	kill(redis_pid, SIGSTOP);
+	memset(line, 'x', sizeof(line));
+	for (k = 0; k < 200 && up_link->state == CR_UP; k++) {
+		chat->link->ops->peers_line(chat->link, &from, line,
+		    sizeof(line));
+		ck_assert_uint_le(up_link->queued, 64 * 1024 + 2 * sizeof(line));
+	}
+	ck_assert_int_eq(up_link->state, CR_DOWN);
+	ck_assert_int_gt(k, 50);
+	kill(redis_pid, SIGCONT);
+	ck_assert(harness_loop_until(base, link_up, NULL, WAIT_MS));
+	evs_chat_free(chat);
+	evs_server_free(srv);
+	event_base_free(base);
+}
+END_TEST
+
 /* Two processes share one chat port with --reuseport. */
 START_TEST(test_cluster_reuseport)
 {
@@ -748,6 +793,7 @@ cluster_suite(void)
 	tcase_add_test(tc, test_cluster_one_order);
 	tcase_add_test(tc, test_cluster_history_stream);
 	tcase_add_test(tc, test_cluster_history_query);
+	tcase_add_test(tc, test_cluster_slow_redis);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("reuseport");
 	tcase_add_checked_fixture(tc, NULL, teardown);
