@@ -219,6 +219,8 @@ chat_redis_out_nick_key(char *key, size_t size, char *fold, const char *nick)
 }
 
 
+static void chat_redis_out_release(struct chat_redis *, const char *);
+
 static void
 chat_redis_out_claimed(redisAsyncContext *ac, void *reply, void *priv)
 {
@@ -245,9 +247,13 @@ chat_redis_out_claimed(redisAsyncContext *ac, void *reply, void *priv)
 		   rejoin settles it. */
 		if (u != NULL)
 			chat_reg_nick_claimed(u, cl->nick, !taken);
+		else if (s != NULL && strcmp(s, "OK") == 0)
+			chat_redis_out_release(r, cl->nick); /* u left */
 		break;
 	case CR_CLAIM_REJOIN:
-		if (s != NULL && strncmp(s, "WON ", 4) == 0)
+		if (u == NULL && s != NULL && !taken)
+			chat_redis_out_release(r, cl->nick); /* u left */
+		else if (s != NULL && strncmp(s, "WON ", 4) == 0)
 			chat_redis_out_publish(r, CR_BUS, NULL, 0, "X %s %s %s %s",
 			    r->node, r->epoch, cl->nick, s + 4);
 		else if (taken && u != NULL)
@@ -507,7 +513,8 @@ chat_redis_out_claim(struct chat_link *link, struct chat_user *u,
 {
 	struct chat_redis *r = chat_redis_out_of(link);
 
-	if (r->state != CR_UP)
+	/* While it rejoins too: a nick taken then is claimed like any. */
+	if (r->state != CR_UP && r->state != CR_SYNCING)
 		return 0;
 	return chat_redis_out_claim_mode(r, u, nick, CR_CLAIM_NEW);
 }
@@ -526,11 +533,11 @@ chat_redis_out_nick(struct chat_link *link, struct chat_user *u, const char *old
 {
 	struct chat_redis *r = chat_redis_out_of(link);
 
-	if (r->state != CR_UP)
+	if (r->state != CR_UP && r->state != CR_SYNCING)
 		return;
 	if (irc_casecmp(old, u->nick) != 0)
 		chat_redis_out_release(r, old);
-	if (u->flags & U_REGISTERED)
+	if ((u->flags & U_REGISTERED) && r->state == CR_UP)
 		chat_redis_out_publish(r, CR_BUS, NULL, 0, "N %s %s %s %s %llu",
 		    r->node, r->epoch, old, u->nick,
 		    (unsigned long long)u->nick_ts);
@@ -547,9 +554,13 @@ chat_redis_out_quit(struct chat_link *link, struct chat_user *u)
 			cl->u = NULL;
 	}
 	chat_redis_hist_forget(r, u);
-	if (r->state != CR_UP || u->nick[0] == '\0')
+	if ((r->state != CR_UP && r->state != CR_SYNCING) ||
+	    u->nick[0] == '\0')
 		return;
 	chat_redis_out_release(r, u->nick);
+	/* Seats are taken only once up (the hello's burst seats all). */
+	if (r->state != CR_UP)
+		return;
 	if (u->nchans > 0 && u->nchans <= IRC_CHANLIMIT) {
 		char folds[IRC_CHANLIMIT][IRC_CHANNEL_MAX + 1];
 		const char *fp[IRC_CHANLIMIT];
