@@ -103,6 +103,30 @@ START_TEST(test_config_errors)
 }
 END_TEST
 
+START_TEST(test_config_cluster)
+{
+	char **argv = ARGV("--cluster", "redis://127.0.0.1:6379/2",
+	    "--node-name", "a1", "--cluster-timeout", "2s", "--reuseport",
+	    "--history-lines", "100");
+	char **bad = ARGV("--cluster-timeout", "100ms");
+	struct config cfg;
+	char err[256];
+
+	ck_assert_int_eq(parse(&cfg, bad, 3, err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "--cluster-timeout"));
+	ck_assert_int_eq(parse(&cfg, argv, 10, err), 0);
+	ck_assert_str_eq(cfg.cluster, "redis://127.0.0.1:6379/2");
+	ck_assert_str_eq(cfg.node_name, "a1");
+	ck_assert_uint_eq(cfg.cluster_timeout_ms, 2000);
+	ck_assert_int_eq(cfg.reuseport, 1);
+	ck_assert_uint_eq(cfg.history_lines, 100);
+	ck_assert_int_eq(parse(&cfg, ARGV("--reuseport"), 2, err), 0);
+	ck_assert_ptr_null(cfg.cluster);
+	ck_assert_uint_eq(cfg.cluster_timeout_ms, 15000);
+	ck_assert_uint_eq(cfg.history_lines, 0);
+}
+END_TEST
+
 START_TEST(test_config_help_version)
 {
 	char **argv = ARGV("--help", "-V");
@@ -125,6 +149,7 @@ config_suite(void)
 	tcase_add_test(tc, test_config_defaults);
 	tcase_add_test(tc, test_config_listen);
 	tcase_add_test(tc, test_config_values);
+	tcase_add_test(tc, test_config_cluster);
 	tcase_add_test(tc, test_config_help_version);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("errors");
