@@ -407,7 +407,8 @@ chat_redis_in_event(struct chat_redis *r, const char *data, size_t len)
 	} else if ((node = chat_redis_in_node(r, e.argv[1], e.argv[2])) !=
 	    NULL) {
 		/* The same name with a new epoch: it restarted. */
-		if (strcmp(node->epoch, e.argv[2]) != 0 && e.argv[0][0] != 'H') {
+		if (strcmp(node->epoch, e.argv[2]) != 0 &&
+		    e.argv[0][0] != 'H') {
 			char reason[2 * CR_NODE_MAX + 2];
 
 			snprintf(reason, sizeof(reason), "%s %s", r->node,

@@ -254,8 +254,9 @@ chat_redis_out_claimed(redisAsyncContext *ac, void *reply, void *priv)
 		if (u == NULL && s != NULL && !taken)
 			chat_redis_out_release(r, cl->nick); /* u left */
 		else if (s != NULL && strncmp(s, "WON ", 4) == 0)
-			chat_redis_out_publish(r, CR_BUS, NULL, 0, "X %s %s %s %s",
-			    r->node, r->epoch, cl->nick, s + 4);
+			chat_redis_out_publish(r, CR_BUS, NULL, 0,
+			    "X %s %s %s %s", r->node, r->epoch, cl->nick,
+			    s + 4);
 		else if (taken && u != NULL)
 			chat_redis_in_rename(r, u);
 		if (r->syncing > 0 && --r->syncing == 0 &&
@@ -529,7 +530,8 @@ chat_redis_out_user(struct chat_link *link, struct chat_user *u)
 }
 
 static void
-chat_redis_out_nick(struct chat_link *link, struct chat_user *u, const char *old)
+chat_redis_out_nick(struct chat_link *link, struct chat_user *u,
+    const char *old)
 {
 	struct chat_redis *r = chat_redis_out_of(link);
 
@@ -575,8 +577,8 @@ chat_redis_out_quit(struct chat_link *link, struct chat_user *u)
 		chat_redis_out_unseat(r, r->node, fp, n);
 	}
 	if (u->flags & U_REGISTERED)
-		chat_redis_out_publish(r, CR_BUS, NULL, 0, "Q %s %s %s", r->node,
-		    r->epoch, u->nick);
+		chat_redis_out_publish(r, CR_BUS, NULL, 0, "Q %s %s %s",
+		    r->node, r->epoch, u->nick);
 }
 
 static void

@@ -154,7 +154,8 @@ void
 chat_redis_hello(struct chat_redis *r)
 {
 	r->state = CR_UP;
-	chat_redis_out_publish(r, CR_BUS, NULL, 0, "H %s %s", r->node, r->epoch);
+	chat_redis_out_publish(r, CR_BUS, NULL, 0, "H %s %s", r->node,
+	    r->epoch);
 	chat_redis_out_burst(r, CR_BUS, 1);
 	if (r->was_split)
 		chat_redis_notice_all(r, "Network rejoined: the whole "
@@ -243,7 +244,8 @@ static redisAsyncContext *
 chat_redis_open(struct chat_redis *r)
 {
 	redisAsyncContext *ac = r->path[0] != '\0' ?
-	    redisAsyncConnectUnix(r->path) : redisAsyncConnect(r->host, r->port);
+	    redisAsyncConnectUnix(r->path) :
+	    redisAsyncConnect(r->host, r->port);
 
 	if (ac == NULL)
 		return NULL;

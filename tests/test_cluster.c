@@ -417,7 +417,8 @@ START_TEST(test_cluster_first_member_op)
 				cl_wait(&c[i], " 353 ");
 				list = strchr(c[i].line + 1, ':');
 				ck_assert_ptr_nonnull(list);
-				for (p = list; (p = strchr(p, '@')) != NULL; p++)
+				for (p = strchr(list, '@'); p != NULL;
+				    p = strchr(p + 1, '@'))
 					at++;
 				if ((p = strchr(list, '@')) != NULL)
 					snprintf(ops[i], sizeof(ops[i]), "%.*s",
@@ -745,7 +746,8 @@ START_TEST(test_cluster_slow_redis)
 	for (k = 0; k < 200 && up_link->state == CR_UP; k++) {
 		chat->link->ops->peers_line(chat->link, &from, line,
 		    sizeof(line));
-		ck_assert_uint_le(up_link->queued, 64 * 1024 + 2 * sizeof(line));
+		ck_assert_uint_le(up_link->queued,
+		    64 * 1024 + 2 * sizeof(line));
 	}
 	ck_assert_int_eq(up_link->state, CR_DOWN);
 	ck_assert_int_gt(k, 50);
