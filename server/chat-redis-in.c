@@ -172,7 +172,7 @@ chat_redis_in_uevent(struct chat_redis *r, struct chat_node *node,
 	char real[IRC_REALNAME_MAX + 1];
 	struct chat_user *u;
 
-	if (e->argc < 8 || e->tail == NULL)
+	if (e->argc < 8 || e->tail == NULL || !irc_valid_nick(e->argv[3]))
 		return;
 	if ((u = chat_redis_in_user(r, node, e->argv[3])) == NULL) {
 		snprintf(real, sizeof(real), "%.*s", (int)e->taillen, e->tail);

@@ -89,7 +89,8 @@ redis_start(void)
 		dup2(devnull, 2);
 		execlp("redis-server", "redis-server", "--port", port,
 		    "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		    "--dir", redis_dir, "--daemonize", "no", (char *)NULL);
+		    "--dir", redis_dir, "--unixsocket", "redis.sock",
+		    "--daemonize", "no", (char *)NULL);
 		_exit(127);
 	}
 	while (!redis_ping()) {
@@ -112,13 +113,14 @@ redis_stop(int sig)
 	redis_pid = -1;
 }
 
-/* Starts instance i as node "n<i>", keeping 5 lines of history. */
+/* Starts instance i as node "n<i>" on Redis at url, keeping 5 lines
+   of history. */
 static void
-node_start(int i, const char *timeout)
+node_start_url(int i, const char *timeout, const char *url)
 {
 	char name[16];
 	const char *argv[] = { "evsockd", "--listen", "chat=127.0.0.1:0",
-		"--flood-rate", "0", "--cluster", redis_url, "--node-name",
+		"--flood-rate", "0", "--cluster", url, "--node-name",
 		name, "--cluster-timeout", timeout, "--history-lines", "5",
 		NULL };
 
@@ -130,6 +132,12 @@ node_start(int i, const char *timeout)
 	    nodes[i].log);
 	ck_assert_msg(harness_proc_wait_log(&nodes[i], " joined",
 	    WAIT_MS * harness_slowdown()), "did not join: %s", nodes[i].log);
+}
+
+static void
+node_start(int i, const char *timeout)
+{
+	node_start_url(i, timeout, redis_url);
 }
 
 static void
@@ -759,6 +767,55 @@ START_TEST(test_cluster_slow_redis)
 }
 END_TEST
 
+/* One instance on Redis's Unix socket, one on TCP: one network. */
+START_TEST(test_cluster_unix_socket)
+{
+	char url[sizeof(redis_dir) + 32];
+	struct cl a, b;
+
+	snprintf(url, sizeof(url), "unix:%s/redis.sock", redis_dir);
+	node_start_url(0, "5s", url);
+	node_start(1, "5s");
+	cl_open(&a, 0, "unixa");
+	cl_open(&b, 1, "tcpb");
+	cl_until(&b, "WHOIS unixa", " 311 tcpb unixa ", " 318 ");
+	cl_send(&b, "PRIVMSG unixa :over two transports");
+	cl_wait(&a, ":tcpb!tcpb@127.0.0.1 PRIVMSG unixa :over two");
+	cl_close(&a);
+	cl_close(&b);
+}
+END_TEST
+
+/* Bad cluster settings are refused with a reason; nothing connects. */
+START_TEST(test_cluster_bad_settings)
+{
+	struct event_base *base = event_base_new();
+	struct evs_server *srv = evs_server_new(base);
+	struct evs_chat *chat = evs_chat_new(srv);
+	static const char *const urls[] = { "http://127.0.0.1:6379",
+		"redis://", "redis://127.0.0.1:0", "redis://127.0.0.1:70000",
+		"redis://127.0.0.1:6379/x", "redis://[::1", "unix:" };
+	char err[256];
+
+	for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+		err[0] = '\0';
+		ck_assert_int_eq(evs_chat_set_cluster(chat, urls[i], "n", 1000,
+		    err, sizeof(err)), -1);
+		ck_assert_msg(strstr(err, "expected") != NULL, "%s: %s",
+		    urls[i], err);
+	}
+	ck_assert_int_eq(evs_chat_set_cluster(chat, redis_url, "bad name",
+	    1000, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "node name"));
+	ck_assert_int_eq(evs_chat_set_cluster(chat, redis_url, "n", 10, err,
+	    sizeof(err)), -1);
+	ck_assert_ptr_null(chat->link);
+	evs_chat_free(chat);
+	evs_server_free(srv);
+	event_base_free(base);
+}
+END_TEST
+
 /* Two processes share one chat port with --reuseport. */
 START_TEST(test_cluster_reuseport)
 {
@@ -796,6 +853,8 @@ cluster_suite(void)
 	tcase_add_test(tc, test_cluster_history_stream);
 	tcase_add_test(tc, test_cluster_history_query);
 	tcase_add_test(tc, test_cluster_slow_redis);
+	tcase_add_test(tc, test_cluster_unix_socket);
+	tcase_add_test(tc, test_cluster_bad_settings);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("reuseport");
 	tcase_add_checked_fixture(tc, NULL, teardown);
@@ -819,6 +878,7 @@ int
 main(void)
 {
 	const char *ci = getenv("CI");
+	char sock[sizeof(redis_dir) + 16];
 	SRunner *sr;
 	int failed;
 
@@ -836,6 +896,9 @@ main(void)
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
+	/* A Redis killed with SIGKILL leaves its socket behind. */
+	snprintf(sock, sizeof(sock), "%s/redis.sock", redis_dir);
+	unlink(sock);
 	rmdir(redis_dir);
 	return failed == 0 ? 0 : 1;
 }
