@@ -122,19 +122,36 @@ chat_redis_in_rename(struct chat_redis *r, struct chat_user *u)
 		chat_redis_out_announce(r, u, CR_BUS);
 }
 
+/* Delivers and frees a message that awaited its return. */
+static void
+chat_redis_in_deliver(struct chat_redis *r, struct cr_defer *d)
+{
+	struct chat_chan *ch = chat_state_find_chan(r->chat, d->chan);
+	struct chat_member *mb;
+	struct chat_user *except = NULL;
+
+	if (ch != NULL) {
+		TAILQ_FOREACH(mb, &ch->members, by_chan) {
+			if (d->except != 0 && !(mb->u->flags & U_REMOTE) &&
+			    evs_conn_id(mb->u->c) == d->except) {
+				except = mb->u;
+				break;
+			}
+		}
+		chat_send_chan_msg(ch, except, d->m);
+	}
+	evs_msg_unref(d->m);
+	free(d);
+}
+
 void
 chat_redis_in_flush(struct chat_redis *r)
 {
 	struct cr_defer *d;
-	struct chat_chan *ch;
 
 	while ((d = STAILQ_FIRST(&r->defers)) != NULL) {
 		STAILQ_REMOVE_HEAD(&r->defers, link);
-		if ((ch = chat_state_find_chan(r->chat, d->chan)) != NULL)
-			chat_send_chan_msg(ch, chat_state_find_user(r->chat,
-			    d->except), d->m);
-		evs_msg_unref(d->m);
-		free(d);
+		chat_redis_in_deliver(r, d);
 	}
 }
 
@@ -279,7 +296,6 @@ chat_redis_in_own_levent(struct chat_redis *r, struct cr_event *e)
 {
 	struct cr_defer *d = STAILQ_FIRST(&r->defers);
 	unsigned long long seq;
-	struct chat_chan *ch;
 
 	if (e->argc < 7 || strcmp(e->argv[6], "1") != 0 || d == NULL)
 		return;
@@ -287,11 +303,7 @@ chat_redis_in_own_levent(struct chat_redis *r, struct cr_event *e)
 	/* Those published before it and lost were flushed on a split. */
 	while (d != NULL && d->seq <= seq) {
 		STAILQ_REMOVE_HEAD(&r->defers, link);
-		if ((ch = chat_state_find_chan(r->chat, d->chan)) != NULL)
-			chat_send_chan_msg(ch, chat_state_find_user(r->chat,
-			    d->except), d->m);
-		evs_msg_unref(d->m);
-		free(d);
+		chat_redis_in_deliver(r, d);
 		d = STAILQ_FIRST(&r->defers);
 	}
 }

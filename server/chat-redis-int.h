@@ -39,7 +39,7 @@ struct cr_defer {
 	uint64_t seq;
 	struct evs_msg *m;
 	char chan[IRC_CHANNEL_MAX + 1];
-	char except[IRC_NICK_MAX + 1];
+	uint64_t except; /* the connection id of the member left out; 0 */
 };
 
 enum cr_state {

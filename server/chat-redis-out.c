@@ -647,8 +647,9 @@ chat_redis_out_chan_line(struct chat_link *link, struct chat_chan *ch,
 		return 0;
 	d->seq = r->seq;
 	snprintf(d->chan, sizeof(d->chan), "%s", ch->name);
-	snprintf(d->except, sizeof(d->except), "%s",
-	    except != NULL ? except->nick : "");
+	/* By connection: the sender may change its nick meanwhile. */
+	d->except = except != NULL && !(except->flags & U_REMOTE) ?
+	    evs_conn_id(except->c) : 0;
 	STAILQ_INSERT_TAIL(&r->defers, d, link);
 	/* A split on the way delivered what was pending, this one too. */
 	if (r->state != CR_UP)
