@@ -423,6 +423,14 @@ chat_redis_free(struct chat_link *link)
 	struct chat_node *node;
 	struct cr_defer *d;
 
+	/* Leaving: what the users' goodbyes published goes out now (one
+	   non-blocking write), and the heartbeat with it, so that the
+	   others need not wait for the timeout. */
+	if (r->cmd != NULL && r->state == CR_UP) {
+		redisAsyncCommand(r->cmd, NULL, NULL, "DEL evs:node:%s",
+		    r->node);
+		redisAsyncHandleWrite(r->cmd);
+	}
 	r->freeing = 1;
 	chat_redis_close(r);
 	while ((node = TAILQ_FIRST(&r->nodes)) != NULL) {
