@@ -119,7 +119,7 @@ chat_redis_in_rename(struct chat_redis *r, struct chat_user *u)
 	/* Instances that refused the user under the nick it lost learn
 	   of it now; the others just see the same user again. */
 	if (r->state == CR_UP)
-		chat_redis_out_announce(r, u, CR_BUS);
+		chat_redis_out_announce(r, u, r->bus);
 }
 
 /* Delivers and frees a message that awaited its return. */
@@ -177,7 +177,7 @@ chat_redis_in_hello(struct chat_redis *r, struct chat_node *node)
 	snprintf(reason, sizeof(reason), "%s %s", r->node, node->name);
 	chat_redis_in_drop(r, node, reason);
 	chat_redis_in_node(r, name, epoch);
-	snprintf(chan, sizeof(chan), CR_NODE_CHAN "%s", name);
+	chat_redis_node_chan(r, name, chan, sizeof(chan));
 	chat_redis_out_burst(r, chan, 0);
 }
 

@@ -17,8 +17,7 @@
 
 #define CR_NODE_MAX 63
 #define CR_EPOCH_MAX 24
-#define CR_BUS "evs:bus"          /* every instance's events */
-#define CR_NODE_CHAN "evs:n:"     /* + node: lines for one instance */
+#define CR_CHAN_MAX (CR_NODE_MAX + 24) /* a pub/sub channel's name */
 #define CR_EVENT_MAX 65536        /* longest event applied */
 
 struct redisAsyncContext;
@@ -59,11 +58,15 @@ struct chat_redis {
 	int port, db;
 	char node[CR_NODE_MAX + 1];
 	char epoch[CR_EPOCH_MAX];
-	char nodechan[sizeof(CR_NODE_CHAN) + CR_NODE_MAX];
+	/* Pub/sub channels belong to no database: with /DB in the URL
+	   their names carry it, so that clusters on one Redis stay apart. */
+	char bus[CR_CHAN_MAX];      /* every instance's events */
+	char nodechan[CR_CHAN_MAX]; /* lines for this instance */
 	unsigned timeout_ms;
 	enum cr_state state;
 	int was_up;     /* split notices only after the first join */
 	int was_split;  /* users were told of the split */
+	int warned;     /* the outage is in the log */
 	int freeing;
 	struct event *beat;  /* heartbeat and liveness, every timeout/3 */
 	struct event *retry; /* reconnect, after a backoff */
@@ -83,6 +86,9 @@ struct chat_redis {
 };
 
 /* chat-redis.c */
+/* Writes the name of node's own pub/sub channel into buf. */
+void chat_redis_node_chan(const struct chat_redis *r, const char *node,
+    char *buf, size_t size);
 /* Declares the instance split (once): what awaits its return is
    delivered now; the rest of the split and the reconnection run from
    the loop, outside the caller. */

@@ -204,7 +204,7 @@ chat_redis_out_publish_hist(struct chat_redis *r, const struct chat_chan *ch,
 	irc_strlower(fold, ch->name, sizeof(fold));
 	if (n == 0 || redisAsyncCommand(r->cmd, chat_redis_out_published,
 	    (void *)(uintptr_t)n, "EVAL %s 2 %s evs:hist:%s %b %b %u",
-	    cr_hist_lua, CR_BUS, fold, r->ev, n, line, body,
+	    cr_hist_lua, r->bus, fold, r->ev, n, line, body,
 	    r->chat->history_lines) != 0)
 		return;
 	chat_redis_out_queued(r, n);
@@ -254,7 +254,7 @@ chat_redis_out_claimed(redisAsyncContext *ac, void *reply, void *priv)
 		if (u == NULL && s != NULL && !taken)
 			chat_redis_out_release(r, cl->nick); /* u left */
 		else if (s != NULL && strncmp(s, "WON ", 4) == 0)
-			chat_redis_out_publish(r, CR_BUS, NULL, 0,
+			chat_redis_out_publish(r, r->bus, NULL, 0,
 			    "X %s %s %s %s", r->node, r->epoch, cl->nick,
 			    s + 4);
 		else if (taken && u != NULL)
@@ -395,7 +395,7 @@ chat_redis_out_seat(struct chat_redis *r, struct chat_user *u,
 	}
 	if (redisAsyncCommand(r->cmd, st != NULL ? chat_redis_out_seated :
 	    NULL, st, "EVAL %s 3 evs:seats:%s evs:seated:%s %s %s %s %d %d",
-	    cr_join_lua, fold, r->node, CR_BUS, ev, fold, op, burst) != 0)
+	    cr_join_lua, fold, r->node, r->bus, ev, fold, op, burst) != 0)
 		free(st);
 }
 
@@ -526,7 +526,7 @@ chat_redis_out_user(struct chat_link *link, struct chat_user *u)
 	struct chat_redis *r = chat_redis_out_of(link);
 
 	if (r->state == CR_UP)
-		chat_redis_out_user_event(r, CR_BUS, u);
+		chat_redis_out_user_event(r, r->bus, u);
 }
 
 static void
@@ -540,7 +540,7 @@ chat_redis_out_nick(struct chat_link *link, struct chat_user *u,
 	if (irc_casecmp(old, u->nick) != 0)
 		chat_redis_out_release(r, old);
 	if ((u->flags & U_REGISTERED) && r->state == CR_UP)
-		chat_redis_out_publish(r, CR_BUS, NULL, 0, "N %s %s %s %s %llu",
+		chat_redis_out_publish(r, r->bus, NULL, 0, "N %s %s %s %s %llu",
 		    r->node, r->epoch, old, u->nick,
 		    (unsigned long long)u->nick_ts);
 }
@@ -577,7 +577,7 @@ chat_redis_out_quit(struct chat_link *link, struct chat_user *u)
 		chat_redis_out_unseat(r, r->node, fp, n);
 	}
 	if (u->flags & U_REGISTERED)
-		chat_redis_out_publish(r, CR_BUS, NULL, 0, "Q %s %s %s",
+		chat_redis_out_publish(r, r->bus, NULL, 0, "Q %s %s %s",
 		    r->node, r->epoch, u->nick);
 }
 
@@ -603,7 +603,7 @@ chat_redis_out_part(struct chat_link *link, struct chat_user *u,
 	irc_strlower(fold, ch->name, sizeof(fold));
 	chat_redis_out_unseat(r, (u->flags & U_REMOTE) ? u->node->name :
 	    r->node, &fp, 1);
-	chat_redis_out_publish(r, CR_BUS, NULL, 0, "P %s %s %s %s", r->node,
+	chat_redis_out_publish(r, r->bus, NULL, 0, "P %s %s %s %s", r->node,
 	    r->epoch, ch->name, u->nick);
 }
 
@@ -613,7 +613,7 @@ chat_redis_out_chan(struct chat_link *link, struct chat_chan *ch)
 	struct chat_redis *r = chat_redis_out_of(link);
 
 	if (r->state == CR_UP)
-		chat_redis_out_chan_event(r, CR_BUS, ch, 0);
+		chat_redis_out_chan_event(r, r->bus, ch, 0);
 }
 
 static int
@@ -639,7 +639,7 @@ chat_redis_out_chan_line(struct chat_link *link, struct chat_chan *ch,
 		    (unsigned long long)r->seq, ch->name,
 		    except != NULL ? except->nick : "-");
 	else
-		chat_redis_out_publish(r, CR_BUS, line, len,
+		chat_redis_out_publish(r, r->bus, line, len,
 		    "L %s %s %llu %s %s %d :", r->node, r->epoch,
 		    (unsigned long long)r->seq, ch->name,
 		    except != NULL ? except->nick : "-", d != NULL);
@@ -664,7 +664,7 @@ chat_redis_out_peers_line(struct chat_link *link, struct chat_user *from,
 	struct chat_redis *r = chat_redis_out_of(link);
 
 	if (r->state == CR_UP)
-		chat_redis_out_publish(r, CR_BUS, line, len, "S %s %s %s :",
+		chat_redis_out_publish(r, r->bus, line, len, "S %s %s %s :",
 		    r->node, r->epoch, from->nick);
 }
 
@@ -677,7 +677,7 @@ chat_redis_out_user_line(struct chat_link *link, struct chat_user *to,
 
 	if (r->state != CR_UP || to->node == NULL)
 		return;
-	snprintf(chan, sizeof(chan), CR_NODE_CHAN "%s", to->node->name);
+	chat_redis_node_chan(r, to->node->name, chan, sizeof(chan));
 	chat_redis_out_publish(r, chan, line, len, "M %s %s %s :", r->node,
 	    r->epoch, to->nick);
 }

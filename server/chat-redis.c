@@ -94,6 +94,16 @@ chat_redis_parse_url(struct chat_redis *r, const char *url)
 	return 0;
 }
 
+void
+chat_redis_node_chan(const struct chat_redis *r, const char *node, char *buf,
+    size_t size)
+{
+	if (r->db != 0)
+		snprintf(buf, size, "evs:%d:n:%s", r->db, node);
+	else
+		snprintf(buf, size, "evs:n:%s", node);
+}
+
 static int
 chat_redis_valid_node(const char *s)
 {
@@ -154,14 +164,15 @@ void
 chat_redis_hello(struct chat_redis *r)
 {
 	r->state = CR_UP;
-	chat_redis_out_publish(r, CR_BUS, NULL, 0, "H %s %s", r->node,
+	chat_redis_out_publish(r, r->bus, NULL, 0, "H %s %s", r->node,
 	    r->epoch);
-	chat_redis_out_burst(r, CR_BUS, 1);
+	chat_redis_out_burst(r, r->bus, 1);
 	if (r->was_split)
 		chat_redis_notice_all(r, "Network rejoined: the whole "
 		    "network is reachable again");
 	r->was_up = 1;
 	r->was_split = 0;
+	r->warned = 0;
 	r->backoff_ms = CR_BACKOFF_MIN_MS;
 	log_info("cluster: node %s joined", r->node);
 }
@@ -279,7 +290,7 @@ chat_redis_connect(struct chat_redis *r)
 	if (r->db != 0)
 		redisAsyncCommand(r->cmd, NULL, NULL, "SELECT %d", r->db);
 	redisAsyncCommand(r->sub, chat_redis_on_sub, NULL, "SUBSCRIBE %s %s",
-	    CR_BUS, r->nodechan);
+	    r->bus, r->nodechan);
 }
 
 /* Closes both connections; hiredis calls the pending callbacks with no
@@ -306,8 +317,13 @@ chat_redis_split_later(struct chat_redis *r, const char *why)
 	r->state = CR_DOWN;
 	if (was == CR_UP || was == CR_SYNCING)
 		log_warn("cluster: split from the network: %s", why);
+	else if (!r->warned)
+		log_warn("cluster: cannot reach Redis (%s); serving local "
+		    "users and trying again", why);
 	else
 		log_debug("cluster: cannot join: %s", why);
+	/* One warning per outage, not one per attempt. */
+	r->warned = 1;
 	/* What was published still reaches local members, in order. */
 	chat_redis_in_flush(r);
 	event_active(r->split, EV_TIMEOUT, 0);
@@ -484,7 +500,11 @@ chat_redis_new(struct evs_chat *chat, const char *url, const char *node,
 	r->queue_max = CR_QUEUE_MAX;
 	r->backoff_ms = CR_BACKOFF_MIN_MS;
 	snprintf(r->node, sizeof(r->node), "%s", node);
-	snprintf(r->nodechan, sizeof(r->nodechan), CR_NODE_CHAN "%s", node);
+	if (r->db != 0)
+		snprintf(r->bus, sizeof(r->bus), "evs:%d:bus", r->db);
+	else
+		snprintf(r->bus, sizeof(r->bus), "evs:bus");
+	chat_redis_node_chan(r, node, r->nodechan, sizeof(r->nodechan));
 	/* A restarted instance keeps its name but not its users. */
 	snprintf(r->epoch, sizeof(r->epoch), "%llx.%x",
 	    (unsigned long long)chat_state_wallclock_ms(),

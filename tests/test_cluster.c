@@ -786,6 +786,29 @@ START_TEST(test_cluster_unix_socket)
 }
 END_TEST
 
+/* Two networks on one Redis, databases 0 and 1, stay apart. */
+START_TEST(test_cluster_databases_apart)
+{
+	char db1[sizeof(redis_url) + 4];
+	struct cl a, b, c;
+
+	snprintf(db1, sizeof(db1), "%s/1", redis_url);
+	node_start_url(0, "5s", db1);
+	node_start_url(1, "5s", db1);
+	node_start(2, "5s");
+	cl_open(&a, 0, "one");
+	cl_open(&b, 1, "two");
+	cl_until(&b, "WHOIS one", " 311 two one ", " 318 ");
+	/* The same nick is free in the other network. */
+	cl_open(&c, 2, "one");
+	cl_send(&c, "WHOIS two");
+	cl_wait(&c, " 401 one two ");
+	cl_close(&a);
+	cl_close(&b);
+	cl_close(&c);
+}
+END_TEST
+
 /* Bad cluster settings are refused with a reason; nothing connects. */
 START_TEST(test_cluster_bad_settings)
 {
@@ -855,6 +878,7 @@ cluster_suite(void)
 	tcase_add_test(tc, test_cluster_slow_redis);
 	tcase_add_test(tc, test_cluster_unix_socket);
 	tcase_add_test(tc, test_cluster_bad_settings);
+	tcase_add_test(tc, test_cluster_databases_apart);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("reuseport");
 	tcase_add_checked_fixture(tc, NULL, teardown);
