@@ -90,12 +90,18 @@ static void
 chat_redis_in_fallback(char *out, size_t size, const char *nick,
     const char *node)
 {
-	unsigned long h = irc_casehash(nick);
+	uint32_t h = 2166136261u;
 	const char *p;
 
+	/* 32-bit FNV-1a of the folded nick, a space and the node: the
+	   same on every machine, whatever its word size. */
+	for (p = nick; *p != '\0'; p++)
+		h = (h ^ (uint32_t)irc_tolower((unsigned char)*p)) * 16777619u;
+	h = (h ^ ' ') * 16777619u;
 	for (p = node; *p != '\0'; p++)
-		h = h * 31 + (unsigned char)*p;
-	snprintf(out, size, "%.*s-%04lx", IRC_NICK_MAX - 5, nick, h & 0xffff);
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	snprintf(out, size, "%.*s-%04x", IRC_NICK_MAX - 5, nick,
+	    (unsigned)(h & 0xffff));
 }
 
 void
