@@ -190,6 +190,8 @@ void chat_state_register(struct chat_user *u);
 /* Sets or clears user mode +i; returns 1 if it changed. */
 int chat_state_invisible(struct chat_user *u, int on);
 
+/* Marks u away with text (copied), or back with NULL. */
+void chat_state_away(struct chat_user *u, const char *text);
 /* Returns the wall clock in milliseconds (nick timestamps). */
 uint64_t chat_state_wallclock_ms(void);
 /* Asks the cluster for `nick` on behalf of local u.  Returns 1 when

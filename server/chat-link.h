@@ -40,7 +40,7 @@ struct chat_link_ops {
 	   when the caller may take the nick now (the backplane is split). */
 	int (*claim)(struct chat_link *, struct chat_user *u,
 	    const char *nick);
-	/* u registered, or its user modes changed. */
+	/* u registered, or its user modes or away message changed. */
 	void (*user)(struct chat_link *, struct chat_user *u);
 	/* u changed its nick from `old` (may be ""). */
 	void (*nick)(struct chat_link *, struct chat_user *u,

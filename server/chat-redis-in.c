@@ -332,6 +332,16 @@ chat_redis_in_apply(struct chat_redis *r, struct chat_node *node,
 	case 'U':
 		chat_redis_in_uevent(r, node, e);
 		break;
+	case 'A': /* A node epoch nick :away ("": back) */
+		if (e->argc >= 4 && e->tail != NULL &&
+		    (u = chat_redis_in_user(r, node, e->argv[3])) != NULL) {
+			char away[IRC_AWAY_MAX + 1];
+
+			snprintf(away, sizeof(away), "%.*s", (int)e->taillen,
+			    e->tail);
+			chat_state_away(u, away[0] != '\0' ? away : NULL);
+		}
+		break;
 	case 'N': /* N node epoch old new nickts */
 		if (e->argc >= 6 && (u = chat_redis_in_user(r, node,
 		    e->argv[3])) != NULL && irc_valid_nick(e->argv[4])) {

@@ -429,6 +429,9 @@ chat_redis_out_user_event(struct chat_redis *r, const char *chan,
 	    r->node, r->epoch, u->nick, u->user, u->host,
 	    (unsigned long long)u->nick_ts,
 	    (u->flags & U_INVISIBLE) ? "i" : "-", u->realname);
+	/* Away or not: an update must clear what the others had. */
+	chat_redis_out_publish(r, chan, NULL, 0, "A %s %s %s :%s", r->node,
+	    r->epoch, u->nick, u->away != NULL ? u->away : "");
 }
 
 /* A channel's topic, modes and operators. */

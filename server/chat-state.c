@@ -319,6 +319,17 @@ chat_state_invisible(struct chat_user *u, int on)
 	return 1;
 }
 
+void
+chat_state_away(struct chat_user *u, const char *text)
+{
+	struct chat_link *link = chat_state_link(u);
+
+	free(u->away);
+	u->away = text != NULL ? strdup(text) : NULL;
+	if (link != NULL && (u->flags & U_REGISTERED))
+		link->ops->user(link, u);
+}
+
 int
 chat_state_claim(struct chat_user *u, const char *nick)
 {

@@ -310,6 +310,15 @@ START_TEST(test_cluster_one_network)
 	cl_wait(&b, " 319 bob alice :@#c");
 	cl_send(&a, "LUSERS");
 	cl_wait(&a, " 266 alice 2 ");
+	cl_send(&b, "AWAY :gone fishing");
+	cl_wait(&b, " 306 ");
+	cl_until(&a, "WHOIS bob", " 301 alice bob :gone fishing", " 318 ");
+	cl_send(&a, "PRIVMSG bob :are you there");
+	cl_wait(&a, " 301 alice bob :gone fishing");
+	cl_send(&b, "AWAY");
+	cl_wait(&b, " 305 ");
+	cl_until(&a, "WHO bob", " 352 alice * bob 127.0.0.1 evsockd bob H ",
+	    " 315 ");
 	cl_send(&a, "NICK alice2");
 	cl_wait(&b, ":alice!alice@127.0.0.1 NICK :alice2");
 	cl_send(&b, "NAMES #c");
