@@ -190,7 +190,8 @@ chat_redis_sync(struct chat_redis *r)
 	redisAsyncCommand(r->cmd, NULL, NULL, "SADD evs:nodes %s", r->node);
 	r->syncing = 0;
 	TAILQ_FOREACH(u, &r->chat->users, link) {
-		if ((u->flags & (U_REMOTE | U_REGISTERED)) == U_REGISTERED &&
+		/* Registered or not: a nick taken while split is claimed. */
+		if (!(u->flags & U_REMOTE) && u->nick[0] != '\0' &&
 		    chat_redis_out_claim_rejoin(r, u))
 			r->syncing++;
 	}
