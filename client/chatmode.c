@@ -73,6 +73,43 @@ chatmode_usage(FILE *out)
 	fputs(chatmode_usage_tail, out);
 }
 
+/*
+ * Makes text safe for a terminal, in place: IRC formatting (bold,
+ * colours "\003NN,MM", italics, ...) is dropped and any other control
+ * byte, ESC included, becomes '?', so that what others send cannot move
+ * the cursor, retitle the window or break the line being typed.
+ */
+static void
+chatmode_clean(char *text)
+{
+	unsigned char *r = (unsigned char *)text, *w = r;
+
+	while (*r != '\0') {
+		unsigned char c = *r++;
+
+		if (c == 3) {
+			for (int i = 0; i < 2 && *r >= '0' && *r <= '9'; i++)
+				r++;
+			if (r[0] == ',' && r[1] >= '0' && r[1] <= '9') {
+				r++;
+				for (int i = 0; i < 2 && *r >= '0' &&
+				    *r <= '9'; i++)
+					r++;
+			}
+		} else if (c == 2 || c == 0x0f || c == 0x11 || c == 0x16 ||
+		    c == 0x1d || c == 0x1e || c == 0x1f) {
+			continue;
+		} else if (c == '\t') {
+			*w++ = ' ';
+		} else if (c < 0x20 || c == 0x7f) {
+			*w++ = '?';
+		} else {
+			*w++ = c;
+		}
+	}
+	*w = '\0';
+}
+
 void
 chatmode_show(struct chatmode *cm, const char *fmt, ...)
 {
@@ -80,15 +117,15 @@ chatmode_show(struct chatmode *cm, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	chatmode_clean(text);
 	if (cm->edit != NULL) {
-		vsnprintf(text, sizeof(text), fmt, ap);
 		chatedit_print(cm->edit, text);
 	} else {
-		vprintf(fmt, ap);
-		putchar('\n');
+		puts(text);
 		fflush(stdout);
 	}
-	va_end(ap);
 }
 
 void
@@ -267,6 +304,7 @@ chatmode_closed(struct evs_client *cl, int error, const char *reason,
 	chatedit_free(cm->edit);
 	cm->edit = NULL;
 	if (cm->fail[0] != '\0') {
+		chatmode_clean(cm->fail);
 		fprintf(stderr, "evsock: %s\n", cm->fail);
 		cm->status = 1;
 	} else if (error != 0) {

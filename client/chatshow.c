@@ -74,6 +74,10 @@ chatshow_refused(struct chatmode *cm, int num, const struct irc_msg *m)
 		    target, text);
 		return 1;
 	}
+	/* An ERROR after our own QUIT is the expected goodbye; after a
+	   464 it adds nothing. */
+	if (num == -1 && cm->quitting)
+		return cm->fail[0] != '\0';
 	if (num == -1) {
 		chatmode_fail(cm, "%s closed the link before registration%s: "
 		    "%s", target, cm->password != NULL ?

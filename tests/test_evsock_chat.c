@@ -83,6 +83,16 @@ fd_write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
+/* Closes a connection the teardown would otherwise close. */
+static void
+raw_close(int fd)
+{
+	for (size_t i = 0; i < 4; i++)
+		if (raw_fds[i] == fd)
+			raw_fds[i] = -1;
+	close(fd);
+}
+
 static void
 start_daemon(void)
 {
@@ -603,12 +613,17 @@ START_TEST(test_evsock_chat_fake_server)
 	chat_expect(p, "* bob invites you to #secret");
 	raw_send(&srv, ":fake 313 alice bob :is an IRC operator");
 	chat_expect(p, "- bob is an IRC operator");
+	/* Formatting is dropped, other control bytes cannot reach the
+	   terminal. */
+	raw_send(&srv, ":bob!b@h PRIVMSG #c :\002bold\002 \00304,01red\003 "
+	    "\033[2Jwiped\a");
+	chat_expect(p, "<bob> bold red ?[2Jwiped?\n");
 
 	chat_type(p, "/quit bye");
 	raw_expect(&srv, "QUIT");
 	ck_assert_str_eq(srv.line, "QUIT :bye");
 	raw_send(&srv, "ERROR :Closing Link: bye");
-	close(srv.fd);
+	raw_close(srv.fd);
 	ck_assert_int_eq(chat_wait(p, 0), 0);
 }
 END_TEST
@@ -634,6 +649,18 @@ START_TEST(test_evsock_chat_error_before_welcome)
 	ck_assert_msg(strstr(p->errbuf, "before registration") != NULL &&
 	    strstr(p->errbuf, "Access denied: Bad password?") != NULL,
 	    "stderr: %s", p->errbuf);
+
+	/* Our own /quit before the welcome: the ERROR is the goodbye. */
+	p = chat_start(NULL, args);
+	fake_accept(&srv, lfd);
+	raw_expect(&srv, "USER ");
+	chat_type(p, "/quit early");
+	raw_expect(&srv, "QUIT :early");
+	raw_send(&srv, "ERROR :Closing Link: early");
+	raw_close(srv.fd);
+	st = chat_wait(p, 0);
+	ck_assert_msg(st == 0 && p->errbuf[0] == '\0', "status %d, stderr: "
+	    "%s", st, p->errbuf);
 }
 END_TEST
 
