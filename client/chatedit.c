@@ -93,7 +93,9 @@ chatedit_clear_from(struct chatedit *ed, int up)
 	while (up-- > 0)
 		el_set(ed->el, EL_ECHOTC, "-s", "up", NULL);
 	fputc('\r', stdout);
-	el_set(ed->el, EL_ECHOTC, "-s", "cd", NULL);
+	/* Without "clear to end of screen", the line at least. */
+	if (el_set(ed->el, EL_ECHOTC, "-s", "cd", NULL) != 0)
+		el_set(ed->el, EL_ECHOTC, "-s", "ce", NULL);
 }
 
 /* Clears the prompt and the typed text; the cursor ends where the

@@ -704,6 +704,18 @@ START_TEST(test_evsock_chat_help)
 	chat_expect(p, "! unknown command /frobnicate (try /help)");
 	chat_type(p, "/kick");
 	chat_expect(p, "! usage: /kick NICK [reason]");
+	chat_type(p, "/names");
+	chat_expect(p, "! not in a channel (try /join #channel)");
+	chat_type(p, "/nick alicia");
+	chat_expect(p, "* alice is now known as alicia");
+	chat_type(p, "/join #n");
+	chat_expect(p, "* alicia has joined #n");
+	chat_type(p, "/names");
+	chat_expect(p, "* Names #n: @alicia");
+	chat_type(p, "//slash text");
+	chat_expect(p, "<alicia> /slash text");
+	chat_type(p, "/part #n see you");
+	chat_expect(p, "* alicia has left #n (see you)");
 	ck_assert_int_eq(chat_wait(p, 1), 0);
 }
 END_TEST
