@@ -143,12 +143,12 @@ chatedit_finish(struct chatedit *ed, const char *buf, int count)
 	chatedit_clear_from(ed, chatedit_row(ed, width) + 1);
 	text = strndup(buf, (size_t)count - 1);
 	chatedit_stop(ed);
-	if (text == NULL)
-		return;
-	if (text[0] != '\0')
-		history(ed->hist, &ev, H_ENTER, text);
-	ed->line(text, ed->arg);
-	free(text);
+	if (text != NULL) {
+		if (text[0] != '\0')
+			history(ed->hist, &ev, H_ENTER, text);
+		ed->line(text, ed->arg);
+		free(text);
+	}
 	chatedit_start(ed);
 }
 
