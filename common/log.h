@@ -2,6 +2,8 @@
 #ifndef EVSOCK_COMMON_LOG_H
 #define EVSOCK_COMMON_LOG_H
 
+#include <stddef.h>
+
 enum log_level {
 	LOG_LEVEL_ERROR,
 	LOG_LEVEL_WARN,
@@ -33,5 +35,32 @@ void log_msg(enum log_level level, const char *fmt, ...)
 		if (log_get_level() >= LOG_LEVEL_DEBUG)               \
 			log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__);        \
 	} while (0)
+
+
+/* How lines look.  PLAIN (the default, for command-line tools):
+   "prog: level: message".  TEXT: an RFC 3339 UTC time first (or, when
+   stderr is journald's stream, a <N> priority prefix instead).  JSON:
+   one object a line with time, level, program and message. */
+enum log_format {
+	LOG_FORMAT_PLAIN,
+	LOG_FORMAT_TEXT,
+	LOG_FORMAT_JSON
+};
+
+/* Sets the line format; with TEXT, checks JOURNAL_STREAM against the
+   current stderr (call again after log_open_file). */
+void log_set_format(enum log_format format);
+
+/* Parses "text" or "json"; returns 0 or -1. */
+int log_parse_format(const char *s, enum log_format *out);
+
+/* Opens path for appending (created 0640) and puts it in place of
+   stderr, so that SIGUSR1 after a log rotation can call it again.
+   Returns 0, or -1 with errno set (stderr unchanged). */
+int log_open_file(const char *path);
+
+/* Writes the RFC 3339 UTC time of `now` (seconds, nanoseconds) with
+   milliseconds, "2026-01-02T03:04:05.678Z", into buf; returns buf. */
+char *log_format_time(long long sec, long nsec, char *buf, size_t len);
 
 #endif
