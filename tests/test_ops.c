@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,7 +19,7 @@
 
 #include "harness.h"
 
-static char dir[256];
+static char dir[64];
 
 static void
 make_dir(void)
@@ -504,6 +505,69 @@ START_TEST(test_ops_socket_activation)
 }
 END_TEST
 
+#ifdef HAVE_LIBSYSTEMD
+/* Reads datagrams from the notify socket until one holds needle. */
+static int
+notify_wait(int fd, const char *needle, char *got, size_t cap)
+{
+	uint64_t deadline = harness_now_ms() + 10000 * harness_slowdown();
+
+	while (harness_now_ms() < deadline) {
+		struct pollfd pfd = { fd, POLLIN, 0 };
+		ssize_t n;
+
+		if (poll(&pfd, 1, 100) <= 0)
+			continue;
+		n = recv(fd, got, cap - 1, 0);
+		if (n <= 0)
+			continue;
+		got[n] = '\0';
+		if (strstr(got, needle) != NULL)
+			return 1;
+	}
+	return 0;
+}
+#endif
+
+/* Under systemd (NOTIFY_SOCKET) evsockd says READY=1 once it serves,
+   RELOADING=1 then READY=1 around a reload, and STOPPING=1. */
+START_TEST(test_ops_sd_notify)
+{
+#ifdef HAVE_LIBSYSTEMD
+	const char *argv[] = { "evsockd", "--listen", "echo=127.0.0.1:0",
+		NULL };
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct harness_proc p;
+	char got[512];
+	int fd, port;
+
+	make_dir();
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/notify", dir);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	setenv("NOTIFY_SOCKET", sun.sun_path, 1);
+	ck_assert_msg(harness_evsockd(&p, argv, 1, &port) == 0, "%s", p.log);
+	unsetenv("NOTIFY_SOCKET");
+	ck_assert_msg(notify_wait(fd, "READY=1", got, sizeof(got)), "%s", got);
+	kill(p.pid, SIGHUP);
+	ck_assert_msg(notify_wait(fd, "RELOADING=1", got, sizeof(got)), "%s",
+	    got);
+	ck_assert(strstr(got, "MONOTONIC_USEC=") != NULL);
+	ck_assert_msg(notify_wait(fd, "READY=1", got, sizeof(got)), "%s", got);
+	kill(p.pid, SIGTERM);
+	ck_assert_msg(notify_wait(fd, "STOPPING=1", got, sizeof(got)), "%s",
+	    got);
+	ck_assert_int_eq(harness_proc_stop(&p, 0, 10000), 0);
+	close(fd);
+	remove_dir();
+#else
+	fprintf(stderr, "built without libsystemd: sd_notify not tested\n");
+	ck_assert_msg(!ci(), "libsystemd is missing (CI=true)");
+#endif
+}
+END_TEST
+
 static unsigned
 proc_uid(pid_t pid)
 {
@@ -574,6 +638,7 @@ ops_suite(void)
 	tcase_add_test(tc, test_ops_check_config);
 	tcase_add_test(tc, test_ops_metrics);
 	tcase_add_test(tc, test_ops_socket_activation);
+	tcase_add_test(tc, test_ops_sd_notify);
 	tcase_add_test(tc, test_ops_user_drops_root);
 	suite_add_tcase(s, tc);
 	return s;
