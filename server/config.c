@@ -37,7 +37,8 @@ struct config_opt {
 	unsigned flags;
 	size_t off;              /* field in struct config */
 	uint64_t min, max;       /* UINT and SIZE bounds; DURATION: max ms */
-	/* CUSTOM: stores the value; STRING: checks it (NULL: any) */
+	/* CUSTOM: stores the value, and for a REPEAT option empties its
+	   list when the value is NULL; STRING: checks it (NULL: any) */
 	int (*set)(struct config *, const char *, const char **);
 	const char *metavar;
 	const char *help;        /* lines separated by \n */
@@ -230,6 +231,10 @@ config_set_listen(struct config *cfg, const char *v, const char **why)
 	char service[ADDR_SERVICE_MAX], host[ADDR_HOST_MAX];
 	int port;
 
+	if (v == NULL) {
+		cfg->nlisten = 0;
+		return 0;
+	}
 	if (addr_split_listen(v, service, sizeof(service), host, sizeof(host),
 	    &port, why) == -1)
 		return -1;
@@ -346,11 +351,10 @@ config_reset_list(struct config *cfg, const struct config_opt *o,
 {
 	size_t i = (size_t)(o - config_opts);
 
-	if (!(o->flags & CONFIG_REPEAT) || seen[i])
+	if (!(o->flags & CONFIG_REPEAT) || seen[i] || o->set == NULL)
 		return;
 	seen[i] = 1;
-	if (strcmp(o->name, "listen") == 0)
-		cfg->nlisten = 0;
+	(void)o->set(cfg, NULL, NULL);
 }
 
 /*
