@@ -674,6 +674,13 @@ daemon_drop_privileges(const struct config *cfg)
 		    strerror(errno) : "no such user");
 		return -1;
 	}
+	/* The log file opened as root stays the daemon's to write; giving
+	   the open file (not the path, which could be swapped) to the user
+	   lets SIGUSR1 reopen it in place. */
+	if (cfg->log_file != NULL && fchown(STDERR_FILENO, pw->pw_uid,
+	    pw->pw_gid) == -1)
+		log_warn("log-file %s: cannot give it to %s: %s",
+		    cfg->log_file, cfg->user, strerror(errno));
 	if (initgroups(pw->pw_name, pw->pw_gid) == -1 ||
 	    setgid(pw->pw_gid) == -1 || setuid(pw->pw_uid) == -1) {
 		log_error("user %s: cannot switch: %s", cfg->user,
