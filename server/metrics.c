@@ -508,8 +508,8 @@ static void
 metrics_http_cb(struct evhttp_request *req, void *arg)
 {
 	struct metrics *m = arg;
-	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(
-	    req));
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
 	struct evbuffer *out;
 
 	if (path == NULL || strcmp(path, "/metrics") != 0) {
