@@ -28,13 +28,17 @@ make_dir(void)
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 }
 
+/* The fixture's teardown: also after a failed test. */
 static void
 remove_dir(void)
 {
 	char cmd[300];
 
+	if (dir[0] == '\0')
+		return;
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	ck_assert_int_eq(system(cmd), 0);
+	dir[0] = '\0';
 }
 
 static char *
@@ -631,6 +635,7 @@ ops_suite(void)
 	TCase *tc = tcase_create("service");
 
 	tcase_set_timeout(tc, 120);
+	tcase_add_checked_fixture(tc, NULL, remove_dir);
 	tcase_add_test(tc, test_ops_sighup_reloads_motd_keeps_clients);
 	tcase_add_test(tc, test_ops_signals_do_not_kill);
 	tcase_add_test(tc, test_ops_sigusr1_reopens_log_file);
