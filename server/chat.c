@@ -425,3 +425,12 @@ fail:
 	free(lines);
 	return -1;
 }
+
+void
+evs_chat_stats(const struct evs_chat *chat, struct evs_chat_stats *st)
+{
+	st->users = chat->nusers;
+	st->unregistered = chat->nunknown;
+	st->channels = chat->chans.n;
+	st->max_users = chat->maxusers;
+}

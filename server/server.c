@@ -657,3 +657,59 @@ server_ip_release(struct evs_server *srv, const struct sockaddr *sa)
 		}
 	}
 }
+
+/* Adopts a socket that is already bound (systemd socket activation,
+   an inherited descriptor); owns fd from the call on, even on error. */
+struct evs_listener *
+evs_server_listen_fd(struct evs_server *srv, evutil_socket_t fd,
+    const struct evs_service *svc, void *arg, char *errbuf, size_t errlen)
+{
+	struct evs_listener *l = NULL;
+	const char *what = "invalid service or socket";
+	int type = 0, saved;
+	socklen_t tlen = sizeof(type);
+
+	if (svc == NULL || (svc->framing == EVS_FRAMING_RAW &&
+	    svc->data == NULL) || (svc->framing == EVS_FRAMING_LINE &&
+	    svc->line == NULL) || srv->shutting_down || fd < 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) == -1 ||
+	    type != SOCK_STREAM) {
+		errno = EINVAL;
+		goto fail;
+	}
+	what = "socket";
+	if ((l = calloc(1, sizeof(*l))) == NULL ||
+	    evutil_make_socket_nonblocking(fd) == -1 ||
+	    evutil_make_socket_closeonexec(fd) == -1)
+		goto fail;
+	l->srv = srv;
+	l->svc = svc;
+	l->arg = arg;
+	/* listen() again only sets the backlog on a listening socket. */
+	what = "listen";
+	if (listen(fd, srv->backlog) == -1)
+		goto fail;
+	what = "getsockname";
+	l->addrlen = sizeof(l->addr);
+	if (getsockname(fd, &l->addr.sa, &l->addrlen) == -1)
+		goto fail;
+	what = "evconnlistener_new";
+	l->lev = evconnlistener_new(srv->base, server_accept_cb, l,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+	if (l->lev == NULL)
+		goto fail;
+	evconnlistener_set_error_cb(l->lev, server_accept_error_cb);
+	if (srv->accept_paused)
+		evconnlistener_disable(l->lev);
+	TAILQ_INSERT_TAIL(&srv->listeners, l, link);
+	return l;
+fail:
+	saved = errno;
+	if (errbuf != NULL)
+		snprintf(errbuf, errlen, "%s: %s", what, strerror(saved));
+	if (fd >= 0)
+		close(fd);
+	free(l);
+	errno = saved;
+	return NULL;
+}
