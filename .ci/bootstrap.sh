@@ -10,10 +10,13 @@ mode=${1:-serve}
 cd "$(dirname "$0")/.."
 
 # Build and test dependencies; ii/ngircd/valgrind/clang serve the
-# system tests, benchmarks and fuzz corpus replay.
+# system tests, benchmarks and fuzz corpus replay; redis-server,
+# nginx-light and chromium are the peers and the browser of evsock
+# load's tests (zlib lets the HTML report's test read the screenshot).
 pkgs="gcc pkg-config meson ninja-build libevent-dev check"
 if [ "$mode" = test ]; then
 	pkgs="$pkgs clang ii ngircd valgrind procps python3"
+	pkgs="$pkgs redis-server nginx-light chromium zlib1g-dev"
 fi
 
 missing=""

@@ -38,6 +38,7 @@ static int load_req_emit(struct load_conn *c, const struct load_tmpl *t);
 static int load_req_flush(struct load_conn *c);
 static int load_req_push(struct load_conn *c, size_t step, uint64_t due);
 static void load_req_close_step(struct load_conn *c, uint64_t now);
+static void load_req_reconnect(struct load_conn *c, uint64_t now);
 static void load_req_sleep_cb(evutil_socket_t fd, short what, void *arg);
 static void load_req_reset(struct load_conn *c);
 static int load_req_running(const struct load_worker *w, uint64_t now);
@@ -294,9 +295,17 @@ load_req_sleep_cb(evutil_socket_t fd, short what, void *arg)
 static void
 load_req_close_step(struct load_conn *c, uint64_t now)
 {
+	c->w->cycles++;
+	load_req_reconnect(c, now);
+}
+
+/* Closes c and, while the run goes on, opens a new connection in its
+   slot. */
+static void
+load_req_reconnect(struct load_conn *c, uint64_t now)
+{
 	struct load_worker *w = c->w;
 
-	w->cycles++;
 	load_conn_close(c);
 	load_req_reset(c);
 	if (load_req_running(w, now) && load_conn_start(c) == -1)
@@ -364,6 +373,16 @@ load_req_input(struct load_conn *c, char *p, size_t n, uint64_t now)
 		if (m == 0)
 			continue;
 		load_worker_record(w, e->due, now, r->m.pos);
+		if (r->m.close) {
+			/* The server said this response is its last on this
+			   connection (an HTTP keep-alive limit): a new
+			   connection takes over; what was pipelined behind
+			   it is never answered and not owed. */
+			c->recv_seq = c->send_seq;
+			load_req_flush(c);
+			load_req_reconnect(c, now);
+			break;
+		}
 		load_script_match_reset(&r->m);
 		r->want_ready = 0;
 		r->qhead = (r->qhead + 1) % r->qcap;

@@ -515,6 +515,7 @@ load_script_match_reset(struct load_match *m)
 	m->left = 0;
 	m->status = 0;
 	m->chunked = 0;
+	m->close = 0;
 	m->blen = 0;
 }
 
@@ -666,7 +667,9 @@ load_script_match(struct load_match *m, const struct load_expect *e,
 		m->pos += k;
 		return m->pos == e->bytes;
 	case LOAD_EXPECT_HTTP:
-		return load_script_http(m, e, p, n, used, why, whylen);
+		r = load_script_http(m, e, p, n, used, why, whylen);
+		m->pos += *used;
+		return r;
 	}
 	*used = n;
 	return 0;
@@ -723,6 +726,9 @@ load_script_http_head(struct load_match *m, const struct load_expect *e,
 		} else if (strncasecmp(line, "Transfer-Encoding:", 18) == 0 &&
 		    strcasestr(line + 18, "chunked") != NULL)
 			m->chunked = 1;
+		else if (strncasecmp(line, "Connection:", 11) == 0 &&
+		    strcasestr(line + 11, "close") != NULL)
+			m->close = 1;
 	}
 	if ((m->status >= 100 && m->status < 200) || m->status == 204 ||
 	    m->status == 304)
@@ -759,6 +765,16 @@ load_script_http(struct load_match *m, const struct load_expect *e,
 				goto toolong;
 			if (r == 0)
 				break;
+			if (m->blen > 0 && memchr(m->buf, '\n', m->blen) ==
+			    NULL && strncmp(m->buf, "HTTP/1.", 7) != 0) {
+				/* Not HTTP: say so now, not after 64 KiB. */
+				load_script_escape(m->buf, m->blen, b,
+				    sizeof(b));
+				snprintf(why, whylen, "expected an HTTP/1.1 "
+				    "status line, got %s", b);
+				*used = off;
+				return -1;
+			}
 			if (m->blen > 0 && m->buf[m->blen - 1] != '\n') {
 				/* Keep the line, ready for the next. */
 				m->buf[m->blen++] = '\n';

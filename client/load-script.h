@@ -81,6 +81,7 @@ struct load_match {
 	uint64_t left;                /* HTTP: body or chunk bytes left */
 	int status;                   /* HTTP: the status code */
 	int chunked;
+	int close;                    /* HTTP: "Connection: close" */
 	char *buf;                    /* a line or header block so far */
 	size_t blen, bcap;
 };

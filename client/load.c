@@ -824,7 +824,9 @@ load_main(int argc, char **argv)
 			if (load_interrupted && now < atomic_load(&sh.t_end))
 				atomic_store(&sh.t_end, now);
 			if (now >= atomic_load(&sh.t_end)) {
-				drain_deadline = now + conf.drain_ms *
+				/* A second past the workers' own deadline:
+				   they count what is still missing. */
+				drain_deadline = now + (conf.drain_ms + 1000) *
 				    1000000ULL;
 				atomic_store(&sh.phase, LOAD_PHASE_DRAIN);
 			}
