@@ -750,6 +750,51 @@ START_TEST(test_load_req_many_targets)
 }
 END_TEST
 
+/* Connections that never came up are errors in the summary, not
+   beside it. */
+START_TEST(test_load_req_failed_connections_are_errors)
+{
+	char target[64];
+	const char *json[] = { "-c", "3", "-d", "1", "--no-progress",
+		"--json", "--send", "x\\n", "--expect-line", target, NULL };
+	const char *text[] = { "-c", "3", "-d", "1", "--no-progress",
+		"--send", "x\\n", "--expect-line", target, NULL };
+	int st;
+
+	snprintf(target, sizeof(target), "127.0.0.1:%d", free_port());
+	st = run_load(json);
+	ck_assert_msg(st == 1, "status %d: %.1500s %.1000s", st, out, err);
+	ck_assert(json_num(out, "connections", "failed") == 3);
+	ck_assert(json_num(out, NULL, "errors") == 3);
+	ck_assert(json_num(out, "error_kinds", "connect") == 3);
+	st = run_load(text);
+	ck_assert_int_eq(st, 1);
+	ck_assert_msg(strstr(out, "errors      3  connect 3") != NULL,
+	    "%.2500s", out);
+}
+END_TEST
+
+/* An IRC run that evsockd's flood limit (10 commands a second per
+   client by default) holds back says so. */
+START_TEST(test_load_req_irc_flood_limit_said)
+{
+	const char *srv[] = { "evsockd", "--listen", "chat=127.0.0.1:0",
+		NULL };
+	char target[64];
+	const char *args[] = { "-m", "irc", "-c", "3", "--senders", "1",
+		"-r", "100", "-d", "1", "--warmup", "0", "--drain", "500ms",
+		"--no-progress", target, NULL };
+	int port = 0, st;
+
+	ck_assert_msg(harness_evsockd(&proc, srv, 1, &port) == 0,
+	    "evsockd did not start: %s", proc.log);
+	snprintf(target, sizeof(target), "127.0.0.1:%d", port);
+	st = run_load(args);
+	ck_assert_msg(st == 1, "status %d: %.1500s %.1000s", st, out, err);
+	ck_assert_msg(strstr(out, "flood limit") != NULL, "%.2500s", out);
+}
+END_TEST
+
 /* --histogram writes HdrHistogram's .hgrm; merge adds two runs. */
 START_TEST(test_load_req_hgrm_and_merge)
 {
@@ -976,6 +1021,8 @@ load_req_suite(void)
 	tcase_add_test(tc, test_load_req_pipelining);
 	tcase_add_test(tc, test_load_req_churn);
 	tcase_add_test(tc, test_load_req_many_targets);
+	tcase_add_test(tc, test_load_req_failed_connections_are_errors);
+	tcase_add_test(tc, test_load_req_irc_flood_limit_said);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("reports");
