@@ -13,7 +13,7 @@
 
 #define W 900
 #define H 300
-#define ML 70  /* margins: left, right, top, bottom */
+#define ML 70 /* margins: left, right, top, bottom */
 #define MR 20
 #define MT 30
 #define MB 45
@@ -29,7 +29,7 @@ struct html_series {
 struct html_axes {
 	double x0, x1, y0, y1;
 	int logx, logy;
-	double shade0, shade1;        /* the measured window, or 0, 0 */
+	double shade0, shade1; /* the measured window, or 0, 0 */
 };
 
 static void html_text(FILE *fp, const char *s);
@@ -37,8 +37,8 @@ static double html_map(double v, double lo, double hi, int logscale,
     double from, double to);
 static double html_step(double range);
 static void html_chart(FILE *fp, const char *title, const char *xlabel,
-    const char *ylabel, const struct html_axes *a,
-    const struct html_series *s, size_t ns, int spectrum);
+    const char *ylabel, const struct html_axes *a, const struct html_series *s,
+    size_t ns, int spectrum);
 static void html_spectrum(const struct hist *h, struct html_series *s);
 static void html_summary(FILE *fp, const struct load_summary *s);
 
@@ -61,8 +61,7 @@ html_text(FILE *fp, const char *s)
 }
 
 static double
-html_map(double v, double lo, double hi, int logscale, double from,
-    double to)
+html_map(double v, double lo, double hi, int logscale, double from, double to)
 {
 	double f;
 
@@ -93,16 +92,17 @@ html_step(double range)
 }
 
 static void
-html_chart(FILE *fp, const char *title, const char *xlabel,
-    const char *ylabel, const struct html_axes *a,
-    const struct html_series *s, size_t ns, int spectrum)
+html_chart(FILE *fp, const char *title, const char *xlabel, const char *ylabel,
+    const struct html_axes *a, const struct html_series *s, size_t ns,
+    int spectrum)
 {
 	double px0 = ML, px1 = W - MR, py0 = H - MB, py1 = MT, v, step;
 
-	fprintf(fp, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
-	    "height=\"%d\" viewBox=\"0 0 %d %d\">\n", W, H, W, H);
-	fprintf(fp, "<rect width=\"%d\" height=\"%d\" fill=\"#fff\"/>\n", W,
-	    H);
+	fprintf(fp,
+	    "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
+	    "height=\"%d\" viewBox=\"0 0 %d %d\">\n",
+	    W, H, W, H);
+	fprintf(fp, "<rect width=\"%d\" height=\"%d\" fill=\"#fff\"/>\n", W, H);
 	fprintf(fp, "<text x=\"%d\" y=\"18\" class=\"t\">", ML);
 	html_text(fp, title);
 	fprintf(fp, "</text>\n");
@@ -112,33 +112,38 @@ html_chart(FILE *fp, const char *title, const char *xlabel,
 		double s1 = html_map(a->shade1, a->x0, a->x1, a->logx, px0,
 		    px1);
 
-		fprintf(fp, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
-		    "height=\"%.1f\" fill=\"#eef4ff\"/>\n", s0, py1, s1 - s0,
-		    py0 - py1);
+		fprintf(fp,
+		    "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
+		    "height=\"%.1f\" fill=\"#eef4ff\"/>\n",
+		    s0, py1, s1 - s0, py0 - py1);
 	}
 	/* Grid and tick labels. */
 	if (a->logy) {
 		for (v = pow(10, floor(log10(a->y0))); v <= a->y1 * 1.0001;
-		    v *= 10) {
+		     v *= 10) {
 			double y = html_map(v, a->y0, a->y1, 1, py0, py1);
 
 			if (v < a->y0)
 				continue;
-			fprintf(fp, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" "
+			fprintf(fp,
+			    "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" "
 			    "y2=\"%.1f\" class=\"g\"/><text x=\"%.1f\" "
 			    "y=\"%.1f\" class=\"l\" text-anchor=\"end\">%g"
-			    "</text>\n", px0, px1, y, y, px0 - 6, y + 4, v);
+			    "</text>\n",
+			    px0, px1, y, y, px0 - 6, y + 4, v);
 		}
 	} else {
 		step = html_step(a->y1 - a->y0);
 		for (v = ceil(a->y0 / step) * step; v <= a->y1 * 1.0001;
-		    v += step) {
+		     v += step) {
 			double y = html_map(v, a->y0, a->y1, 0, py0, py1);
 
-			fprintf(fp, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" "
+			fprintf(fp,
+			    "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" "
 			    "y2=\"%.1f\" class=\"g\"/><text x=\"%.1f\" "
 			    "y=\"%.1f\" class=\"l\" text-anchor=\"end\">%g"
-			    "</text>\n", px0, px1, y, y, px0 - 6, y + 4, v);
+			    "</text>\n",
+			    px0, px1, y, y, px0 - 6, y + 4, v);
 		}
 	}
 	if (spectrum) {
@@ -149,45 +154,59 @@ html_chart(FILE *fp, const char *title, const char *xlabel,
 			double x = html_map(pow(10, i), a->x0, a->x1, 1, px0,
 			    px1);
 
-			fprintf(fp, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" "
+			fprintf(fp,
+			    "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" "
 			    "y2=\"%.1f\" class=\"g\"/><text x=\"%.1f\" "
 			    "y=\"%.1f\" class=\"l\" text-anchor=\"middle\">%s"
-			    "</text>\n", x, x, py0, py1, x, py0 + 16, names[i]);
+			    "</text>\n",
+			    x, x, py0, py1, x, py0 + 16, names[i]);
 		}
 	} else {
 		step = html_step(a->x1 - a->x0);
 		for (v = ceil(a->x0 / step) * step; v <= a->x1 * 1.0001;
-		    v += step) {
+		     v += step) {
 			double x = html_map(v, a->x0, a->x1, 0, px0, px1);
 
-			fprintf(fp, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" "
+			fprintf(fp,
+			    "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" "
 			    "y2=\"%.1f\" class=\"g\"/><text x=\"%.1f\" "
 			    "y=\"%.1f\" class=\"l\" text-anchor=\"middle\">%g"
-			    "</text>\n", x, x, py0, py1, x, py0 + 16, v);
+			    "</text>\n",
+			    x, x, py0, py1, x, py0 + 16, v);
 		}
 	}
-	fprintf(fp, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
-	    "height=\"%.1f\" fill=\"none\" stroke=\"#888\"/>\n", px0, py1,
-	    px1 - px0, py0 - py1);
-	fprintf(fp, "<text x=\"%.1f\" y=\"%d\" class=\"l\" "
-	    "text-anchor=\"middle\">", (px0 + px1) / 2, H - 8);
+	fprintf(fp,
+	    "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
+	    "height=\"%.1f\" fill=\"none\" stroke=\"#888\"/>\n",
+	    px0, py1, px1 - px0, py0 - py1);
+	fprintf(fp,
+	    "<text x=\"%.1f\" y=\"%d\" class=\"l\" "
+	    "text-anchor=\"middle\">",
+	    (px0 + px1) / 2, H - 8);
 	html_text(fp, xlabel);
-	fprintf(fp, "</text><text x=\"14\" y=\"%.1f\" class=\"l\" "
+	fprintf(fp,
+	    "</text><text x=\"14\" y=\"%.1f\" class=\"l\" "
 	    "text-anchor=\"middle\" transform=\"rotate(-90 14 %.1f)\">",
 	    (py0 + py1) / 2, (py0 + py1) / 2);
 	html_text(fp, ylabel);
 	fprintf(fp, "</text>\n");
 	for (size_t k = 0; k < ns; k++) {
-		fprintf(fp, "<polyline fill=\"none\" stroke=\"%s\" "
-		    "stroke-width=\"2\" points=\"", s[k].color);
+		fprintf(fp,
+		    "<polyline fill=\"none\" stroke=\"%s\" "
+		    "stroke-width=\"2\" points=\"",
+		    s[k].color);
 		for (size_t i = 0; i < s[k].n; i++)
-			fprintf(fp, "%.1f,%.1f ", html_map(s[k].x[i], a->x0,
-			    a->x1, a->logx, px0, px1), html_map(s[k].y[i],
-			    a->y0, a->y1, a->logy, py0, py1));
-		fprintf(fp, "\"/>\n<rect x=\"%.1f\" y=\"%d\" width=\"12\" "
+			fprintf(fp, "%.1f,%.1f ",
+			    html_map(s[k].x[i], a->x0, a->x1, a->logx, px0,
+			        px1),
+			    html_map(s[k].y[i], a->y0, a->y1, a->logy, py0,
+			        py1));
+		fprintf(fp,
+		    "\"/>\n<rect x=\"%.1f\" y=\"%d\" width=\"12\" "
 		    "height=\"4\" fill=\"%s\"/><text x=\"%.1f\" y=\"%d\" "
-		    "class=\"l\">", px1 - 110, MT + 8 + (int)k * 16,
-		    s[k].color, px1 - 94, MT + 13 + (int)k * 16);
+		    "class=\"l\">",
+		    px1 - 110, MT + 8 + (int)k * 16, s[k].color, px1 - 94,
+		    MT + 13 + (int)k * 16);
 		html_text(fp, s[k].name);
 		fprintf(fp, "</text>\n");
 	}
@@ -201,7 +220,7 @@ html_spectrum(const struct hist *h, struct html_series *s)
 	s->n = 0;
 	if (hist_count(h) == 0)
 		return;
-	for (double p = 0; s->n < MAXPTS; ) {
+	for (double p = 0; s->n < MAXPTS;) {
 		double half = floor(log2(100.0 / (100.0 - p))) + 1;
 
 		s->x[s->n] = 1.0 / (1.0 - p / 100.0);
@@ -230,9 +249,10 @@ html_summary(FILE *fp, const struct load_summary *s)
 		fprintf(fp, ", pipelining %u", s->pipeline);
 	if (s->runs > 1)
 		fprintf(fp, ", %u runs merged", s->runs);
-	fprintf(fp, "</td></tr>\n<tr><th>measured</th><td>%.2f s after "
-	    "%.2f s warmup%s</td></tr>\n", s->secs, s->warmup_s,
-	    s->interrupted ? " (interrupted)" : "");
+	fprintf(fp,
+	    "</td></tr>\n<tr><th>measured</th><td>%.2f s after "
+	    "%.2f s warmup%s</td></tr>\n",
+	    s->secs, s->warmup_s, s->interrupted ? " (interrupted)" : "");
 	fprintf(fp, "<tr><th>throughput</th><td>%.0f replies/s, %.2f MB/s",
 	    s->mps, s->bps / 1e6);
 	if (s->churn)
@@ -273,18 +293,19 @@ load_html_write(const struct load_summary *s, const char *path)
 	if ((fp = fopen(path, "w")) == NULL)
 		return -1;
 	fputs("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">\n"
-	    "<title>evsock load report</title>\n<style>\n"
-	    "body{font:14px sans-serif;margin:20px;color:#222;"
-	    "background:#fafafa}\n"
-	    "h1{font-size:20px}table{border-collapse:collapse;"
-	    "margin-bottom:16px}\n"
-	    "th{text-align:left;padding:3px 12px 3px 0;color:#555}"
-	    "td{padding:3px 0}\n.bad{color:#b00}.ok{color:#070}\n"
-	    "svg{display:block;margin:8px 0;border:1px solid #ddd}\n"
-	    "svg .t{font:bold 14px sans-serif}"
-	    "svg .l{font:11px sans-serif;fill:#444}\n"
-	    "svg .g{stroke:#e4e4e4}\n</style></head><body>\n"
-	    "<h1>evsock load</h1>\n", fp);
+	      "<title>evsock load report</title>\n<style>\n"
+	      "body{font:14px sans-serif;margin:20px;color:#222;"
+	      "background:#fafafa}\n"
+	      "h1{font-size:20px}table{border-collapse:collapse;"
+	      "margin-bottom:16px}\n"
+	      "th{text-align:left;padding:3px 12px 3px 0;color:#555}"
+	      "td{padding:3px 0}\n.bad{color:#b00}.ok{color:#070}\n"
+	      "svg{display:block;margin:8px 0;border:1px solid #ddd}\n"
+	      "svg .t{font:bold 14px sans-serif}"
+	      "svg .l{font:11px sans-serif;fill:#444}\n"
+	      "svg .g{stroke:#e4e4e4}\n</style></head><body>\n"
+	      "<h1>evsock load</h1>\n",
+	    fp);
 	html_summary(fp, s);
 
 	/* Samples beyond MAXPTS are thinned, keeping their order. */
@@ -376,11 +397,11 @@ load_html_write(const struct load_summary *s, const char *path)
 	a.logx = 1;
 	step = html_step(ymax > 0 ? ymax : 1);
 	a.y1 = ceil((ymax > 0 ? ymax : 1) / step) * step;
-	html_chart(fp, "Latency by percentile (measured window)",
-	    "percentile", "latency (us)", &a, ser,
-	    hist_count(s->conn_lat) > 0 ? 2 : 1, 1);
+	html_chart(fp, "Latency by percentile (measured window)", "percentile",
+	    "latency (us)", &a, ser, hist_count(s->conn_lat) > 0 ? 2 : 1, 1);
 	fputs("<p>Latency counts from when each request was due.  Made by "
-	    "<code>evsock load --report</code>.</p>\n</body></html>\n", fp);
+	      "<code>evsock load --report</code>.</p>\n</body></html>\n",
+	    fp);
 	rc = ferror(fp) ? -1 : 0;
 	if (fclose(fp) != 0)
 		rc = -1;

@@ -23,11 +23,9 @@ static const char *load_merge_get(const char *obj, const char *key);
 static double load_merge_num(const char *obj, const char *key);
 static void load_merge_str(const char *obj, const char *key, char *buf,
     size_t len);
-static int load_merge_hist(const char *obj, const char *key,
-    struct hist *into);
+static int load_merge_hist(const char *obj, const char *key, struct hist *into);
 static int load_merge_samples(const char *root, struct load_summary *s);
-static int load_merge_file(const char *path, struct load_summary *s,
-    int first);
+static int load_merge_file(const char *path, struct load_summary *s, int first);
 static char *load_merge_read(const char *path);
 
 static const char *
@@ -90,8 +88,8 @@ load_merge_get(const char *obj, const char *key)
 		if (*p != ':')
 			return NULL;
 		v = load_merge_ws(p + 1);
-		if ((size_t)(p - k) >= klen + 1 && strncmp(k, key, klen) ==
-		    0 && k[klen] == '"')
+		if ((size_t)(p - k) >= klen + 1 && strncmp(k, key, klen) == 0 &&
+		    k[klen] == '"')
 			return v;
 		if ((p = load_merge_skip(v)) == NULL)
 			return NULL;
@@ -146,7 +144,7 @@ load_merge_hist(const char *obj, const char *key, struct hist *into)
 		return -1;
 	if ((tmp = hist_new()) == NULL)
 		return -1;
-	for (p = load_merge_ws(p + 1); *p == '['; ) {
+	for (p = load_merge_ws(p + 1); *p == '[';) {
 		char *q;
 		unsigned long long low, n;
 
@@ -206,7 +204,9 @@ load_merge_samples(const char *root, struct load_summary *s)
 		x->msgs += (uint64_t)v[2];
 		x->conns += (uint64_t)v[3];
 		x->errors += (uint64_t)v[4];
-#define WORST(f, k) if ((uint64_t)v[k] > x->f) x->f = (uint64_t)v[k]
+#define WORST(f, k) \
+	if ((uint64_t)v[k] > x->f) \
+	x->f = (uint64_t)v[k]
 		WORST(p50, 5);
 		WORST(p90, 6);
 		WORST(p99, 7);
@@ -267,10 +267,12 @@ load_merge_file(const char *path, struct load_summary *s, int first)
 	}
 	root = load_merge_ws(text);
 	load_merge_str(root, "mode", mode, sizeof(mode));
-	if (mode[0] == '\0' || load_merge_hist(root, "histogram_ns",
-	    s->lat) == -1) {
-		fprintf(stderr, "evsock load merge: %s: not the --json of "
-		    "evsock load (no histogram_ns)\n", path);
+	if (mode[0] == '\0' ||
+	    load_merge_hist(root, "histogram_ns", s->lat) == -1) {
+		fprintf(stderr,
+		    "evsock load merge: %s: not the --json of "
+		    "evsock load (no histogram_ns)\n",
+		    path);
 		goto out;
 	}
 	load_merge_hist(root, "connect_histogram_ns", s->conn_lat);
@@ -290,7 +292,8 @@ load_merge_file(const char *path, struct load_summary *s, int first)
 			strcat(strcat(s->target, " + "), target);
 	}
 	s->runs += load_merge_get(root, "runs") != NULL ?
-	    (unsigned)load_merge_num(root, "runs") : 1;
+	    (unsigned)load_merge_num(root, "runs") :
+	    1;
 	c = load_merge_get(root, "connections");
 	s->up += (uint64_t)load_merge_num(c, "ok");
 	s->failed += (uint64_t)load_merge_num(c, "failed");
@@ -324,12 +327,12 @@ load_merge_file(const char *path, struct load_summary *s, int first)
 	s->throttled += (uint64_t)load_merge_num(root, "throttled");
 	load_merge_str(root, "first_error", buf, sizeof(buf));
 	if (s->first_error[0] == '\0' && buf[0] != '\0')
-		snprintf(s->first_error, sizeof(s->first_error), "%s: %s",
-		    path, buf);
+		snprintf(s->first_error, sizeof(s->first_error), "%s: %s", path,
+		    buf);
 	load_merge_str(root, "first_mismatch", buf, sizeof(buf));
 	if (s->first_mismatch[0] == '\0' && buf[0] != '\0')
-		snprintf(s->first_mismatch, sizeof(s->first_mismatch),
-		    "%s: %s", path, buf);
+		snprintf(s->first_mismatch, sizeof(s->first_mismatch), "%s: %s",
+		    path, buf);
 	if (load_merge_samples(root, s) == -1) {
 		fprintf(stderr, "evsock load merge: out of memory\n");
 		goto out;
@@ -343,13 +346,11 @@ out:
 int
 load_merge_main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
+	static const struct option longopts[] = { { "json", no_argument, NULL,
+		                                      'j' },
 		{ "histogram", required_argument, NULL, 'H' },
 		{ "report", required_argument, NULL, 'R' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
 	static const double pct[] = { 50, 90, 99, 99.9 };
 	struct load_output o;
 	struct load_summary *s;
@@ -372,7 +373,8 @@ load_merge_main(int argc, char **argv)
 			o.report = optarg;
 			break;
 		case 'h':
-			printf("usage: evsock load merge [--json] [--histogram "
+			printf(
+			    "usage: evsock load merge [--json] [--histogram "
 			    "FILE] [--report FILE.html] A.json B.json ...\n"
 			    "\nAdds runs of `evsock load --json` made at the "
 			    "same time into one report:\nthroughputs add, "
@@ -383,13 +385,16 @@ load_merge_main(int argc, char **argv)
 			    argv[optind - 1]);
 			return 2;
 		default:
-			fprintf(stderr, "evsock load merge: unknown option "
-			    "%s\n", argv[optind - 1]);
+			fprintf(stderr,
+			    "evsock load merge: unknown option "
+			    "%s\n",
+			    argv[optind - 1]);
 			return 2;
 		}
 	}
 	if (optind == argc) {
-		fprintf(stderr, "evsock load merge: which runs? give the "
+		fprintf(stderr,
+		    "evsock load merge: which runs? give the "
 		    "--json output files\n");
 		return 2;
 	}

@@ -185,12 +185,11 @@ load_req_push(struct load_conn *c, size_t step, uint64_t due)
 		uint32_t cap = r->qcap ? r->qcap * 2 : 4;
 		struct load_req_exp *q;
 
-		if (cap > QUEUE_MAX || (q = malloc(cap * sizeof(*q))) ==
-		    NULL) {
+		if (cap > QUEUE_MAX || (q = malloc(cap * sizeof(*q))) == NULL) {
 			load_worker_error(c->w, LOAD_ERR_OVERRUN,
 			    "connection %llu: %u replies awaited, the server "
-			    "is not keeping up", (unsigned long long)c->id,
-			    r->qlen);
+			    "is not keeping up",
+			    (unsigned long long)c->id, r->qlen);
 			load_conn_close(c);
 			return -1;
 		}
@@ -237,8 +236,13 @@ load_req_advance(struct load_conn *c, uint64_t now, int open)
 		}
 		st = &s->steps[r->pos];
 		if (st->kind == LOAD_STEP_SEND) {
-			if (open ? sent : (r->qlen >= conf->pipeline ||
-			    !load_req_running(w, now)))
+			/* Open loop: one send per call.  Closed loop: up to
+			   --pipeline replies awaited, until the end. */
+			if (open && sent)
+				break;
+			if (!open &&
+			    (r->qlen >= conf->pipeline ||
+			        !load_req_running(w, now)))
 				break;
 			if (load_req_emit(c, &st->send) == -1)
 				break;
@@ -254,8 +258,9 @@ load_req_advance(struct load_conn *c, uint64_t now, int open)
 
 			if (r->qlen > 0)
 				break;
-			if (r->sleep_ev == NULL && (r->sleep_ev = event_new(
-			    w->base, -1, 0, load_req_sleep_cb, c)) == NULL)
+			if (r->sleep_ev == NULL &&
+			    (r->sleep_ev = event_new(w->base, -1, 0,
+			         load_req_sleep_cb, c)) == NULL)
 				break;
 			tv.tv_sec = (time_t)(st->sleep_ms / 1000);
 			tv.tv_usec = (suseconds_t)(st->sleep_ms % 1000 * 1000);
@@ -335,7 +340,8 @@ load_req_input(struct load_conn *c, char *p, size_t n, uint64_t now)
 			load_script_escape(p, n, got, sizeof(got));
 			load_worker_error(w, LOAD_ERR_UNEXPECTED,
 			    "connection %llu: %zu byte(s) nobody asked for: "
-			    "%s", (unsigned long long)c->id, n, got);
+			    "%s",
+			    (unsigned long long)c->id, n, got);
 			load_conn_close(c);
 			break;
 		}
@@ -343,8 +349,8 @@ load_req_input(struct load_conn *c, char *p, size_t n, uint64_t now)
 		x = &s->steps[e->step].expect;
 		if (x->kind == LOAD_EXPECT_EXACT && !x->text.constant &&
 		    !r->want_ready) {
-			if (r->want == NULL && (r->want = malloc(
-			    s->maxwant)) == NULL) {
+			if (r->want == NULL &&
+			    (r->want = malloc(s->maxwant)) == NULL) {
 				load_worker_error(w, LOAD_ERR_OVERRUN,
 				    "connection %llu: out of memory",
 				    (unsigned long long)c->id);
@@ -364,8 +370,10 @@ load_req_input(struct load_conn *c, char *p, size_t n, uint64_t now)
 		p += used;
 		n -= used;
 		if (m == -1) {
-			load_worker_mismatch(w, "connection %llu, reply %llu: "
-			    "%s", (unsigned long long)c->id,
+			load_worker_mismatch(w,
+			    "connection %llu, reply %llu: "
+			    "%s",
+			    (unsigned long long)c->id,
 			    (unsigned long long)c->recv_seq, why);
 			load_conn_close(c);
 			break;

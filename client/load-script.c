@@ -14,15 +14,21 @@
 
 #define RAND_MAX_LEN (1024 * 1024)
 
-enum http_state { HTTP_HEAD, HTTP_BODY, HTTP_CHUNK_SIZE, HTTP_CHUNK_DATA,
-	HTTP_CHUNK_END, HTTP_TRAILER };
+enum http_state {
+	HTTP_HEAD,
+	HTTP_BODY,
+	HTTP_CHUNK_SIZE,
+	HTTP_CHUNK_DATA,
+	HTTP_CHUNK_END,
+	HTTP_TRAILER
+};
 
 static int load_script_grow(struct load_script *s);
 static int load_script_seg(struct load_tmpl *t, enum load_seg_kind k,
     size_t off, size_t len);
 static void load_script_expect_clear(struct load_expect *e);
-static int load_script_take_line(struct load_match *m, const char *p,
-    size_t n, size_t *used);
+static int load_script_take_line(struct load_match *m, const char *p, size_t n,
+    size_t *used);
 static int load_script_http(struct load_match *m, const struct load_expect *e,
     const char *p, size_t n, size_t *used, char *why, size_t whylen);
 static int load_script_http_head(struct load_match *m,
@@ -79,28 +85,31 @@ load_script_unescape(const char *s, size_t n, char *out, const char **err)
 			return -1;
 		}
 		if (s[i] == 'x') {
-			for (v = 0, k = 0, i++; k < 2 && i < n &&
-			    isxdigit((unsigned char)s[i]); k++, i++)
-				v = v * 16 + (unsigned)(isdigit((unsigned char)
-				    s[i]) ? s[i] - '0' :
-				    tolower((unsigned char)s[i]) - 'a' + 10);
+			for (v = 0, k = 0, i++;
+			     k < 2 && i < n && isxdigit((unsigned char)s[i]);
+			     k++, i++)
+				v = v * 16 +
+				    (unsigned)(isdigit((unsigned char)s[i]) ?
+				            s[i] - '0' :
+				            tolower((unsigned char)s[i]) - 'a' +
+				                10);
 			if (k == 0) {
 				*err = "\\x needs hex digits";
 				return -1;
 			}
 			out[o++] = (char)v;
 		} else if (s[i] >= '0' && s[i] <= '7') {
-			for (v = 0, k = 0; k < 3 && i < n && s[i] >= '0' &&
-			    s[i] <= '7'; k++, i++)
+			for (v = 0, k = 0;
+			     k < 3 && i < n && s[i] >= '0' && s[i] <= '7';
+			     k++, i++)
 				v = v * 8 + (unsigned)(s[i] - '0');
 			out[o++] = (char)v;
-		} else if ((hit = strchr(from, s[i])) != NULL &&
-		    s[i] != '\0') {
+		} else if ((hit = strchr(from, s[i])) != NULL && s[i] != '\0') {
 			out[o++] = to[hit - from];
 			i++;
 		} else {
 			*err = "unknown escape (use \\n \\r \\t \\\\ \\xHH "
-			    "\\0 ...)";
+			       "\\0 ...)";
 			return -1;
 		}
 	}
@@ -155,7 +164,7 @@ load_script_tmpl(struct load_tmpl *t, const char *s, const char **err)
 			continue;
 		}
 		if ((m = load_script_unescape(s + run, i - run,
-		    t->lit + t->litlen, err)) == -1)
+		         t->lit + t->litlen, err)) == -1)
 			goto fail;
 		if (load_script_seg(t, LOAD_SEG_LIT, t->litlen, (size_t)m) ==
 		    -1)
@@ -166,7 +175,8 @@ load_script_tmpl(struct load_tmpl *t, const char *s, const char **err)
 			break;
 		if (s[i + 1] == '{') {
 			t->lit[t->litlen] = '{';
-			if (load_script_seg(t, LOAD_SEG_LIT, t->litlen, 1) == -1)
+			if (load_script_seg(t, LOAD_SEG_LIT, t->litlen, 1) ==
+			    -1)
 				goto nomem;
 			t->litlen++;
 			t->maxlen++;
@@ -201,13 +211,13 @@ load_script_tmpl(struct load_tmpl *t, const char *s, const char **err)
 			t->has_rand = 1;
 		} else {
 			*err = "unknown field; the fields are {conn}, {seq}, "
-			    "{rand:N}, and {{ for a brace";
+			       "{rand:N}, and {{ for a brace";
 			goto fail;
 		}
 		run = i = (size_t)(end - s) + 1;
 	}
-	t->constant = t->nsegs <= 1 && (t->nsegs == 0 ||
-	    t->segs[0].kind == LOAD_SEG_LIT);
+	t->constant = t->nsegs <= 1 &&
+	    (t->nsegs == 0 || t->segs[0].kind == LOAD_SEG_LIT);
 	return 0;
 nomem:
 	*err = "out of memory";
@@ -229,7 +239,7 @@ load_script_expand(const struct load_tmpl *t, uint64_t conn, uint64_t seq,
     uint64_t *rng, char *out)
 {
 	static const char al[] = "abcdefghijklmnopqrstuvwxyz"
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+	                         "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 	size_t o = 0;
 
 	for (size_t i = 0; i < t->nsegs; i++) {
@@ -400,9 +410,9 @@ load_script_parse_file(struct load_script *s, const char *path, char *err,
 {
 	static const struct {
 		const char *word;
-		int kind;             /* -1 send, -2 sleep, -3 close, -4
+		int kind; /* -1 send, -2 sleep, -3 close, -4
 		                         repeat, else an expect kind */
-		int arg;              /* 1 needed, 0 none, 2 optional */
+		int arg;  /* 1 needed, 0 none, 2 optional */
 	} words[] = {
 		{ "send", -1, 1 },
 		{ "expect", LOAD_EXPECT_EXACT, 1 },
@@ -446,9 +456,11 @@ load_script_parse_file(struct load_script *s, const char *path, char *err,
 				break;
 		msg[0] = '\0';
 		if (i == sizeof(words) / sizeof(words[0]))
-			snprintf(msg, sizeof(msg), "unknown step \"%.*s\" (send, "
+			snprintf(msg, sizeof(msg),
+			    "unknown step \"%.*s\" (send, "
 			    "expect, expect-line, expect-re, expect-bytes, "
-			    "expect-http, sleep, close, repeat)", (int)wl, p);
+			    "expect-http, sleep, close, repeat)",
+			    (int)wl, p);
 		else if (words[i].arg == 1 && (arg == NULL || *arg == '\0'))
 			snprintf(msg, sizeof(msg), "%s needs an argument",
 			    words[i].word);
@@ -472,7 +484,8 @@ load_script_parse_file(struct load_script *s, const char *path, char *err,
 				snprintf(msg, sizeof(msg), "out of memory");
 		} else if (words[i].kind == -4) {
 			if (s->has_repeat)
-				snprintf(msg, sizeof(msg), "one repeat per "
+				snprintf(msg, sizeof(msg),
+				    "one repeat per "
 				    "script");
 			s->has_repeat = 1;
 			s->loop = s->nsteps;
@@ -639,8 +652,10 @@ load_script_match(struct load_match *m, const struct load_expect *e,
 		*used = nl != NULL ? (size_t)(nl - p) + 1 : n;
 		m->pos += *used;
 		if (nl == NULL && m->pos > LOAD_REPLY_MAX) {
-			snprintf(why, whylen, "expected a line, got more than "
-			    "%d bytes without a newline", LOAD_REPLY_MAX);
+			snprintf(why, whylen,
+			    "expected a line, got more than "
+			    "%d bytes without a newline",
+			    LOAD_REPLY_MAX);
 			return -1;
 		}
 		return nl != NULL;
@@ -648,16 +663,20 @@ load_script_match(struct load_match *m, const struct load_expect *e,
 		r = load_script_take_line(m, p, n, used);
 		m->pos += *used;
 		if (r == -1) {
-			snprintf(why, whylen, "expected a line, got more than "
-			    "%d bytes without a newline", LOAD_REPLY_MAX);
+			snprintf(why, whylen,
+			    "expected a line, got more than "
+			    "%d bytes without a newline",
+			    LOAD_REPLY_MAX);
 			return -1;
 		}
 		if (r == 0)
 			return 0;
 		if (regexec(&e->re, m->buf, 0, NULL, 0) != 0) {
 			load_script_escape(m->buf, m->blen, b, sizeof(b));
-			snprintf(why, whylen, "expected a line matching "
-			    "/%.60s/, got %s", e->src, b);
+			snprintf(why, whylen,
+			    "expected a line matching "
+			    "/%.60s/, got %s",
+			    e->src, b);
 			return -1;
 		}
 		return 1;
@@ -685,7 +704,7 @@ load_script_http_head(struct load_match *m, const struct load_expect *e,
 	int have_len = 0, first = 1;
 
 	for (line = strtok_r(m->buf, "\n", &save); line != NULL;
-	    line = strtok_r(NULL, "\n", &save)) {
+	     line = strtok_r(NULL, "\n", &save)) {
 		size_t len = strlen(line);
 
 		if (len > 0 && line[len - 1] == '\r')
@@ -699,21 +718,27 @@ load_script_http_head(struct load_match *m, const struct load_expect *e,
 			    !isdigit((unsigned char)line[10]) ||
 			    !isdigit((unsigned char)line[11])) {
 				load_script_escape(line, len, b, sizeof(b));
-				snprintf(why, whylen, "expected an HTTP/1.1 "
-				    "status line, got %s", b);
+				snprintf(why, whylen,
+				    "expected an HTTP/1.1 "
+				    "status line, got %s",
+				    b);
 				return -1;
 			}
 			m->status = atoi(line + 9);
 			ok = e->status ? m->status == e->status :
-			    m->status >= 200 && m->status <= 299;
+			                 m->status >= 200 && m->status <= 299;
 			if (!ok) {
 				load_script_escape(line, len, b, sizeof(b));
 				if (e->status)
-					snprintf(why, whylen, "expected HTTP "
-					    "status %d, got %s", e->status, b);
+					snprintf(why, whylen,
+					    "expected HTTP "
+					    "status %d, got %s",
+					    e->status, b);
 				else
-					snprintf(why, whylen, "expected HTTP "
-					    "status 2xx, got %s", b);
+					snprintf(why, whylen,
+					    "expected HTTP "
+					    "status 2xx, got %s",
+					    b);
 				return -1;
 			}
 			continue;
@@ -738,9 +763,11 @@ load_script_http_head(struct load_match *m, const struct load_expect *e,
 		return 0;
 	}
 	if (!have_len) {
-		snprintf(why, whylen, "expected an HTTP response framed by "
+		snprintf(why, whylen,
+		    "expected an HTTP response framed by "
 		    "Content-Length or chunked encoding, got neither "
-		    "(status %d)", m->status);
+		    "(status %d)",
+		    m->status);
 		return -1;
 	}
 	m->state = HTTP_BODY;
@@ -765,13 +792,16 @@ load_script_http(struct load_match *m, const struct load_expect *e,
 				goto toolong;
 			if (r == 0)
 				break;
-			if (m->blen > 0 && memchr(m->buf, '\n', m->blen) ==
-			    NULL && strncmp(m->buf, "HTTP/1.", 7) != 0) {
+			if (m->blen > 0 &&
+			    memchr(m->buf, '\n', m->blen) == NULL &&
+			    strncmp(m->buf, "HTTP/1.", 7) != 0) {
 				/* Not HTTP: say so now, not after 64 KiB. */
 				load_script_escape(m->buf, m->blen, b,
 				    sizeof(b));
-				snprintf(why, whylen, "expected an HTTP/1.1 "
-				    "status line, got %s", b);
+				snprintf(why, whylen,
+				    "expected an HTTP/1.1 "
+				    "status line, got %s",
+				    b);
 				*used = off;
 				return -1;
 			}
@@ -816,8 +846,10 @@ load_script_http(struct load_match *m, const struct load_expect *e,
 				if (m->blen != 0) {
 					load_script_escape(m->buf, m->blen, b,
 					    sizeof(b));
-					snprintf(why, whylen, "expected CRLF "
-					    "after a chunk, got %s", b);
+					snprintf(why, whylen,
+					    "expected CRLF "
+					    "after a chunk, got %s",
+					    b);
 					*used = off;
 					return -1;
 				}
@@ -829,13 +861,15 @@ load_script_http(struct load_match *m, const struct load_expect *e,
 				if (q == m->buf) {
 					load_script_escape(m->buf, m->blen, b,
 					    sizeof(b));
-					snprintf(why, whylen, "expected a chunk "
-					    "size, got %s", b);
+					snprintf(why, whylen,
+					    "expected a chunk "
+					    "size, got %s",
+					    b);
 					*used = off;
 					return -1;
 				}
 				m->state = m->left == 0 ? HTTP_TRAILER :
-				    HTTP_CHUNK_DATA;
+				                          HTTP_CHUNK_DATA;
 			} else if (m->blen == 0) {
 				*used = off;
 				return 1;
@@ -847,8 +881,10 @@ load_script_http(struct load_match *m, const struct load_expect *e,
 	*used = off;
 	return 0;
 toolong:
-	snprintf(why, whylen, "expected an HTTP response, got a line or "
-	    "header block longer than %d bytes", LOAD_REPLY_MAX);
+	snprintf(why, whylen,
+	    "expected an HTTP response, got a line or "
+	    "header block longer than %d bytes",
+	    LOAD_REPLY_MAX);
 	*used = off;
 	return -1;
 }

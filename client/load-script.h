@@ -19,44 +19,47 @@
 
 #define LOAD_REPLY_MAX (64 * 1024) /* a line or HTTP header block */
 
-enum load_seg_kind { LOAD_SEG_LIT, LOAD_SEG_CONN, LOAD_SEG_SEQ,
-	LOAD_SEG_RAND };
+enum load_seg_kind { LOAD_SEG_LIT, LOAD_SEG_CONN, LOAD_SEG_SEQ, LOAD_SEG_RAND };
 
 struct load_seg {
 	enum load_seg_kind kind;
-	size_t off, len;              /* LIT: bytes in lit; RAND: len */
+	size_t off, len; /* LIT: bytes in lit; RAND: len */
 };
 
 struct load_tmpl {
-	char *lit;                    /* every literal byte, unescaped */
+	char *lit; /* every literal byte, unescaped */
 	size_t litlen;
 	struct load_seg *segs;
 	size_t nsegs;
-	int constant;                 /* no fields: lit is the message */
+	int constant; /* no fields: lit is the message */
 	int has_rand;
-	size_t maxlen;                /* longest expansion */
+	size_t maxlen; /* longest expansion */
 };
 
 enum load_expect_kind {
-	LOAD_EXPECT_EXACT,            /* these bytes (a template) */
-	LOAD_EXPECT_LINE,             /* any one line */
-	LOAD_EXPECT_RE,               /* one line matching a regex */
-	LOAD_EXPECT_BYTES,            /* any N bytes */
-	LOAD_EXPECT_HTTP              /* one HTTP/1.1 response */
+	LOAD_EXPECT_EXACT, /* these bytes (a template) */
+	LOAD_EXPECT_LINE,  /* any one line */
+	LOAD_EXPECT_RE,    /* one line matching a regex */
+	LOAD_EXPECT_BYTES, /* any N bytes */
+	LOAD_EXPECT_HTTP   /* one HTTP/1.1 response */
 };
 
 struct load_expect {
 	enum load_expect_kind kind;
-	struct load_tmpl text;        /* EXACT */
-	regex_t re;                   /* RE */
+	struct load_tmpl text; /* EXACT */
+	regex_t re;            /* RE */
 	int re_ok;
-	char *src;                    /* as written, for reports */
-	uint64_t bytes;               /* BYTES */
-	int status;                   /* HTTP: 0 means any 2xx */
+	char *src;      /* as written, for reports */
+	uint64_t bytes; /* BYTES */
+	int status;     /* HTTP: 0 means any 2xx */
 };
 
-enum load_step_kind { LOAD_STEP_SEND, LOAD_STEP_EXPECT, LOAD_STEP_SLEEP,
-	LOAD_STEP_CLOSE };
+enum load_step_kind {
+	LOAD_STEP_SEND,
+	LOAD_STEP_EXPECT,
+	LOAD_STEP_SLEEP,
+	LOAD_STEP_CLOSE
+};
 
 struct load_step {
 	enum load_step_kind kind;
@@ -68,21 +71,21 @@ struct load_step {
 struct load_script {
 	struct load_step *steps;
 	size_t nsteps;
-	size_t loop;                  /* the steps from here repeat */
+	size_t loop; /* the steps from here repeat */
 	int has_repeat;
-	size_t maxsend;               /* longest expanded send */
-	size_t maxwant;               /* longest expanded exact reply */
+	size_t maxsend; /* longest expanded send */
+	size_t maxwant; /* longest expanded exact reply */
 };
 
 /* Incremental matching of one reply against one expectation. */
 struct load_match {
-	size_t pos;                   /* bytes of this reply consumed */
-	int state;                    /* HTTP: where in the response */
-	uint64_t left;                /* HTTP: body or chunk bytes left */
-	int status;                   /* HTTP: the status code */
+	size_t pos;    /* bytes of this reply consumed */
+	int state;     /* HTTP: where in the response */
+	uint64_t left; /* HTTP: body or chunk bytes left */
+	int status;    /* HTTP: the status code */
 	int chunked;
-	int close;                    /* HTTP: "Connection: close" */
-	char *buf;                    /* a line or header block so far */
+	int close; /* HTTP: "Connection: close" */
+	char *buf; /* a line or header block so far */
 	size_t blen, bcap;
 };
 
@@ -96,8 +99,7 @@ void load_script_free(struct load_script *s);
  * Decodes C escapes of s[0..n) into out (room for n bytes); returns
  * the decoded length, or -1 with *err set on a bad escape.
  */
-long load_script_unescape(const char *s, size_t n, char *out,
-    const char **err);
+long load_script_unescape(const char *s, size_t n, char *out, const char **err);
 
 /* Parses a template into t; returns 0, or -1 with *err set. */
 int load_script_tmpl(struct load_tmpl *t, const char *s, const char **err);
@@ -113,8 +115,8 @@ size_t load_script_expand(const struct load_tmpl *t, uint64_t conn,
     uint64_t seq, uint64_t *rng, char *out);
 
 /* Appends a send step; returns 0, or -1 with err (len errlen) set. */
-int load_script_add_send(struct load_script *s, const char *text,
-    char *err, size_t errlen);
+int load_script_add_send(struct load_script *s, const char *text, char *err,
+    size_t errlen);
 
 /*
  * Appends an expect step of kind k whose argument is arg (the bytes,
@@ -133,8 +135,8 @@ int load_script_add_close(struct load_script *s);
  * expect-re, expect-bytes, expect-http, sleep, close, repeat), '#'
  * comments.  Returns 0, or -1 with err naming the line.
  */
-int load_script_parse_file(struct load_script *s, const char *path,
-    char *err, size_t errlen);
+int load_script_parse_file(struct load_script *s, const char *path, char *err,
+    size_t errlen);
 
 /* Counts the steps of kind k from index `from` on. */
 size_t load_script_count(const struct load_script *s, enum load_step_kind k,

@@ -41,9 +41,9 @@ static char err[16384];
 static char tmpdir[64];
 
 enum srv_mode {
-	SRV_HTTP,   /* HTTP/1.1: Content-Length and chunked, in turn */
-	SRV_WRONG,  /* "+PONG\r\n" per line, but the 5th is "-ERR wrong" */
-	SRV_BATCH   /* answers "+OK\r\n" only when 4 lines are waiting */
+	SRV_HTTP,  /* HTTP/1.1: Content-Length and chunked, in turn */
+	SRV_WRONG, /* "+PONG\r\n" per line, but the 5th is "-ERR wrong" */
+	SRV_BATCH  /* answers "+OK\r\n" only when 4 lines are waiting */
 };
 
 struct srv {
@@ -55,8 +55,7 @@ struct srv {
 };
 
 static int run_load(const char *const *args);
-static double json_num(const char *json, const char *section,
-    const char *key);
+static double json_num(const char *json, const char *section, const char *key);
 static const char *find_prog(const char *name, char *buf, size_t len);
 static int need_prog(const char *name, char *buf, size_t len);
 static int free_port(void);
@@ -140,7 +139,7 @@ find_prog(const char *name, char *buf, size_t len)
 	snprintf(dirs, sizeof(dirs), "%s:/usr/sbin:/sbin:/usr/bin",
 	    path != NULL ? path : "");
 	for (d = strtok_r(dirs, ":", &save); d != NULL;
-	    d = strtok_r(NULL, ":", &save)) {
+	     d = strtok_r(NULL, ":", &save)) {
 		snprintf(buf, len, "%s/%s", d, name);
 		if (access(buf, X_OK) == 0)
 			return buf;
@@ -158,8 +157,7 @@ need_prog(const char *name, char *buf, size_t len)
 	if (find_prog(name, buf, len) != NULL)
 		return 1;
 	ck_assert_msg(ci == NULL || strcmp(ci, "true") != 0,
-	    "%s is not installed (CI=true: a missing component fails)",
-	    name);
+	    "%s is not installed (CI=true: a missing component fails)", name);
 	fprintf(stderr, "%s is not installed: skipped\n", name);
 	return 0;
 }
@@ -251,8 +249,7 @@ write_file(const char *path, const char *text, size_t len)
 static void
 evsockd_echo(char *target, size_t len)
 {
-	const char *srv[] = { "evsockd", "--listen", "echo=127.0.0.1:0",
-		NULL };
+	const char *srv[] = { "evsockd", "--listen", "echo=127.0.0.1:0", NULL };
 	int port = 0;
 
 	ck_assert_msg(harness_evsockd(&proc, srv, 1, &port) == 0,
@@ -285,16 +282,18 @@ srv_reply(struct srv *s, struct srv_conn *c)
 				return;
 			used = (size_t)(end - c->in) + 4;
 			if (c->replies++ % 2 == 0)
-				n = snprintf(buf, sizeof(buf), "HTTP/1.1 200 OK"
+				n = snprintf(buf, sizeof(buf),
+				    "HTTP/1.1 200 OK"
 				    "\r\nContent-Type: text/plain\r\n"
 				    "Content-Length: %zu\r\n\r\n%s",
 				    sizeof(body) - 1, body);
 			else
-				n = snprintf(buf, sizeof(buf), "HTTP/1.1 200 OK"
+				n = snprintf(buf, sizeof(buf),
+				    "HTTP/1.1 200 OK"
 				    "\r\ntransfer-encoding: chunked\r\n\r\n"
 				    "5\r\nhello\r\n%zx;ext=1\r\n%s\r\n0\r\n"
-				    "X-Trailer: 1\r\n\r\n", sizeof(body) - 1,
-				    body);
+				    "X-Trailer: 1\r\n\r\n",
+				    sizeof(body) - 1, body);
 			/* In two pieces, the cut inside the head. */
 			(void)!write(c->fd, buf, 20);
 			(void)!write(c->fd, buf + 20, (size_t)n - 20);
@@ -309,8 +308,10 @@ srv_reply(struct srv *s, struct srv_conn *c)
 				else
 					(void)!write(c->fd, "+PONG\r\n", 7);
 			} else if (++c->waiting == 4) {
-				(void)!write(c->fd, "+OK\r\n+OK\r\n+OK\r\n"
-				    "+OK\r\n", 20);
+				(void)!write(c->fd,
+				    "+OK\r\n+OK\r\n+OK\r\n"
+				    "+OK\r\n",
+				    20);
 				c->waiting = 0;
 			}
 		}
@@ -386,8 +387,7 @@ srv_start(struct srv *s, enum srv_mode mode)
 	setsockopt(s->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	ck_assert_int_eq(bind(s->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	ck_assert_int_eq(listen(s->lfd, 128), 0);
-	ck_assert_int_eq(getsockname(s->lfd, (struct sockaddr *)&sa, &len),
-	    0);
+	ck_assert_int_eq(getsockname(s->lfd, (struct sockaddr *)&sa, &len), 0);
 	s->port = ntohs(sa.sin_port);
 	ck_assert_int_eq(pthread_create(&s->tid, NULL, srv_main, s), 0);
 }
@@ -411,12 +411,12 @@ START_TEST(test_load_req_usage_names_the_option)
 		"127.0.0.1:1", NULL };
 	const char *badfield[] = { "--send", "{nope}", "--expect-line",
 		"127.0.0.1:1", NULL };
-	const char *two[] = { "--send", "x", "--expect-line", "--expect",
-		"y", "127.0.0.1:1", NULL };
+	const char *two[] = { "--send", "x", "--expect-line", "--expect", "y",
+		"127.0.0.1:1", NULL };
 	const char *ratechurn[] = { "--churn", "-r", "10", "127.0.0.1:1",
 		NULL };
-	const char *noscript[] = { "--script", "/nonexistent/s",
-		"127.0.0.1:1", NULL };
+	const char *noscript[] = { "--script", "/nonexistent/s", "127.0.0.1:1",
+		NULL };
 	const char *help[] = { "--help", NULL };
 
 	ck_assert_int_eq(run_load(nosend), 2);
@@ -426,12 +426,12 @@ START_TEST(test_load_req_usage_names_the_option)
 	ck_assert_int_eq(run_load(badc), 2);
 	ck_assert_msg(strstr(err, "-c zero") != NULL, "%.2500s", err);
 	ck_assert_int_eq(run_load(badlong), 2);
-	ck_assert_msg(strstr(err, "--connections zero") != NULL, "%.2500s", err);
+	ck_assert_msg(strstr(err, "--connections zero") != NULL, "%.2500s",
+	    err);
 	ck_assert_int_eq(run_load(badre), 2);
 	ck_assert_msg(strstr(err, "--expect") != NULL, "%.2500s", err);
 	ck_assert_int_eq(run_load(badfield), 2);
-	ck_assert_msg(strstr(err, "--send: unknown field") != NULL, "%s",
-	    err);
+	ck_assert_msg(strstr(err, "--send: unknown field") != NULL, "%s", err);
 	ck_assert_int_eq(run_load(two), 2);
 	ck_assert_msg(strstr(err, "--expect") != NULL, "%.2500s", err);
 	ck_assert_int_eq(run_load(ratechurn), 2);
@@ -452,9 +452,8 @@ START_TEST(test_load_req_echo_templates)
 		"--no-progress", "--json", "--send", "hi {conn} {seq}\\r\\n",
 		"--expect", "hi {conn} {seq}\\r\\n", target, NULL };
 	const char *re[] = { "-c", "3", "-d", "1", "--warmup", "0",
-		"--no-progress", "--json", "--send",
-		"id {conn} {rand:12}\\n", "--expect-re",
-		"^id [0-9]+ [A-Za-z0-9]{12}$", target, NULL };
+		"--no-progress", "--json", "--send", "id {conn} {rand:12}\\n",
+		"--expect-re", "^id [0-9]+ [A-Za-z0-9]{12}$", target, NULL };
 	const char *bytes[] = { "-c", "3", "-d", "1", "--warmup", "0",
 		"--no-progress", "--json", "--send", "{rand:100}",
 		"--expect-bytes", "100", target, NULL };
@@ -463,7 +462,8 @@ START_TEST(test_load_req_echo_templates)
 	evsockd_echo(target, sizeof(target));
 	st = run_load(exact);
 	ck_assert_msg(st == 0, "status %d: %.1500s %.1000s", st, out, err);
-	ck_assert_msg(strstr(out, "\"mode\":\"script\"") != NULL, "%.2500s", out);
+	ck_assert_msg(strstr(out, "\"mode\":\"script\"") != NULL, "%.2500s",
+	    out);
 	ck_assert_uint_gt(json_num(out, "totals", "msgs"), 0);
 	ck_assert(json_num(out, NULL, "errors") == 0);
 	st = run_load(re);
@@ -483,9 +483,9 @@ START_TEST(test_load_req_redis_ping)
 	const char *pipe1[] = { "-c", "4", "-d", "1", "--warmup", "0",
 		"--no-progress", "--json", "--send", "PING\\r\\n", "--expect",
 		"+PONG\\r\\n", target, NULL };
-	const char *pipe16[] = { "-c", "4", "-P", "16", "-d", "1",
-		"--warmup", "0", "--no-progress", "--json", "--send",
-		"PING\\r\\n", "--expect", "+PONG\\r\\n", target, NULL };
+	const char *pipe16[] = { "-c", "4", "-P", "16", "-d", "1", "--warmup",
+		"0", "--no-progress", "--json", "--send", "PING\\r\\n",
+		"--expect", "+PONG\\r\\n", target, NULL };
 	const char *wrong[] = { "-c", "2", "-d", "1", "--warmup", "0",
 		"--no-progress", "--send", "PING\\r\\n", "--expect",
 		"+PANG\\r\\n", target, NULL };
@@ -511,19 +511,20 @@ START_TEST(test_load_req_redis_ping)
 	st = run_load(pipe1);
 	ck_assert_msg(st == 0, "status %d: %.1500s %.1000s", st, out, err);
 	ck_assert_uint_gt(json_num(out, "totals", "msgs"), 0);
-	ck_assert(json_num(out, "totals", "msgs") ==
-	    json_num(out, "totals", "sent"));
+	ck_assert(
+	    json_num(out, "totals", "msgs") == json_num(out, "totals", "sent"));
 	st = run_load(pipe16);
 	ck_assert_msg(st == 0, "status %d: %.1500s %.1000s", st, out, err);
 	ck_assert(json_num(out, NULL, "pipeline") == 16);
-	ck_assert(json_num(out, "totals", "msgs") ==
-	    json_num(out, "totals", "sent"));
+	ck_assert(
+	    json_num(out, "totals", "msgs") == json_num(out, "totals", "sent"));
 	st = run_load(wrong);
 	reap(pid);
 	ck_assert_msg(st == 1, "status %d: %.1500s %.1000s", st, out, err);
 	ck_assert_msg(strstr(out, "first mismatch: connection") != NULL &&
-	    strstr(out, "expected \"+PANG\\r\\n\", got \"+PONG\\r\\n\"") !=
-	    NULL, "%.2500s", out);
+	        strstr(out, "expected \"+PANG\\r\\n\", got \"+PONG\\r\\n\"") !=
+	            NULL,
+	    "%.2500s", out);
 }
 END_TEST
 
@@ -548,8 +549,10 @@ START_TEST(test_load_req_http_tiny_server)
 	st = run_load(status);
 	srv_stop(&s);
 	ck_assert_msg(st == 1, "status %d: %.1500s %.1000s", st, out, err);
-	ck_assert_msg(strstr(out, "expected HTTP status 404, got "
-	    "\"HTTP/1.1 200 OK\"") != NULL, "%.2500s", out);
+	ck_assert_msg(strstr(out,
+	                  "expected HTTP status 404, got "
+	                  "\"HTTP/1.1 200 OK\"") != NULL,
+	    "%.2500s", out);
 }
 END_TEST
 
@@ -561,8 +564,10 @@ START_TEST(test_load_req_http_nginx)
 		"--no-progress", "--json", "--send", url, "--expect-http",
 		target, NULL };
 	const char *missing[] = { "-c", "1", "-d", "1", "--warmup", "0",
-		"--no-progress", "--send", "GET /missing HTTP/1.1\\r\\nHost: "
-		"t\\r\\n\\r\\n", "--expect-http", target, NULL };
+		"--no-progress", "--send",
+		"GET /missing HTTP/1.1\\r\\nHost: "
+		"t\\r\\n\\r\\n",
+		"--expect-http", target, NULL };
 	pid_t pid;
 	int port, st, n;
 
@@ -597,16 +602,20 @@ START_TEST(test_load_req_http_nginx)
 		ck_abort_msg("nginx did not start on %d", port);
 	}
 	snprintf(target, sizeof(target), "127.0.0.1:%d", port);
-	snprintf(url, sizeof(url), "GET /small.html HTTP/1.1\\r\\nHost: "
-	    "%s\\r\\n\\r\\n", target);
+	snprintf(url, sizeof(url),
+	    "GET /small.html HTTP/1.1\\r\\nHost: "
+	    "%s\\r\\n\\r\\n",
+	    target);
 	st = run_load(args);
 	ck_assert_msg(st == 0, "status %d: %.1500s %.1000s", st, out, err);
 	ck_assert_uint_gt(json_num(out, "totals", "msgs"), 10);
 	st = run_load(missing);
 	reap(pid);
 	ck_assert_msg(st == 1, "status %d: %.1500s %.1000s", st, out, err);
-	ck_assert_msg(strstr(out, "expected HTTP status 2xx, got "
-	    "\"HTTP/1.1 404 Not Found\"") != NULL, "%.2500s", out);
+	ck_assert_msg(strstr(out,
+	                  "expected HTTP status 2xx, got "
+	                  "\"HTTP/1.1 404 Not Found\"") != NULL,
+	    "%.2500s", out);
 }
 END_TEST
 
@@ -627,9 +636,11 @@ START_TEST(test_load_req_wrong_answer_fails)
 	srv_stop(&s);
 	ck_assert_msg(st == 1, "status %d: %.1500s %.1000s", st, out, err);
 	ck_assert(json_num(out, "error_kinds", "mismatch") == 3);
-	ck_assert_msg(strstr(out, "\"first_mismatch\":\"connection ") !=
-	    NULL && strstr(out, "reply 4: expected \\\"+PONG\\\\r\\\\n\\\", "
-	    "got \\\"-ERR wrong\\\\r\\\\n\\\"") != NULL, "%.2500s", out);
+	ck_assert_msg(strstr(out, "\"first_mismatch\":\"connection ") != NULL &&
+	        strstr(out,
+	            "reply 4: expected \\\"+PONG\\\\r\\\\n\\\", "
+	            "got \\\"-ERR wrong\\\\r\\\\n\\\"") != NULL,
+	    "%.2500s", out);
 	ck_assert_msg(strstr(err, "first mismatch") != NULL, "%.2500s", err);
 }
 END_TEST
@@ -667,8 +678,7 @@ START_TEST(test_load_req_script_file)
 	write_file(path, bad, sizeof(bad) - 1);
 	st = run_load(args);
 	ck_assert_int_eq(st, 2);
-	ck_assert_msg(strstr(err, "s.txt:2: unknown step") != NULL, "%s",
-	    err);
+	ck_assert_msg(strstr(err, "s.txt:2: unknown step") != NULL, "%s", err);
 }
 END_TEST
 
@@ -678,9 +688,9 @@ START_TEST(test_load_req_pipelining)
 {
 	struct srv s;
 	char target[64];
-	const char *p4[] = { "-c", "2", "-P", "4", "-d", "1", "--warmup",
-		"0", "--no-progress", "--json", "--send", "GET\\n",
-		"--expect", "+OK\\r\\n", target, NULL };
+	const char *p4[] = { "-c", "2", "-P", "4", "-d", "1", "--warmup", "0",
+		"--no-progress", "--json", "--send", "GET\\n", "--expect",
+		"+OK\\r\\n", target, NULL };
 	const char *p1[] = { "-c", "1", "-d", "500ms", "--warmup", "0",
 		"--drain", "200ms", "--no-progress", "--json", "--send",
 		"GET\\n", "--expect", "+OK\\r\\n", target, NULL };
@@ -722,7 +732,8 @@ START_TEST(test_load_req_churn)
 	st = run_load(text);
 	ck_assert_msg(st == 0, "status %d: %.1500s %.1000s", st, out, err);
 	ck_assert_msg(strstr(out, "connections ") != NULL &&
-	    strstr(out, "connect us") != NULL, "%.2500s", out);
+	        strstr(out, "connect us") != NULL,
+	    "%.2500s", out);
 }
 END_TEST
 
@@ -731,9 +742,9 @@ START_TEST(test_load_req_many_targets)
 {
 	struct srv a, b;
 	char target[128];
-	const char *args[] = { "-c", "6", "-P", "4", "-d", "500ms",
-		"--warmup", "0", "--no-progress", "--json", "--send", "x\\n",
-		"--expect", "+OK\\r\\n", target, NULL };
+	const char *args[] = { "-c", "6", "-P", "4", "-d", "500ms", "--warmup",
+		"0", "--no-progress", "--json", "--send", "x\\n", "--expect",
+		"+OK\\r\\n", target, NULL };
 	int st;
 
 	srv_start(&a, SRV_BATCH);
@@ -755,10 +766,10 @@ END_TEST
 START_TEST(test_load_req_failed_connections_are_errors)
 {
 	char target[64];
-	const char *json[] = { "-c", "3", "-d", "1", "--no-progress",
-		"--json", "--send", "x\\n", "--expect-line", target, NULL };
-	const char *text[] = { "-c", "3", "-d", "1", "--no-progress",
+	const char *json[] = { "-c", "3", "-d", "1", "--no-progress", "--json",
 		"--send", "x\\n", "--expect-line", target, NULL };
+	const char *text[] = { "-c", "3", "-d", "1", "--no-progress", "--send",
+		"x\\n", "--expect-line", target, NULL };
 	int st;
 
 	snprintf(target, sizeof(target), "127.0.0.1:%d", free_port());
@@ -778,11 +789,10 @@ END_TEST
    client by default) holds back says so. */
 START_TEST(test_load_req_irc_flood_limit_said)
 {
-	const char *srv[] = { "evsockd", "--listen", "chat=127.0.0.1:0",
-		NULL };
+	const char *srv[] = { "evsockd", "--listen", "chat=127.0.0.1:0", NULL };
 	char target[64];
-	const char *args[] = { "-m", "irc", "-c", "3", "--senders", "1",
-		"-r", "100", "-d", "1", "--warmup", "0", "--drain", "500ms",
+	const char *args[] = { "-m", "irc", "-c", "3", "--senders", "1", "-r",
+		"100", "-d", "1", "--warmup", "0", "--drain", "500ms",
 		"--no-progress", target, NULL };
 	int port = 0, st;
 
@@ -800,8 +810,8 @@ START_TEST(test_load_req_hgrm_and_merge)
 {
 	char target[64], a[128], b[128], h[128], text[65536];
 	const char *run_a[] = { "-c", "2", "-d", "500ms", "--warmup", "0",
-		"--no-progress", "--json", "--send", "a\\n", "--expect",
-		"a\\n", "--histogram", h, target, NULL };
+		"--no-progress", "--json", "--send", "a\\n", "--expect", "a\\n",
+		"--histogram", h, target, NULL };
 	const char *merge[] = { "merge", "--json", a, b, NULL };
 	const char *mtext[] = { "merge", a, b, NULL };
 	double ca, cb, ta, tb;
@@ -827,11 +837,15 @@ START_TEST(test_load_req_hgrm_and_merge)
 	n = fread(text, 1, sizeof(text) - 1, fp);
 	fclose(fp);
 	text[n] = '\0';
-	ck_assert_msg(strncmp(text, "       Value     Percentile "
-	    "TotalCount 1/(1-Percentile)\n\n", 57) == 0, "%s", text);
+	ck_assert_msg(strncmp(text,
+	                  "       Value     Percentile "
+	                  "TotalCount 1/(1-Percentile)\n\n",
+	                  57) == 0,
+	    "%s", text);
 	ck_assert_msg(strstr(text, "#[Mean    = ") != NULL &&
-	    strstr(text, "#[Max     = ") != NULL &&
-	    strstr(text, "#[Buckets = ") != NULL, "%s", text);
+	        strstr(text, "#[Max     = ") != NULL &&
+	        strstr(text, "#[Buckets = ") != NULL,
+	    "%s", text);
 	ck_assert_msg(strstr(text, " 0.000000000000 ") != NULL, "%s", text);
 	/* The last row is the 100% one, its total count the run's. */
 	last = strstr(text, " 1.000000000000 ");
@@ -842,8 +856,8 @@ START_TEST(test_load_req_hgrm_and_merge)
 	ck_assert(json_num(out, "latency_us", "count") == ca + cb);
 	ck_assert(json_num(out, NULL, "runs") == 2);
 	ck_assert(json_num(out, "connections", "ok") == 4);
-	ck_assert(fabs(json_num(out, NULL, "throughput_msgs_per_s") -
-	    (ta + tb)) < 1);
+	ck_assert(
+	    fabs(json_num(out, NULL, "throughput_msgs_per_s") - (ta + tb)) < 1);
 	ck_assert_int_eq(run_load(mtext), 0);
 	ck_assert_msg(strstr(out, "2 runs merged") != NULL, "%.2500s", out);
 }
@@ -896,9 +910,12 @@ png_inspect(const unsigned char *png, size_t len, unsigned w, unsigned h,
 			int b = up != NULL ? up[i] : 0;
 			int c = i >= bpp && up != NULL ? up[i - bpp] : 0;
 
-			row[i] = (unsigned char)(row[i] + (f == 1 ? a : f == 2 ?
-			    b : f == 3 ? (a + b) / 2 : f == 4 ?
-			    png_paeth(a, b, c) : 0));
+			row[i] = (unsigned char)(row[i] +
+			    (f == 1        ? a :
+			            f == 2 ? b :
+			            f == 3 ? (a + b) / 2 :
+			            f == 4 ? png_paeth(a, b, c) :
+			                     0));
 		}
 	}
 	*colours = 0;
@@ -951,10 +968,12 @@ START_TEST(test_load_req_html_in_chromium)
 	out[n] = '\0';
 	ck_assert_msg(strstr(out, "<svg") != NULL, "%.300s", out);
 	ck_assert_msg(strstr(out, "<script") == NULL &&
-	    strstr(out, "http://") == strstr(out, "http://www.w3.org/2000/"
-	    "svg"), "the page loads nothing from elsewhere");
-	ck_assert_msg(strstr(out, "Latency by percentile") != NULL, "%s",
-	    out);
+	        strstr(out, "http://") ==
+	            strstr(out,
+	                "http://www.w3.org/2000/"
+	                "svg"),
+	    "the page loads nothing from elsewhere");
+	ck_assert_msg(strstr(out, "Latency by percentile") != NULL, "%s", out);
 
 	snprintf(size, sizeof(size), "--window-size=%d,%d", SHOT_W, SHOT_H);
 	snprintf(url, sizeof(url), "file://%s", html);
@@ -965,8 +984,8 @@ START_TEST(test_load_req_html_in_chromium)
 			"--disable-gpu", "--hide-scrollbars", "--no-first-run",
 			profarg, shotarg, size, url, NULL };
 
-		st = harness_run(argv, NULL, 0, out, sizeof(out) - 1,
-		    &outlen, err, sizeof(err), RUN_MS);
+		st = harness_run(argv, NULL, 0, out, sizeof(out) - 1, &outlen,
+		    err, sizeof(err), RUN_MS);
 	}
 	ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
 	    "chromium: status %d: %s", st, err);

@@ -13,8 +13,8 @@
    result and leaves the reason in why. */
 static int
 feed(const struct load_expect *e, const char *want, size_t wlen,
-    const char *reply, size_t len, size_t step, size_t *consumed,
-    char *why, size_t whylen)
+    const char *reply, size_t len, size_t step, size_t *consumed, char *why,
+    size_t whylen)
 {
 	struct load_match m;
 	size_t off = 0, used;
@@ -43,8 +43,7 @@ START_TEST(test_load_script_unescape)
 	const char *err = NULL;
 	long n;
 
-	n = load_script_unescape("a\\r\\n\\t\\\\\\x41\\0z\\101", 20, out,
-	    &err);
+	n = load_script_unescape("a\\r\\n\\t\\\\\\x41\\0z\\101", 20, out, &err);
 	ck_assert_int_eq(n, 9);
 	ck_assert(memcmp(out, "a\r\n\t\\A\0zA", 9) == 0);
 	ck_assert_int_eq(load_script_unescape("\\q", 2, out, &err), -1);
@@ -63,7 +62,8 @@ START_TEST(test_load_script_templates_expand)
 	size_t n;
 
 	ck_assert_int_eq(load_script_tmpl(&t, "GET /{conn}/{seq} {{x}\\r\\n",
-	    &err), 0);
+	                     &err),
+	    0);
 	ck_assert(!t.constant);
 	n = load_script_expand(&t, 7, 1234, &rng, out);
 	ck_assert_uint_le(n, t.maxlen);
@@ -76,7 +76,9 @@ START_TEST(test_load_script_templates_expand)
 	ck_assert_uint_eq(n, 18);
 	for (size_t i = 1; i < 17; i++)
 		ck_assert_msg(strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLM"
-		    "NOPQRSTUVWXYZ0123456789", out[i]) != NULL, "%c", out[i]);
+		                     "NOPQRSTUVWXYZ0123456789",
+		                  out[i]) != NULL,
+		    "%c", out[i]);
 	ck_assert_int_eq(out[17], '.');
 	load_script_tmpl_clear(&t);
 
@@ -98,41 +100,55 @@ START_TEST(test_load_script_expect_exact_and_lines)
 	size_t used;
 
 	ck_assert_int_eq(load_script_add_expect(s, LOAD_EXPECT_EXACT,
-	    "+PONG\\r\\n", errs, sizeof(errs)), 0);
-	ck_assert_int_eq(load_script_add_expect(s, LOAD_EXPECT_LINE, NULL,
-	    errs, sizeof(errs)), 0);
+	                     "+PONG\\r\\n", errs, sizeof(errs)),
+	    0);
+	ck_assert_int_eq(load_script_add_expect(s, LOAD_EXPECT_LINE, NULL, errs,
+	                     sizeof(errs)),
+	    0);
 	ck_assert_int_eq(load_script_add_expect(s, LOAD_EXPECT_RE,
-	    "^\\+P[A-Z]+$", errs, sizeof(errs)), 0);
-	ck_assert_int_eq(load_script_add_expect(s, LOAD_EXPECT_BYTES, "5",
-	    errs, sizeof(errs)), 0);
+	                     "^\\+P[A-Z]+$", errs, sizeof(errs)),
+	    0);
+	ck_assert_int_eq(load_script_add_expect(s, LOAD_EXPECT_BYTES, "5", errs,
+	                     sizeof(errs)),
+	    0);
 	ck_assert_int_eq(load_script_add_expect(s, LOAD_EXPECT_EXACT,
-	    "{rand:3}", errs, sizeof(errs)), -1);
-	ck_assert_int_eq(load_script_add_expect(s, LOAD_EXPECT_RE, "(",
-	    errs, sizeof(errs)), -1);
+	                     "{rand:3}", errs, sizeof(errs)),
+	    -1);
+	ck_assert_int_eq(load_script_add_expect(s, LOAD_EXPECT_RE, "(", errs,
+	                     sizeof(errs)),
+	    -1);
 
 	/* Byte by byte, and with the next reply behind it. */
 	for (size_t step = 1; step <= 9; step += 8) {
 		const struct load_expect *e = &s->steps[0].expect;
 
 		ck_assert_int_eq(feed(e, e->text.lit, e->text.litlen,
-		    "+PONG\r\n+PONG\r\n", 14, step, &used, why, sizeof(why)),
+		                     "+PONG\r\n+PONG\r\n", 14, step, &used, why,
+		                     sizeof(why)),
 		    1);
 		ck_assert_uint_eq(used, 7);
 		ck_assert_int_eq(feed(&s->steps[1].expect, NULL, 0,
-		    "anything\r\nmore", 15, step, &used, why, sizeof(why)), 1);
+		                     "anything\r\nmore", 15, step, &used, why,
+		                     sizeof(why)),
+		    1);
 		ck_assert_uint_eq(used, 10);
-		ck_assert_int_eq(feed(&s->steps[2].expect, NULL, 0,
-		    "+PONG\r\n", 7, step, &used, why, sizeof(why)), 1);
-		ck_assert_int_eq(feed(&s->steps[3].expect, NULL, 0,
-		    "1234567", 7, step, &used, why, sizeof(why)), 1);
+		ck_assert_int_eq(feed(&s->steps[2].expect, NULL, 0, "+PONG\r\n",
+		                     7, step, &used, why, sizeof(why)),
+		    1);
+		ck_assert_int_eq(feed(&s->steps[3].expect, NULL, 0, "1234567",
+		                     7, step, &used, why, sizeof(why)),
+		    1);
 		ck_assert_uint_eq(used, 5);
 	}
 	ck_assert_int_eq(feed(&s->steps[0].expect, s->steps[0].expect.text.lit,
-	    7, "+PONX\r\n", 7, 3, &used, why, sizeof(why)), -1);
+	                     7, "+PONX\r\n", 7, 3, &used, why, sizeof(why)),
+	    -1);
 	ck_assert_str_eq(why, "expected \"+PONG\\r\\n\", got \"+PONX\\r\"");
-	ck_assert_int_eq(feed(&s->steps[2].expect, NULL, 0, "-ERR no\r\n", 9,
-	    4, &used, why, sizeof(why)), -1);
-	ck_assert_str_eq(why, "expected a line matching /^\\+P[A-Z]+$/, "
+	ck_assert_int_eq(feed(&s->steps[2].expect, NULL, 0, "-ERR no\r\n", 9, 4,
+	                     &used, why, sizeof(why)),
+	    -1);
+	ck_assert_str_eq(why,
+	    "expected a line matching /^\\+P[A-Z]+$/, "
 	    "got \"-ERR no\"");
 	load_script_free(s);
 }
@@ -141,45 +157,60 @@ END_TEST
 START_TEST(test_load_script_expect_http)
 {
 	static const char cl[] = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"
-	    "Server: t\r\n\r\nhelloHTTP/1.1";
-	static const char chunked[] = "HTTP/1.1 201 Created\r\n"
+	                         "Server: t\r\n\r\nhelloHTTP/1.1";
+	static const char chunked[] =
+	    "HTTP/1.1 201 Created\r\n"
 	    "Transfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n"
 	    "A\r\n0123456789\r\n0\r\nTrailer: v\r\n\r\nNEXT";
 	static const char empty[] = "HTTP/1.1 204 No Content\r\n\r\nX";
 	static const char bad[] = "HTTP/1.1 500 Oops\r\nContent-Length: 0"
-	    "\r\n\r\n";
+	                          "\r\n\r\n";
 	static const char noframe[] = "HTTP/1.1 200 OK\r\n\r\nbody";
 	struct load_script *s = load_script_new();
 	char why[256], errs[128];
 	size_t used;
 
-	ck_assert_int_eq(load_script_add_expect(s, LOAD_EXPECT_HTTP, NULL,
-	    errs, sizeof(errs)), 0);
+	ck_assert_int_eq(load_script_add_expect(s, LOAD_EXPECT_HTTP, NULL, errs,
+	                     sizeof(errs)),
+	    0);
 	ck_assert_int_eq(load_script_add_expect(s, LOAD_EXPECT_HTTP, "500",
-	    errs, sizeof(errs)), 0);
+	                     errs, sizeof(errs)),
+	    0);
 	for (size_t step = 1; step < 64; step *= 3) {
 		ck_assert_int_eq(feed(&s->steps[0].expect, NULL, 0, cl,
-		    sizeof(cl) - 1, step, &used, why, sizeof(why)), 1);
+		                     sizeof(cl) - 1, step, &used, why,
+		                     sizeof(why)),
+		    1);
 		ck_assert_uint_eq(used, sizeof(cl) - 1 - 8);
 		ck_assert_int_eq(feed(&s->steps[0].expect, NULL, 0, chunked,
-		    sizeof(chunked) - 1, step, &used, why, sizeof(why)), 1);
+		                     sizeof(chunked) - 1, step, &used, why,
+		                     sizeof(why)),
+		    1);
 		ck_assert_uint_eq(used, sizeof(chunked) - 1 - 4);
 		ck_assert_int_eq(feed(&s->steps[0].expect, NULL, 0, empty,
-		    sizeof(empty) - 1, step, &used, why, sizeof(why)), 1);
+		                     sizeof(empty) - 1, step, &used, why,
+		                     sizeof(why)),
+		    1);
 		ck_assert_uint_eq(used, sizeof(empty) - 2);
 		ck_assert_int_eq(feed(&s->steps[1].expect, NULL, 0, bad,
-		    sizeof(bad) - 1, step, &used, why, sizeof(why)), 1);
+		                     sizeof(bad) - 1, step, &used, why,
+		                     sizeof(why)),
+		    1);
 	}
 	ck_assert_int_eq(feed(&s->steps[0].expect, NULL, 0, bad,
-	    sizeof(bad) - 1, 5, &used, why, sizeof(why)), -1);
-	ck_assert_str_eq(why, "expected HTTP status 2xx, got "
+	                     sizeof(bad) - 1, 5, &used, why, sizeof(why)),
+	    -1);
+	ck_assert_str_eq(why,
+	    "expected HTTP status 2xx, got "
 	    "\"HTTP/1.1 500 Oops\"");
 	ck_assert_int_eq(feed(&s->steps[0].expect, NULL, 0, noframe,
-	    sizeof(noframe) - 1, 5, &used, why, sizeof(why)), -1);
+	                     sizeof(noframe) - 1, 5, &used, why, sizeof(why)),
+	    -1);
 	ck_assert_msg(strstr(why, "Content-Length or chunked") != NULL, "%s",
 	    why);
-	ck_assert_int_eq(feed(&s->steps[0].expect, NULL, 0, "SSH-2.0\r\n",
-	    9, 5, &used, why, sizeof(why)), -1);
+	ck_assert_int_eq(feed(&s->steps[0].expect, NULL, 0, "SSH-2.0\r\n", 9, 5,
+	                     &used, why, sizeof(why)),
+	    -1);
 	ck_assert_msg(strstr(why, "status line") != NULL, "%s", why);
 	load_script_free(s);
 }
@@ -188,19 +219,18 @@ END_TEST
 START_TEST(test_load_script_file)
 {
 	char path[] = "/tmp/evsock-script-XXXXXX", err[256];
-	static const char text[] =
-	    "# a comment\n"
-	    "\n"
-	    "send AUTH {conn}\\r\\n\r\n"
-	    "expect +OK\\r\\n\n"
-	    "repeat\n"
-	    "  send GET k{seq}\\r\\n\n"
-	    "expect-re ^\\$[0-9]+$\n"
-	    "expect-bytes 7\n"
-	    "expect-line\n"
-	    "expect-http 404\n"
-	    "sleep 10ms\n"
-	    "close\n";
+	static const char text[] = "# a comment\n"
+	                           "\n"
+	                           "send AUTH {conn}\\r\\n\r\n"
+	                           "expect +OK\\r\\n\n"
+	                           "repeat\n"
+	                           "  send GET k{seq}\\r\\n\n"
+	                           "expect-re ^\\$[0-9]+$\n"
+	                           "expect-bytes 7\n"
+	                           "expect-line\n"
+	                           "expect-http 404\n"
+	                           "sleep 10ms\n"
+	                           "close\n";
 	struct load_script *s = load_script_new();
 	int fd = mkstemp(path);
 
@@ -225,10 +255,9 @@ START_TEST(test_load_script_file)
 	ck_assert_int_eq(write(fd, "send x\nclose now\n", 17), 17);
 	close(fd);
 	s = load_script_new();
-	ck_assert_int_eq(load_script_parse_file(s, path, err, sizeof(err)),
-	    -1);
-	ck_assert_msg(strstr(err, ":2: close takes no argument") != NULL,
-	    "%s", err);
+	ck_assert_int_eq(load_script_parse_file(s, path, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, ":2: close takes no argument") != NULL, "%s",
+	    err);
 	load_script_free(s);
 	unlink(path);
 }
