@@ -14,7 +14,7 @@
 #define W 900
 #define H 300
 #define ML 70 /* margins: left, right, top, bottom */
-#define MR 20
+#define MR 40
 #define MT 30
 #define MB 45
 #define MAXPTS 512
@@ -205,8 +205,8 @@ html_chart(FILE *fp, const char *title, const char *xlabel, const char *ylabel,
 		    "\"/>\n<rect x=\"%.1f\" y=\"%d\" width=\"12\" "
 		    "height=\"4\" fill=\"%s\"/><text x=\"%.1f\" y=\"%d\" "
 		    "class=\"l\">",
-		    px1 - 110, MT + 8 + (int)k * 16, s[k].color, px1 - 94,
-		    MT + 13 + (int)k * 16);
+		    px1 - 90.0 * (double)(ns - k), 10, s[k].color,
+		    px1 - 90.0 * (double)(ns - k) + 16, 15);
 		html_text(fp, s[k].name);
 		fprintf(fp, "</text>\n");
 	}
@@ -247,6 +247,8 @@ html_summary(FILE *fp, const struct load_summary *s)
 	    s->threads == 1 ? "" : "s");
 	if (s->pipeline > 1)
 		fprintf(fp, ", pipelining %u", s->pipeline);
+	if (s->churn)
+		fprintf(fp, ", one exchange per connection");
 	if (s->runs > 1)
 		fprintf(fp, ", %u runs merged", s->runs);
 	fprintf(fp,
