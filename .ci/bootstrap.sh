@@ -4,19 +4,31 @@
 #   sh .ci/bootstrap.sh serve   install what is missing, build, run evsockd
 #   sh .ci/bootstrap.sh test    install what is missing, build, run the
 #                               whole suite, then again under ASan+UBSan
+#   sh .ci/bootstrap.sh package install what is missing, build the Debian
+#                               packages into .. and check them with lintian
 set -eu
 
 mode=${1:-serve}
 cd "$(dirname "$0")/.."
 
 # Build and test dependencies; ii/ngircd/valgrind/clang serve the
-# system tests, benchmarks and fuzz corpus replay; libhiredis-dev the
-# chat cluster (--cluster).
-pkgs="gcc pkg-config meson ninja-build libevent-dev check libhiredis-dev"
-if [ "$mode" = test ]; then
-	# redis-server and redis-tools: the cluster tests start their own.
-	pkgs="$pkgs clang ii ngircd valgrind procps python3 redis-server redis-tools"
-fi
+# system tests, benchmarks and fuzz corpus replay; promtool (prometheus),
+# mandoc and systemd-analyze (systemd) check the metrics, manual pages
+# and units; redis-server, nginx-light and chromium are the peers and
+# the browser of evsock load's tests (zlib lets the HTML report's test
+# read the screenshot); libhiredis-dev builds the chat cluster
+# (--cluster), whose tests start their own redis-server (redis-tools:
+# redis-cli).
+pkgs="gcc pkg-config meson ninja-build libevent-dev libedit-dev check libsystemd-dev libhiredis-dev"
+case "$mode" in
+test)
+	pkgs="$pkgs clang ii ngircd valgrind procps python3 prometheus mandoc systemd"
+	pkgs="$pkgs redis-server redis-tools nginx-light chromium zlib1g-dev"
+	;;
+package)
+	pkgs="$pkgs dpkg-dev debhelper fakeroot lintian"
+	;;
+esac
 
 missing=""
 for p in $pkgs; do
@@ -50,8 +62,12 @@ test)
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		meson test -C build-asan --print-errorlogs --timeout-multiplier 3
 	;;
+package)
+	dpkg-buildpackage -us -uc -b
+	lintian --fail-on error ../evsock*_"$(dpkg-parsechangelog -S Version)"_*.changes
+	;;
 *)
-	echo "usage: sh .ci/bootstrap.sh serve|test" >&2
+	echo "usage: sh .ci/bootstrap.sh serve|test|package" >&2
 	exit 2
 	;;
 esac

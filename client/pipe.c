@@ -65,7 +65,7 @@ static const struct evs_client_callbacks pipe_callbacks = {
 
 static const char pipe_usage_text[] =
 "usage: evsock [options] HOST:PORT\n"
-"       evsock chat [--nick NICK] HOST:PORT\n"
+"       evsock chat [options] HOST:PORT     (evsock chat --help)\n"
 "       evsock load [options] HOST:PORT     (evsock load --help)\n"
 "\n"
 "Copies stdin to a TCP connection and the connection to stdout.\n"

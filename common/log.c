@@ -1,7 +1,14 @@
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <evsock/log.h>
 
 #include "log.h"
 
@@ -9,6 +16,8 @@ static enum evs_log_level log_level = EVS_LOG_INFO;
 static const char *log_prog;
 static void (*log_handler)(enum evs_log_level, const char *, void *);
 static void *log_handler_arg;
+static enum log_format log_format = LOG_FORMAT_PLAIN;
+static int log_journal; /* stderr is journald's stream */
 
 void
 evs_log_set_level(enum evs_log_level level)
@@ -62,34 +71,176 @@ log_set_prog(const char *prog)
 	log_prog = prog;
 }
 
+/* journald's stream says who it is in JOURNAL_STREAM ("DEV:INODE");
+   a redirected stderr no longer matches it. */
+static int
+log_stderr_is_journal(void)
+{
+	const char *e = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat sb;
+
+	if (e == NULL || sscanf(e, "%llu:%llu", &dev, &ino) != 2 ||
+	    fstat(STDERR_FILENO, &sb) == -1)
+		return 0;
+	return (unsigned long long)sb.st_dev == dev &&
+	    (unsigned long long)sb.st_ino == ino;
+}
+
+void
+log_set_format(enum log_format format)
+{
+	log_format = format;
+	log_journal = format == LOG_FORMAT_TEXT && log_stderr_is_journal();
+}
+
+int
+log_parse_format(const char *s, enum log_format *out)
+{
+	if (strcmp(s, "text") == 0)
+		*out = LOG_FORMAT_TEXT;
+	else if (strcmp(s, "json") == 0)
+		*out = LOG_FORMAT_JSON;
+	else
+		return -1;
+	return 0;
+}
+
+int
+log_open_file(const char *path)
+{
+	int fd, saved;
+
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY,
+	    0640);
+	if (fd == -1)
+		return -1;
+	/* dup2 swaps the descriptor in one step, so threads logging at
+	   this moment write to the old file or the new one, never to a
+	   closed descriptor. */
+	if (fd != STDERR_FILENO && dup2(fd, STDERR_FILENO) == -1) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	if (fd != STDERR_FILENO)
+		close(fd);
+	log_set_format(log_format);
+	return 0;
+}
+
+char *
+log_format_time(long long sec, long nsec, char *buf, size_t len)
+{
+	time_t t = (time_t)sec;
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL) {
+		snprintf(buf, len, "?");
+		return buf;
+	}
+	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	    tm.tm_min, tm.tm_sec, nsec / 1000000);
+	return buf;
+}
+
+/* Appends s to buf[*n..cap) as the inside of a JSON string. */
+static void
+log_json_escape(char *buf, size_t cap, size_t *n, const char *s)
+{
+	for (; *s != '\0' && *n + 7 < cap; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\') {
+			buf[(*n)++] = '\\';
+			buf[(*n)++] = (char)c;
+		} else if (c < 0x20 || c == 0x7f) {
+			*n += (size_t)snprintf(buf + *n, cap - *n, "\\u%04x", c);
+		} else {
+			buf[(*n)++] = (char)c;
+		}
+	}
+	buf[*n] = '\0';
+}
+
+/* Writes the whole line with one write(2): lines from several
+   threads stay whole, and nothing waits in a stdio buffer. */
+static void
+log_write(const char *line, size_t len)
+{
+	ssize_t w;
+
+	while (len > 0) {
+		w = write(STDERR_FILENO, line, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		line += w;
+		len -= (size_t)w;
+	}
+}
+
+/* syslog(3) priorities journald reads from a "<N>" prefix. */
+static const int log_prio[] = { 3, 4, 6, 7 };
+
 void
 log_msg(enum evs_log_level level, const char *fmt, ...)
 {
-	char line[1024];
+	char msg[1024], line[2048], ts[40];
+	struct timespec now;
 	int saved = errno;
 	va_list ap;
-	int n = 0;
+	size_t n = 0;
+	int w;
 
 	if (level > log_level)
 		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
 	if (log_handler != NULL) {
-		va_start(ap, fmt);
-		vsnprintf(line, sizeof(line), fmt, ap);
-		va_end(ap);
-		log_handler(level, line, log_handler_arg);
+		log_handler(level, msg, log_handler_arg);
 		errno = saved;
 		return;
 	}
-	if (log_prog != NULL)
-		n = snprintf(line, sizeof(line), "%s: ", log_prog);
-	if (level != EVS_LOG_INFO && n >= 0 && (size_t)n < sizeof(line))
-		n += snprintf(line + n, sizeof(line) - (size_t)n, "%s: ",
+	clock_gettime(CLOCK_REALTIME, &now);
+	log_format_time((long long)now.tv_sec, now.tv_nsec, ts, sizeof(ts));
+	if (log_format == LOG_FORMAT_JSON) {
+		w = snprintf(line, sizeof(line), "{\"time\":\"%s\",\"level\":"
+		    "\"%s\",\"program\":\"", ts, log_names[level]);
+		n = w > 0 ? (size_t)w : 0;
+		log_json_escape(line, sizeof(line) - 8, &n,
+		    log_prog != NULL ? log_prog : "");
+		n += (size_t)snprintf(line + n, sizeof(line) - n,
+		    "\",\"message\":\"");
+		log_json_escape(line, sizeof(line) - 8, &n, msg);
+		n += (size_t)snprintf(line + n, sizeof(line) - n, "\"}\n");
+		log_write(line, n);
+		errno = saved;
+		return;
+	}
+	if (log_format == LOG_FORMAT_TEXT && log_journal)
+		w = snprintf(line, sizeof(line), "<%d>", log_prio[level]);
+	else if (log_format == LOG_FORMAT_TEXT)
+		w = snprintf(line, sizeof(line), "%s ", ts);
+	else
+		w = 0;
+	n = w > 0 ? (size_t)w : 0;
+	if (log_prog != NULL && n < sizeof(line))
+		n += (size_t)snprintf(line + n, sizeof(line) - n, "%s: ",
+		    log_prog);
+	if (level != EVS_LOG_INFO && n < sizeof(line))
+		n += (size_t)snprintf(line + n, sizeof(line) - n, "%s: ",
 		    log_names[level]);
-	va_start(ap, fmt);
-	if (n >= 0 && (size_t)n < sizeof(line))
-		vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
-	va_end(ap);
-	/* One write per line keeps lines whole when several threads log. */
-	fprintf(stderr, "%s\n", line);
+	if (n < sizeof(line))
+		n += (size_t)snprintf(line + n, sizeof(line) - n, "%s\n", msg);
+	if (n >= sizeof(line)) {
+		n = sizeof(line) - 1;
+		line[n - 1] = '\n';
+	}
+	log_write(line, n);
 	errno = saved;
 }

@@ -461,3 +461,12 @@ evs_chat_set_cluster(struct evs_chat *chat, const char *url, const char *node,
 	chat->link = link;
 	return 0;
 }
+
+void
+evs_chat_stats(const struct evs_chat *chat, struct evs_chat_stats *st)
+{
+	st->users = chat->nusers;
+	st->unregistered = chat->nunknown;
+	st->channels = chat->chans.n;
+	st->max_users = chat->maxusers;
+}

@@ -1,118 +1,191 @@
-#include <getopt.h>
+#include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "config.h"
 #include "../common/log.h"
 #include "../common/opt.h"
 
-enum {
-	OPT_MAX_PER_IP = 256,
-	OPT_SENDQ,
-	OPT_MAX_LINE,
-	OPT_IDLE_TIMEOUT,
-	OPT_SHUTDOWN_TIMEOUT,
-	OPT_REG_TIMEOUT,
-	OPT_PING_INTERVAL,
-	OPT_PING_TIMEOUT,
-	OPT_FLOOD_RATE,
-	OPT_FLOOD_BURST,
-	OPT_PASSWORD_FILE,
-	OPT_MOTD_FILE,
-	OPT_SERVER_NAME,
-	OPT_LOG_LEVEL,
-	OPT_BACKLOG,
-	OPT_CLUSTER,
-	OPT_NODE_NAME,
-	OPT_CLUSTER_TIMEOUT,
-	OPT_REUSEPORT,
-	OPT_HISTORY_LINES
+#define CONFIG_LINE_MAX 4096 /* bytes in a config file line */
+
+/* How an option's value is read. */
+enum config_kind {
+	CONFIG_FLAG,     /* no value; sets an int to 1 */
+	CONFIG_UINT,     /* opt_parse_uint into a uint64_t */
+	CONFIG_SIZE,     /* opt_parse_size into a uint64_t */
+	CONFIG_DURATION, /* opt_parse_duration (ms) into a uint64_t */
+	CONFIG_STRING,   /* a copy into a char * */
+	CONFIG_CUSTOM    /* the entry's own set() */
 };
 
-static const struct option config_options[] = {
-	{ "listen", required_argument, NULL, 'l' },
-	{ "max-clients", required_argument, NULL, 'm' },
-	{ "max-per-ip", required_argument, NULL, OPT_MAX_PER_IP },
-	{ "backlog", required_argument, NULL, OPT_BACKLOG },
-	{ "sendq", required_argument, NULL, OPT_SENDQ },
-	{ "max-line", required_argument, NULL, OPT_MAX_LINE },
-	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
-	{ "shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT },
-	{ "registration-timeout", required_argument, NULL, OPT_REG_TIMEOUT },
-	{ "ping-interval", required_argument, NULL, OPT_PING_INTERVAL },
-	{ "ping-timeout", required_argument, NULL, OPT_PING_TIMEOUT },
-	{ "flood-rate", required_argument, NULL, OPT_FLOOD_RATE },
-	{ "flood-burst", required_argument, NULL, OPT_FLOOD_BURST },
-	{ "password-file", required_argument, NULL, OPT_PASSWORD_FILE },
-	{ "motd-file", required_argument, NULL, OPT_MOTD_FILE },
-	{ "server-name", required_argument, NULL, OPT_SERVER_NAME },
-	{ "threads", required_argument, NULL, 't' },
-	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
-	{ "cluster", required_argument, NULL, OPT_CLUSTER },
-	{ "node-name", required_argument, NULL, OPT_NODE_NAME },
-	{ "cluster-timeout", required_argument, NULL, OPT_CLUSTER_TIMEOUT },
-	{ "reuseport", no_argument, NULL, OPT_REUSEPORT },
-	{ "history-lines", required_argument, NULL, OPT_HISTORY_LINES },
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, 'V' },
-	{ NULL, 0, NULL, 0 }
+/* Option flags. */
+#define CONFIG_CLI_ONLY  0x01 /* refused in a file (--config, --help) */
+#define CONFIG_FILE_ONLY 0x02 /* refused on the command line: secrets
+                                 such as operator password hashes must
+                                 not show in ps(1) */
+#define CONFIG_REPEAT    0x04 /* may be given many times; the command
+                                 line replaces the file's list */
+#define CONFIG_RESTART   0x08 /* SIGHUP cannot change it */
+
+struct config_opt {
+	const char *name;
+	char shortopt;           /* 0: none */
+	enum config_kind kind;
+	unsigned flags;
+	size_t off;              /* field in struct config */
+	uint64_t min, max;       /* UINT, SIZE and DURATION (ms) bounds */
+	/* CUSTOM: stores the value, and for a REPEAT option empties its
+	   list when the value is NULL; STRING: checks it (NULL: any) */
+	int (*set)(struct config *, const char *, const char **);
+	const char *metavar;
+	const char *help;        /* lines separated by \n */
 };
 
-static const char config_usage_text[] =
+static int config_set_listen(struct config *, const char *, const char **);
+static int config_check_server_name(struct config *, const char *,
+    const char **);
+static int config_check_log_level(struct config *, const char *,
+    const char **);
+static int config_check_log_format(struct config *, const char *,
+    const char **);
+static int config_check_metrics(struct config *, const char *,
+    const char **);
+
+#define F(field) offsetof(struct config, field)
+#define DAY_MS 86400000ULL
+
+static const struct config_opt config_opts[] = {
+	{ "config", 'c', CONFIG_STRING, CONFIG_CLI_ONLY, F(config_file), 0, 0,
+	  NULL, "PATH", "read settings from PATH (\"name value\" lines);\n"
+	  "the command line overrides them" },
+	{ "check-config", 0, CONFIG_FLAG, CONFIG_CLI_ONLY, F(check_config),
+	  0, 0, NULL, NULL, "check the settings and files they name, then\n"
+	  "exit (0: fine)" },
+	{ "listen", 'l', CONFIG_CUSTOM, CONFIG_REPEAT | CONFIG_RESTART, 0, 0,
+	  0, config_set_listen, "SERVICE=HOST:PORT",
+	  "serve SERVICE (echo, chat) on HOST:PORT;\n"
+	  "repeatable; port 0 picks a free port;\n"
+	  "IPv6 as [::1]:7007; 0.0.0.0 serves the\n"
+	  "network (loopback is the default)" },
+	{ "max-clients", 'm', CONFIG_UINT, 0, F(max_clients), 1, 10000000,
+	  NULL, "N", "connections at once (default: descriptor\n"
+	  "limit less a reserve)" },
+	{ "max-per-ip", 0, CONFIG_UINT, 0, F(max_per_ip), 0, 10000000, NULL,
+	  "N", "connections per client address (0 = off)" },
+	{ "backlog", 0, CONFIG_UINT, CONFIG_RESTART, F(backlog), 1, 65535,
+	  NULL, "N", "pending connections the kernel may queue\n"
+	  "(default 4096; capped by net.core.somaxconn)" },
+	{ "sendq", 0, CONFIG_SIZE, 0, F(sendq), 512, 1ULL << 32, NULL,
+	  "BYTES", "unsent output per client (default 1M); echo\n"
+	  "stops reading above it, chat disconnects" },
+	{ "max-line", 0, CONFIG_SIZE, 0, F(max_line), 16, 1024 * 1024, NULL,
+	  "BYTES", "chat line length incl. CRLF (default 512)" },
+	{ "idle-timeout", 0, CONFIG_DURATION, 0, F(idle_timeout_ms), 0,
+	  DAY_MS * 30, NULL, "DUR", "close clients silent this long\n"
+	  "(default off)" },
+	{ "shutdown-timeout", 0, CONFIG_DURATION, 0, F(shutdown_timeout_ms),
+	  0, DAY_MS, NULL, "DUR", "on SIGINT/SIGTERM, wait this long for\n"
+	  "clients to finish (default 5s)" },
+	{ "registration-timeout", 0, CONFIG_DURATION, 0, F(reg_timeout_ms),
+	  0, DAY_MS, NULL, "DUR", "chat: NICK/USER deadline (default 60s)" },
+	{ "ping-interval", 0, CONFIG_DURATION, 0, F(ping_interval_ms), 0,
+	  DAY_MS, NULL, "DUR", "chat: PING clients idle this long\n"
+	  "(default 90s)" },
+	{ "ping-timeout", 0, CONFIG_DURATION, 0, F(ping_timeout_ms), 0,
+	  DAY_MS, NULL, "DUR", "chat: drop if no reply (default 60s)" },
+	{ "flood-rate", 0, CONFIG_UINT, 0, F(flood_rate), 0, 1000000, NULL,
+	  "N", "chat: commands per second per client\n"
+	  "(default 10; 0 = off); excess is delayed" },
+	{ "flood-burst", 0, CONFIG_UINT, 0, F(flood_burst), 1, 1000000, NULL,
+	  "N", "chat: commands allowed at once (default 20)" },
+	{ "password-file", 0, CONFIG_STRING, 0, F(password_file), 0, 0, NULL,
+	  "PATH", "chat: require PASS, read from PATH" },
+	{ "motd-file", 0, CONFIG_STRING, 0, F(motd_file), 0, 0, NULL, "PATH",
+	  "chat: message of the day" },
+	{ "server-name", 0, CONFIG_STRING, CONFIG_RESTART, F(server_name), 0,
+	  0, config_check_server_name, "NAME",
+	  "chat: server name (default evsockd)" },
+	{ "cluster", 0, CONFIG_STRING, CONFIG_RESTART, F(cluster), 0, 0,
+	  NULL, "URL",
+	  "chat: one network with the other instances on\n"
+	  "Redis redis://HOST:PORT[/DB] or unix:PATH" },
+	{ "node-name", 0, CONFIG_STRING, CONFIG_RESTART, F(node_name), 0, 0,
+	  NULL, "NAME", "chat: this instance's name in the cluster\n"
+	  "(default: host name and chat port)" },
+	{ "cluster-timeout", 0, CONFIG_DURATION, CONFIG_RESTART,
+	  F(cluster_timeout_ms), 300, 3600000, NULL, "DUR",
+	  "chat: an instance silent this long is gone\n"
+	  "(300ms to 1h; default 15s)" },
+	{ "reuseport", 0, CONFIG_FLAG, CONFIG_RESTART, F(reuseport), 0, 0,
+	  NULL, NULL, "chat: share the port with other evsockd\n"
+	  "processes (SO_REUSEPORT)" },
+	{ "history-lines", 0, CONFIG_UINT, 0, F(history_lines), 0, 1000000,
+	  NULL, "N", "chat: messages kept per channel (default 0;\n"
+	  "with --cluster, in Redis for the network)" },
+	{ "threads", 't', CONFIG_UINT, CONFIG_RESTART, F(threads), 1, 256,
+	  NULL, "N", "echo worker threads (default: cores)" },
+	{ "log-level", 0, CONFIG_STRING, 0, F(log_level), 0, 0,
+	  config_check_log_level,
+	  "LEVEL", "error, warn, info (default), debug" },
+	{ "log-file", 0, CONFIG_STRING, 0, F(log_file), 0, 0, NULL, "PATH",
+	  "log to PATH (appended; SIGUSR1 reopens it)\n"
+	  "instead of stderr" },
+	{ "log-format", 0, CONFIG_STRING, 0, F(log_format), 0, 0,
+	  config_check_log_format,
+	  "FORMAT", "text (default) or json (one object a line)" },
+	{ "metrics", 0, CONFIG_STRING, CONFIG_RESTART, F(metrics), 0, 0,
+	  config_check_metrics, "HOST:PORT",
+	  "serve Prometheus metrics at /metrics" },
+	{ "user", 'u', CONFIG_STRING, CONFIG_RESTART, F(user), 0, 0, NULL,
+	  "NAME", "when started as root, become NAME after\n"
+	  "binding" },
+	{ "help", 'h', CONFIG_FLAG, CONFIG_CLI_ONLY, F(help), 0, 0, NULL,
+	  NULL, "this text" },
+	{ "version", 'V', CONFIG_FLAG, CONFIG_CLI_ONLY, F(version), 0, 0,
+	  NULL, NULL, "the version" },
+};
+
+#define CONFIG_NOPTS (sizeof(config_opts) / sizeof(config_opts[0]))
+_Static_assert(CONFIG_NOPTS <= CONFIG_MAX_OPTS, "raise CONFIG_MAX_OPTS");
+
+static const char config_usage_head[] =
 "usage: evsockd [options]\n"
 "\n"
 "Serves echo (RFC 862) and an IRC-compatible chat over TCP.\n"
-"Without --listen: echo on 127.0.0.1:7007 and chat on 127.0.0.1:6667.\n"
-"\n"
-"  -l, --listen SERVICE=HOST:PORT  serve SERVICE (echo, chat) on HOST:PORT;\n"
-"                                  repeatable; port 0 picks a free port;\n"
-"                                  IPv6 as [::1]:7007; 0.0.0.0 serves the\n"
-"                                  network (loopback is the default)\n"
-"  -m, --max-clients N        connections at once (default: descriptor\n"
-"                             limit less a reserve)\n"
-"      --max-per-ip N         connections per client address (0 = off)\n"
-"      --backlog N            pending connections the kernel may queue\n"
-"                             (default 4096; capped by net.core.somaxconn)\n"
-"      --sendq BYTES          unsent output per client (default 1M); echo\n"
-"                             stops reading above it, chat disconnects\n"
-"      --max-line BYTES       chat line length incl. CRLF (default 512)\n"
-"      --idle-timeout DUR     close clients silent this long (default off)\n"
-"      --shutdown-timeout DUR on SIGINT/SIGTERM, wait this long for\n"
-"                             clients to finish (default 5s)\n"
-"      --registration-timeout DUR  chat: NICK/USER deadline (default 60s)\n"
-"      --ping-interval DUR    chat: PING clients idle this long (default 90s)\n"
-"      --ping-timeout DUR     chat: drop if no reply (default 60s)\n"
-"      --flood-rate N         chat: commands per second per client\n"
-"                             (default 10; 0 = off); excess is delayed\n"
-"      --flood-burst N        chat: commands allowed at once (default 20)\n"
-"      --password-file PATH   chat: require PASS, read from PATH\n"
-"      --motd-file PATH       chat: message of the day\n"
-"      --server-name NAME     chat: server name (default evsockd)\n"
-"      --cluster URL          chat: one network with the other instances on\n"
-"                             Redis redis://HOST:PORT[/DB] or unix:PATH\n"
-"      --node-name NAME       chat: this instance's name in the cluster\n"
-"                             (default: host name and chat port)\n"
-"      --cluster-timeout DUR  chat: an instance silent this long is gone\n"
-"                             (default 15s)\n"
-"      --reuseport            chat: share the port with other evsockd\n"
-"                             processes (SO_REUSEPORT)\n"
-"      --history-lines N      chat: messages kept per channel (default 0;\n"
-"                             with --cluster, in Redis for the network)\n"
-"  -t, --threads N            echo worker threads (default: cores)\n"
-"      --log-level LEVEL      error, warn, info (default), debug\n"
-"  -h, --help                 this text\n"
-"  -V, --version              the version\n"
+"Without listen settings: echo on 127.0.0.1:7007 and chat on\n"
+"127.0.0.1:6667.\n"
+"\n";
+
+static const char config_usage_tail[] =
 "\n"
 "Durations take ms, s, m or h (\"250ms\", \"5s\"); sizes take k, M, G.\n"
-"SIGINT or SIGTERM shut down gracefully; exit status 0.\n";
+"A config file line is an option's long name and its value\n"
+"(\"sendq 1M\"); # starts a comment.\n"
+"SIGINT or SIGTERM shut down gracefully (exit status 0); SIGHUP\n"
+"reloads the settings; SIGUSR1 reopens the log file.\n";
 
-const char *
-config_usage(void)
+static char **
+config_str(struct config *cfg, size_t off)
 {
-	return config_usage_text;
+	return (char **)(void *)((char *)cfg + off);
 }
 
-void
+static int
+config_strdup(char **dst, const char *s)
+{
+	char *p = strdup(s);
+
+	if (p == NULL)
+		return -1;
+	free(*dst);
+	*dst = p;
+	return 0;
+}
+
+int
 config_defaults(struct config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
@@ -125,9 +198,24 @@ config_defaults(struct config *cfg)
 	cfg->ping_timeout_ms = 60000;
 	cfg->flood_rate = 10;
 	cfg->flood_burst = 20;
-	cfg->server_name = "evsockd";
-	cfg->log_level = "info";
 	cfg->cluster_timeout_ms = 15000;
+	if (config_strdup(&cfg->server_name, "evsockd") == -1 ||
+	    config_strdup(&cfg->log_level, "info") == -1 ||
+	    config_strdup(&cfg->log_format, "text") == -1)
+		return -1;
+	return 0;
+}
+
+void
+config_free(struct config *cfg)
+{
+	for (size_t i = 0; i < CONFIG_NOPTS; i++) {
+		if (config_opts[i].kind == CONFIG_STRING) {
+			char **p = config_str(cfg, config_opts[i].off);
+			free(*p);
+			*p = NULL;
+		}
+	}
 }
 
 static int
@@ -141,7 +229,7 @@ config_add_listen(struct config *cfg, const char *service, const char *host,
 		return -1;
 	}
 	if (cfg->nlisten == CONFIG_MAX_LISTEN) {
-		*err = "too many --listen options";
+		*err = "too many listen settings";
 		return -1;
 	}
 	l = &cfg->listen[cfg->nlisten++];
@@ -155,184 +243,521 @@ config_add_listen(struct config *cfg, const char *service, const char *host,
 	return 0;
 }
 
+static int
+config_set_listen(struct config *cfg, const char *v, const char **why)
+{
+	char service[ADDR_SERVICE_MAX], host[ADDR_HOST_MAX];
+	int port;
+
+	if (v == NULL) {
+		cfg->nlisten = 0;
+		return 0;
+	}
+	if (addr_split_listen(v, service, sizeof(service), host, sizeof(host),
+	    &port, why) == -1)
+		return -1;
+	return config_add_listen(cfg, service, host, port, why);
+}
+
+static int
+config_check_server_name(struct config *cfg, const char *v, const char **why)
+{
+	(void)cfg;
+	if (strlen(v) > 63 || strpbrk(v, " :!@*?,\r\n") != NULL) {
+		*why = "expected a name such as irc.example";
+		return -1;
+	}
+	return 0;
+}
+
+static int
+config_check_log_level(struct config *cfg, const char *v, const char **why)
+{
+	enum evs_log_level level;
+
+	(void)cfg;
+	if (log_parse_level(v, &level) == -1) {
+		*why = "expected error, warn, info or debug";
+		return -1;
+	}
+	return 0;
+}
+
+static int
+config_check_log_format(struct config *cfg, const char *v, const char **why)
+{
+	enum log_format format;
+
+	(void)cfg;
+	if (log_parse_format(v, &format) == -1) {
+		*why = "expected text or json";
+		return -1;
+	}
+	return 0;
+}
+
+static int
+config_check_metrics(struct config *cfg, const char *v, const char **why)
+{
+	char host[ADDR_HOST_MAX];
+	int port;
+
+	(void)cfg;
+	return addr_split(v, host, sizeof(host), &port, why);
+}
+
+static const struct config_opt *
+config_find(const char *name, size_t len)
+{
+	for (size_t i = 0; i < CONFIG_NOPTS; i++)
+		if (strlen(config_opts[i].name) == len &&
+		    strncmp(config_opts[i].name, name, len) == 0)
+			return &config_opts[i];
+	return NULL;
+}
+
+static const struct config_opt *
+config_find_short(char c)
+{
+	for (size_t i = 0; i < CONFIG_NOPTS; i++)
+		if (config_opts[i].shortopt == c)
+			return &config_opts[i];
+	return NULL;
+}
+
+/* Stores one value; *why gets the reason for a bad one. */
+static int
+config_apply(struct config *cfg, const struct config_opt *o, const char *v,
+    const char **why)
+{
+	uint64_t *u = (uint64_t *)(void *)((char *)cfg + o->off), ms;
+
+	switch (o->kind) {
+	case CONFIG_FLAG:
+		*(int *)(void *)((char *)cfg + o->off) = 1;
+		return 0;
+	case CONFIG_UINT:
+		return opt_parse_uint(v, o->min, o->max, u, why);
+	case CONFIG_SIZE:
+		return opt_parse_size(v, o->min, o->max, u, why);
+	case CONFIG_DURATION:
+		if (opt_parse_duration(v, o->max, &ms, why) == -1)
+			return -1;
+		if (ms < o->min) {
+			*why = "duration out of range";
+			return -1;
+		}
+		*u = ms;
+		return 0;
+	case CONFIG_STRING:
+		if (*v == '\0') {
+			*why = "expected a value";
+			return -1;
+		}
+		if (o->set != NULL && o->set(cfg, v, why) == -1)
+			return -1;
+		if (config_strdup(config_str(cfg, o->off), v) == -1) {
+			*why = strerror(errno);
+			return -1;
+		}
+		return 0;
+	case CONFIG_CUSTOM:
+		return o->set(cfg, v, why);
+	}
+	*why = "unknown kind";
+	return -1;
+}
+
+/* A repeatable option set here for the first time in this source
+   replaces what an earlier source gave. */
+static void
+config_reset_list(struct config *cfg, const struct config_opt *o,
+    unsigned char *seen)
+{
+	size_t i = (size_t)(o - config_opts);
+
+	if (!(o->flags & CONFIG_REPEAT) || seen[i] || o->set == NULL)
+		return;
+	seen[i] = 1;
+	(void)o->set(cfg, NULL, NULL);
+}
+
+/*
+ * Reads the command line.  With only_config, takes just --config (and
+ * checks the rest for syntax); otherwise applies everything but
+ * --config.
+ */
+static int
+config_parse_args(struct config *cfg, int argc, char **argv, int only_config,
+    char *err, size_t errlen)
+{
+	unsigned char seen[CONFIG_NOPTS] = { 0 };
+	const struct config_opt *o;
+	const char *why = NULL, *v = NULL;
+	char shortname[3] = "-?";
+	const char *shown;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *eq = NULL;
+
+		v = NULL;
+		if (strcmp(a, "--") == 0) {
+			if (i + 1 < argc) {
+				snprintf(err, errlen, "unexpected argument "
+				    "'%s' (see --help)", argv[i + 1]);
+				return -1;
+			}
+			break;
+		}
+		if (a[0] == '-' && a[1] == '-') {
+			eq = strchr(a + 2, '=');
+			o = config_find(a + 2, eq != NULL ? (size_t)(eq - a - 2) :
+			    strlen(a + 2));
+			shown = a;
+			if (eq != NULL)
+				v = eq + 1;
+		} else if (a[0] == '-' && a[1] != '\0') {
+			o = config_find_short(a[1]);
+			shortname[1] = a[1];
+			shown = shortname;
+			if (a[2] != '\0')
+				v = a + 2;
+		} else {
+			snprintf(err, errlen,
+			    "unexpected argument '%s' (see --help)", a);
+			return -1;
+		}
+		if (o == NULL || (o->flags & CONFIG_FILE_ONLY)) {
+			if (o != NULL)
+				snprintf(err, errlen, "%s is only accepted in "
+				    "a config file", shown);
+			else
+				snprintf(err, errlen,
+				    "unknown option %s (see --help)", a);
+			return -1;
+		}
+		if (o->kind == CONFIG_FLAG) {
+			if (v != NULL) {
+				snprintf(err, errlen, "option --%s takes no "
+				    "value", o->name);
+				return -1;
+			}
+		} else if (v == NULL) {
+			if (i + 1 >= argc) {
+				snprintf(err, errlen, "option %s needs a value",
+				    shown);
+				return -1;
+			}
+			v = argv[++i];
+		}
+		if (only_config != (strcmp(o->name, "config") == 0))
+			continue;
+		config_reset_list(cfg, o, seen);
+		if (config_apply(cfg, o, v, &why) == -1) {
+			snprintf(err, errlen, "--%s '%s': %s", o->name, v, why);
+			return -1;
+		}
+		cfg->line[o - config_opts] = 0;
+	}
+	return 0;
+}
+
+int
+config_parse_file(struct config *cfg, const char *path, char *err,
+    size_t errlen)
+{
+	unsigned char seen[CONFIG_NOPTS] = { 0 };
+	const struct config_opt *o;
+	const char *why;
+	unsigned lineno = 0;
+	char *buf = NULL;
+	size_t cap = 0;
+	struct stat sb;
+	ssize_t len;
+	int rc = -1;
+	FILE *f;
+
+	if ((f = fopen(path, "re")) == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	/* A device or a pipe could be endless. */
+	if (fstat(fileno(f), &sb) == -1 || !S_ISREG(sb.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", path);
+		goto out;
+	}
+	while ((len = getline(&buf, &cap, f)) != -1) {
+		char *p = buf, *name, *v, *end, *hash;
+
+		lineno++;
+		if (len > CONFIG_LINE_MAX) {
+			snprintf(err, errlen, "%s:%u: line too long", path,
+			    lineno);
+			goto out;
+		}
+		if (memchr(buf, '\0', (size_t)len) != NULL) {
+			snprintf(err, errlen, "%s:%u: NUL byte in line", path,
+			    lineno);
+			goto out;
+		}
+		/* '#' starts a comment at the start of a line or after a
+		   blank, so a value such as a path may still hold one. */
+		for (hash = p; (hash = strchr(hash, '#')) != NULL; hash++) {
+			if (hash == p || hash[-1] == ' ' || hash[-1] == '\t') {
+				*hash = '\0';
+				break;
+			}
+		}
+		while (*p == ' ' || *p == '\t')
+			p++;
+		end = p + strlen(p);
+		while (end > p && (end[-1] == ' ' || end[-1] == '\t' ||
+		    end[-1] == '\n' || end[-1] == '\r'))
+			*--end = '\0';
+		if (*p == '\0')
+			continue;
+		name = p;
+		p += strcspn(p, " \t");
+		if (*p != '\0')
+			*p++ = '\0';
+		while (*p == ' ' || *p == '\t')
+			p++;
+		v = p;
+		o = config_find(name, strlen(name));
+		if (o == NULL) {
+			snprintf(err, errlen, "%s:%u: unknown setting '%s'",
+			    path, lineno, name);
+			goto out;
+		}
+		if (o->flags & CONFIG_CLI_ONLY) {
+			snprintf(err, errlen, "%s:%u: '%s' is only accepted "
+			    "on the command line", path, lineno, name);
+			goto out;
+		}
+		if (o->kind == CONFIG_FLAG && *v != '\0') {
+			snprintf(err, errlen, "%s:%u: '%s' takes no value",
+			    path, lineno, name);
+			goto out;
+		}
+		if (o->kind != CONFIG_FLAG && *v == '\0') {
+			snprintf(err, errlen, "%s:%u: '%s' needs a value",
+			    path, lineno, name);
+			goto out;
+		}
+		config_reset_list(cfg, o, seen);
+		if (config_apply(cfg, o, v, &why) == -1) {
+			snprintf(err, errlen, "%s:%u: %s '%s': %s", path,
+			    lineno, name, v, why);
+			goto out;
+		}
+		cfg->line[o - config_opts] = lineno;
+	}
+	if (ferror(f)) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	free(buf);
+	fclose(f);
+	return rc;
+}
+
 int
 config_parse(struct config *cfg, int argc, char **argv, char *err,
     size_t errlen)
 {
-	char service[ADDR_SERVICE_MAX], host[ADDR_HOST_MAX];
-	const char *why = NULL, *name = NULL;
-	enum evs_log_level level;
-	uint64_t v;
-	int ch, port;
+	const char *why;
 
-	config_defaults(cfg);
-	optind = 0; /* GNU getopt: start afresh on every call */
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":l:m:t:hV", config_options,
-	    NULL)) != -1) {
-		switch (ch) {
-		case 'l':
-			name = "--listen";
-			if (addr_split_listen(optarg, service,
-			    sizeof(service), host, sizeof(host), &port,
-			    &why) == -1 || config_add_listen(cfg, service,
-			    host, port, &why) == -1)
-				goto bad_value;
-			break;
-		case 'm':
-			name = "--max-clients";
-			if (opt_parse_uint(optarg, 1, 10000000,
-			    &cfg->max_clients, &why) == -1)
-				goto bad_value;
-			break;
-		case OPT_MAX_PER_IP:
-			name = "--max-per-ip";
-			if (opt_parse_uint(optarg, 0, 10000000,
-			    &cfg->max_per_ip, &why) == -1)
-				goto bad_value;
-			break;
-		case OPT_BACKLOG:
-			name = "--backlog";
-			if (opt_parse_uint(optarg, 1, 65535, &cfg->backlog,
-			    &why) == -1)
-				goto bad_value;
-			break;
-		case OPT_SENDQ:
-			name = "--sendq";
-			if (opt_parse_size(optarg, 512, 1ULL << 32,
-			    &cfg->sendq, &why) == -1)
-				goto bad_value;
-			break;
-		case OPT_MAX_LINE:
-			name = "--max-line";
-			if (opt_parse_size(optarg, 16, 1024 * 1024,
-			    &cfg->max_line, &why) == -1)
-				goto bad_value;
-			break;
-		case OPT_IDLE_TIMEOUT:
-			name = "--idle-timeout";
-			if (opt_parse_duration(optarg, 86400000ULL * 30,
-			    &cfg->idle_timeout_ms, &why) == -1)
-				goto bad_value;
-			break;
-		case OPT_SHUTDOWN_TIMEOUT:
-			name = "--shutdown-timeout";
-			if (opt_parse_duration(optarg, 86400000ULL,
-			    &cfg->shutdown_timeout_ms, &why) == -1)
-				goto bad_value;
-			break;
-		case OPT_REG_TIMEOUT:
-			name = "--registration-timeout";
-			if (opt_parse_duration(optarg, 86400000ULL,
-			    &cfg->reg_timeout_ms, &why) == -1)
-				goto bad_value;
-			break;
-		case OPT_PING_INTERVAL:
-			name = "--ping-interval";
-			if (opt_parse_duration(optarg, 86400000ULL,
-			    &cfg->ping_interval_ms, &why) == -1)
-				goto bad_value;
-			break;
-		case OPT_PING_TIMEOUT:
-			name = "--ping-timeout";
-			if (opt_parse_duration(optarg, 86400000ULL,
-			    &cfg->ping_timeout_ms, &why) == -1)
-				goto bad_value;
-			break;
-		case OPT_FLOOD_RATE:
-			name = "--flood-rate";
-			if (opt_parse_uint(optarg, 0, 1000000,
-			    &cfg->flood_rate, &why) == -1)
-				goto bad_value;
-			break;
-		case OPT_FLOOD_BURST:
-			name = "--flood-burst";
-			if (opt_parse_uint(optarg, 1, 1000000,
-			    &cfg->flood_burst, &why) == -1)
-				goto bad_value;
-			break;
-		case OPT_PASSWORD_FILE:
-			cfg->password_file = optarg;
-			break;
-		case OPT_MOTD_FILE:
-			cfg->motd_file = optarg;
-			break;
-		case OPT_SERVER_NAME:
-			name = "--server-name";
-			if (*optarg == '\0' || strlen(optarg) > 63 ||
-			    strpbrk(optarg, " :!@*?,\r\n") != NULL) {
-				why = "expected a name such as irc.example";
-				goto bad_value;
-			}
-			cfg->server_name = optarg;
-			break;
-		case OPT_CLUSTER:
-			cfg->cluster = optarg;
-			break;
-		case OPT_NODE_NAME:
-			cfg->node_name = optarg;
-			break;
-		case OPT_CLUSTER_TIMEOUT:
-			name = "--cluster-timeout";
-			if (opt_parse_duration(optarg, 3600000ULL,
-			    &cfg->cluster_timeout_ms, &why) == -1)
-				goto bad_value;
-			if (cfg->cluster_timeout_ms < 300) {
-				why = "at least 300ms";
-				goto bad_value;
-			}
-			break;
-		case OPT_REUSEPORT:
-			cfg->reuseport = 1;
-			break;
-		case OPT_HISTORY_LINES:
-			name = "--history-lines";
-			if (opt_parse_uint(optarg, 0, 1000000,
-			    &cfg->history_lines, &why) == -1)
-				goto bad_value;
-			break;
-		case 't':
-			name = "--threads";
-			if (opt_parse_uint(optarg, 1, 256, &v, &why) == -1)
-				goto bad_value;
-			cfg->threads = v;
-			break;
-		case OPT_LOG_LEVEL:
-			name = "--log-level";
-			if (log_parse_level(optarg, &level) == -1) {
-				why = "expected error, warn, info or debug";
-				goto bad_value;
-			}
-			cfg->log_level = optarg;
-			break;
-		case 'h':
-			cfg->help = 1;
-			break;
-		case 'V':
-			cfg->version = 1;
-			break;
-		case ':':
-			snprintf(err, errlen, "option %s needs a value",
-			    argv[optind - 1]);
-			return -1;
-		default:
-			snprintf(err, errlen, "unknown option %s (see --help)",
-			    argv[optind - 1]);
-			return -1;
-		}
-	}
-	if (optind < argc) {
-		snprintf(err, errlen, "unexpected argument '%s' (see --help)",
-		    argv[optind]);
+	if (config_defaults(cfg) == -1) {
+		snprintf(err, errlen, "%s", strerror(errno));
 		return -1;
 	}
+	if (config_parse_args(cfg, argc, argv, 1, err, errlen) == -1)
+		return -1;
+	if (cfg->config_file != NULL &&
+	    config_parse_file(cfg, cfg->config_file, err, errlen) == -1)
+		return -1;
+	if (config_parse_args(cfg, argc, argv, 0, err, errlen) == -1)
+		return -1;
 	if (cfg->nlisten == 0) {
 		config_add_listen(cfg, "echo", "127.0.0.1", 7007, &why);
 		config_add_listen(cfg, "chat", "127.0.0.1", 6667, &why);
 	}
 	return 0;
+}
 
-bad_value:
-	snprintf(err, errlen, "%s '%s': %s", name, optarg, why);
-	return -1;
+char *
+config_where(const struct config *cfg, const char *name, char *buf,
+    size_t len)
+{
+	const struct config_opt *o = config_find(name, strlen(name));
+	unsigned line = o != NULL ? cfg->line[o - config_opts] : 0;
+
+	if (line > 0 && cfg->config_file != NULL)
+		snprintf(buf, len, "%s:%u", cfg->config_file, line);
+	else
+		snprintf(buf, len, "--%s", name);
+	return buf;
+}
+
+int
+config_reloadable(const char *name)
+{
+	const struct config_opt *o = config_find(name, strlen(name));
+
+	if (o == NULL)
+		return -1;
+	return !(o->flags & (CONFIG_RESTART | CONFIG_CLI_ONLY));
+}
+
+const char *
+config_usage(void)
+{
+	static char text[8192];
+	size_t n;
+
+	if (text[0] != '\0')
+		return text;
+	n = (size_t)snprintf(text, sizeof(text), "%s", config_usage_head);
+	for (size_t i = 0; i < CONFIG_NOPTS && n < sizeof(text); i++) {
+		const struct config_opt *o = &config_opts[i];
+		const char *h = o->help, *nl;
+		char head[64];
+		int w;
+
+		if (o->flags & CONFIG_FILE_ONLY)
+			continue;
+		if (o->shortopt != 0)
+			w = snprintf(head, sizeof(head), "  -%c, --%s%s%s",
+			    o->shortopt, o->name, o->metavar ? " " : "",
+			    o->metavar ? o->metavar : "");
+		else
+			w = snprintf(head, sizeof(head), "      --%s%s%s",
+			    o->name, o->metavar ? " " : "",
+			    o->metavar ? o->metavar : "");
+		/* Help starts in column 33, or on the next line when the
+		   option itself is wider. */
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "%-32s%s",
+		    head, w >= 32 ? "\n" : "");
+		if (w >= 32 && n < sizeof(text))
+			n += (size_t)snprintf(text + n, sizeof(text) - n,
+			    "%32s", "");
+		while (n < sizeof(text)) {
+			nl = strchr(h, '\n');
+			if (nl == NULL) {
+				n += (size_t)snprintf(text + n, sizeof(text) - n,
+				    "%s\n", h);
+				break;
+			}
+			n += (size_t)snprintf(text + n, sizeof(text) - n,
+			    "%.*s\n%32s", (int)(nl - h), h, "");
+			h = nl + 1;
+		}
+	}
+	if (n < sizeof(text))
+		snprintf(text + n, sizeof(text) - n, "%s", config_usage_tail);
+	return text;
+}
+
+/* Writes option o's value in cfg as text. */
+static void
+config_value(const struct config *cfg, const struct config_opt *o, char *buf,
+    size_t len)
+{
+	const char *base = (const char *)cfg;
+	size_t n = 0;
+
+	buf[0] = '\0';
+	switch (o->kind) {
+	case CONFIG_FLAG:
+		snprintf(buf, len, "%s", *(const int *)(const void *)
+		    (base + o->off) ? "yes" : "no");
+		break;
+	case CONFIG_UINT:
+	case CONFIG_SIZE:
+		snprintf(buf, len, "%llu", (unsigned long long)
+		    *(const uint64_t *)(const void *)(base + o->off));
+		break;
+	case CONFIG_DURATION:
+		snprintf(buf, len, "%llums", (unsigned long long)
+		    *(const uint64_t *)(const void *)(base + o->off));
+		break;
+	case CONFIG_STRING: {
+		const char *v = *(char *const *)(const void *)(base + o->off);
+		snprintf(buf, len, "%s", v != NULL ? v : "(none)");
+		break;
+	}
+	case CONFIG_CUSTOM:
+		/* listen is the only custom option. */
+		for (size_t i = 0; i < cfg->nlisten && n < len; i++)
+			n += (size_t)snprintf(buf + n, len - n, "%s%s=%s",
+			    i > 0 ? " " : "", cfg->listen[i].service,
+			    cfg->listen[i].spec);
+		break;
+	}
+}
+
+size_t
+config_diff(const struct config *a, const struct config *b,
+    void (*fn)(const char *, const char *, const char *, int, void *),
+    void *arg)
+{
+	char va[1024], vb[1024];
+	size_t n = 0;
+
+	for (size_t i = 0; i < CONFIG_NOPTS; i++) {
+		const struct config_opt *o = &config_opts[i];
+
+		if (o->flags & CONFIG_CLI_ONLY)
+			continue;
+		config_value(a, o, va, sizeof(va));
+		config_value(b, o, vb, sizeof(vb));
+		if (strcmp(va, vb) == 0)
+			continue;
+		n++;
+		if (fn != NULL)
+			fn(o->name, va, vb, !(o->flags & CONFIG_RESTART), arg);
+	}
+	return n;
+}
+
+int
+config_keep_restart(struct config *to, const struct config *from)
+{
+	for (size_t i = 0; i < CONFIG_NOPTS; i++) {
+		const struct config_opt *o = &config_opts[i];
+
+		if (!(o->flags & CONFIG_RESTART))
+			continue;
+		switch (o->kind) {
+		case CONFIG_FLAG:
+			memcpy((char *)to + o->off, (const char *)from + o->off,
+			    sizeof(int));
+			break;
+		case CONFIG_UINT:
+		case CONFIG_SIZE:
+		case CONFIG_DURATION:
+			memcpy((char *)to + o->off, (const char *)from + o->off,
+			    sizeof(uint64_t));
+			break;
+		case CONFIG_STRING: {
+			const char *v = *(char *const *)(const void *)
+			    ((const char *)from + o->off);
+			char **dst = config_str(to, o->off);
+			if (v == NULL) {
+				free(*dst);
+				*dst = NULL;
+			} else if (config_strdup(dst, v) == -1) {
+				return -1;
+			}
+			break;
+		}
+		case CONFIG_CUSTOM:
+			memcpy(to->listen, from->listen, sizeof(to->listen));
+			to->nlisten = from->nlisten;
+			break;
+		}
+	}
+	return 0;
 }

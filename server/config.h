@@ -1,4 +1,8 @@
-/* evsockd's command line: parsed into a struct without side effects. */
+/*
+ * evsockd's settings: one table of options serves the command line
+ * (--name VALUE) and the config file (a "name value" line).  Parsing
+ * has no side effects beyond the struct it fills.
+ */
 #ifndef EVSOCK_SERVER_CONFIG_H
 #define EVSOCK_SERVER_CONFIG_H
 
@@ -8,6 +12,8 @@
 #include "../common/addr.h"
 
 #define CONFIG_MAX_LISTEN 32
+#define CONFIG_MAX_OPTS 48 /* entries in the option table, at most */
+#define CONFIG_WHERE_MAX 512
 
 struct config_listen {
 	char service[ADDR_SERVICE_MAX];
@@ -16,6 +22,7 @@ struct config_listen {
 	char spec[ADDR_HOST_MAX + 8]; /* "HOST:PORT" as evs_server_listen takes */
 };
 
+/* Every string is owned by the struct (config_free releases it). */
 struct config {
 	struct config_listen listen[CONFIG_MAX_LISTEN];
 	size_t nlisten;
@@ -32,31 +39,77 @@ struct config {
 	uint64_t flood_rate;       /* commands/s; 0: off */
 	uint64_t flood_burst;
 	uint64_t threads;          /* 0: number of cores */
-	const char *password_file;
-	const char *motd_file;
-	const char *server_name;
-	const char *log_level;
-	const char *cluster;       /* Redis URL; NULL: one instance */
-	const char *node_name;     /* NULL: host name and chat port */
 	uint64_t cluster_timeout_ms;
 	uint64_t history_lines;    /* per channel; 0: none */
+	char *config_file;         /* --config; NULL: none */
+	char *password_file;
+	char *motd_file;
+	char *server_name;
+	char *log_level;
+	char *log_file;            /* NULL: stderr */
+	char *log_format;          /* "text" or "json" */
+	char *metrics;             /* HOST:PORT of /metrics; NULL: off */
+	char *user;                /* drop to this user after binding */
+	char *cluster;             /* Redis URL; NULL: one instance */
+	char *node_name;           /* NULL: host name and chat port */
 	int reuseport;             /* SO_REUSEPORT on the chat listeners */
+	int check_config;
 	int help;
 	int version;
+	/* Where each option was last set, by table index: 0 default or
+	   command line, else the config file's line number. */
+	unsigned line[CONFIG_MAX_OPTS];
 };
 
-/* Fills cfg with the defaults. */
-void config_defaults(struct config *cfg);
+/* Fills cfg with the defaults; returns 0, or -1 when out of memory.
+   Release with config_free. */
+int config_defaults(struct config *cfg);
+
+/* Frees the strings cfg owns; cfg may be reused after config_defaults. */
+void config_free(struct config *cfg);
 
 /*
- * Parses evsockd's arguments into cfg (strings point into argv).
- * Returns 0, or -1 with a one-line message in err.  Adds the default
- * listeners when no --listen is given.
+ * Loads evsockd's settings: defaults, then the file named by --config
+ * (if any), then the rest of the command line, which overrides the
+ * file (a repeatable option given on the command line replaces the
+ * file's list).  Adds the default listeners when no listen is given.
+ * Returns 0, or -1 with one line in err ("FILE:LINE: problem" for the
+ * file).  cfg must be released with config_free either way.
  */
 int config_parse(struct config *cfg, int argc, char **argv, char *err,
     size_t errlen);
 
-/* Returns evsockd's --help text (static). */
+/*
+ * Applies one config file on top of cfg.  Returns 0, or -1 with
+ * "PATH:LINE: problem" in err.
+ */
+int config_parse_file(struct config *cfg, const char *path, char *err,
+    size_t errlen);
+
+/* Writes where option `name` got its value ("FILE:LINE" or
+   "--name") into buf; returns buf. */
+char *config_where(const struct config *cfg, const char *name, char *buf,
+    size_t len);
+
+/* Returns 1 if SIGHUP can change option `name` in a running daemon,
+   0 if a restart is needed, -1 for an unknown name. */
+int config_reloadable(const char *name);
+
+/*
+ * Calls fn(name, old, new, reloadable, arg) for every setting (command
+ * line only ones aside) whose value differs between a and b, values
+ * as text.  Returns how many differ.
+ */
+size_t config_diff(const struct config *a, const struct config *b,
+    void (*fn)(const char *name, const char *oldv, const char *newv,
+    int reloadable, void *arg), void *arg);
+
+/* Copies every setting SIGHUP cannot change from `from` into `to`, so
+   `to` describes what runs.  Returns 0 or -1 (out of memory). */
+int config_keep_restart(struct config *to, const struct config *from);
+
+/* Returns evsockd's --help text, generated from the option table
+   (static storage). */
 const char *config_usage(void);
 
 #endif

@@ -1,7 +1,9 @@
-/* evsockd: the daemon.  Parses options, opens listeners, runs the loop,
-   and shuts down gracefully on SIGINT/SIGTERM. */
+/* evsockd: the daemon.  Loads its settings, opens listeners, runs the
+   loop, reloads on SIGHUP and shuts down gracefully on SIGINT/SIGTERM. */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,11 +21,22 @@
 
 #include "../common/log.h"
 #include "config.h"
+#include "metrics.h"
+#include "notify.h"
 
 #define FD_RESERVE 32          /* descriptors kept for logs, files, DNS */
 #define SECRET_FILE_MAX 4096
+#define MOTD_FILE_MAX (64 * 1024)
+#define ERR_MAX 1024
 
 #define MAX_WORKERS 256
+#define MAX_PASSED_FDS 32
+
+/* The limits a server takes, copied to a worker under its lock. */
+struct limits {
+	uint64_t max_clients, max_per_ip, sendq, max_line, idle_timeout_ms,
+	    shutdown_timeout_ms;
+};
 
 /* An echo worker: its own event_base, server and SO_REUSEPORT
    listeners, on its own thread. */
@@ -32,23 +45,74 @@ struct worker {
 	struct event_base *base;
 	struct evs_server *srv;
 	struct event *stop;
+	struct event *apply;         /* takes `pending` on the worker's loop */
+	struct metrics_probe *probe;
+	pthread_mutex_t lock;
+	struct limits pending;       /* under lock */
 	int started;
+	int locked;                  /* lock initialised */
 };
 
 struct daemon {
 	struct event_base *base;
 	struct evs_server *srv;
 	struct evs_chat *chat;
-	struct event *sigint, *sigterm;
+	struct event *sigint, *sigterm, *sighup, *sigusr1, *sigusr2;
 	struct worker *workers;
 	size_t nworkers;
+	struct metrics *metrics;
+	struct metrics_probe *probe;
+	struct config cfg;          /* what runs now */
+	int argc;
+	char **argv;
+	char *motd;                 /* the text served now */
+	char *password;
+	int loaded;                 /* the first configuration is live */
 	int signals;
+};
+
+/*
+ * One part of a reload.  prepare() reads and checks what the new
+ * settings name without touching the running daemon, leaving what it
+ * made in *state; apply() makes it live and cannot fail; discard()
+ * drops the state of a reload that another part refused.  Startup
+ * goes through the same steps.  TLS certificates and server operators
+ * join as more rows.
+ */
+struct reload_step {
+	const char *name;
+	int (*prepare)(struct daemon *, const struct config *, void **,
+	    char *, size_t);
+	void (*apply)(struct daemon *, const struct config *, void *);
+	void (*discard)(void *);
+};
+
+/* What the chat step reads from files. */
+struct chat_files {
+	char *motd;
+	char *password;
 };
 
 static void daemon_signal_cb(evutil_socket_t, short, void *);
 static void daemon_shutdown_done(struct evs_server *, void *);
-static char *daemon_read_file(const char *, const char *, size_t, int);
-static int daemon_setup_chat(struct daemon *, const struct config *);
+static int daemon_prepare_log(struct daemon *, const struct config *,
+    void **, char *, size_t);
+static void daemon_apply_log(struct daemon *, const struct config *, void *);
+static int daemon_prepare_chat(struct daemon *, const struct config *,
+    void **, char *, size_t);
+static void daemon_apply_chat(struct daemon *, const struct config *,
+    void *);
+static void daemon_discard_chat(void *);
+static void daemon_apply_limits(struct daemon *, const struct config *,
+    void *);
+
+static const struct reload_step daemon_reload_steps[] = {
+	{ "log", daemon_prepare_log, daemon_apply_log, NULL },
+	{ "chat", daemon_prepare_chat, daemon_apply_chat,
+	  daemon_discard_chat },
+	{ "limits", NULL, daemon_apply_limits, NULL },
+};
+#define NSTEPS (sizeof(daemon_reload_steps) / sizeof(daemon_reload_steps[0]))
 
 static void
 daemon_shutdown_done(struct evs_server *srv, void *arg)
@@ -78,6 +142,34 @@ daemon_worker_stop_cb(evutil_socket_t fd, short what, void *arg)
 	evs_server_shutdown(w->srv, 0, daemon_worker_shutdown_done, w);
 }
 
+static void
+daemon_set_limits(struct evs_server *srv, const struct limits *lim)
+{
+	evs_server_set(srv, EVS_OPT_MAX_CLIENTS, (long long)lim->max_clients);
+	evs_server_set(srv, EVS_OPT_MAX_PER_IP, (long long)lim->max_per_ip);
+	evs_server_set(srv, EVS_OPT_SENDQ, (long long)lim->sendq);
+	evs_server_set(srv, EVS_OPT_MAX_LINE, (long long)lim->max_line);
+	evs_server_set(srv, EVS_OPT_IDLE_TIMEOUT_MS,
+	    (long long)lim->idle_timeout_ms);
+	evs_server_set(srv, EVS_OPT_SHUTDOWN_TIMEOUT_MS,
+	    (long long)lim->shutdown_timeout_ms);
+}
+
+/* Runs on the worker's loop: a server is touched only by its thread. */
+static void
+daemon_worker_apply_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	struct limits lim;
+
+	(void)fd;
+	(void)what;
+	pthread_mutex_lock(&w->lock);
+	lim = w->pending;
+	pthread_mutex_unlock(&w->lock);
+	daemon_set_limits(w->srv, &lim);
+}
+
 static void *
 daemon_worker_main(void *arg)
 {
@@ -88,11 +180,394 @@ daemon_worker_main(void *arg)
 }
 
 static void
+daemon_limits(const struct config *cfg, size_t share, struct limits *lim)
+{
+	uint64_t max = cfg->max_clients;
+
+	/* Each worker gets its share of the client limit, rounded up. */
+	if (max > 0 && share > 1)
+		max = (max + share - 1) / share;
+	lim->max_clients = max;
+	lim->max_per_ip = cfg->max_per_ip;
+	lim->sendq = cfg->sendq;
+	lim->max_line = cfg->max_line;
+	lim->idle_timeout_ms = cfg->idle_timeout_ms;
+	lim->shutdown_timeout_ms = cfg->shutdown_timeout_ms;
+}
+
+static void
+daemon_apply_limits(struct daemon *d, const struct config *cfg, void *state)
+{
+	struct limits lim;
+
+	(void)state;
+	daemon_limits(cfg, 1, &lim);
+	daemon_set_limits(d->srv, &lim);
+	daemon_limits(cfg, d->nworkers, &lim);
+	for (size_t i = 0; i < d->nworkers; i++) {
+		struct worker *w = &d->workers[i];
+		if (!w->started) {
+			daemon_set_limits(w->srv, &lim);
+			continue;
+		}
+		pthread_mutex_lock(&w->lock);
+		w->pending = lim;
+		pthread_mutex_unlock(&w->lock);
+		event_active(w->apply, EV_TIMEOUT, 0);
+	}
+}
+
+/* A new log file is opened (and so checked) before anything changes;
+   the same path is reopened in apply, as SIGUSR1 does, so a reload
+   also follows a rotated file. */
+static int
+daemon_prepare_log(struct daemon *d, const struct config *cfg, void **state,
+    char *err, size_t errlen)
+{
+	char where[CONFIG_WHERE_MAX];
+	int fd;
+
+	(void)d;
+	(void)state;
+	if (cfg->log_file == NULL)
+		return 0;
+	fd = open(cfg->log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
+	    O_NOCTTY, 0640);
+	if (fd == -1) {
+		snprintf(err, errlen, "%s: log-file %s: %s",
+		    config_where(cfg, "log-file", where, sizeof(where)),
+		    cfg->log_file, strerror(errno));
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+static void
+daemon_apply_log(struct daemon *d, const struct config *cfg, void *state)
+{
+	enum evs_log_level level = EVS_LOG_INFO;
+	enum log_format format = LOG_FORMAT_TEXT;
+
+	(void)d;
+	(void)state;
+	log_parse_level(cfg->log_level, &level);
+	log_parse_format(cfg->log_format, &format);
+	log_set_level(level);
+	if (cfg->log_file != NULL && log_open_file(cfg->log_file) == -1)
+		log_error("log-file %s: %s", cfg->log_file, strerror(errno));
+	log_set_format(format);
+}
+
+/*
+ * Reads a whole small file into a new string, trailing newlines
+ * removed.  With `secret`, warns about files others may read.
+ * Returns NULL with the reason in err.
+ */
+static char *
+daemon_read_file(const struct config *cfg, const char *opt, const char *path,
+    size_t max, int secret, char *err, size_t errlen)
+{
+	char where[CONFIG_WHERE_MAX];
+	struct stat sb;
+	char *buf = NULL;
+	ssize_t n;
+	size_t len = 0;
+	int fd = -1;
+
+	config_where(cfg, opt, where, sizeof(where));
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		snprintf(err, errlen, "%s: %s %s: %s", where, opt, path,
+		    strerror(errno));
+		goto fail;
+	}
+	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
+		snprintf(err, errlen, "%s: %s %s: not a regular file", where,
+		    opt, path);
+		goto fail;
+	}
+	if (secret && (sb.st_mode & 0007) != 0)
+		log_warn("%s %s is accessible to other users; chmod o-rwx it",
+		    opt, path);
+	if ((size_t)sb.st_size > max) {
+		snprintf(err, errlen, "%s: %s %s: larger than %zu bytes",
+		    where, opt, path, max);
+		goto fail;
+	}
+	if ((buf = malloc(max + 1)) == NULL) {
+		snprintf(err, errlen, "%s", strerror(errno));
+		goto fail;
+	}
+	while (len < max && (n = read(fd, buf + len, max - len)) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			snprintf(err, errlen, "%s: %s %s: %s", where, opt, path,
+			    strerror(errno));
+			goto fail;
+		}
+		len += (size_t)n;
+	}
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+		len--;
+	buf[len] = '\0';
+	close(fd);
+	return buf;
+fail:
+	if (fd != -1)
+		close(fd);
+	free(buf);
+	return NULL;
+}
+
+static void
+daemon_discard_chat(void *state)
+{
+	struct chat_files *cf = state;
+
+	if (cf == NULL)
+		return;
+	if (cf->password != NULL) {
+		explicit_bzero(cf->password, strlen(cf->password));
+		free(cf->password);
+	}
+	free(cf->motd);
+	free(cf);
+}
+
+static int
+daemon_prepare_chat(struct daemon *d, const struct config *cfg,
+    void **state, char *err, size_t errlen)
+{
+	char where[CONFIG_WHERE_MAX];
+	struct chat_files *cf;
+
+	(void)d;
+	if ((cf = calloc(1, sizeof(*cf))) == NULL) {
+		snprintf(err, errlen, "%s", strerror(errno));
+		return -1;
+	}
+	*state = cf;
+	if (cfg->password_file != NULL) {
+		cf->password = daemon_read_file(cfg, "password-file",
+		    cfg->password_file, SECRET_FILE_MAX, 1, err, errlen);
+		if (cf->password == NULL)
+			return -1;
+		if (*cf->password == '\0' ||
+		    strchr(cf->password, '\n') != NULL) {
+			snprintf(err, errlen, "%s: password-file %s: expected "
+			    "one non-empty line", config_where(cfg,
+			    "password-file", where, sizeof(where)),
+			    cfg->password_file);
+			return -1;
+		}
+	}
+	if (cfg->motd_file != NULL) {
+		cf->motd = daemon_read_file(cfg, "motd-file", cfg->motd_file,
+		    MOTD_FILE_MAX, 0, err, errlen);
+		if (cf->motd == NULL)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+daemon_str_differs(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a != b;
+	return strcmp(a, b) != 0;
+}
+
+static void
+daemon_apply_chat(struct daemon *d, const struct config *cfg, void *state)
+{
+	struct chat_files *cf = state;
+
+	if (d->chat != NULL) {
+		evs_chat_set(d->chat, EVS_CHAT_PING_INTERVAL_MS,
+		    (long long)cfg->ping_interval_ms);
+		evs_chat_set(d->chat, EVS_CHAT_PING_TIMEOUT_MS,
+		    (long long)cfg->ping_timeout_ms);
+		evs_chat_set(d->chat, EVS_CHAT_REG_TIMEOUT_MS,
+		    (long long)cfg->reg_timeout_ms);
+		evs_chat_set(d->chat, EVS_CHAT_FLOOD_RATE,
+		    (long long)cfg->flood_rate);
+		evs_chat_set(d->chat, EVS_CHAT_FLOOD_BURST,
+		    (long long)cfg->flood_burst);
+		evs_chat_set(d->chat, EVS_CHAT_HISTORY_LINES,
+		    (long long)cfg->history_lines);
+		if (evs_chat_set_password(d->chat, cf->password) == -1 ||
+		    evs_chat_set_motd(d->chat, cf->motd) == -1)
+			log_error("chat: out of memory; password or motd "
+			    "unchanged");
+	}
+	/* File contents are not settings: say when they changed. */
+	if (d->loaded) {
+		if (daemon_str_differs(d->motd, cf->motd))
+			log_info("reload: motd changed (%zu bytes)",
+			    cf->motd != NULL ? strlen(cf->motd) : 0);
+		if (daemon_str_differs(d->password, cf->password))
+			log_info("reload: password changed");
+	}
+	/* Keep what runs, to compare the next reload with. */
+	if (d->password != NULL) {
+		explicit_bzero(d->password, strlen(d->password));
+		free(d->password);
+	}
+	free(d->motd);
+	d->motd = cf->motd;
+	d->password = cf->password;
+	cf->motd = cf->password = NULL;
+	daemon_discard_chat(cf);
+}
+
+/* Runs every step's prepare; on success applies them all, else
+   discards what was prepared.  Returns 0 or -1 with err set. */
+static int
+daemon_apply_config(struct daemon *d, const struct config *cfg, char *err,
+    size_t errlen)
+{
+	void *state[NSTEPS] = { NULL };
+	size_t i;
+
+	for (i = 0; i < NSTEPS; i++) {
+		const struct reload_step *s = &daemon_reload_steps[i];
+		if (s->prepare != NULL &&
+		    s->prepare(d, cfg, &state[i], err, errlen) == -1)
+			goto fail;
+	}
+	for (i = 0; i < NSTEPS; i++)
+		daemon_reload_steps[i].apply(d, cfg, state[i]);
+	return 0;
+fail:
+	for (size_t j = 0; j <= i && j < NSTEPS; j++)
+		if (daemon_reload_steps[j].discard != NULL)
+			daemon_reload_steps[j].discard(state[j]);
+	return -1;
+}
+
+/* Joins the chat to the cluster as node-name, by default the host
+   name and the first chat port. */
+static int
+daemon_join_cluster(struct daemon *d, const struct config *cfg, int port)
+{
+	char node[128], host[64], err[256];
+
+	if (cfg->node_name != NULL) {
+		snprintf(node, sizeof(node), "%s", cfg->node_name);
+	} else {
+		if (gethostname(host, sizeof(host)) == -1)
+			snprintf(host, sizeof(host), "evsockd");
+		host[sizeof(host) - 1] = '\0';
+		snprintf(node, sizeof(node), "%s:%d", host, port);
+	}
+	if (evs_chat_set_cluster(d->chat, cfg->cluster, node,
+	    (unsigned)cfg->cluster_timeout_ms, err, sizeof(err)) == -1) {
+		log_error("cannot join the cluster: %s", err);
+		return -1;
+	}
+	log_info("cluster: node %s on %s", node, cfg->cluster);
+	return 0;
+}
+
+static size_t
+daemon_default_max_clients(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur == RLIM_INFINITY)
+		return 0;
+	return rl.rlim_cur > FD_RESERVE * 2 ? (size_t)rl.rlim_cur - FD_RESERVE :
+	    (size_t)rl.rlim_cur / 2;
+}
+
+static void
+daemon_log_change(const char *name, const char *oldv, const char *newv,
+    int reloadable, void *arg)
+{
+	(void)arg;
+	if (strcmp(name, "password-file") == 0 ||
+	    strcmp(name, "motd-file") == 0 || reloadable)
+		log_info("reload: %s %s -> %s", name, oldv, newv);
+	else
+		log_warn("reload: %s %s -> %s needs a restart; still %s", name,
+		    oldv, newv, oldv);
+}
+
+/* SIGHUP: the settings are read again from the same command line and
+   config file; a broken file leaves everything as it was. */
+static void
+daemon_reload(struct daemon *d)
+{
+	struct config next;
+	char err[ERR_MAX];
+
+	notify_reloading();
+	log_info("SIGHUP: reloading %s", d->cfg.config_file != NULL ?
+	    d->cfg.config_file : "the command line settings");
+	if (config_parse(&next, d->argc, d->argv, err, sizeof(err)) == -1)
+		goto fail;
+	if (next.max_clients == 0)
+		next.max_clients = daemon_default_max_clients();
+	if (config_diff(&d->cfg, &next, daemon_log_change, d) == 0)
+		log_info("reload: no setting changed");
+	if (config_keep_restart(&next, &d->cfg) == -1) {
+		snprintf(err, sizeof(err), "%s", strerror(errno));
+		goto fail;
+	}
+	if (daemon_apply_config(d, &next, err, sizeof(err)) == -1)
+		goto fail;
+	config_free(&d->cfg);
+	d->cfg = next;
+	metrics_count_reload(d->metrics, 1);
+	log_info("reload: done");
+	notify_ready("reloaded");
+	return;
+fail:
+	config_free(&next);
+	log_error("reload failed, the running settings stay: %s", err);
+	metrics_count_reload(d->metrics, 0);
+	notify_ready("reload failed; previous settings kept");
+}
+
+static void
+daemon_status(struct daemon *d)
+{
+	struct evs_server_stats st;
+
+	evs_server_stats(d->srv, &st);
+	log_info("status: main loop: %llu connections open, %llu accepted, "
+	    "%llu refused; echo workers: %zu", (unsigned long long)st.current,
+	    (unsigned long long)st.accepted, (unsigned long long)st.refused,
+	    d->nworkers);
+}
+
+static void
 daemon_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct daemon *d = arg;
 
 	(void)what;
+	switch ((int)sig) {
+	case SIGHUP:
+		daemon_reload(d);
+		return;
+	case SIGUSR1:
+		if (d->cfg.log_file == NULL)
+			log_info("SIGUSR1: no log file to reopen");
+		else if (log_open_file(d->cfg.log_file) == -1)
+			log_error("SIGUSR1: cannot reopen %s: %s",
+			    d->cfg.log_file, strerror(errno));
+		else
+			log_info("SIGUSR1: log file reopened");
+		return;
+	case SIGUSR2:
+		daemon_status(d);
+		return;
+	default:
+		break;
+	}
 	if (d->signals++ > 0) {
 		log_warn("second %s: exiting now", strsignal((int)sig));
 		for (size_t i = 0; i < d->nworkers; i++)
@@ -100,32 +575,13 @@ daemon_signal_cb(evutil_socket_t sig, short what, void *arg)
 		event_base_loopbreak(d->base);
 		return;
 	}
+	notify_stopping();
 	log_info("%s: shutting down (again to force)", strsignal((int)sig));
 	/* Workers run their own loops: wake each from here (thread-safe
 	   with evthread locking), then wind down the main server. */
 	for (size_t i = 0; i < d->nworkers; i++)
 		event_active(d->workers[i].stop, EV_TIMEOUT, 0);
 	evs_server_shutdown(d->srv, 0, daemon_shutdown_done, d);
-}
-
-static void
-daemon_configure(struct evs_server *srv, const struct config *cfg,
-    size_t share)
-{
-	uint64_t max = cfg->max_clients;
-
-	/* Each worker gets its share of the client limit, rounded up. */
-	if (max > 0 && share > 1)
-		max = (max + share - 1) / share;
-	evs_server_set(srv, EVS_OPT_MAX_CLIENTS, (long long)max);
-	evs_server_set(srv, EVS_OPT_MAX_PER_IP, (long long)cfg->max_per_ip);
-	evs_server_set(srv, EVS_OPT_BACKLOG, (long long)cfg->backlog);
-	evs_server_set(srv, EVS_OPT_SENDQ, (long long)cfg->sendq);
-	evs_server_set(srv, EVS_OPT_MAX_LINE, (long long)cfg->max_line);
-	evs_server_set(srv, EVS_OPT_IDLE_TIMEOUT_MS,
-	    (long long)cfg->idle_timeout_ms);
-	evs_server_set(srv, EVS_OPT_SHUTDOWN_TIMEOUT_MS,
-	    (long long)cfg->shutdown_timeout_ms);
 }
 
 /*
@@ -169,6 +625,8 @@ daemon_listen_workers(struct daemon *d, const char *spec, char *err,
 static int
 daemon_start_workers(struct daemon *d, size_t n)
 {
+	char name[32];
+
 	if (evthread_use_pthreads() == -1) {
 		log_error("cannot enable libevent threading");
 		return -1;
@@ -178,10 +636,18 @@ daemon_start_workers(struct daemon *d, size_t n)
 	d->nworkers = n;
 	for (size_t i = 0; i < n; i++) {
 		struct worker *w = &d->workers[i];
+		if (pthread_mutex_init(&w->lock, NULL) != 0)
+			return -1;
+		w->locked = 1;
+		snprintf(name, sizeof(name), "worker%zu", i + 1);
 		if ((w->base = event_base_new()) == NULL ||
 		    (w->srv = evs_server_new(w->base)) == NULL ||
 		    (w->stop = event_new(w->base, -1, 0, daemon_worker_stop_cb,
-		    w)) == NULL) {
+		    w)) == NULL ||
+		    (w->apply = event_new(w->base, -1, 0,
+		    daemon_worker_apply_cb, w)) == NULL ||
+		    (w->probe = metrics_probe_new(w->base, w->srv, "echo",
+		    name)) == NULL) {
 			log_error("cannot create worker %zu", i);
 			return -1;
 		}
@@ -199,193 +665,241 @@ daemon_free_workers(struct daemon *d)
 			event_base_loopbreak(w->base);
 			pthread_join(w->tid, NULL);
 		}
+		metrics_probe_free(w->probe);
 		if (w->stop != NULL)
 			event_free(w->stop);
+		if (w->apply != NULL)
+			event_free(w->apply);
 		evs_server_free(w->srv);
 		if (w->base != NULL)
 			event_base_free(w->base);
+		if (w->locked)
+			pthread_mutex_destroy(&w->lock);
 	}
 	free(d->workers);
 	d->workers = NULL;
 	d->nworkers = 0;
 }
 
-/*
- * Reads a whole small file into a new string, trailing newlines
- * removed.  With `secret`, refuses files others may read or write.
- */
-static char *
-daemon_read_file(const char *what, const char *path, size_t max, int secret)
-{
-	struct stat sb;
-	char *buf = NULL;
-	ssize_t n;
-	size_t len = 0;
-	int fd = -1;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		log_error("%s %s: %s", what, path, strerror(errno));
-		goto fail;
-	}
-	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
-		log_error("%s %s: not a regular file", what, path);
-		goto fail;
-	}
-	if (secret && (sb.st_mode & 0007) != 0)
-		log_warn("%s %s is accessible to other users; chmod o-rwx it",
-		    what, path);
-	if ((size_t)sb.st_size > max) {
-		log_error("%s %s: larger than %zu bytes", what, path, max);
-		goto fail;
-	}
-	if ((buf = malloc(max + 1)) == NULL)
-		goto fail;
-	while (len < max && (n = read(fd, buf + len, max - len)) != 0) {
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			log_error("%s %s: %s", what, path, strerror(errno));
-			goto fail;
-		}
-		len += (size_t)n;
-	}
-	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
-		len--;
-	buf[len] = '\0';
-	close(fd);
-	return buf;
-fail:
-	if (fd != -1)
-		close(fd);
-	free(buf);
-	return NULL;
-}
-
+/* Leaves root for cfg->user once every socket is bound. */
 static int
-daemon_setup_chat(struct daemon *d, const struct config *cfg)
+daemon_drop_privileges(const struct config *cfg)
 {
-	char *text;
+	struct passwd *pw;
 
-	if ((d->chat = evs_chat_new(d->srv)) == NULL) {
-		log_error("cannot create the chat service: %s",
+	if (cfg->user == NULL)
+		return 0;
+	if (geteuid() != 0) {
+		log_info("user %s: not started as root; running as uid %u",
+		    cfg->user, (unsigned)geteuid());
+		return 0;
+	}
+	errno = 0;
+	if ((pw = getpwnam(cfg->user)) == NULL) {
+		log_error("user %s: %s", cfg->user, errno != 0 ?
+		    strerror(errno) : "no such user");
+		return -1;
+	}
+	/* The log file opened as root stays the daemon's to write; giving
+	   the open file (not the path, which could be swapped) to the user
+	   lets SIGUSR1 reopen it in place. */
+	if (cfg->log_file != NULL && fchown(STDERR_FILENO, pw->pw_uid,
+	    pw->pw_gid) == -1)
+		log_warn("log-file %s: cannot give it to %s: %s",
+		    cfg->log_file, cfg->user, strerror(errno));
+	if (initgroups(pw->pw_name, pw->pw_gid) == -1 ||
+	    setgid(pw->pw_gid) == -1 || setuid(pw->pw_uid) == -1) {
+		log_error("user %s: cannot switch: %s", cfg->user,
 		    strerror(errno));
 		return -1;
 	}
-	if (evs_chat_set_server_name(d->chat, cfg->server_name) == -1 ||
-	    evs_chat_set(d->chat, EVS_CHAT_PING_INTERVAL_MS,
-	    (long long)cfg->ping_interval_ms) == -1 ||
-	    evs_chat_set(d->chat, EVS_CHAT_PING_TIMEOUT_MS,
-	    (long long)cfg->ping_timeout_ms) == -1 ||
-	    evs_chat_set(d->chat, EVS_CHAT_REG_TIMEOUT_MS,
-	    (long long)cfg->reg_timeout_ms) == -1 ||
-	    evs_chat_set(d->chat, EVS_CHAT_FLOOD_RATE,
-	    (long long)cfg->flood_rate) == -1 ||
-	    evs_chat_set(d->chat, EVS_CHAT_FLOOD_BURST,
-	    (long long)cfg->flood_burst) == -1 ||
-	    evs_chat_set(d->chat, EVS_CHAT_HISTORY_LINES,
-	    (long long)cfg->history_lines) == -1) {
-		log_error("invalid chat settings");
+	/* Root must be gone for good: getting it back must fail. */
+	if (pw->pw_uid != 0 && (setuid(0) != -1 || geteuid() == 0 ||
+	    getuid() == 0)) {
+		log_error("user %s: still able to become root; refusing to "
+		    "run", cfg->user);
 		return -1;
 	}
-	if (cfg->password_file != NULL) {
-		text = daemon_read_file("password file", cfg->password_file,
-		    SECRET_FILE_MAX, 1);
-		if (text == NULL)
-			return -1;
-		if (*text == '\0' || strchr(text, '\n') != NULL) {
-			log_error("password file %s: expected one non-empty "
-			    "line", cfg->password_file);
-			free(text);
-			return -1;
+	log_info("running as user %s (uid %u, gid %u)", pw->pw_name,
+	    (unsigned)pw->pw_uid, (unsigned)pw->pw_gid);
+	return 0;
+}
+
+static struct evs_listener *
+daemon_listen_one(struct daemon *d, const char *service, const char *spec,
+    int fd, char *err, size_t errlen)
+{
+	const struct evs_service *svc = evs_echo_service();
+	struct evs_listener *l = NULL;
+	void *arg = NULL;
+
+	if (strcmp(service, "chat") == 0) {
+		svc = evs_chat_service();
+		arg = d->chat;
+	}
+	if (fd < 0 && svc == evs_echo_service() && d->nworkers > 0)
+		return daemon_listen_workers(d, spec, err, errlen);
+	if (fd < 0)
+		return evs_server_listen(d->srv, spec, svc, arg, err, errlen);
+	if (svc == evs_echo_service() && d->nworkers > 0) {
+		/* Every worker accepts on its own copy of the socket. */
+		for (size_t i = 0; i < d->nworkers; i++) {
+			struct evs_listener *wl;
+			int dfd = dup(fd);
+			wl = evs_server_listen_fd(d->workers[i].srv, dfd, svc,
+			    NULL, err, errlen);
+			if (wl == NULL) {
+				close(fd);
+				return NULL;
+			}
+			if (l == NULL)
+				l = wl;
 		}
-		evs_chat_set_password(d->chat, text);
-		explicit_bzero(text, strlen(text));
-		free(text);
+		close(fd);
+		return l;
 	}
-	if (cfg->motd_file != NULL) {
-		text = daemon_read_file("motd file", cfg->motd_file, 64 * 1024,
-		    0);
-		if (text == NULL)
-			return -1;
-		evs_chat_set_motd(d->chat, text);
-		free(text);
-	}
-	return 0;
+	return evs_server_listen_fd(d->srv, fd, svc, arg, err, errlen);
 }
 
-/* Joins the chat to the cluster as --node-name, by default the host
-   name and the first chat port. */
 static int
-daemon_join_cluster(struct daemon *d, const struct config *cfg, int port)
+daemon_signals(struct daemon *d)
 {
-	char node[128], host[64], err[256];
+	struct { struct event **ev; int sig; } tab[] = {
+		{ &d->sigint, SIGINT }, { &d->sigterm, SIGTERM },
+		{ &d->sighup, SIGHUP }, { &d->sigusr1, SIGUSR1 },
+		{ &d->sigusr2, SIGUSR2 },
+	};
 
-	if (cfg->node_name != NULL) {
-		snprintf(node, sizeof(node), "%s", cfg->node_name);
-	} else {
-		if (gethostname(host, sizeof(host)) == -1)
-			snprintf(host, sizeof(host), "evsockd");
-		host[sizeof(host) - 1] = '\0';
-		snprintf(node, sizeof(node), "%s:%d", host, port);
+	for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
+		*tab[i].ev = evsignal_new(d->base, tab[i].sig,
+		    daemon_signal_cb, d);
+		if (*tab[i].ev == NULL || evsignal_add(*tab[i].ev, NULL) == -1)
+			return -1;
 	}
-	if (evs_chat_set_cluster(d->chat, cfg->cluster, node,
-	    (unsigned)cfg->cluster_timeout_ms, err, sizeof(err)) == -1) {
-		log_error("cannot join the cluster: %s", err);
-		return -1;
-	}
-	log_info("cluster: node %s on %s", node, cfg->cluster);
+	/* A write to a closed peer, a log file past its size limit, or a
+	   write to the terminal from the background must not kill or stop
+	   the daemon: each is an error return instead. */
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGXFSZ, SIG_IGN);
+	signal(SIGTTOU, SIG_IGN);
+	signal(SIGTTIN, SIG_IGN);
 	return 0;
 }
 
-static size_t
-daemon_default_max_clients(void)
+static void
+daemon_free(struct daemon *d)
 {
-	struct rlimit rl;
+	struct event *evs[] = { d->sigint, d->sigterm, d->sighup, d->sigusr1,
+	    d->sigusr2 };
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur == RLIM_INFINITY)
-		return 0;
-	return rl.rlim_cur > FD_RESERVE * 2 ? (size_t)rl.rlim_cur - FD_RESERVE :
-	    (size_t)rl.rlim_cur / 2;
+	daemon_free_workers(d);
+	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
+		if (evs[i] != NULL)
+			event_free(evs[i]);
+	metrics_free(d->metrics);
+	metrics_probe_free(d->probe);
+	evs_server_free(d->srv);
+	evs_chat_free(d->chat);
+	if (d->base != NULL)
+		event_base_free(d->base);
+	if (d->password != NULL) {
+		explicit_bzero(d->password, strlen(d->password));
+		free(d->password);
+	}
+	free(d->motd);
+	config_free(&d->cfg);
+}
+
+/* --check-config: the settings parse and every file they name reads. */
+static int
+daemon_check(struct daemon *d)
+{
+	char err[ERR_MAX];
+	void *state = NULL;
+	int rc = 0;
+
+	if (daemon_prepare_log(d, &d->cfg, &state, err, sizeof(err)) == -1 ||
+	    daemon_prepare_chat(d, &d->cfg, &state, err, sizeof(err)) == -1)
+		rc = -1;
+	daemon_discard_chat(state);
+	if (rc == 0 && d->cfg.user != NULL && getpwnam(d->cfg.user) == NULL) {
+		char where[CONFIG_WHERE_MAX];
+		snprintf(err, sizeof(err), "%s: user %s: no such user",
+		    config_where(&d->cfg, "user", where, sizeof(where)),
+		    d->cfg.user);
+		rc = -1;
+	}
+	if (rc == -1) {
+		fprintf(stderr, "evsockd: %s\n", err);
+		return 1;
+	}
+	printf("%s: ok\n", d->cfg.config_file != NULL ? d->cfg.config_file :
+	    "command line");
+	return 0;
 }
 
 int
 main(int argc, char **argv)
 {
-	struct daemon d;
-	struct config cfg;
-	enum evs_log_level level;
-	char err[512], addr[80];
-	int status = 1, need_chat = 0, need_echo = 0, chat_port = 0;
+	static struct daemon d;
+	char err[ERR_MAX], addr[80], names[MAX_PASSED_FDS][32];
+	const char *svcname;
+	int status = 1, need_chat = 0, need_echo = 0, npassed, chat_port = 0;
 	size_t nthreads;
 	long ncpu;
 
-	memset(&d, 0, sizeof(d));
 	log_set_prog("evsockd");
-	if (config_parse(&cfg, argc, argv, err, sizeof(err)) == -1) {
+	d.argc = argc;
+	d.argv = argv;
+	if (config_parse(&d.cfg, argc, argv, err, sizeof(err)) == -1) {
 		fprintf(stderr, "evsockd: %s\n", err);
+		config_free(&d.cfg);
 		return 2;
 	}
-	if (cfg.help) {
-		fputs(config_usage(), stdout);
+	if (d.cfg.help || d.cfg.version) {
+		if (d.cfg.help)
+			fputs(config_usage(), stdout);
+		else
+			printf("evsockd %s (libevent %s)\n", evs_version(),
+			    event_get_version());
+		config_free(&d.cfg);
 		return 0;
 	}
-	if (cfg.version) {
-		printf("evsockd %s (libevent %s)\n", evs_version(),
-		    event_get_version());
-		return 0;
+	if (d.cfg.check_config) {
+		status = daemon_check(&d);
+		config_free(&d.cfg);
+		return status;
 	}
-	if (log_parse_level(cfg.log_level, &level) == 0)
-		log_set_level(level);
-	signal(SIGPIPE, SIG_IGN);
+	log_set_format(LOG_FORMAT_TEXT);
+	if (d.cfg.max_clients == 0)
+		d.cfg.max_clients = daemon_default_max_clients();
 
-	for (size_t i = 0; i < cfg.nlisten; i++) {
-		if (strcmp(cfg.listen[i].service, "chat") == 0)
+	/* Sockets systemd passes in replace the listen settings. */
+	npassed = notify_listen_fds(names, MAX_PASSED_FDS);
+	if (npassed > MAX_PASSED_FDS) {
+		log_error("%d sockets passed in; at most %d", npassed,
+		    MAX_PASSED_FDS);
+		goto out;
+	}
+	for (int i = 0; i < npassed; i++) {
+		if (strcmp(names[i], "chat") == 0)
+			need_chat = 1;
+		else if (strcmp(names[i], "echo") == 0)
+			need_echo = 1;
+		else {
+			log_error("passed socket %d is named '%s'; name it "
+			    "echo or chat (FileDescriptorName=)", i, names[i]);
+			goto out;
+		}
+	}
+	for (size_t i = 0; npassed <= 0 && i < d.cfg.nlisten; i++) {
+		if (strcmp(d.cfg.listen[i].service, "chat") == 0)
 			need_chat = 1;
 		else
 			need_echo = 1;
 	}
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	nthreads = cfg.threads > 0 ? (size_t)cfg.threads :
+	nthreads = d.cfg.threads > 0 ? (size_t)d.cfg.threads :
 	    ncpu > 0 ? (size_t)ncpu : 1;
 	if (nthreads > MAX_WORKERS)
 		nthreads = MAX_WORKERS;
@@ -400,64 +914,95 @@ main(int argc, char **argv)
 		log_error("cannot start the event loop: %s", strerror(errno));
 		goto out;
 	}
-	if (cfg.max_clients == 0)
-		cfg.max_clients = daemon_default_max_clients();
-	daemon_configure(d.srv, &cfg, 1);
+	evs_server_set(d.srv, EVS_OPT_BACKLOG, (long long)d.cfg.backlog);
 	for (size_t i = 0; i < d.nworkers; i++)
-		daemon_configure(d.workers[i].srv, &cfg, d.nworkers);
-
-	if (need_chat && daemon_setup_chat(&d, &cfg) == -1)
+		evs_server_set(d.workers[i].srv, EVS_OPT_BACKLOG,
+		    (long long)d.cfg.backlog);
+	if (need_chat) {
+		if ((d.chat = evs_chat_new(d.srv)) == NULL ||
+		    evs_chat_set_server_name(d.chat, d.cfg.server_name) == -1) {
+			log_error("cannot create the chat service: %s",
+			    strerror(errno));
+			goto out;
+		}
+	}
+	/* The main server serves chat, and echo too when it has no
+	   workers. */
+	svcname = need_chat && need_echo && d.nworkers == 0 ? "echo+chat" :
+	    need_chat ? "chat" : "echo";
+	if ((d.probe = metrics_probe_new(d.base, d.srv, svcname, "main")) ==
+	    NULL || (d.metrics = metrics_new()) == NULL ||
+	    metrics_add_probe(d.metrics, d.probe) == -1) {
+		log_error("cannot set up metrics: %s", strerror(errno));
 		goto out;
-	/* Only the main server's chat listeners: echo workers share their
-	   port among themselves already. */
-	if (cfg.reuseport)
+	}
+	for (size_t i = 0; i < d.nworkers; i++)
+		metrics_add_probe(d.metrics, d.workers[i].probe);
+	metrics_set_chat(d.metrics, d.chat);
+	/* Startup is the first reload: the same steps. */
+	if (daemon_apply_config(&d, &d.cfg, err, sizeof(err)) == -1) {
+		log_error("%s", err);
+		goto out;
+	}
+	d.loaded = 1;
+	/* Only the main server's listeners: echo workers share their port
+	   among themselves already. */
+	if (d.cfg.reuseport)
 		evs_server_set(d.srv, EVS_OPT_REUSEPORT, 1);
 	/* Signals are caught before the first "listening" line, so that a
 	   supervisor reacting to that line can always stop us cleanly. */
-	d.sigint = evsignal_new(d.base, SIGINT, daemon_signal_cb, &d);
-	d.sigterm = evsignal_new(d.base, SIGTERM, daemon_signal_cb, &d);
-	if (d.sigint == NULL || d.sigterm == NULL ||
-	    evsignal_add(d.sigint, NULL) == -1 ||
-	    evsignal_add(d.sigterm, NULL) == -1) {
+	if (daemon_signals(&d) == -1) {
 		log_error("cannot install signal handlers");
 		goto out;
 	}
 
-	for (size_t i = 0; i < cfg.nlisten; i++) {
-		const struct config_listen *cl = &cfg.listen[i];
-		const struct evs_service *svc;
-		struct evs_listener *l;
-		void *arg = NULL;
-
-		if (strcmp(cl->service, "chat") == 0) {
-			svc = evs_chat_service();
-			arg = d.chat;
-		} else {
-			svc = evs_echo_service();
+	if (npassed > 0)
+		log_info("using %d sockets from the service manager; listen "
+		    "settings ignored", npassed);
+	for (int i = 0; i < npassed; i++) {
+		struct evs_listener *l = daemon_listen_one(&d, names[i], NULL,
+		    3 + i, err, sizeof(err));
+		if (l == NULL) {
+			log_error("cannot listen %s on passed socket %d: %s",
+			    names[i], i, err);
+			goto out;
 		}
-		if (svc == evs_echo_service() && d.nworkers > 0)
-			l = daemon_listen_workers(&d, cl->spec, err,
-			    sizeof(err));
-		else
-			l = evs_server_listen(d.srv, cl->spec, svc, arg, err,
-			    sizeof(err));
+		log_info("listening %s on %s", names[i],
+		    evs_listener_addr_str(l, addr, sizeof(addr)));
+		if (strcmp(names[i], "chat") == 0 && chat_port == 0)
+			chat_port = evs_listener_port(l);
+	}
+	for (size_t i = 0; npassed <= 0 && i < d.cfg.nlisten; i++) {
+		const struct config_listen *cl = &d.cfg.listen[i];
+		struct evs_listener *l = daemon_listen_one(&d, cl->service,
+		    cl->spec, -1, err, sizeof(err));
 		if (l == NULL) {
 			log_error("cannot listen %s on %s", cl->service, err);
 			goto out;
 		}
 		log_info("listening %s on %s", cl->service,
 		    evs_listener_addr_str(l, addr, sizeof(addr)));
-		if (arg != NULL && chat_port == 0)
+		if (strcmp(cl->service, "chat") == 0 && chat_port == 0)
 			chat_port = evs_listener_port(l);
 	}
-	if (need_chat && cfg.cluster != NULL &&
-	    daemon_join_cluster(&d, &cfg, chat_port) == -1)
+	if (need_chat && d.cfg.cluster != NULL &&
+	    daemon_join_cluster(&d, &d.cfg, chat_port) == -1)
+		goto out;
+	if (d.cfg.metrics != NULL) {
+		if (metrics_listen(d.metrics, d.base, d.cfg.metrics, addr,
+		    sizeof(addr), err, sizeof(err)) == -1) {
+			log_error("cannot serve metrics on %s", err);
+			goto out;
+		}
+		log_info("listening metrics on %s", addr);
+	}
+	if (daemon_drop_privileges(&d.cfg) == -1)
 		goto out;
 	if (d.nworkers > 0)
 		log_info("echo runs on %zu worker threads", d.nworkers);
-	if (cfg.max_clients > 0)
+	if (d.cfg.max_clients > 0)
 		log_info("ready: at most %llu clients",
-		    (unsigned long long)cfg.max_clients);
+		    (unsigned long long)d.cfg.max_clients);
 
 	for (size_t i = 0; i < d.nworkers; i++) {
 		if (pthread_create(&d.workers[i].tid, NULL, daemon_worker_main,
@@ -467,6 +1012,7 @@ main(int argc, char **argv)
 		}
 		d.workers[i].started = 1;
 	}
+	notify_ready("serving");
 	if (event_base_dispatch(d.base) == -1) {
 		log_error("event loop failed");
 		goto out;
@@ -490,14 +1036,6 @@ main(int argc, char **argv)
 	}
 	status = 0;
 out:
-	daemon_free_workers(&d);
-	if (d.sigint != NULL)
-		event_free(d.sigint);
-	if (d.sigterm != NULL)
-		event_free(d.sigterm);
-	evs_server_free(d.srv);
-	evs_chat_free(d.chat);
-	if (d.base != NULL)
-		event_base_free(d.base);
+	daemon_free(&d);
 	return status;
 }

@@ -1,5 +1,7 @@
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <check.h>
 
@@ -8,16 +10,58 @@
 #define ARGV(...) ((char *[]){ "evsockd", __VA_ARGS__, NULL })
 #define ARGC(a) ((int)(sizeof(a) / sizeof((a)[0])) - 1)
 
+/* The last struct parse() filled; freed before the next parse and
+   after each test. */
+static struct config *last;
+
+static void
+free_last(void)
+{
+	if (last != NULL)
+		config_free(last);
+	last = NULL;
+}
+
 static int
 parse(struct config *cfg, char **argv, int argc, char *err)
 {
+	free_last();
+	last = cfg;
 	return config_parse(cfg, argc, argv, err, 256);
+}
+
+static char conf_path[64];
+
+/* Writes text to a new temporary config file; returns its path. */
+static char *
+conf(const char *text)
+{
+	FILE *f;
+	int fd;
+
+	snprintf(conf_path, sizeof(conf_path), "/tmp/evsock-conf-XXXXXX");
+	fd = mkstemp(conf_path);
+	ck_assert_int_ge(fd, 0);
+	f = fdopen(fd, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	ck_assert_int_eq(fclose(f), 0);
+	return conf_path;
+}
+
+static void
+teardown(void)
+{
+	free_last();
+	if (conf_path[0] != '\0')
+		unlink(conf_path);
+	conf_path[0] = '\0';
 }
 
 START_TEST(test_config_defaults)
 {
 	char *argv[] = { "evsockd", NULL };
-	struct config cfg;
+	static struct config cfg;
 	char err[256];
 
 	ck_assert_int_eq(parse(&cfg, argv, 1, err), 0);
@@ -37,7 +81,7 @@ START_TEST(test_config_listen)
 {
 	char **argv = ARGV("--listen", "echo=127.0.0.1:0", "-l",
 	    "chat=[::1]:6667", "--listen=echo=localhost:9");
-	struct config cfg;
+	static struct config cfg;
 	char err[256];
 
 	ck_assert_int_eq(parse(&cfg, argv, 6, err), 0);
@@ -53,7 +97,7 @@ START_TEST(test_config_values)
 	char **argv = ARGV("--max-clients", "100", "--sendq", "64k",
 	    "--idle-timeout", "250ms", "--flood-rate", "0",
 	    "--log-level", "debug", "--threads", "2", "--backlog", "128");
-	struct config cfg;
+	static struct config cfg;
 	char err[256];
 
 	ck_assert_int_eq(parse(&cfg, argv, 15, err), 0);
@@ -90,7 +134,7 @@ START_TEST(test_config_errors)
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char *argv[6] = { "evsockd", NULL };
-		struct config cfg;
+		static struct config cfg;
 		char err[256] = "";
 		int argc = 1;
 		for (int j = 0; j < 4 && cases[i].args[j] != NULL; j++)
@@ -109,7 +153,7 @@ START_TEST(test_config_cluster)
 	    "--node-name", "a1", "--cluster-timeout", "2s", "--reuseport",
 	    "--history-lines", "100");
 	char **bad = ARGV("--cluster-timeout", "100ms");
-	struct config cfg;
+	static struct config cfg;
 	char err[256];
 
 	ck_assert_int_eq(parse(&cfg, bad, 3, err), -1);
@@ -124,13 +168,42 @@ START_TEST(test_config_cluster)
 	ck_assert_ptr_null(cfg.cluster);
 	ck_assert_uint_eq(cfg.cluster_timeout_ms, 15000);
 	ck_assert_uint_eq(cfg.history_lines, 0);
+	/* Only the history length changes without a restart. */
+	ck_assert_int_eq(config_reloadable("cluster"), 0);
+	ck_assert_int_eq(config_reloadable("node-name"), 0);
+	ck_assert_int_eq(config_reloadable("cluster-timeout"), 0);
+	ck_assert_int_eq(config_reloadable("reuseport"), 0);
+	ck_assert_int_eq(config_reloadable("history-lines"), 1);
+}
+END_TEST
+
+START_TEST(test_config_cluster_file)
+{
+	char err[256], **argv = ARGV("--config", conf(
+	    "cluster unix:/run/redis.sock\n"
+	    "node-name b2\n"
+	    "cluster-timeout 1m\n"
+	    "reuseport\n"
+	    "history-lines 50\n"));
+	static struct config cfg;
+
+	ck_assert_int_eq(parse(&cfg, argv, 3, err), 0);
+	ck_assert_str_eq(cfg.cluster, "unix:/run/redis.sock");
+	ck_assert_str_eq(cfg.node_name, "b2");
+	ck_assert_uint_eq(cfg.cluster_timeout_ms, 60000);
+	ck_assert_int_eq(cfg.reuseport, 1);
+	ck_assert_uint_eq(cfg.history_lines, 50);
+	unlink(conf_path);
+	argv = ARGV("--config", conf("history-lines 1000001\n"));
+	ck_assert_int_eq(parse(&cfg, argv, 3, err), -1);
+	ck_assert_ptr_nonnull(strstr(err, ":1: history-lines"));
 }
 END_TEST
 
 START_TEST(test_config_help_version)
 {
 	char **argv = ARGV("--help", "-V");
-	struct config cfg;
+	static struct config cfg;
 	char err[256];
 
 	ck_assert_int_eq(parse(&cfg, argv, 3, err), 0);
@@ -140,19 +213,161 @@ START_TEST(test_config_help_version)
 }
 END_TEST
 
+/* A file sets options by their long names; # starts a comment. */
+START_TEST(test_config_file)
+{
+	static struct config cfg;
+	char err[256], **argv = ARGV("--config", conf(
+	    "# evsockd\n"
+	    "listen chat=0.0.0.0:6667\n"
+	    "  listen   echo=[::1]:7  # trailing comment\n"
+	    "\n"
+	    "sendq 1M\n"
+	    "idle-timeout 90s\n"
+	    "motd-file /etc/motd#1\n"
+	    "log-format json\n"));
+
+	ck_assert_int_eq(parse(&cfg, argv, 3, err), 0);
+	ck_assert_uint_eq(cfg.nlisten, 2);
+	ck_assert_str_eq(cfg.listen[0].spec, "0.0.0.0:6667");
+	ck_assert_str_eq(cfg.listen[1].spec, "[::1]:7");
+	ck_assert_uint_eq(cfg.sendq, 1024 * 1024);
+	ck_assert_uint_eq(cfg.idle_timeout_ms, 90000);
+	ck_assert_str_eq(cfg.motd_file, "/etc/motd#1");
+	ck_assert_str_eq(cfg.log_format, "json");
+	ck_assert_str_eq(cfg.config_file, conf_path);
+}
+END_TEST
+
+/* The command line overrides the file; a repeatable option given on
+   the command line replaces the file's list instead of adding to it. */
+START_TEST(test_config_command_line_overrides)
+{
+	static struct config cfg;
+	char err[256], where[600], want[600];
+	char **argv = ARGV("--sendq", "64k", "--config", conf(
+	    "listen chat=0.0.0.0:6667\nlisten echo=0.0.0.0:7\nsendq 1M\n"
+	    "max-clients 10\n"), "--listen", "echo=127.0.0.1:9");
+
+	ck_assert_int_eq(parse(&cfg, argv, 7, err), 0);
+	ck_assert_uint_eq(cfg.sendq, 64 * 1024);
+	ck_assert_uint_eq(cfg.max_clients, 10);
+	ck_assert_uint_eq(cfg.nlisten, 1);
+	ck_assert_str_eq(cfg.listen[0].spec, "127.0.0.1:9");
+	snprintf(want, sizeof(want), "%s:4", conf_path);
+	ck_assert_str_eq(config_where(&cfg, "max-clients", where,
+	    sizeof(where)), want);
+	ck_assert_str_eq(config_where(&cfg, "sendq", where, sizeof(where)),
+	    "--sendq");
+}
+END_TEST
+
+/* Problems in a file name the file and line. */
+START_TEST(test_config_file_errors)
+{
+	struct {
+		const char *text, *want;
+	} cases[] = {
+		{ "sendq 1M\nbogus 1\n", ":2: unknown setting 'bogus'" },
+		{ "\n\nsendq\n", ":3: 'sendq' needs a value" },
+		{ "sendq 1T\n", ":1: sendq '1T': unknown size suffix" },
+		{ "help\n", ":1: 'help' is only accepted on the command line" },
+		{ "config /x\n", ":1: 'config' is only accepted on the command" },
+		{ "listen ftp=1.2.3.4:21\n", ":1: listen 'ftp=1.2.3.4:21': "
+		  "unknown service" },
+		{ "log-format xml\n", ":1: log-format 'xml': expected text" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		static struct config cfg;
+		char err[256] = "", want[128];
+		char **argv = ARGV("--config", conf(cases[i].text));
+
+		ck_assert_int_eq(parse(&cfg, argv, 3, err), -1);
+		snprintf(want, sizeof(want), "%s%s", conf_path, cases[i].want);
+		ck_assert_msg(strncmp(err, want, strlen(want)) == 0,
+		    "case %zu: '%s' is not '%s'", i, err, want);
+		teardown();
+	}
+}
+END_TEST
+
+/* --help is generated from the table: every option appears once. */
+START_TEST(test_config_usage_lists_every_option)
+{
+	const char *u = config_usage();
+	const char *names[] = { "--config PATH", "--check-config", "--listen",
+		"--sendq BYTES", "--log-file PATH", "--log-format FORMAT",
+		"--metrics HOST:PORT", "--user NAME", "-t, --threads N",
+		"--cluster URL", "--cluster-timeout DUR", "--reuseport",
+		"--history-lines N" };
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		const char *p = strstr(u, names[i]);
+		ck_assert_msg(p != NULL, "%s missing:\n%s", names[i], u);
+		ck_assert_msg(strstr(p + 1, names[i]) == NULL, "%s twice",
+		    names[i]);
+	}
+}
+END_TEST
+
+static void
+diff_cb(const char *name, const char *oldv, const char *newv, int reloadable,
+    void *arg)
+{
+	char *out = arg;
+	size_t n = strlen(out);
+
+	snprintf(out + n, 512 - n, "%s %s->%s %d;", name, oldv, newv,
+	    reloadable);
+}
+
+/* A reload sees which settings changed and which need a restart, and
+   keeps the running value of the latter. */
+START_TEST(test_config_diff_and_keep_restart)
+{
+	struct config a, b;
+	char err[256], out[512] = "";
+	char **av = ARGV("--sendq", "1M", "--threads", "2");
+	char **bv = ARGV("--sendq", "2M", "--threads", "4");
+
+	ck_assert_int_eq(config_parse(&a, 5, av, err, sizeof(err)), 0);
+	ck_assert_int_eq(config_parse(&b, 5, bv, err, sizeof(err)), 0);
+	ck_assert_uint_eq(config_diff(&a, &b, diff_cb, out), 2);
+	ck_assert_str_eq(out, "sendq 1048576->2097152 1;threads 2->4 0;");
+	ck_assert_int_eq(config_keep_restart(&b, &a), 0);
+	ck_assert_uint_eq(b.threads, 2);
+	ck_assert_uint_eq(b.sendq, 2 * 1024 * 1024);
+	ck_assert_int_eq(config_reloadable("motd-file"), 1);
+	ck_assert_int_eq(config_reloadable("listen"), 0);
+	config_free(&a);
+	config_free(&b);
+}
+END_TEST
+
 static Suite *
 config_suite(void)
 {
 	Suite *s = suite_create("config");
 	TCase *tc = tcase_create("parse");
 
+	tcase_add_checked_fixture(tc, NULL, teardown);
 	tcase_add_test(tc, test_config_defaults);
 	tcase_add_test(tc, test_config_listen);
 	tcase_add_test(tc, test_config_values);
 	tcase_add_test(tc, test_config_cluster);
 	tcase_add_test(tc, test_config_help_version);
+	tcase_add_test(tc, test_config_usage_lists_every_option);
+	tcase_add_test(tc, test_config_diff_and_keep_restart);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("file");
+	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_add_test(tc, test_config_file);
+	tcase_add_test(tc, test_config_command_line_overrides);
+	tcase_add_test(tc, test_config_cluster_file);
+	tcase_add_test(tc, test_config_file_errors);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("errors");
+	tcase_add_checked_fixture(tc, NULL, teardown);
 	tcase_add_test(tc, test_config_errors);
 	suite_add_tcase(s, tc);
 	return s;

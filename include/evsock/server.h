@@ -138,6 +138,15 @@ EVS_API struct evs_listener *evs_server_listen_addr(struct evs_server *srv,
     const struct sockaddr *sa, socklen_t salen,
     const struct evs_service *svc, void *arg, char *errbuf, size_t errlen);
 
+/*
+ * Like evs_server_listen, on a socket already bound (and possibly
+ * listening), such as one systemd passes in (sd_listen_fds).  Takes fd,
+ * and closes it on failure too.
+ */
+EVS_API struct evs_listener *evs_server_listen_fd(struct evs_server *srv,
+    evutil_socket_t fd, const struct evs_service *svc, void *arg,
+    char *errbuf, size_t errlen);
+
 /* Closes the listener (its socket) at once; connections it accepted stay
    open.  NULL is a no-op. */
 EVS_API void evs_listener_free(struct evs_listener *l);

@@ -64,6 +64,18 @@ EVS_API int evs_chat_set_motd(struct evs_chat *chat, const char *text);
 EVS_API int evs_chat_set_cluster(struct evs_chat *chat, const char *url,
     const char *node, unsigned timeout_ms, char *err, size_t errlen);
 
+/* What a chat holds now. */
+struct evs_chat_stats {
+	uint64_t users;        /* registered users */
+	uint64_t unregistered; /* connections that have not registered */
+	uint64_t channels;     /* channels */
+	uint64_t max_users;    /* most registered users at once */
+};
+
+/* Fills *st with the chat's figures. */
+EVS_API void evs_chat_stats(const struct evs_chat *chat,
+    struct evs_chat_stats *st);
+
 #ifdef __cplusplus
 }
 #endif

@@ -35,6 +35,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else if (err[0] == '\0') {
 		abort();
 	}
+	config_free(&cfg);
 	(void)opt_parse_uint(buf, 0, UINT64_MAX, &v, &why);
 	(void)opt_parse_size(buf, 0, UINT64_MAX, &v, &why);
 	(void)opt_parse_duration(buf, UINT64_MAX / 2, &v, &why);
