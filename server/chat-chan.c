@@ -1,4 +1,4 @@
-/* Channel commands: JOIN, PART, TOPIC, KICK, NAMES, LIST. */
+/* Channel commands: JOIN, PART, TOPIC, KICK, NAMES, LIST, INVITE. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,9 +20,11 @@ chat_chan_send_names(struct chat_user *u, struct chat_chan *ch)
 	struct chat_send_list l;
 	struct chat_member *mb;
 
-	chat_send_list_begin(&l, u, IRC_RPL_NAMREPLY, ch->name);
+	chat_send_list_begin(&l, u, IRC_RPL_NAMREPLY, ch->secret ? '@' : '=',
+	    ch->name);
 	TAILQ_FOREACH(mb, &ch->members, by_chan)
-		chat_send_list_add(&l, mb->op ? "@" : "", mb->u->nick);
+		chat_send_list_add(&l, mb->op ? "@" : mb->voice ? "+" : "",
+		    mb->u->nick);
 	chat_send_list_end(&l);
 	chat_send_reply(u, IRC_RPL_ENDOFNAMES, ch->name);
 }
@@ -38,11 +40,18 @@ chat_chan_part_all(struct chat_user *u)
 	}
 }
 
+int
+chat_chan_visible(const struct chat_user *u, const struct chat_chan *ch)
+{
+	return !ch->secret || chat_state_member(u, ch) != NULL;
+}
+
 static void
-chat_chan_join_one(struct chat_user *u, const char *name)
+chat_chan_join_one(struct chat_user *u, const char *name, const char *key)
 {
 	struct chat_chan *ch;
 	struct chat_member *mb;
+	const char *refused;
 
 	if (!irc_valid_channel(name)) {
 		chat_send_reply(u, IRC_ERR_NOSUCHCHANNEL, name);
@@ -53,6 +62,17 @@ chat_chan_join_one(struct chat_user *u, const char *name)
 		return;
 	if (u->nchans >= IRC_CHANLIMIT) {
 		chat_send_reply(u, IRC_ERR_TOOMANYCHANNELS, name);
+		return;
+	}
+	if (ch != NULL && (refused = chat_access_join(u, ch, key)) != NULL) {
+		if (strcmp(refused, "474") == 0)
+			chat_send_reply(u, IRC_ERR_BANNEDFROMCHAN, ch->name);
+		else if (strcmp(refused, "473") == 0)
+			chat_send_reply(u, IRC_ERR_INVITEONLYCHAN, ch->name);
+		else if (strcmp(refused, "475") == 0)
+			chat_send_reply(u, IRC_ERR_BADCHANNELKEY, ch->name);
+		else
+			chat_send_reply(u, IRC_ERR_CHANNELISFULL, ch->name);
 		return;
 	}
 	if ((mb = chat_state_join(u, ch, name)) == NULL)
@@ -68,7 +88,8 @@ void
 chat_chan_join(struct chat_user *u, struct irc_msg *m)
 {
 	const char *list = m->params[0];
-	char name[CHAT_OUT_MAX];
+	const char *keys = m->nparams > 1 ? m->params[1] : "";
+	char name[CHAT_OUT_MAX], key[CHAT_OUT_MAX];
 
 	if (*list == '\0') {
 		chat_send_reply(u, IRC_ERR_NEEDMOREPARAMS, m->command);
@@ -78,8 +99,12 @@ chat_chan_join(struct chat_user *u, struct irc_msg *m)
 		chat_chan_part_all(u);
 		return;
 	}
-	while (irc_list_next(&list, name, sizeof(name)) > 0)
-		chat_chan_join_one(u, name);
+	/* Keys pair with channels in order: "JOIN #a,#b ka,kb". */
+	while (irc_list_next(&list, name, sizeof(name)) > 0) {
+		size_t kl = irc_list_next(&keys, key, sizeof(key));
+
+		chat_chan_join_one(u, name, kl > 0 ? key : NULL);
+	}
 }
 
 void
@@ -128,7 +153,7 @@ chat_chan_names(struct chat_user *u, struct irc_msg *m)
 	while (irc_list_next(&list, name, sizeof(name)) > 0) {
 		struct chat_chan *ch = chat_state_find_chan(u->chat, name);
 
-		if (ch != NULL)
+		if (ch != NULL && chat_chan_visible(u, ch))
 			chat_chan_send_names(u, ch);
 		else
 			chat_send_reply(u, IRC_RPL_ENDOFNAMES, name);
@@ -189,13 +214,15 @@ chat_chan_list(struct chat_user *u, struct irc_msg *m)
 		char name[CHAT_OUT_MAX];
 
 		while (irc_list_next(&list, name, sizeof(name)) > 0) {
-			if ((ch = chat_state_find_chan(chat, name)) != NULL)
+			if ((ch = chat_state_find_chan(chat, name)) != NULL &&
+			    chat_chan_visible(u, ch))
 				chat_chan_list_one(u, ch);
 		}
 	} else {
 		for (ch = chat_state_chan_next(chat, NULL); ch != NULL;
 		    ch = chat_state_chan_next(chat, ch))
-			chat_chan_list_one(u, ch);
+			if (chat_chan_visible(u, ch))
+				chat_chan_list_one(u, ch);
 	}
 	chat_send_reply(u, IRC_RPL_LISTEND);
 }
@@ -246,4 +273,59 @@ chat_chan_kick(struct chat_user *u, struct irc_msg *m)
 		if (last)
 			return;
 	}
+}
+
+/* INVITE with no parameters lists the caller's pending invitations. */
+static void
+chat_chan_invite_list(struct chat_user *u)
+{
+	const struct chat_invite *iv;
+
+	for (iv = u->invites; iv != NULL; iv = iv->next)
+		chat_send_reply(u, IRC_RPL_INVITELIST, iv->chan);
+	chat_send_reply(u, IRC_RPL_ENDOFINVITELIST);
+}
+
+void
+chat_chan_invite(struct chat_user *u, struct irc_msg *m)
+{
+	struct evs_chat *chat = u->chat;
+	struct chat_user *who;
+	struct chat_chan *ch;
+	struct chat_member *me;
+
+	if (m->nparams == 0) {
+		chat_chan_invite_list(u);
+		return;
+	}
+	if (m->nparams < 2) {
+		chat_send_reply(u, IRC_ERR_NEEDMOREPARAMS, m->command);
+		return;
+	}
+	if ((who = chat_state_find_registered(chat, m->params[0])) == NULL) {
+		chat_send_reply(u, IRC_ERR_NOSUCHNICK, m->params[0]);
+		return;
+	}
+	if ((ch = chat_state_find_chan(chat, m->params[1])) == NULL) {
+		chat_send_reply(u, IRC_ERR_NOSUCHCHANNEL, m->params[1]);
+		return;
+	}
+	if ((me = chat_state_member(u, ch)) == NULL) {
+		chat_send_reply(u, IRC_ERR_NOTONCHANNEL, ch->name);
+		return;
+	}
+	if (ch->invite_only && !me->op) {
+		chat_send_reply(u, IRC_ERR_CHANOPRIVSNEEDED, ch->name);
+		return;
+	}
+	if (chat_state_member(who, ch) != NULL) {
+		chat_send_reply(u, IRC_ERR_USERONCHANNEL, who->nick, ch->name);
+		return;
+	}
+	if (chat_access_invite(who, ch, me->op) == -1)
+		return;
+	chat_send_reply(u, IRC_RPL_INVITING, who->nick, ch->name);
+	chat_send_user(who, u, IRC_MSG_INVITE, who->nick, ch->name);
+	if (who->away != NULL)
+		chat_send_reply(u, IRC_RPL_AWAY, who->nick, who->away);
 }

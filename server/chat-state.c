@@ -35,6 +35,7 @@ static void
 chat_state_user_free(struct chat_user *u)
 {
 	chat_flood_clear(u);
+	chat_access_invites_clear(u);
 	free(u->away);
 	free(u->quit_reason);
 	free(u);
@@ -90,10 +91,12 @@ chat_state_user_new(struct evs_chat *chat, struct evs_conn *c)
 }
 
 void
-chat_state_quit(struct chat_user *u)
+chat_state_detach(struct chat_user *u)
 {
 	struct evs_chat *chat = u->chat;
 
+	if (u->flags & U_DETACHED)
+		return;
 	chat_state_leave_all(u);
 	if (u->nick[0] != '\0')
 		nametab_del(&chat->nicks, &u->h);
@@ -103,7 +106,17 @@ chat_state_quit(struct chat_user *u)
 		chat->nusers--;
 	else
 		chat->nunknown--;
-	TAILQ_REMOVE(&chat->users, u, link);
+	chat_access_invites_clear(u);
+	/* Unregistered: no query counts or finds it any more. */
+	u->flags &= ~(unsigned)(U_REGISTERED | U_INVISIBLE);
+	u->flags |= U_DETACHED;
+}
+
+void
+chat_state_quit(struct chat_user *u)
+{
+	chat_state_detach(u);
+	TAILQ_REMOVE(&u->chat->users, u, link);
 	chat_state_user_free(u);
 }
 
@@ -201,6 +214,7 @@ chat_state_part(struct chat_member *m)
 	free(m);
 	if (ch->nmembers == 0) {
 		nametab_del(&u->chat->chans, &ch->h);
+		chat_access_masks_clear(ch);
 		free(ch->topic);
 		free(ch);
 	}
