@@ -27,7 +27,7 @@
 #define IRC_AWAY_MAX 200    /* AWAYLEN */
 #define IRC_CHANLIMIT 50    /* channels one client may join */
 #define IRC_KEY_MAX 32      /* KEYLEN */
-#define IRC_TARGMAX 4       /* PRIVMSG and NOTICE targets per line */
+#define IRC_TARGMAX 4       /* PRIVMSG, NOTICE and KICK targets per line */
 #define IRC_MODES 6         /* MODES: parameter modes per MODE line */
 #define IRC_MAXLIST 100     /* MAXLIST: +b, +e and +I entries together */
 #define IRC_INVITES_MAX 32  /* pending invites one client may hold */
@@ -226,6 +226,6 @@ size_t irc_list_next(const char **p, char *item, size_t size);
 	"CHANMODES=beI,k,l,imnst CHANNELLEN=50 CHANTYPES=# EXCEPTS=e " \
 	"INVEX=I KEYLEN=32 KICKLEN=390 MAXLIST=beI:100 MODES=6"
 #define IRC_ISUPPORT_2 "NETWORK=%s NICKLEN=30 PREFIX=(ov)@+ " \
-	"STATUSMSG=@+ TARGMAX=PRIVMSG:4,NOTICE:4 TOPICLEN=390 USERLEN=10"
+	"STATUSMSG=@+ TARGMAX=KICK:4,NOTICE:4,PRIVMSG:4 TOPICLEN=390 USERLEN=10"
 
 #endif

@@ -227,50 +227,67 @@ chat_chan_list(struct chat_user *u, struct irc_msg *m)
 	chat_send_reply(u, IRC_RPL_LISTEND);
 }
 
-void
-chat_chan_kick(struct chat_user *u, struct irc_msg *m)
+/* Kicks `nick` from the channel `name`; returns -1 when the channel
+   itself refuses (missing, not a member, not an operator, emptied). */
+static int
+chat_chan_kick_one(struct chat_user *u, const char *name, const char *nick,
+    const char *reason)
 {
 	struct evs_chat *chat = u->chat;
-	struct chat_chan *ch = chat_state_find_chan(chat, m->params[0]);
+	struct chat_chan *ch = chat_state_find_chan(chat, name);
 	struct chat_member *me, *target;
-	const char *list = m->params[1];
-	const char *reason = m->nparams > 2 && m->params[2][0] != '\0' ?
-	    m->params[2] : u->nick;
-	char nick[CHAT_OUT_MAX];
+	struct chat_user *who;
+	char why[IRC_KICK_MAX + 1];
+	int last;
 
 	if (ch == NULL) {
-		chat_send_reply(u, IRC_ERR_NOSUCHCHANNEL, m->params[0]);
-		return;
+		chat_send_reply(u, IRC_ERR_NOSUCHCHANNEL, name);
+		return -1;
 	}
 	if ((me = chat_state_member(u, ch)) == NULL) {
 		chat_send_reply(u, IRC_ERR_NOTONCHANNEL, ch->name);
-		return;
+		return -1;
 	}
 	if (!me->op) {
 		chat_send_reply(u, IRC_ERR_CHANOPRIVSNEEDED, ch->name);
-		return;
+		return -1;
 	}
-	while (irc_list_next(&list, nick, sizeof(nick)) > 0) {
-		struct chat_user *who = chat_state_find_registered(chat, nick);
-		char why[IRC_KICK_MAX + 1];
-		int last;
+	if ((who = chat_state_find_registered(chat, nick)) == NULL) {
+		chat_send_reply(u, IRC_ERR_NOSUCHNICK, nick);
+		return 0;
+	}
+	if ((target = chat_state_member(who, ch)) == NULL) {
+		chat_send_reply(u, IRC_ERR_USERNOTINCHANNEL, who->nick,
+		    ch->name);
+		return 0;
+	}
+	snprintf(why, sizeof(why), "%s", reason);
+	chat_send_chan(ch, NULL, u, IRC_MSG_KICK, ch->name, who->nick, why);
+	/* The kicker may empty the channel by kicking itself. */
+	last = ch->nmembers == 1;
+	chat_state_part(target);
+	return last ? -1 : 0;
+}
 
-		if (who == NULL) {
-			chat_send_reply(u, IRC_ERR_NOSUCHNICK, nick);
-			continue;
-		}
-		if ((target = chat_state_member(who, ch)) == NULL) {
-			chat_send_reply(u, IRC_ERR_USERNOTINCHANNEL, who->nick,
-			    ch->name);
-			continue;
-		}
-		snprintf(why, sizeof(why), "%s", reason);
-		chat_send_chan(ch, NULL, u, IRC_MSG_KICK, ch->name, who->nick,
-		    why);
-		/* The kicker may empty the channel by kicking itself. */
-		last = ch->nmembers == 1;
-		chat_state_part(target);
-		if (last)
+/* KICK #c a,b kicks both from #c; KICK #c,#d a,b pairs them in order.
+   Past TARGMAX (KICK:4) users, the rest are dropped, as modern IRC
+   allows. */
+void
+chat_chan_kick(struct chat_user *u, struct irc_msg *m)
+{
+	const char *chans = m->params[0], *list = m->params[1];
+	const char *reason = m->nparams > 2 && m->params[2][0] != '\0' ?
+	    m->params[2] : u->nick;
+	char name[CHAT_OUT_MAX], nick[CHAT_OUT_MAX];
+	int single = strchr(chans, ',') == NULL, n = 0;
+
+	if (single)
+		snprintf(name, sizeof(name), "%s", chans);
+	while (n++ < IRC_TARGMAX && irc_list_next(&list, nick, sizeof(nick)) >
+	    0) {
+		if (!single && irc_list_next(&chans, name, sizeof(name)) == 0)
+			return;
+		if (chat_chan_kick_one(u, name, nick, reason) == -1 && single)
 			return;
 	}
 }

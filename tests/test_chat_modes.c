@@ -120,7 +120,8 @@ START_TEST(test_chat_modes_targets)
 	ck_assert(!tc_seen(a, " 407 "));
 	tc_send(a, "VERSION");
 	l = tc_wait(a, " TARGMAX=");
-	ck_assert_ptr_nonnull(strstr(l, " TARGMAX=PRIVMSG:4,NOTICE:4 "));
+	ck_assert_ptr_nonnull(strstr(l,
+	    " TARGMAX=KICK:4,NOTICE:4,PRIVMSG:4 "));
 }
 END_TEST
 
@@ -401,6 +402,29 @@ START_TEST(test_chat_modes_line)
 }
 END_TEST
 
+/* KICK with lists: one channel and many users, or pairs in order. */
+START_TEST(test_chat_modes_kick_lists)
+{
+	struct tc *a = tc_register("a"), *b = tc_register("b");
+	struct tc *c = tc_register("c");
+
+	tc_join(a, "#c");
+	tc_join(a, "#d");
+	tc_join(b, "#c");
+	tc_join(c, "#c");
+	tc_join(c, "#d");
+	tc_send(a, "KICK #c b,c :out");
+	tc_expect(a, " KICK ", ":a!a@127.0.0.1 KICK #c b :out");
+	tc_expect(a, " KICK ", ":a!a@127.0.0.1 KICK #c c :out");
+	tc_join(b, "#c");
+	tc_send(a, "KICK #c,#d b,c :pairs");
+	tc_expect(a, " KICK ", ":a!a@127.0.0.1 KICK #c b :pairs");
+	tc_expect(a, " KICK ", ":a!a@127.0.0.1 KICK #d c :pairs");
+	tc_send(b, "KICK #d a");
+	tc_expect(b, " 442 ", ":evsockd 442 b #d :You're not on that channel");
+}
+END_TEST
+
 static Suite *
 chat_modes_suite(void)
 {
@@ -430,6 +454,7 @@ chat_modes_suite(void)
 	tcase_add_test(tc, test_chat_modes_secret);
 	tcase_add_test(tc, test_chat_modes_statusmsg);
 	tcase_add_test(tc, test_chat_modes_line);
+	tcase_add_test(tc, test_chat_modes_kick_lists);
 	suite_add_tcase(s, tc);
 	return s;
 }
