@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/mask.h"
 #include "chat-int.h"
 
 static void
@@ -202,14 +203,82 @@ chat_chan_list_one(struct chat_user *u, const struct chat_chan *ch)
 	    ch->topic != NULL ? ch->topic : "");
 }
 
+/* The conditions of a LIST with ELIST=MNU: masks a channel must match
+   one of (M), masks it must match none of (N), and member counts. */
+struct chat_chan_elist {
+	const char *masks;   /* the comma-separated parameter */
+	size_t min, max;     /* members: more than min, fewer than max */
+	int have_match;      /* a positive mask was given */
+};
+
+/* Returns 1 if ch passes every condition of the LIST parameter. */
+static int
+chat_chan_elist_match(const struct chat_chan_elist *e,
+    const struct chat_chan *ch)
+{
+	const char *list = e->masks;
+	char item[CHAT_OUT_MAX];
+	int matched = !e->have_match;
+
+	if (ch->nmembers <= e->min || ch->nmembers >= e->max)
+		return 0;
+	while (irc_list_next(&list, item, sizeof(item)) > 0) {
+		if (item[0] == '<' || item[0] == '>')
+			continue;
+		if (item[0] == '!') {
+			if (mask_match(item + 1, ch->name))
+				return 0;
+		} else if (mask_match(item, ch->name)) {
+			matched = 1;
+		}
+	}
+	return matched;
+}
+
+/* Reads the LIST parameter; returns 1 if it holds more than channel
+   names (a wildcard, '!', '<' or '>'). */
+static int
+chat_chan_elist_parse(struct chat_chan_elist *e, const char *param)
+{
+	const char *list = param;
+	char item[CHAT_OUT_MAX];
+	int filter = 0;
+
+	e->masks = param;
+	e->min = 0;
+	e->max = (size_t)-1;
+	e->have_match = 0;
+	while (irc_list_next(&list, item, sizeof(item)) > 0) {
+		if (item[0] == '<' || item[0] == '>') {
+			size_t v = (size_t)strtoul(item + 1, NULL, 10);
+
+			if (item[0] == '<' && v < e->max)
+				e->max = v;
+			else if (item[0] == '>' && v > e->min)
+				e->min = v;
+			filter = 1;
+			continue;
+		}
+		if (item[0] == '!' || strpbrk(item, "*?") != NULL)
+			filter = 1;
+		if (item[0] != '!')
+			e->have_match = 1;
+	}
+	return filter;
+}
+
 void
 chat_chan_list(struct chat_user *u, struct irc_msg *m)
 {
 	struct evs_chat *chat = u->chat;
 	struct chat_chan *ch;
+	struct chat_chan_elist e;
+	int filter = 0;
 
 	chat_send_reply(u, IRC_RPL_LISTSTART);
-	if (m->nparams > 0 && m->params[0][0] != '\0') {
+	if (m->nparams > 0 && m->params[0][0] != '\0')
+		filter = chat_chan_elist_parse(&e, m->params[0]);
+	if (m->nparams > 0 && m->params[0][0] != '\0' && !filter) {
 		const char *list = m->params[0];
 		char name[CHAT_OUT_MAX];
 
@@ -221,7 +290,8 @@ chat_chan_list(struct chat_user *u, struct irc_msg *m)
 	} else {
 		for (ch = chat_state_chan_next(chat, NULL); ch != NULL;
 		    ch = chat_state_chan_next(chat, ch))
-			if (chat_chan_visible(u, ch))
+			if (chat_chan_visible(u, ch) &&
+			    (!filter || chat_chan_elist_match(&e, ch)))
 				chat_chan_list_one(u, ch);
 	}
 	chat_send_reply(u, IRC_RPL_LISTEND);

@@ -401,10 +401,64 @@ START_TEST(test_chat_modes_line)
 	tc_send(a, "VERSION");
 	l = tc_wait(a, " CHANMODES=");
 	ck_assert_ptr_nonnull(strstr(l, " CHANMODES=beI,k,l,imnst "));
-	ck_assert_ptr_nonnull(strstr(l, " MAXLIST=beI:100 "));
-	ck_assert_ptr_nonnull(strstr(l, " MODES=6 "));
-	l = tc_wait(a, " PREFIX=");
+	ck_assert_ptr_nonnull(strstr(l, " EXCEPTS=e INVEX=I KEYLEN=32 "));
+	l = tc_wait(a, " MAXLIST=");
+	ck_assert_ptr_nonnull(strstr(l, " MAXLIST=beI:100 MODES=6 "));
 	ck_assert_ptr_nonnull(strstr(l, " PREFIX=(ov)@+ STATUSMSG=@+ "));
+}
+END_TEST
+
+/* Sends LIST param from t and returns the channels of its 322 lines,
+   space-separated and sorted by name, in buf. */
+static const char *
+list_of(struct tc *t, const char *param, char *buf, size_t len)
+{
+	char *names[16];
+	size_t n = 0, i, j, o = 0;
+	size_t mark = t->pos;
+
+	tc_send(t, "LIST %s", param);
+	tc_wait(t, " 323 ");
+	for (i = mark; i < t->pos && n < 16; i++) {
+		char *p = strstr(t->lines[i], " 322 ");
+
+		if (p != NULL)
+			names[n++] = strchr(p + 5, ' ') + 1;
+	}
+	for (i = 1; i < n; i++)
+		for (j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
+			char *x = names[j];
+
+			names[j] = names[j - 1];
+			names[j - 1] = x;
+		}
+	buf[0] = '\0';
+	for (i = 0; i < n; i++)
+		o += (size_t)snprintf(buf + o, len - o, "%s%.*s", i ? " " : "",
+		    (int)strcspn(names[i], " "), names[i]);
+	return buf;
+}
+
+/* LIST with ELIST=MNU: masks, negated masks, member counts. */
+START_TEST(test_chat_modes_list_filters)
+{
+	struct tc *a = tc_register("a"), *b = tc_register("b");
+	char buf[256];
+
+	tc_join(a, "#chan1");
+	tc_join(a, "#chan2");
+	tc_join(b, "#chan2");
+	tc_join(a, "#other");
+	ck_assert_str_eq(list_of(b, "*an1,#o*", buf, sizeof(buf)),
+	    "#chan1 #other");
+	ck_assert_str_eq(list_of(b, "!#ch*", buf, sizeof(buf)), "#other");
+	ck_assert_str_eq(list_of(b, ">1", buf, sizeof(buf)), "#chan2");
+	ck_assert_str_eq(list_of(b, "#ch*,<2", buf, sizeof(buf)), "#chan1");
+	ck_assert_str_eq(list_of(b, "#chan2,#none", buf, sizeof(buf)),
+	    "#chan2");
+	ck_assert_str_eq(list_of(b, "<1", buf, sizeof(buf)), "");
+	tc_send(b, "VERSION");
+	tc_wait(b, " ELIST=MNU ");
 }
 END_TEST
 
@@ -461,6 +515,7 @@ chat_modes_suite(void)
 	tcase_add_test(tc, test_chat_modes_statusmsg);
 	tcase_add_test(tc, test_chat_modes_line);
 	tcase_add_test(tc, test_chat_modes_kick_lists);
+	tcase_add_test(tc, test_chat_modes_list_filters);
 	suite_add_tcase(s, tc);
 	return s;
 }
