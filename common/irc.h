@@ -220,10 +220,10 @@ size_t irc_list_next(const char **p, char *item, size_t size);
 
 /* What the server supports, as 004 and 005 announce it. */
 #define IRC_USER_MODES "i"
-#define IRC_CHANNEL_MODES "beIiklmnostv"
+#define IRC_CHANNEL_MODES "CIbeiklmnostv"
 #define IRC_CHANNEL_MODES_PARAM "beIklov"
 #define IRC_ISUPPORT_1 "AWAYLEN=200 CASEMAPPING=ascii CHANLIMIT=#:50 " \
-	"CHANMODES=beI,k,l,imnst CHANNELLEN=50 CHANTYPES=# ELIST=MNU " \
+	"CHANMODES=beI,k,l,Cimnst CHANNELLEN=50 CHANTYPES=# ELIST=MNU " \
 	"EXCEPTS=e INVEX=I KEYLEN=32 KICKLEN=390"
 #define IRC_ISUPPORT_2 "MAXLIST=beI:100 MODES=6 NETWORK=%s NICKLEN=30 " \
 	"PREFIX=(ov)@+ STATUSMSG=@+ TARGMAX=KICK:4,NOTICE:4,PRIVMSG:4 " \

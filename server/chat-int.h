@@ -107,6 +107,7 @@ struct chat_chan {
 	int invite_only; /* +i */
 	int moderated;   /* +m: only +v and +o speak */
 	int secret;      /* +s */
+	int no_ctcp;     /* +C: no CTCP but ACTION */
 	size_t limit;    /* +l; 0: none */
 	struct chat_mask *bans, *excepts, *invex; /* +b, +e, +I */
 	size_t nmasks;   /* entries on the three lists together */

@@ -1,6 +1,6 @@
 /*
  * MODE: user mode +i, and the channel modes: the lists +b, +e and +I,
- * +k and +l with their parameters, +i +m +n +s +t, and the member
+ * +k and +l with their parameters, +C +i +m +n +s +t, and the member
  * statuses +o and +v.  A MODE line is read as clients send it: each
  * letter that takes a parameter consumes the next one, at most
  * IRC_MODES of them; what changed is announced to the channel in as
@@ -135,6 +135,8 @@ chat_mode_send_is(struct chat_user *u, struct chat_chan *ch)
 	size_t n = 0, an = 0;
 
 	modes[n++] = '+';
+	if (ch->no_ctcp)
+		modes[n++] = 'C';
 	if (ch->invite_only)
 		modes[n++] = 'i';
 	if (ch->key[0] != '\0')
@@ -279,7 +281,7 @@ chat_mode_chan(struct chat_user *u, struct irc_msg *m, struct chat_chan *ch)
 			add = mc == '+';
 			continue;
 		}
-		if (strchr("beIkliomnstv", mc) == NULL) {
+		if (strchr("beIkliomnstvC", mc) == NULL) {
 			chat_send_reply(u, IRC_ERR_UNKNOWNMODE, mc);
 			continue;
 		}
@@ -376,7 +378,8 @@ chat_mode_chan(struct chat_user *u, struct irc_msg *m, struct chat_chan *ch)
 			int *flag = mc == 'i' ? &ch->invite_only :
 			    mc == 'm' ? &ch->moderated :
 			    mc == 'n' ? &ch->no_external :
-			    mc == 's' ? &ch->secret : &ch->topic_ops;
+			    mc == 's' ? &ch->secret :
+			    mc == 'C' ? &ch->no_ctcp : &ch->topic_ops;
 
 			if (*flag == add)
 				continue;

@@ -21,7 +21,9 @@ chat_msg_to_chan(struct chat_user *u, const struct chat_msg_target *t,
 	struct chat_chan *ch = t->ch;
 	char target[IRC_CHANNEL_MAX + 2];
 
-	if (!chat_access_speak(u, ch)) {
+	/* +C: a CTCP other than ACTION (/me) is refused. */
+	if (!chat_access_speak(u, ch) || (ch->no_ctcp && text[0] == '\001' &&
+	    strncmp(text + 1, "ACTION ", 7) != 0)) {
 		if (!notice)
 			chat_send_reply(u, IRC_ERR_CANNOTSENDTOCHAN, ch->name);
 		return;

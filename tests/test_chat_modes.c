@@ -321,6 +321,26 @@ START_TEST(test_chat_modes_moderated)
 }
 END_TEST
 
+START_TEST(test_chat_modes_no_ctcp)
+{
+	struct tc *a = tc_register("a"), *b = tc_register("b");
+
+	tc_join(a, "#c");
+	tc_join(b, "#c");
+	tc_send(a, "MODE #c +C");
+	tc_wait(b, " MODE #c +C");
+	tc_send(b, "PRIVMSG #c :\001VERSION\001");
+	tc_expect(b, " 404 ", ":evsockd 404 b #c :Cannot send to channel");
+	tc_send(b, "PRIVMSG #c :\001ACTION waves\001");
+	tc_expect(a, "waves", ":b!b@127.0.0.1 PRIVMSG #c :\001ACTION "
+	    "waves\001");
+	tc_send(a, "MODE #c");
+	tc_expect(a, " 324 ", ":evsockd 324 a #c +Cnt");
+	tc_sync(a);
+	ck_assert(!tc_seen(a, "VERSION"));
+}
+END_TEST
+
 START_TEST(test_chat_modes_secret)
 {
 	struct tc *a = tc_register("a"), *b = tc_register("b");
@@ -400,7 +420,7 @@ START_TEST(test_chat_modes_line)
 	tc_wait(a, " 401 a nobody ");
 	tc_send(a, "VERSION");
 	l = tc_wait(a, " CHANMODES=");
-	ck_assert_ptr_nonnull(strstr(l, " CHANMODES=beI,k,l,imnst "));
+	ck_assert_ptr_nonnull(strstr(l, " CHANMODES=beI,k,l,Cimnst "));
 	ck_assert_ptr_nonnull(strstr(l, " EXCEPTS=e INVEX=I KEYLEN=32 "));
 	l = tc_wait(a, " MAXLIST=");
 	ck_assert_ptr_nonnull(strstr(l, " MAXLIST=beI:100 MODES=6 "));
@@ -512,6 +532,7 @@ chat_modes_suite(void)
 	tcase_add_test(tc, test_chat_modes_limit);
 	tcase_add_test(tc, test_chat_modes_moderated);
 	tcase_add_test(tc, test_chat_modes_secret);
+	tcase_add_test(tc, test_chat_modes_no_ctcp);
 	tcase_add_test(tc, test_chat_modes_statusmsg);
 	tcase_add_test(tc, test_chat_modes_line);
 	tcase_add_test(tc, test_chat_modes_kick_lists);
