@@ -131,7 +131,8 @@ chat_mode_send_list(struct chat_user *u, struct chat_chan *ch, char mc)
 static void
 chat_mode_send_is(struct chat_user *u, struct chat_chan *ch)
 {
-	char modes[16], args[IRC_KEY_MAX + 32], all[sizeof(modes) + sizeof(args)];
+	char modes[16], args[IRC_KEY_MAX + 32];
+	char all[sizeof(modes) + sizeof(args)];
 	size_t n = 0, an = 0;
 
 	modes[n++] = '+';
@@ -365,7 +366,8 @@ chat_mode_chan(struct chat_user *u, struct irc_msg *m, struct chat_chan *ch)
 			if (chat_mode_parse_limit(arg) == 0) {
 				chat_send_reply(u, IRC_ERR_INVALIDMODEPARAM,
 				    ch->name, mc, chat_mode_word(arg),
-				    "Invalid limit: a number from 1 to 1000000");
+				    "Invalid limit: a number from 1 to "
+				    "1000000");
 				continue;
 			}
 			if (ch->limit == chat_mode_parse_limit(arg))

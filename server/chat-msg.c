@@ -30,7 +30,8 @@ chat_msg_to_chan(struct chat_user *u, const struct chat_msg_target *t,
 	}
 	if (t->status == 0) {
 		if (notice)
-			chat_send_chan(ch, u, u, IRC_MSG_NOTICE, ch->name, text);
+			chat_send_chan(ch, u, u, IRC_MSG_NOTICE, ch->name,
+			    text);
 		else
 			chat_send_chan(ch, u, u, IRC_MSG_PRIVMSG, ch->name,
 			    text);

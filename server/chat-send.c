@@ -131,7 +131,8 @@ chat_send_chan_status(struct chat_chan *ch, int status,
 	if (m == NULL)
 		return;
 	TAILQ_FOREACH(mb, &ch->members, by_chan) {
-		if (mb->u == except || !(mb->op || (status == '+' && mb->voice)))
+		if (mb->u == except ||
+		    !(mb->op || (status == '+' && mb->voice)))
 			continue;
 		evs_conn_send_msg(mb->u->c, m);
 	}

@@ -34,7 +34,8 @@ tc_read_cb(struct bufferevent *bev, void *arg)
 	    NULL) {
 		if (t->n == t->cap) {
 			t->cap = t->cap ? t->cap * 2 : 64;
-			t->lines = realloc(t->lines, t->cap * sizeof(*t->lines));
+			t->lines = realloc(t->lines,
+			    t->cap * sizeof(*t->lines));
 			ck_assert_ptr_nonnull(t->lines);
 		}
 		t->lines[t->n++] = line;

@@ -190,8 +190,9 @@ START_TEST(test_chat_modes_list_full)
 
 	tc_join(a, "#c");
 	for (i = 0; i < 100; i += 5) {
-		snprintf(line, sizeof(line), "MODE #c +bbbbb n%d n%d n%d n%d n%d",
-		    i, i + 1, i + 2, i + 3, i + 4);
+		snprintf(line, sizeof(line),
+		    "MODE #c +bbbbb n%d n%d n%d n%d n%d", i, i + 1, i + 2,
+		    i + 3, i + 4);
 		tc_send(a, "%s", line);
 	}
 	tc_send(a, "MODE #c +I last");
