@@ -108,19 +108,22 @@ static void
 chat_mode_send_list(struct chat_user *u, struct chat_chan *ch, char mc)
 {
 	const struct chat_mask *e;
+	int show = chat_chan_visible(u, ch);
 
+	/* A secret channel's lists are its members' business: others get
+	   an empty list. */
 	if (mc == 'b') {
-		for (e = ch->bans; e != NULL; e = e->next)
+		for (e = show ? ch->bans : NULL; e != NULL; e = e->next)
 			chat_send_reply(u, IRC_RPL_BANLIST, ch->name, e->mask,
 			    e->by, (long long)e->when);
 		chat_send_reply(u, IRC_RPL_ENDOFBANLIST, ch->name);
 	} else if (mc == 'e') {
-		for (e = ch->excepts; e != NULL; e = e->next)
+		for (e = show ? ch->excepts : NULL; e != NULL; e = e->next)
 			chat_send_reply(u, IRC_RPL_EXCEPTLIST, ch->name,
 			    e->mask, e->by, (long long)e->when);
 		chat_send_reply(u, IRC_RPL_ENDOFEXCEPTLIST, ch->name);
 	} else {
-		for (e = ch->invex; e != NULL; e = e->next)
+		for (e = show ? ch->invex : NULL; e != NULL; e = e->next)
 			chat_send_reply(u, IRC_RPL_INVEXLIST, ch->name, e->mask,
 			    e->by, (long long)e->when);
 		chat_send_reply(u, IRC_RPL_ENDOFINVEXLIST, ch->name);

@@ -359,6 +359,10 @@ START_TEST(test_chat_modes_secret)
 	tc_expect(b, " 366 ", ":evsockd 366 b #s :End of /NAMES list");
 	tc_send(b, "WHOIS a");
 	tc_expect(b, " 319 ", ":evsockd 319 b a :@#open");
+	tc_send(a, "MODE #s +b hidden");
+	tc_wait(a, " MODE #s +b hidden!*@*");
+	tc_send(b, "MODE #s +b");
+	tc_expect(b, " 36", ":evsockd 368 b #s :End of channel ban list");
 	tc_sync(b);
 	ck_assert(!tc_seen(b, "#s "));
 	ck_assert(!tc_seen(b, " 353 "));
