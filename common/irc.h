@@ -219,6 +219,7 @@ size_t irc_list_next(const char **p, char *item, size_t size);
 #define IRC_MSG_PING "PING", ":%s"
 #define IRC_MSG_PONG "PONG", "%s :%s"
 #define IRC_MSG_CAP "CAP", "%s %s :%s"
+#define IRC_MSG_CAP_MORE "CAP", "%s %s * :%s" /* more lines follow */
 
 /* Messages relayed for a client; format after ":<nick>!<user>@<host> ". */
 #define IRC_MSG_PRIVMSG "PRIVMSG", "%s :%s"
@@ -231,6 +232,10 @@ size_t irc_list_next(const char **p, char *item, size_t size);
 #define IRC_MSG_TOPIC "TOPIC", "%s :%s"
 #define IRC_MSG_KICK "KICK", "%s %s :%s"
 #define IRC_MSG_MODE "MODE", "%s %s"
+#define IRC_MSG_SETNAME "SETNAME", ":%s"
+#define IRC_MSG_AWAY "AWAY", ":%s"
+#define IRC_MSG_BACK "AWAY", "%s" /* with "": no longer away */
+#define IRC_MSG_CHATHISTORY_TARGET "CHATHISTORY", "TARGETS %s %s"
 
 /* A connection being closed; no prefix.  The reason is a sentence. */
 #define IRC_ERROR_CLOSING "ERROR :Closing Link: %s (%s)\r\n"
@@ -244,5 +249,9 @@ size_t irc_list_next(const char **p, char *item, size_t size);
 	"CHANMODES=,,,nt CHANNELLEN=50 CHANTYPES=# KICKLEN=390"
 #define IRC_ISUPPORT_2 "NETWORK=%s NICKLEN=30 PREFIX=(o)@ TOPICLEN=390 " \
 	"USERLEN=10"
+/* The IRCv3 features' tokens: NAMELEN is SETNAME's real name limit. */
+#define IRC_ISUPPORT_IRCV3 "NAMELEN=50"
+#define IRC_ISUPPORT_IRCV3_HISTORY "CHATHISTORY=%d " \
+	"MSGREFTYPES=msgid,timestamp NAMELEN=50"
 
 #endif

@@ -13,6 +13,9 @@
  *   chat-msg.c    PRIVMSG NOTICE AWAY
  *   chat-query.c  WHO WHOIS LUSERS MOTD VERSION TIME
  *   chat-mode.c   MODE, for users and channels
+ *   chat-cap.c    CAP negotiation, SETNAME, TAGMSG
+ *   chat-history.c the bounded message history (chat_history_*) and
+ *                 CHATHISTORY
  */
 #ifndef EVSOCK_CHAT_INT_H
 #define EVSOCK_CHAT_INT_H
@@ -43,6 +46,25 @@
 
 #define CHAT_PRINTF(f, a) __attribute__((format(printf, f, a)))
 
+/* IRCv3 capabilities a client enabled (chat_user.caps). */
+#define CAP_CAP_NOTIFY     0x0001
+#define CAP_MESSAGE_TAGS   0x0002
+#define CAP_SERVER_TIME    0x0004
+#define CAP_ECHO_MESSAGE   0x0008
+#define CAP_MULTI_PREFIX   0x0010
+#define CAP_USERHOST_NAMES 0x0020
+#define CAP_AWAY_NOTIFY    0x0040
+#define CAP_INVITE_NOTIFY  0x0080
+#define CAP_SETNAME        0x0100
+#define CAP_BATCH          0x0200
+#define CAP_LABELED        0x0400
+#define CAP_CHATHISTORY    0x0800
+
+#define CHAT_LABEL_MAX 64 /* longer labels are ignored */
+#define CHAT_MSGID_MAX 32
+#define CHAT_HISTORY_DEFAULT 1000 /* lines kept per target */
+#define CHAT_HISTORY_MAXREQ 100   /* CHATHISTORY=: messages per request */
+
 struct event;
 struct chat_member;
 TAILQ_HEAD(chat_member_list, chat_member);
@@ -65,6 +87,8 @@ struct chat_user {
 	uint64_t reg_deadline_ms; /* monotonic; 0: none */
 	uint64_t seen; /* fan-out generation, to reach each peer once */
 	unsigned flags;
+	unsigned caps;        /* CAP_* enabled */
+	unsigned cap_version; /* 302 once CAP LS 302 was seen, else 0 */
 	char nick[IRC_NICK_MAX + 1];
 	char user[IRC_USER_MAX + 1];
 	char realname[IRC_REALNAME_MAX + 1];
@@ -95,8 +119,27 @@ struct chat_member {
 	int op;
 };
 
+/* The command being run: who sent it, the client-only tags it carries,
+   and, for a labeled command, the replies held back to be labeled. */
+struct chat_cmdctx {
+	struct chat_user *u;
+	const char *ctags; /* normalized client-only tags; "" when none */
+	int labeled;
+	char label[CHAT_LABEL_MAX + 1];
+	char *held;
+	size_t heldlen, heldsize;
+};
+
+struct chat_history;
+
 struct evs_chat {
 	struct evs_server *srv;
+	struct chat_cmdctx cur;
+	struct chat_history *history;
+	size_t history_lines;
+	uint64_t msgid_seq;
+	uint64_t batch_seq;
+	char msgid_base[12];
 	struct nametab nicks;
 	struct nametab chans;
 	struct chat_user_list users;
@@ -118,6 +161,8 @@ struct evs_chat {
 	time_t created;
 	char created_str[64];
 	char out[CHAT_OUT_MAX];
+	char ctags[IRC_TAGS_CLIENT_MAX + 1];
+	char tagged[IRC_TAGS_MAX + CHAT_OUT_MAX + 1];
 };
 
 /* A command handler; m's parameters are writable and live for the call. */
@@ -167,6 +212,8 @@ struct chat_member *chat_state_join(struct chat_user *u,
 void chat_state_part(struct chat_member *m);
 /* Gives u the nick (free, checked by the caller). */
 void chat_state_nick(struct chat_user *u, const char *nick);
+/* Sets u's real name (SETNAME). */
+void chat_state_realname(struct chat_user *u, const char *realname);
 /* Sets u's user name and real name. */
 void chat_state_ident(struct chat_user *u, const char *user,
     const char *realname);
@@ -199,6 +246,55 @@ void chat_send_chan(struct chat_chan *ch, struct chat_user *except,
    each, and to `from` itself when `self` is set. */
 void chat_send_peers(struct chat_user *from, int self, const char *cmd,
     const char *fmt, ...) CHAT_PRINTF(4, 5);
+/* Starts running a command from u: its tags (raw, may be NULL) give the
+   client-only tags later relays carry and, when u enabled
+   labeled-response, the label its replies get. */
+void chat_send_cmd_begin(struct chat_user *u, const char *tags);
+/* Ends it: a labeled command's replies go out as one labeled line, an
+   ACK when there were none, or a labeled-response batch.  Does nothing
+   when u is not running a command. */
+void chat_send_cmd_end(struct chat_user *u);
+/* PRIVMSG, NOTICE or TAGMSG (cmd) from `from` to channel ch or user to
+   (one of them NULL): the client-only tags of the command go to those
+   who enabled message-tags (TAGMSG only to them), an echo to `from`
+   when it enabled echo-message, and PRIVMSG/NOTICE into the history. */
+void chat_send_message(struct chat_user *from, struct chat_chan *ch,
+    struct chat_user *to, const char *cmd, const char *text);
+/* A message from `from` to everyone sharing a channel with it who
+   enabled `cap` (and to itself if `self` and it did), once each. */
+void chat_send_peers_cap(struct chat_user *from, int self, unsigned cap,
+    const char *cmd, const char *fmt, ...) CHAT_PRINTF(5, 6);
+/* A message from `from` to the members of ch who enabled `cap`, but
+   `except` (may be NULL). */
+void chat_send_chan_cap(struct chat_chan *ch, struct chat_user *except,
+    unsigned cap, struct chat_user *from, const char *cmd,
+    const char *fmt, ...) CHAT_PRINTF(6, 7);
+/* invite-notify: tells the members of ch who enabled it, but `from`
+   and `to`, that `from` invited `to` (INVITE calls this). */
+void chat_send_invite_notify(struct chat_chan *ch, struct chat_user *from,
+    struct chat_user *to);
+/* Standard replies: "FAIL|WARN|NOTE <command> <code> [<context>] :<text>"
+   (kind is "FAIL", "WARN" or "NOTE"; context may be NULL). */
+void chat_send_standard(struct chat_user *u, const char *kind,
+    const char *command, const char *code, const char *context,
+    const char *text);
+/* Starts a batch for u when it enabled batch: writes its reference into
+   ref (CHAT_MSGID_MAX bytes) and sends BATCH +ref type [param]; ref is
+   "" without the capability. */
+void chat_send_batch_begin(struct chat_user *u, char *ref, const char *type,
+    const char *param);
+/* Ends the batch ref ("": nothing). */
+void chat_send_batch_end(struct chat_user *u, const char *ref);
+/* Sends u the line `body` (":prefix CMD ...\r\n", len bytes) with
+   exactly the tags ("k=v;...", "" for none) the caller chose for u's
+   capabilities. */
+void chat_send_tagged(struct chat_user *u, const char *tags,
+    const char *body, size_t len);
+/* The prefixes of membership mb in rank order, all of them with
+   multi-prefix, else the highest: into buf (at least 4 bytes). */
+const char *chat_send_member_prefix(const struct chat_member *mb,
+    int multi, char *buf);
+
 /* Formats the ERROR line that ends a link into buf; returns its length
    (0 if it does not fit). */
 size_t chat_send_error(char *buf, size_t len, const char *host,
@@ -232,8 +328,56 @@ int chat_flood_take(struct chat_user *u, const char *line, size_t len);
 /* Frees u's timer and held-back line. */
 void chat_flood_clear(struct chat_user *u);
 
+/* chat-cap.c */
+chat_cmd_fn chat_cap_cmd, chat_cap_setname, chat_cap_tagmsg;
+/* Returns 1 if registration is held back by CAP negotiation. */
+int chat_cap_holds(const struct chat_user *u);
+/* The 005 tokens of the IRCv3 features, for chat_query_send_isupport. */
+const char *chat_cap_isupport(struct evs_chat *chat, char *buf, size_t len);
+
+/* chat-history.c: a bounded history per channel and per private
+   conversation, behind add/query so another store can feed it. */
+struct chat_hist_msg {
+	int64_t ms; /* server-time, ms since the epoch */
+	const char *msgid, *prefix, *command, *target, *text, *tags;
+};
+/* Returns a store of at most `lines` messages per target; NULL if out
+   of memory. */
+struct chat_history *chat_history_new(size_t lines);
+/* Frees the store and its messages; NULL is a no-op. */
+void chat_history_free(struct chat_history *h);
+/* Records m (copied) under `key` (a channel, or a conversation from
+   chat_history_key); the oldest line of that target goes when full.
+   Returns 0 or -1. */
+int chat_history_add(struct chat_history *h, const char *key,
+    const struct chat_hist_msg *m);
+/* Writes the key of the private conversation between nicks a and b. */
+void chat_history_key(char *key, size_t len, const char *a, const char *b);
+/* A reference: a msgid, or a timestamp when msgid is NULL. */
+struct chat_hist_ref {
+	const char *msgid;
+	int64_t ms;
+};
+enum chat_hist_op { CHAT_HIST_LATEST, CHAT_HIST_BEFORE, CHAT_HIST_AFTER,
+    CHAT_HIST_AROUND, CHAT_HIST_BETWEEN };
+/* Fills out[] (room for limit) with up to `limit` messages of key,
+   oldest first, as op selects around a (NULL for LATEST *) and b
+   (BETWEEN).  The messages stay valid until the next add.  Returns
+   how many. */
+size_t chat_history_query(struct chat_history *h, const char *key,
+    enum chat_hist_op op, const struct chat_hist_ref *a,
+    const struct chat_hist_ref *b, size_t limit,
+    const struct chat_hist_msg **out);
+/* Calls fn for each target whose latest message is within (from, to),
+   with its key and that message's time. */
+void chat_history_targets(struct chat_history *h, int64_t from, int64_t to,
+    void (*fn)(const char *key, int64_t ms, void *arg), void *arg);
+chat_cmd_fn chat_history_cmd;
+
 /* chat-reg.c */
-chat_cmd_fn chat_reg_cap, chat_reg_pass, chat_reg_nick, chat_reg_user,
+/* Registers u if NICK, USER and CAP allow it now. */
+void chat_reg_try(struct chat_user *u);
+chat_cmd_fn chat_reg_pass, chat_reg_nick, chat_reg_user,
     chat_reg_ping, chat_reg_pong, chat_reg_quit;
 
 /* chat-chan.c */
@@ -241,7 +385,8 @@ chat_cmd_fn chat_chan_join, chat_chan_part, chat_chan_topic, chat_chan_kick,
     chat_chan_names, chat_chan_list;
 
 /* chat-msg.c */
-chat_cmd_fn chat_msg_privmsg, chat_msg_notice, chat_msg_away;
+chat_cmd_fn chat_msg_privmsg, chat_msg_notice, chat_msg_tagmsg,
+    chat_msg_away;
 
 /* chat-query.c */
 chat_cmd_fn chat_query_who, chat_query_whois, chat_query_lusers,

@@ -242,6 +242,12 @@ chat_state_ident(struct chat_user *u, const char *user, const char *realname)
 }
 
 void
+chat_state_realname(struct chat_user *u, const char *realname)
+{
+	snprintf(u->realname, sizeof(u->realname), "%s", realname);
+}
+
+void
 chat_state_register(struct chat_user *u)
 {
 	struct evs_chat *chat = u->chat;
