@@ -459,8 +459,8 @@ irc_tags_client(char *dst, size_t size, const char *tags)
 		irc_tag_unescape(raw, sizeof(raw), v, vl);
 		if ((el = irc_tag_escape(esc, sizeof(esc), raw)) == (size_t)-1)
 			continue;
-		/* ";" + key + "=" + value, and the terminator. */
-		if (n + 1 + kl + 1 + el + 1 > size)
+		/* [";"] key ["=" value] and the terminator. */
+		if (n + (n > 0) + kl + (el > 0 ? 1 + el : 0) + 1 > size)
 			continue;
 		if (n > 0)
 			dst[n++] = ';';

@@ -388,13 +388,15 @@ chat_history_limit(const char *s)
 	return v > CHAT_HISTORY_MAXREQ ? CHAT_HISTORY_MAXREQ : (size_t)v;
 }
 
+struct chat_history_tgt_ent {
+	int64_t ms;
+	char name[2 * IRC_NICK_MAX + 2];
+};
+
 struct chat_history_tgt {
 	struct chat_user *u;
 	size_t n;
-	struct {
-		int64_t ms;
-		char name[2 * IRC_NICK_MAX + 2];
-	} t[CHAT_HISTORY_MAXREQ * 4];
+	struct chat_history_tgt_ent t[CHAT_HISTORY_MAXREQ * 4];
 };
 
 /* Collects the targets u may see: its channels and its conversations,
@@ -428,12 +430,15 @@ chat_history_tgt_add(const char *key, int64_t ms, void *arg)
 	tg->n++;
 }
 
+/* Oldest latest message first; by name when at the same time. */
 static int
 chat_history_tgt_cmp(const void *a, const void *b)
 {
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	const struct chat_history_tgt_ent *x = a, *y = b;
 
-	return x < y ? -1 : x > y;
+	if (x->ms != y->ms)
+		return x->ms < y->ms ? -1 : 1;
+	return irc_casecmp(x->name, y->name);
 }
 
 static void

@@ -44,10 +44,18 @@ chat_send_vbuild(struct evs_chat *chat, const char *prefix, const char *cmd,
 	    cmd, target != NULL || *fmt != '\0' ? " " : "",
 	    target != NULL ? target : "",
 	    target != NULL && *fmt != '\0' ? " " : "");
+	size_t n;
+
 	if (head < 0 || (size_t)head + 3 > max)
 		head = 0;
-	return (size_t)head + irc_vformat(chat->out + head,
-	    sizeof(chat->out) - (size_t)head, max - (size_t)head, fmt, ap);
+	n = irc_vformat(chat->out + head, sizeof(chat->out) - (size_t)head,
+	    max - (size_t)head, fmt, ap);
+	/* Nothing after the command (AWAY when back): no space either. */
+	if (n == 2 && head > 0 && chat->out[head - 1] == ' ') {
+		memcpy(chat->out + head - 1, "\r\n", 2);
+		return (size_t)head + 1;
+	}
+	return (size_t)head + n;
 }
 
 /* Whether lines to u are held back for a label now. */

@@ -17,6 +17,7 @@ enum {
 	OPT_PING_TIMEOUT,
 	OPT_FLOOD_RATE,
 	OPT_FLOOD_BURST,
+	OPT_HISTORY_LINES,
 	OPT_PASSWORD_FILE,
 	OPT_MOTD_FILE,
 	OPT_SERVER_NAME,
@@ -38,6 +39,7 @@ static const struct option config_options[] = {
 	{ "ping-timeout", required_argument, NULL, OPT_PING_TIMEOUT },
 	{ "flood-rate", required_argument, NULL, OPT_FLOOD_RATE },
 	{ "flood-burst", required_argument, NULL, OPT_FLOOD_BURST },
+	{ "history-lines", required_argument, NULL, OPT_HISTORY_LINES },
 	{ "password-file", required_argument, NULL, OPT_PASSWORD_FILE },
 	{ "motd-file", required_argument, NULL, OPT_MOTD_FILE },
 	{ "server-name", required_argument, NULL, OPT_SERVER_NAME },
@@ -75,6 +77,9 @@ static const char config_usage_text[] =
 "      --flood-rate N         chat: commands per second per client\n"
 "                             (default 10; 0 = off); excess is delayed\n"
 "      --flood-burst N        chat: commands allowed at once (default 20)\n"
+"      --history-lines N      chat: messages kept per channel and private\n"
+"                             conversation for CHATHISTORY (default\n"
+"                             1000; 0 = off)\n"
 "      --password-file PATH   chat: require PASS, read from PATH\n"
 "      --motd-file PATH       chat: message of the day\n"
 "      --server-name NAME     chat: server name (default evsockd)\n"
@@ -105,6 +110,7 @@ config_defaults(struct config *cfg)
 	cfg->ping_timeout_ms = 60000;
 	cfg->flood_rate = 10;
 	cfg->flood_burst = 20;
+	cfg->history_lines = 1000;
 	cfg->server_name = "evsockd";
 	cfg->log_level = "info";
 }
@@ -228,6 +234,12 @@ config_parse(struct config *cfg, int argc, char **argv, char *err,
 			name = "--flood-burst";
 			if (opt_parse_uint(optarg, 1, 1000000,
 			    &cfg->flood_burst, &why) == -1)
+				goto bad_value;
+			break;
+		case OPT_HISTORY_LINES:
+			name = "--history-lines";
+			if (opt_parse_uint(optarg, 0, 1000000,
+			    &cfg->history_lines, &why) == -1)
 				goto bad_value;
 			break;
 		case OPT_PASSWORD_FILE:

@@ -31,6 +31,7 @@ struct config {
 	uint64_t ping_timeout_ms;
 	uint64_t flood_rate;       /* commands/s; 0: off */
 	uint64_t flood_burst;
+	uint64_t history_lines;    /* per target; 0: no CHATHISTORY */
 	uint64_t threads;          /* 0: number of cores */
 	const char *password_file;
 	const char *motd_file;

@@ -281,7 +281,9 @@ daemon_setup_chat(struct daemon *d, const struct config *cfg)
 	    evs_chat_set(d->chat, EVS_CHAT_FLOOD_RATE,
 	    (long long)cfg->flood_rate) == -1 ||
 	    evs_chat_set(d->chat, EVS_CHAT_FLOOD_BURST,
-	    (long long)cfg->flood_burst) == -1) {
+	    (long long)cfg->flood_burst) == -1 ||
+	    evs_chat_set(d->chat, EVS_CHAT_HISTORY_LINES,
+	    (long long)cfg->history_lines) == -1) {
 		log_error("invalid chat settings");
 		return -1;
 	}

@@ -464,9 +464,11 @@ START_TEST(test_irc_tags_client_only)
 	ck_assert_str_eq(out, "");
 	irc_tags_client(out, sizeof(out), NULL);
 	ck_assert_str_eq(out, "");
-	/* What does not fit is left out, never cut. */
+	/* What does not fit is left out, never cut; exactly full fits. */
 	irc_tags_client(out, 12, "+a=12345;+b=123456789");
 	ck_assert_str_eq(out, "+a=12345");
+	ck_assert_uint_eq(irc_tags_client(out, 9, "+a=12345"), 8);
+	ck_assert_uint_eq(irc_tags_client(out, 8, "+a=12345"), 0);
 }
 END_TEST
 
