@@ -148,8 +148,17 @@ chat_relay_init(struct chat_relay *r, struct evs_chat *chat, size_t bodylen,
 	r->bodylen = bodylen;
 	r->ctags = ctags != NULL ? ctags : "";
 	r->ms = chat_send_now_ms();
+}
+
+/* The time tag's text and the msgid, made when a first recipient or
+   the history needs them, not for every relay. */
+static void
+chat_relay_stamp(struct chat_relay *r)
+{
+	if (r->msgid[0] != '\0')
+		return;
 	irc_time_format(r->time, sizeof(r->time), r->ms);
-	chat_send_msgid(chat, r->msgid);
+	chat_send_msgid(r->chat, r->msgid);
 }
 
 /* Builds "@<tags> <body>" in chat->tagged; returns its length. */
@@ -179,6 +188,7 @@ chat_relay_form(struct chat_relay *r, int form)
 		r->form[0] = evs_msg_new(chat->out, r->bodylen);
 		return r->form[0];
 	}
+	chat_relay_stamp(r);
 	snprintf(head, sizeof(head), "time=%s", r->time);
 	if (form == 1) {
 		n = chat_send_join_tags(chat, head, "", "", chat->out,
@@ -393,6 +403,7 @@ chat_send_remember(struct chat_relay *r, struct chat_user *from,
 
 	if (chat->history == NULL)
 		return;
+	chat_relay_stamp(r);
 	if (ch != NULL)
 		snprintf(key, sizeof(key), "%s", ch->name);
 	else
