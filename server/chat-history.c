@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "chat-int.h"
 
@@ -41,6 +42,9 @@ struct chat_history {
 	struct chat_hist_lru lru; /* most recently written first */
 	size_t lines;
 };
+
+static struct chat_hist_ring *chat_history_ring(struct chat_history *,
+    const char *, int);
 
 #define CHAT_HIST_RING(e) \
 	((struct chat_hist_ring *)(void *)((char *)(e) - \
@@ -89,6 +93,36 @@ chat_history_free(struct chat_history *h)
 		chat_history_ring_free(h, TAILQ_FIRST(&h->lru));
 	nametab_fini(&h->rings);
 	free(h);
+}
+
+void
+chat_history_forget(struct chat_history *h, const char *key)
+{
+	struct chat_hist_ring *r;
+
+	if (h != NULL && (r = chat_history_ring(h, key, 0)) != NULL)
+		chat_history_ring_free(h, r);
+}
+
+void
+chat_history_forget_nick(struct chat_history *h, const char *nick)
+{
+	struct chat_hist_ring *r, *next;
+	size_t len = strlen(nick);
+
+	if (h == NULL)
+		return;
+	for (r = TAILQ_FIRST(&h->lru); r != NULL; r = next) {
+		const char *sp = strchr(r->key, ' ');
+
+		next = TAILQ_NEXT(r, lru);
+		if (sp == NULL)
+			continue;
+		if (((size_t)(sp - r->key) == len &&
+		    strncasecmp(r->key, nick, len) == 0) ||
+		    irc_casecmp(sp + 1, nick) == 0)
+			chat_history_ring_free(h, r);
+	}
 }
 
 void

@@ -43,6 +43,7 @@
 #define U_INVISIBLE  0x10
 #define U_HAS_USER   0x20
 #define U_CLOSING    0x40 /* we said goodbye; the engine is closing */
+#define U_HISTDM     0x8000 /* has private conversations in history */
 
 #define CHAT_PRINTF(f, a) __attribute__((format(printf, f, a)))
 
@@ -351,6 +352,11 @@ void chat_history_free(struct chat_history *h);
    Returns 0 or -1. */
 int chat_history_add(struct chat_history *h, const char *key,
     const struct chat_hist_msg *m);
+/* Forgets the history under key (a channel that ended). */
+void chat_history_forget(struct chat_history *h, const char *key);
+/* Forgets every private conversation of nick: without accounts, the
+   next holder of the nick must not read them. */
+void chat_history_forget_nick(struct chat_history *h, const char *nick);
 /* Writes the key of the private conversation between nicks a and b. */
 void chat_history_key(char *key, size_t len, const char *a, const char *b);
 /* A reference: a msgid, or a timestamp when msgid is NULL. */

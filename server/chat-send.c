@@ -404,10 +404,13 @@ chat_send_remember(struct chat_relay *r, struct chat_user *from,
 	if (chat->history == NULL)
 		return;
 	chat_relay_stamp(r);
-	if (ch != NULL)
+	if (ch != NULL) {
 		snprintf(key, sizeof(key), "%s", ch->name);
-	else
+	} else {
 		chat_history_key(key, sizeof(key), from->nick, to->nick);
+		from->flags |= U_HISTDM;
+		to->flags |= U_HISTDM;
+	}
 	hm.ms = r->ms;
 	hm.msgid = r->msgid;
 	hm.prefix = from->prefix;

@@ -95,6 +95,8 @@ chat_state_quit(struct chat_user *u)
 	struct evs_chat *chat = u->chat;
 
 	chat_state_leave_all(u);
+	if (u->flags & U_HISTDM)
+		chat_history_forget_nick(chat->history, u->nick);
 	if (u->nick[0] != '\0')
 		nametab_del(&chat->nicks, &u->h);
 	if (u->flags & U_INVISIBLE)
@@ -200,6 +202,8 @@ chat_state_part(struct chat_member *m)
 	ch->nmembers--;
 	free(m);
 	if (ch->nmembers == 0) {
+		/* A channel made again later is someone else's. */
+		chat_history_forget(u->chat->history, ch->name);
 		nametab_del(&u->chat->chans, &ch->h);
 		free(ch->topic);
 		free(ch);
@@ -225,6 +229,10 @@ chat_state_nick(struct chat_user *u, const char *nick)
 {
 	struct evs_chat *chat = u->chat;
 
+	if (u->flags & U_HISTDM) {
+		chat_history_forget_nick(chat->history, u->nick);
+		u->flags &= ~U_HISTDM;
+	}
 	if (u->nick[0] != '\0')
 		nametab_del(&chat->nicks, &u->h);
 	snprintf(u->nick, sizeof(u->nick), "%s", nick);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <check.h>
 #include <event2/buffer.h>
@@ -571,6 +572,13 @@ END_TEST
 
 /* CHATHISTORY. */
 
+/* Whether the server forgot the nick (the user's connection ended). */
+static int
+nick_gone(void *nick)
+{
+	return chat_state_find_user(chat, nick) == NULL;
+}
+
 /* Sends n messages to target from t (with echo-message) and records
    their msgids and times. */
 static void
@@ -712,6 +720,38 @@ START_TEST(test_chat_ircv3_chathistory_private)
 	    times[3]);
 	ck_assert_str_eq(untagged(line), got);
 	tc_wait(a, "BATCH -");
+	/* Without accounts, a nick's conversations end with it: whoever
+	   takes the nick next reads nothing. */
+	tc_send(c, "QUIT");
+	tc_wait(c, "ERROR");
+	bufferevent_disable(c->bev, EV_READ);
+	shutdown(bufferevent_getfd(c->bev), SHUT_RDWR);
+	ck_assert(harness_loop_until(base, nick_gone, "carol", WAIT_MS));
+	tc_send(a, "CHATHISTORY LATEST carol * 10");
+	history_read(a, "carol", got, sizeof(got));
+	ck_assert_str_eq(got, "");
+	tc_send(b, "NICK robert");
+	tc_wait(b, "NICK :robert");
+	tc_send(a, "CHATHISTORY LATEST bob * 10");
+	history_read(a, "bob", got, sizeof(got));
+	ck_assert_str_eq(got, "");
+}
+END_TEST
+
+START_TEST(test_chat_ircv3_chathistory_channel_ends)
+{
+	struct tc *a = tc_register("alice", HCAPS);
+	char ids[2][64], times[2][64], got[256];
+
+	tc_join(a, "#c");
+	history_fill(a, "#c", 2, ids, times);
+	/* The channel ends with its last member; a new #c starts empty. */
+	tc_send(a, "PART #c");
+	tc_wait(a, " PART #c");
+	tc_join(a, "#c");
+	tc_send(a, "CHATHISTORY LATEST #c * 10");
+	history_read(a, "#c", got, sizeof(got));
+	ck_assert_str_eq(got, "");
 }
 END_TEST
 
@@ -811,6 +851,7 @@ ircv3_suite(void)
 	tcase_add_test(tc, test_chat_ircv3_chathistory);
 	tcase_add_test(tc, test_chat_ircv3_chathistory_private);
 	tcase_add_test(tc, test_chat_ircv3_chathistory_bounded);
+	tcase_add_test(tc, test_chat_ircv3_chathistory_channel_ends);
 	tcase_add_test(tc, test_chat_ircv3_history_store);
 	suite_add_tcase(s, tc);
 	return s;
