@@ -13,7 +13,8 @@
  *   chat-msg.c    PRIVMSG NOTICE AWAY
  *   chat-query.c  WHO WHOIS LUSERS MOTD VERSION TIME
  *   chat-mode.c   MODE, for users and channels
- *   chat-cap.c    CAP negotiation, SETNAME, TAGMSG
+ *   chat-cap.c    CAP negotiation, SETNAME
+ *   chat-label.c  labeled-response: replies held, then labeled
  *   chat-history.c the bounded message history (chat_history_*) and
  *                 CHATHISTORY
  */
@@ -247,14 +248,6 @@ void chat_send_chan(struct chat_chan *ch, struct chat_user *except,
    each, and to `from` itself when `self` is set. */
 void chat_send_peers(struct chat_user *from, int self, const char *cmd,
     const char *fmt, ...) CHAT_PRINTF(4, 5);
-/* Starts running a command from u: its tags (raw, may be NULL) give the
-   client-only tags later relays carry and, when u enabled
-   labeled-response, the label its replies get. */
-void chat_send_cmd_begin(struct chat_user *u, const char *tags);
-/* Ends it: a labeled command's replies go out as one labeled line, an
-   ACK when there were none, or a labeled-response batch.  Does nothing
-   when u is not running a command. */
-void chat_send_cmd_end(struct chat_user *u);
 /* PRIVMSG, NOTICE or TAGMSG (cmd) from `from` to channel ch or user to
    (one of them NULL): the client-only tags of the command go to those
    who enabled message-tags (TAGMSG only to them), an echo to `from`
@@ -320,6 +313,20 @@ void chat_send_list_add(struct chat_send_list *l, const char *flag,
     const char *name);
 /* Sends what is left. */
 void chat_send_list_end(struct chat_send_list *l);
+
+/* chat-label.c: labeled-response and the running command's tags. */
+/* Starts running a command from u: its tags (raw, may be NULL) give the
+   client-only tags later relays carry and, when u enabled
+   labeled-response, the label its replies get. */
+void chat_label_begin(struct chat_user *u, const char *tags);
+/* Ends it: a labeled command's replies go out as one labeled line, an
+   ACK when there were none, or a labeled-response batch.  Does nothing
+   when u is not running a command. */
+void chat_label_end(struct chat_user *u);
+/* Returns 1 if lines to u are being held for a label now. */
+int chat_label_holding(const struct chat_user *u);
+/* Holds len bytes for u's label (sent unlabeled past a bound). */
+void chat_label_hold(struct chat_user *u, const char *data, size_t len);
 
 /* chat-flood.c */
 /* Takes a token for a line; without one, holds the line back and stops

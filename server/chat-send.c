@@ -12,9 +12,6 @@
 
 #include "chat-int.h"
 
-/* Labeled replies held back past this are sent unlabeled instead. */
-#define CHAT_SEND_HELD_MAX (4u << 20)
-
 /* One relayed message in the forms its recipients need: without tags,
    with server-time's tag only, with every tag (message-tags).  Each
    form is built once, when a first recipient needs it, and shared. */
@@ -58,49 +55,11 @@ chat_send_vbuild(struct evs_chat *chat, const char *prefix, const char *cmd,
 	return (size_t)head + n;
 }
 
-/* Whether lines to u are held back for a label now. */
-static int
-chat_send_holding(const struct chat_user *u)
-{
-	const struct chat_cmdctx *cur = &u->chat->cur;
-
-	return cur->labeled && cur->u == u;
-}
-
-static void
-chat_send_hold(struct chat_user *u, const char *data, size_t len)
-{
-	struct chat_cmdctx *cur = &u->chat->cur;
-	size_t want = cur->heldlen + len;
-
-	if (want > cur->heldsize) {
-		size_t size = cur->heldsize > 0 ? cur->heldsize : 1024;
-		char *p;
-
-		while (size < want)
-			size *= 2;
-		if (want > CHAT_SEND_HELD_MAX ||
-		    (p = realloc(cur->held, size)) == NULL) {
-			/* Too much to label: what was held goes out as it
-			   is, and the rest follows it directly. */
-			cur->labeled = 0;
-			evs_conn_send(u->c, cur->held, cur->heldlen);
-			cur->heldlen = 0;
-			evs_conn_send(u->c, data, len);
-			return;
-		}
-		cur->held = p;
-		cur->heldsize = size;
-	}
-	memcpy(cur->held + cur->heldlen, data, len);
-	cur->heldlen += len;
-}
-
 void
 chat_send_raw(struct chat_user *u, const char *data, size_t len)
 {
-	if (chat_send_holding(u))
-		chat_send_hold(u, data, len);
+	if (chat_label_holding(u))
+		chat_label_hold(u, data, len);
 	else
 		evs_conn_send(u->c, data, len);
 }
@@ -112,9 +71,9 @@ chat_send_shared(struct chat_user *u, struct evs_msg *m)
 	size_t len;
 	const char *data;
 
-	if (chat_send_holding(u)) {
+	if (chat_label_holding(u)) {
 		data = evs_msg_data(m, &len);
-		chat_send_hold(u, data, len);
+		chat_label_hold(u, data, len);
 	} else {
 		evs_conn_send_msg(u->c, m);
 	}
@@ -527,125 +486,6 @@ chat_send_member_prefix(const struct chat_member *mb, int multi, char *buf)
 		n = 1;
 	buf[n] = '\0';
 	return buf;
-}
-
-void
-chat_send_cmd_begin(struct chat_user *u, const char *tags)
-{
-	struct chat_cmdctx *cur = &u->chat->cur;
-
-	cur->u = u;
-	cur->labeled = 0;
-	cur->heldlen = 0;
-	cur->ctags = "";
-	if (tags == NULL)
-		return;
-	if (irc_tags_client(u->chat->ctags, sizeof(u->chat->ctags), tags) > 0)
-		cur->ctags = u->chat->ctags;
-	if ((u->caps & CAP_LABELED) && irc_tag_get(tags, "label", cur->label,
-	    sizeof(cur->label)) && cur->label[0] != '\0' &&
-	    strlen(cur->label) < CHAT_LABEL_MAX &&
-	    strpbrk(cur->label, "; \\") == NULL)
-		cur->labeled = 1;
-}
-
-/* Returns 1 if the line's tags already name a batch (a nested batch's
-   own lines). */
-static int
-chat_send_in_batch(const char *line, size_t len)
-{
-	const char *sp;
-
-	if (len == 0 || line[0] != '@')
-		return 0;
-	if ((sp = memchr(line, ' ', len)) == NULL)
-		return 0;
-	for (const char *p = line; p < sp; p++)
-		if ((*p == '@' || *p == ';') && (size_t)(sp - p) > 6 &&
-		    strncmp(p + 1, "batch=", 6) == 0)
-			return 1;
-	return 0;
-}
-
-/* Sends one line to u with `tag` ("k=v") added to its tags. */
-static void
-chat_send_add_tag(struct chat_user *u, const char *tag, const char *line,
-    size_t len)
-{
-	struct evs_chat *chat = u->chat;
-	size_t tl = strlen(tag), n;
-
-	if (tl + 2 + len > sizeof(chat->tagged)) {
-		evs_conn_send(u->c, line, len);
-		return;
-	}
-	chat->tagged[0] = '@';
-	memcpy(chat->tagged + 1, tag, tl);
-	n = 1 + tl;
-	if (line[0] == '@') {
-		chat->tagged[n++] = ';';
-		memcpy(chat->tagged + n, line + 1, len - 1);
-		n += len - 1;
-	} else {
-		chat->tagged[n++] = ' ';
-		memcpy(chat->tagged + n, line, len);
-		n += len;
-	}
-	evs_conn_send(u->c, chat->tagged, n);
-}
-
-void
-chat_send_cmd_end(struct chat_user *u)
-{
-	struct evs_chat *chat = u->chat;
-	struct chat_cmdctx *cur = &chat->cur;
-	char tag[CHAT_LABEL_MAX + 16], ref[CHAT_MSGID_MAX], bt[CHAT_MSGID_MAX +
-	    8];
-	const char *p, *end, *eol;
-	size_t lines = 0, n;
-
-	if (cur->u != u)
-		return;
-	cur->u = NULL;
-	cur->ctags = "";
-	if (!cur->labeled)
-		return;
-	cur->labeled = 0;
-	snprintf(tag, sizeof(tag), "label=%s", cur->label);
-	end = cur->held + cur->heldlen;
-	for (p = cur->held; p < end && (eol = memchr(p, '\n', (size_t)(end -
-	    p))) != NULL; p = eol + 1)
-		lines++;
-	if (lines == 0) {
-		n = irc_format(chat->out, sizeof(chat->out), chat->outmax,
-		    ":%s ACK", chat->name);
-		chat_send_add_tag(u, tag, chat->out, n);
-	} else if (lines == 1) {
-		chat_send_add_tag(u, tag, cur->held, cur->heldlen);
-	} else if (!(u->caps & CAP_BATCH)) {
-		evs_conn_send(u->c, cur->held, cur->heldlen);
-	} else {
-		snprintf(ref, sizeof(ref), "b%llx",
-		    (unsigned long long)++chat->batch_seq);
-		n = irc_format(chat->out, sizeof(chat->out), chat->outmax,
-		    ":%s BATCH +%s labeled-response", chat->name, ref);
-		chat_send_add_tag(u, tag, chat->out, n);
-		snprintf(bt, sizeof(bt), "batch=%s", ref);
-		for (p = cur->held; p < end; p = eol + 1) {
-			eol = memchr(p, '\n', (size_t)(end - p));
-			if (eol == NULL)
-				break;
-			n = (size_t)(eol + 1 - p);
-			if (chat_send_in_batch(p, n))
-				evs_conn_send(u->c, p, n);
-			else
-				chat_send_add_tag(u, bt, p, n);
-		}
-		n = irc_format(chat->out, sizeof(chat->out), chat->outmax,
-		    ":%s BATCH -%s", chat->name, ref);
-		evs_conn_send(u->c, chat->out, n);
-	}
-	cur->heldlen = 0;
 }
 
 size_t

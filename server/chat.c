@@ -111,7 +111,7 @@ chat_disconnect(struct chat_user *u, const char *reason)
 	if (u->flags & U_CLOSING)
 		return;
 	/* Replies held for a label go before the goodbye. */
-	chat_send_cmd_end(u);
+	chat_label_end(u);
 	u->flags |= U_CLOSING;
 	if (u->quit_reason == NULL)
 		u->quit_reason = strdup(reason);
@@ -279,9 +279,9 @@ chat_dispatch(struct chat_user *u, char *line, size_t len)
 
 	if (irc_parse(line, len, &m) != IRC_PARSE_OK)
 		return;
-	chat_send_cmd_begin(u, m.tags);
+	chat_label_begin(u, m.tags);
 	chat_dispatch_msg(u, &m);
-	chat_send_cmd_end(u);
+	chat_label_end(u);
 }
 
 static void
