@@ -540,6 +540,33 @@ START_TEST(test_chat_ircv3_away_notify)
 }
 END_TEST
 
+/* invite-notify: the delivery point INVITE calls (the capability is
+   not offered yet, so it is switched on directly). */
+
+START_TEST(test_chat_ircv3_invite_notify)
+{
+	struct tc *a = tc_register("alice", "");
+	struct tc *b = tc_register("bob", "");
+	struct tc *c = tc_register("carol", "");
+	struct tc *d = tc_register("dave", "");
+	size_t from;
+
+	tc_join(a, "#c");
+	tc_join(b, "#c");
+	tc_join(c, "#c");
+	chat_state_find_user(chat, "carol")->caps |= CAP_INVITE_NOTIFY;
+	chat_send_invite_notify(chat_state_find_chan(chat, "#c"),
+	    chat_state_find_user(chat, "alice"),
+	    chat_state_find_user(chat, "dave"));
+	tc_expect(c, " INVITE ", ":alice!alice@127.0.0.1 INVITE dave #c");
+	from = tc_sync(b);
+	ck_assert_uint_eq(tc_count_since(b, from, " INVITE "), 0);
+	from = tc_sync(a);
+	ck_assert_uint_eq(tc_count_since(a, from, " INVITE "), 0);
+	(void)d;
+}
+END_TEST
+
 /* SETNAME. */
 
 START_TEST(test_chat_ircv3_setname)
@@ -844,6 +871,7 @@ ircv3_suite(void)
 	tcase_add_test(tc, test_chat_ircv3_names);
 	tcase_add_test(tc, test_chat_ircv3_away_notify);
 	tcase_add_test(tc, test_chat_ircv3_setname);
+	tcase_add_test(tc, test_chat_ircv3_invite_notify);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("chathistory");
