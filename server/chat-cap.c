@@ -178,6 +178,20 @@ chat_cap_setname(struct chat_user *u, struct irc_msg *m)
 	chat_send_peers_cap(u, 1, CAP_SETNAME, IRC_MSG_SETNAME, name);
 }
 
+void
+chat_cap_history_changed(struct evs_chat *chat, int on)
+{
+	struct chat_user *u;
+
+	TAILQ_FOREACH(u, &chat->users, link) {
+		if (!on)
+			u->caps &= ~CAP_CHATHISTORY;
+		if ((u->caps & CAP_CAP_NOTIFY) && !(u->flags & U_CLOSING))
+			chat_send_server(u, IRC_MSG_CAP, chat_state_client(u),
+			    on ? "NEW" : "DEL", "draft/chathistory");
+	}
+}
+
 const char *
 chat_cap_isupport(struct evs_chat *chat, char *buf, size_t len)
 {

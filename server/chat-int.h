@@ -340,6 +340,9 @@ void chat_flood_clear(struct chat_user *u);
 chat_cmd_fn chat_cap_cmd, chat_cap_setname, chat_cap_tagmsg;
 /* Returns 1 if registration is held back by CAP negotiation. */
 int chat_cap_holds(const struct chat_user *u);
+/* cap-notify: tells the clients that asked that draft/chathistory came
+   (on) or went (off), and turns it off for everyone when it went. */
+void chat_cap_history_changed(struct evs_chat *chat, int on);
 /* The 005 tokens of the IRCv3 features, for chat_query_send_isupport. */
 const char *chat_cap_isupport(struct evs_chat *chat, char *buf, size_t len);
 

@@ -423,6 +423,8 @@ evs_chat_set(struct evs_chat *chat, enum evs_chat_option opt,
 		/* A new size starts a new store. */
 		if (value > 0 && (h = chat_history_new((size_t)value)) == NULL)
 			return -1;
+		if ((chat->history != NULL) != (h != NULL))
+			chat_cap_history_changed(chat, h != NULL);
 		chat_history_free(chat->history);
 		chat->history = h;
 		chat->history_lines = (size_t)value;

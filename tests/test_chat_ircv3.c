@@ -307,6 +307,36 @@ START_TEST(test_chat_ircv3_cap_301)
 }
 END_TEST
 
+START_TEST(test_chat_ircv3_cap_notify)
+{
+	struct tc *a = tc_register("alice", "draft/chathistory");
+	struct tc *b = tc_connect("bob");
+	size_t from;
+
+	/* bob did not say 302: no cap-notify. */
+	tc_send(b, "CAP LS");
+	tc_send(b, "CAP END");
+	tc_send(b, "NICK bob");
+	tc_send(b, "USER bob 0 * :Bob");
+	tc_wait(b, " 422 ");
+	tc_sync(a);
+	ck_assert_int_eq(evs_chat_set(chat, EVS_CHAT_HISTORY_LINES, 0), 0);
+	tc_expect(a, " DEL ", ":evsockd CAP alice DEL :draft/chathistory");
+	tc_send(a, "CAP LIST");
+	tc_expect(a, " LIST ", ":evsockd CAP alice LIST :cap-notify");
+	ck_assert_int_eq(evs_chat_set(chat, EVS_CHAT_HISTORY_LINES, 10), 0);
+	tc_expect(a, " NEW ", ":evsockd CAP alice NEW :draft/chathistory");
+	/* Another size keeps it: nothing to say. */
+	ck_assert_int_eq(evs_chat_set(chat, EVS_CHAT_HISTORY_LINES, 20), 0);
+	from = tc_sync(a);
+	ck_assert_uint_eq(tc_count_since(a, from, " CAP "), 0);
+	from = tc_sync(b);
+	ck_assert_uint_eq(tc_count_since(b, 0, " NEW "), 0);
+	ck_assert_uint_eq(tc_count_since(b, 0, " DEL "), 0);
+	(void)from;
+}
+END_TEST
+
 START_TEST(test_chat_ircv3_cap_history_off)
 {
 	struct tc *a;
@@ -856,6 +886,7 @@ ircv3_suite(void)
 	tcase_add_test(tc, test_chat_ircv3_cap_negotiation);
 	tcase_add_test(tc, test_chat_ircv3_cap_301);
 	tcase_add_test(tc, test_chat_ircv3_cap_history_off);
+	tcase_add_test(tc, test_chat_ircv3_cap_notify);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("tags");
