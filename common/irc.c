@@ -1,6 +1,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "irc.h"
 
@@ -29,8 +30,11 @@ irc_parse(char *line, size_t len, struct irc_msg *m)
 	*end = '\0';
 	p = irc_skip_spaces(line);
 	if (*p == '@') {
+		m->tags = ++p;
 		while (*p != '\0' && *p != ' ')
 			p++;
+		if (*p != '\0')
+			*p++ = '\0';
 		p = irc_skip_spaces(p);
 	}
 	if (*p == ':') {
@@ -309,4 +313,221 @@ irc_list_next(const char **p, char *item, size_t size)
 	memcpy(item, s, len);
 	item[len] = '\0';
 	return len;
+}
+
+size_t
+irc_tag_escape(char *dst, size_t size, const char *src)
+{
+	size_t n = 0;
+
+	for (; *src != '\0'; src++) {
+		const char *e = NULL;
+		char one[2] = { *src, '\0' };
+
+		switch (*src) {
+		case ';': e = "\\:"; break;
+		case ' ': e = "\\s"; break;
+		case '\\': e = "\\\\"; break;
+		case '\r': e = "\\r"; break;
+		case '\n': e = "\\n"; break;
+		default: e = one; break;
+		}
+		if (n + strlen(e) >= size) {
+			dst[0] = '\0';
+			return (size_t)-1;
+		}
+		memcpy(dst + n, e, strlen(e));
+		n += strlen(e);
+	}
+	dst[n] = '\0';
+	return n;
+}
+
+size_t
+irc_tag_unescape(char *dst, size_t size, const char *src, size_t len)
+{
+	size_t n = 0, i;
+
+	for (i = 0; i < len && n + 1 < size; i++) {
+		char ch = src[i];
+
+		if (ch == '\\') {
+			if (++i == len)
+				break;
+			switch (src[i]) {
+			case ':': ch = ';'; break;
+			case 's': ch = ' '; break;
+			case 'r': ch = '\r'; break;
+			case 'n': ch = '\n'; break;
+			default: ch = src[i]; break;
+			}
+		}
+		dst[n++] = ch;
+	}
+	dst[n] = '\0';
+	return n;
+}
+
+int
+irc_tag_next(const char **p, const char **key, size_t *keylen,
+    const char **val, size_t *vallen)
+{
+	const char *s = *p, *end, *eq;
+
+	while (*s == ';')
+		s++;
+	if (*s == '\0') {
+		*p = s;
+		return 0;
+	}
+	end = strchr(s, ';');
+	if (end == NULL)
+		end = s + strlen(s);
+	eq = memchr(s, '=', (size_t)(end - s));
+	*key = s;
+	if (eq != NULL) {
+		*keylen = (size_t)(eq - s);
+		*val = eq + 1;
+		*vallen = (size_t)(end - eq - 1);
+	} else {
+		*keylen = (size_t)(end - s);
+		*val = end;
+		*vallen = 0;
+	}
+	*p = end;
+	return 1;
+}
+
+int
+irc_tag_key_valid(const char *key, size_t len)
+{
+	size_t i = 0, name;
+
+	if (len > 0 && key[0] == '+')
+		i++;
+	name = i;
+	for (; i < len; i++) {
+		unsigned char ch = (unsigned char)key[i];
+
+		if (ch == '/') {
+			/* What came before was the vendor, a host name. */
+			if (i == name)
+				return 0;
+			name = i + 1;
+			continue;
+		}
+		if (ch == '.' && name < i)
+			continue;
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || ch == '-'))
+			return 0;
+	}
+	return name < len;
+}
+
+int
+irc_tag_get(const char *tags, const char *key, char *val, size_t size)
+{
+	const char *k, *v;
+	size_t kl, vl, want = strlen(key);
+	int found = 0;
+
+	if (tags == NULL)
+		return 0;
+	while (irc_tag_next(&tags, &k, &kl, &v, &vl)) {
+		if (kl == want && memcmp(k, key, kl) == 0) {
+			irc_tag_unescape(val, size, v, vl);
+			found = 1;
+		}
+	}
+	return found;
+}
+
+size_t
+irc_tags_client(char *dst, size_t size, const char *tags)
+{
+	char raw[IRC_TAGS_MAX + 1], esc[IRC_TAGS_MAX + 1];
+	const char *k, *v;
+	size_t kl, vl, n = 0, el;
+
+	dst[0] = '\0';
+	if (tags == NULL)
+		return 0;
+	while (irc_tag_next(&tags, &k, &kl, &v, &vl)) {
+		if (kl < 2 || k[0] != '+' || !irc_tag_key_valid(k, kl))
+			continue;
+		irc_tag_unescape(raw, sizeof(raw), v, vl);
+		if ((el = irc_tag_escape(esc, sizeof(esc), raw)) == (size_t)-1)
+			continue;
+		/* [";"] key ["=" value] and the terminator. */
+		if (n + (n > 0) + kl + (el > 0 ? 1 + el : 0) + 1 > size)
+			continue;
+		if (n > 0)
+			dst[n++] = ';';
+		memcpy(dst + n, k, kl);
+		n += kl;
+		if (el > 0) {
+			dst[n++] = '=';
+			memcpy(dst + n, esc, el);
+			n += el;
+		}
+		dst[n] = '\0';
+	}
+	return n;
+}
+
+size_t
+irc_time_format(char *buf, size_t size, int64_t ms)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	int n;
+
+	if (ms < 0 || gmtime_r(&t, &tm) == NULL)
+		return 0;
+	n = snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	    tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+	return n > 0 && (size_t)n < size ? (size_t)n : 0;
+}
+
+int
+irc_time_parse(const char *s, int64_t *ms)
+{
+	struct tm tm;
+	int frac = 0, used = 0, fused = 0, digits;
+	time_t t;
+
+	memset(&tm, 0, sizeof(tm));
+	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon,
+	    &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &used) != 6 ||
+	    used != 19)
+		return -1;
+	s += used;
+	if (*s == '.') {
+		s++;
+		for (digits = 0; s[fused] >= '0' && s[fused] <= '9'; fused++) {
+			if (digits < 3) {
+				frac = frac * 10 + (s[fused] - '0');
+				digits++;
+			}
+		}
+		if (fused == 0)
+			return -1;
+		for (; digits < 3; digits++)
+			frac *= 10;
+		s += fused;
+	}
+	if (*s == 'Z')
+		s++;
+	if (*s != '\0' || tm.tm_mon < 1 || tm.tm_mon > 12 ||
+	    tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
+	    tm.tm_min > 59 || tm.tm_sec > 60 || tm.tm_year < 1970)
+		return -1;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	if ((t = timegm(&tm)) == (time_t)-1)
+		return -1;
+	*ms = (int64_t)t * 1000 + frac;
+	return 0;
 }

@@ -15,6 +15,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define IRC_MAX_PARAMS 15
 #define IRC_LINE_MAX 512    /* bytes including CRLF (RFC 1459) */
@@ -32,9 +33,14 @@
 #define IRC_MAXLIST 100     /* MAXLIST: +b, +e and +I entries together */
 #define IRC_INVITES_MAX 32  /* pending invites one client may hold */
 #define IRC_MASK_MAX 128    /* a ban or exception mask, normalized */
+/* Message tags (IRCv3): a client's tag data, without the leading '@'
+   and the space after it; a whole line's tag section, both included. */
+#define IRC_TAGS_CLIENT_MAX 4094
+#define IRC_TAGS_MAX 8191
 
 /* One parsed message; the strings point into the parsed line. */
 struct irc_msg {
+	const char *tags;   /* "k=v;k2" without '@'; NULL when absent */
 	const char *prefix;                  /* NULL when absent */
 	const char *command;                 /* upper-cased */
 	const char *params[IRC_MAX_PARAMS];
@@ -51,8 +57,8 @@ enum irc_parse_result {
 /*
  * Parses one line of `len` bytes (no CR/LF terminator; it may contain
  * NUL) in place: separators are overwritten with NUL and the command is
- * upper-cased.  Message tags (@...) are skipped, a :prefix is reported
- * but never trusted.  At most IRC_MAX_PARAMS parameters; the last one
+ * upper-cased.  Message tags (@...) are reported raw (still escaped)
+ * in m->tags, a :prefix is reported but never trusted.  At most IRC_MAX_PARAMS parameters; the last one
  * takes the rest of the line.  The line needs one spare byte after
  * `len` (line[len] is written).  Returns IRC_PARSE_OK or a negative
  * enum irc_parse_result; *m is valid only on IRC_PARSE_OK.
@@ -80,6 +86,45 @@ size_t irc_format(char *buf, size_t size, size_t max, const char *fmt, ...)
  */
 size_t irc_build(char *buf, size_t size, size_t max, const char *prefix,
     const char *command, int nparams, const char *const *params);
+
+/*
+ * Message tags.  A tag list is "key[=value];key2..." as on the wire,
+ * values escaped (\: ; \s space, \\ backslash, \r, \n).
+ */
+/* Escapes src as a tag value into dst (capacity size > 0, always
+   terminated).  Returns the length, or (size_t)-1 if it does not fit
+   (dst then holds nothing useful). */
+size_t irc_tag_escape(char *dst, size_t size, const char *src);
+/* Unescapes len bytes of an escaped value into dst (capacity size > 0,
+   always terminated, cut to fit): an unknown escape "\x" gives x and
+   a lone trailing '\' is dropped.  Returns the length. */
+size_t irc_tag_unescape(char *dst, size_t size, const char *src,
+    size_t len);
+/* Steps through the tag list at *p: sets the key and the (escaped)
+   value, each by pointer and length (a tag without '=' has an empty
+   value), and moves *p past it.  Empty items are skipped.  Returns 1
+   for a tag, 0 at the end. */
+int irc_tag_next(const char **p, const char **key, size_t *keylen,
+    const char **val, size_t *vallen);
+/* Returns 1 if the key (len bytes) is well formed: an optional '+'
+   (client-only), an optional vendor ending in '/', then letters,
+   digits and '-'. */
+int irc_tag_key_valid(const char *key, size_t len);
+/* Finds `key` in the tag list; when present, unescapes its value into
+   val (capacity size > 0) and returns 1 (the last one wins).  Else 0. */
+int irc_tag_get(const char *tags, const char *key, char *val, size_t size);
+/* Copies the client-only tags (keys starting with '+') of the list
+   into dst (capacity size > 0, always terminated) as "k=v;k2=v2",
+   values re-escaped; malformed keys and tags that would not fit are
+   left out.  Returns the length. */
+size_t irc_tags_client(char *dst, size_t size, const char *tags);
+/* Formats a time in milliseconds since the epoch as server-time does,
+   "YYYY-MM-DDThh:mm:ss.sssZ" (UTC), into buf (size >= 25).  Returns
+   the length, 0 if it does not fit. */
+size_t irc_time_format(char *buf, size_t size, int64_t ms);
+/* Parses that format (the milliseconds and the 'Z' may be left out);
+   returns 0 and sets *ms, or -1. */
+int irc_time_parse(const char *s, int64_t *ms);
 
 /* ascii casemapping (CASEMAPPING=ascii): only A-Z fold to a-z. */
 int irc_tolower(int ch);
@@ -200,6 +245,7 @@ size_t irc_list_next(const char **p, char *item, size_t size);
 #define IRC_MSG_PING "PING", ":%s"
 #define IRC_MSG_PONG "PONG", "%s :%s"
 #define IRC_MSG_CAP "CAP", "%s %s :%s"
+#define IRC_MSG_CAP_MORE "CAP", "%s %s * :%s" /* more lines follow */
 
 /* Messages relayed for a client; format after ":<nick>!<user>@<host> ". */
 #define IRC_MSG_PRIVMSG "PRIVMSG", "%s :%s"
@@ -213,6 +259,10 @@ size_t irc_list_next(const char **p, char *item, size_t size);
 #define IRC_MSG_KICK "KICK", "%s %s :%s"
 #define IRC_MSG_MODE "MODE", "%s %s"
 #define IRC_MSG_INVITE "INVITE", "%s %s"
+#define IRC_MSG_SETNAME "SETNAME", ":%s"
+#define IRC_MSG_AWAY "AWAY", ":%s"
+#define IRC_MSG_BACK "AWAY", "%s" /* with "": no longer away */
+#define IRC_MSG_CHATHISTORY_TARGET "CHATHISTORY", "TARGETS %s %s"
 
 /* A connection being closed; no prefix.  The reason is a sentence. */
 #define IRC_ERROR_CLOSING "ERROR :Closing Link: %s (%s)\r\n"
@@ -228,5 +278,9 @@ size_t irc_list_next(const char **p, char *item, size_t size);
 #define IRC_ISUPPORT_2 "MAXLIST=beI:100 MODES=6 NETWORK=%s NICKLEN=30 " \
 	"PREFIX=(ov)@+ STATUSMSG=@+ TARGMAX=KICK:4,NOTICE:4,PRIVMSG:4 " \
 	"TOPICLEN=390 USERLEN=10"
+/* The IRCv3 features' tokens: NAMELEN is SETNAME's real name limit. */
+#define IRC_ISUPPORT_IRCV3 "NAMELEN=50"
+#define IRC_ISUPPORT_IRCV3_HISTORY "CHATHISTORY=%d " \
+	"MSGREFTYPES=msgid,timestamp NAMELEN=50"
 
 #endif

@@ -23,9 +23,14 @@ chat_chan_send_names(struct chat_user *u, struct chat_chan *ch)
 
 	chat_send_list_begin(&l, u, IRC_RPL_NAMREPLY, ch->secret ? '@' : '=',
 	    ch->name);
-	TAILQ_FOREACH(mb, &ch->members, by_chan)
-		chat_send_list_add(&l, mb->op ? "@" : mb->voice ? "+" : "",
+	TAILQ_FOREACH(mb, &ch->members, by_chan) {
+		char flags[8];
+
+		chat_send_list_add(&l, chat_send_member_prefix(mb,
+		    u->caps & CAP_MULTI_PREFIX, flags),
+		    (u->caps & CAP_USERHOST_NAMES) ? mb->u->prefix :
 		    mb->u->nick);
+	}
 	chat_send_list_end(&l);
 	chat_send_reply(u, IRC_RPL_ENDOFNAMES, ch->name);
 }
@@ -80,6 +85,9 @@ chat_chan_join_one(struct chat_user *u, const char *name, const char *key)
 		return;
 	ch = mb->ch;
 	chat_send_chan(ch, NULL, u, IRC_MSG_JOIN, ch->name);
+	if (u->away != NULL)
+		chat_send_chan_cap(ch, u, CAP_AWAY_NOTIFY, u, IRC_MSG_AWAY,
+		    u->away);
 	if (ch->topic != NULL)
 		chat_chan_send_topic(u, ch);
 	chat_chan_send_names(u, ch);

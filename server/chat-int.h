@@ -15,6 +15,10 @@
  *   chat-query.c  WHO WHOIS LUSERS MOTD VERSION TIME
  *   chat-mode.c   MODE, for users and channels
  *   chat-redis.c  the cluster backplane over Redis (chat-link.h)
+ *   chat-cap.c    CAP negotiation, SETNAME
+ *   chat-label.c  labeled-response: replies held, then labeled
+ *   chat-history.c the bounded message history (chat_history_*) and
+ *                 CHATHISTORY
  */
 #ifndef EVSOCK_CHAT_INT_H
 #define EVSOCK_CHAT_INT_H
@@ -45,8 +49,28 @@
 #define U_REMOTE     0x80 /* on another instance: no connection here */
 #define U_HOLD       0x100 /* input paused while the cluster claims a nick */
 #define U_DETACHED   0x200 /* gone from nicks, channels and counts */
+#define U_HISTDM     0x8000 /* has private conversations in history */
 
 #define CHAT_PRINTF(f, a) __attribute__((format(printf, f, a)))
+
+/* IRCv3 capabilities a client enabled (chat_user.caps). */
+#define CAP_CAP_NOTIFY     0x0001
+#define CAP_MESSAGE_TAGS   0x0002
+#define CAP_SERVER_TIME    0x0004
+#define CAP_ECHO_MESSAGE   0x0008
+#define CAP_MULTI_PREFIX   0x0010
+#define CAP_USERHOST_NAMES 0x0020
+#define CAP_AWAY_NOTIFY    0x0040
+#define CAP_INVITE_NOTIFY  0x0080
+#define CAP_SETNAME        0x0100
+#define CAP_BATCH          0x0200
+#define CAP_LABELED        0x0400
+#define CAP_CHATHISTORY    0x0800
+
+#define CHAT_LABEL_MAX 64 /* longer labels are ignored */
+#define CHAT_MSGID_MAX 32
+#define CHAT_HISTORY_DEFAULT 1000 /* lines kept per target */
+#define CHAT_HISTORY_MAXREQ 100   /* CHATHISTORY=: messages per request */
 
 struct event;
 struct chat_member;
@@ -90,6 +114,8 @@ struct chat_user {
 	uint64_t nick_ts; /* wall-clock ms the nick was taken (collisions) */
 	struct chat_node *node; /* the instance of a U_REMOTE user */
 	unsigned flags;
+	unsigned caps;        /* CAP_* enabled */
+	unsigned cap_version; /* 302 once CAP LS 302 was seen, else 0 */
 	char nick[IRC_NICK_MAX + 1];
 	char user[IRC_USER_MAX + 1];
 	char realname[IRC_REALNAME_MAX + 1];
@@ -131,8 +157,26 @@ struct chat_member {
 	int voice;
 };
 
+/* The command being run: who sent it, the client-only tags it carries,
+   and, for a labeled command, the replies held back to be labeled. */
+struct chat_cmdctx {
+	struct chat_user *u;
+	const char *ctags; /* normalized client-only tags; "" when none */
+	int labeled;
+	char label[CHAT_LABEL_MAX + 1];
+	char *held;
+	size_t heldlen, heldsize;
+};
+
+struct chat_history;
+
 struct evs_chat {
 	struct evs_server *srv;
+	struct chat_cmdctx cur;
+	struct chat_history *history;
+	uint64_t msgid_seq;
+	uint64_t batch_seq;
+	char msgid_base[12];
 	struct nametab nicks;
 	struct nametab chans;
 	struct chat_user_list users;
@@ -153,12 +197,14 @@ struct evs_chat {
 	size_t nremote;    /* registered on other instances */
 	size_t nremote_invisible;
 	struct chat_link *link; /* the cluster backplane; NULL: one instance */
-	unsigned history_lines; /* per channel; 0: none kept */
+	unsigned history_lines; /* per target; 0: none kept, no CHATHISTORY */
 	int link_quiet; /* applying the backplane's events: publish nothing */
 	uint64_t gen;
 	time_t created;
 	char created_str[64];
 	char out[CHAT_OUT_MAX];
+	char ctags[IRC_TAGS_CLIENT_MAX + 1];
+	char tagged[IRC_TAGS_MAX + CHAT_OUT_MAX + 1];
 };
 
 /* A command handler; m's parameters are writable and live for the call. */
@@ -211,6 +257,8 @@ struct chat_member *chat_state_join(struct chat_user *u,
 void chat_state_part(struct chat_member *m);
 /* Gives u the nick (free, checked by the caller). */
 void chat_state_nick(struct chat_user *u, const char *nick);
+/* Sets u's real name (SETNAME). */
+void chat_state_realname(struct chat_user *u, const char *realname);
 /* Sets u's user name and real name. */
 void chat_state_ident(struct chat_user *u, const char *user,
     const char *realname);
@@ -257,21 +305,70 @@ void chat_send_user(struct chat_user *to, struct chat_user *from,
 void chat_send_chan(struct chat_chan *ch, struct chat_user *except,
     struct chat_user *from, const char *cmd, const char *fmt, ...)
     CHAT_PRINTF(5, 6);
-/* As chat_send_chan, to the members of ch at least as privileged as
-   `status` ('@': operators, '+': voiced and operators), but `except`. */
-void chat_send_chan_status(struct chat_chan *ch, int status,
-    struct chat_user *except, struct chat_user *from, const char *cmd,
-    const char *fmt, ...) CHAT_PRINTF(6, 7);
 /* A message from `from` to everyone sharing a channel with it, once
    each, and to `from` itself when `self` is set. */
 void chat_send_peers(struct chat_user *from, int self, const char *cmd,
     const char *fmt, ...) CHAT_PRINTF(4, 5);
-/* Queues m to ch's local members but `except` (may be NULL). */
-void chat_send_chan_msg(struct chat_chan *ch, struct chat_user *except,
-    struct evs_msg *m);
-/* Queues m to the local users sharing a channel with `from`, once
-   each, not to `from`. */
-void chat_send_peers_msg(struct chat_user *from, struct evs_msg *m);
+/* Delivers a channel line (":prefix CMD ...\r\n", len bytes, maybe
+   led by the origin's "@time=...;msgid=...;+client" tags, as the
+   backplane carries it) to ch's local members but `except` (may be
+   NULL), each in the form its capabilities ask for; with `remember`, a
+   PRIVMSG or NOTICE goes into the local history under the origin's
+   msgid and time. */
+void chat_send_chan_line(struct evs_chat *chat, struct chat_chan *ch,
+    struct chat_user *except, const char *line, size_t len, int remember);
+/* Delivers a line from `from` (same form) to the local users sharing a
+   channel with it, once each, not to `from`; AWAY and SETNAME only to
+   those who enabled away-notify or setname. */
+void chat_send_peers_line(struct chat_user *from, const char *line,
+    size_t len);
+/* Delivers a line (same form) to local user u in its form; a private
+   PRIVMSG or NOTICE goes into the local history. */
+void chat_send_user_line(struct chat_user *u, const char *line,
+    size_t len);
+/* PRIVMSG, NOTICE or TAGMSG (cmd) from `from` to channel ch (only to
+   its operators, or voiced members too, when status is '@' or '+') or
+   user to (one of them NULL): the client-only tags of the command go
+   to those who enabled message-tags (TAGMSG only to them), an echo to
+   `from` when it enabled echo-message, and PRIVMSG/NOTICE to a whole
+   channel or a user into the history. */
+void chat_send_message(struct chat_user *from, struct chat_chan *ch,
+    int status, struct chat_user *to, const char *cmd, const char *text);
+/* A message from `from` to everyone sharing a channel with it who
+   enabled `cap` (and to itself if `self` and it did), once each. */
+void chat_send_peers_cap(struct chat_user *from, int self, unsigned cap,
+    const char *cmd, const char *fmt, ...) CHAT_PRINTF(5, 6);
+/* A message from `from` to the members of ch who enabled `cap`, but
+   `except` (may be NULL). */
+void chat_send_chan_cap(struct chat_chan *ch, struct chat_user *except,
+    unsigned cap, struct chat_user *from, const char *cmd,
+    const char *fmt, ...) CHAT_PRINTF(6, 7);
+/* invite-notify: tells the members of ch who enabled it, but `from`
+   and `to`, that `from` invited `to` (INVITE calls this). */
+void chat_send_invite_notify(struct chat_chan *ch, struct chat_user *from,
+    struct chat_user *to);
+/* Standard replies: "FAIL|WARN|NOTE <command> <code> [<context>] :<text>"
+   (kind is "FAIL", "WARN" or "NOTE"; context may be NULL). */
+void chat_send_standard(struct chat_user *u, const char *kind,
+    const char *command, const char *code, const char *context,
+    const char *text);
+/* Starts a batch for u when it enabled batch: writes its reference into
+   ref (CHAT_MSGID_MAX bytes) and sends BATCH +ref type [param]; ref is
+   "" without the capability. */
+void chat_send_batch_begin(struct chat_user *u, char *ref, const char *type,
+    const char *param);
+/* Ends the batch ref ("": nothing). */
+void chat_send_batch_end(struct chat_user *u, const char *ref);
+/* Sends u the line `body` (":prefix CMD ...\r\n", len bytes) with
+   exactly the tags ("k=v;...", "" for none) the caller chose for u's
+   capabilities. */
+void chat_send_tagged(struct chat_user *u, const char *tags,
+    const char *body, size_t len);
+/* The prefixes of membership mb in rank order, all of them with
+   multi-prefix, else the highest: into buf (at least 4 bytes). */
+const char *chat_send_member_prefix(const struct chat_member *mb,
+    int multi, char *buf);
+
 /* Formats the ERROR line that ends a link into buf; returns its length
    (0 if it does not fit). */
 size_t chat_send_error(char *buf, size_t len, const char *host,
@@ -297,6 +394,20 @@ void chat_send_list_add(struct chat_send_list *l, const char *flag,
 /* Sends what is left. */
 void chat_send_list_end(struct chat_send_list *l);
 
+/* chat-label.c: labeled-response and the running command's tags. */
+/* Starts running a command from u: its tags (raw, may be NULL) give the
+   client-only tags later relays carry and, when u enabled
+   labeled-response, the label its replies get. */
+void chat_label_begin(struct chat_user *u, const char *tags);
+/* Ends it: a labeled command's replies go out as one labeled line, an
+   ACK when there were none, or a labeled-response batch.  Does nothing
+   when u is not running a command. */
+void chat_label_end(struct chat_user *u);
+/* Returns 1 if lines to u are being held for a label now. */
+int chat_label_holding(const struct chat_user *u);
+/* Holds len bytes for u's label (sent unlabeled past a bound). */
+void chat_label_hold(struct chat_user *u, const char *data, size_t len);
+
 /* chat-flood.c */
 /* Takes a token for a line; without one, holds the line back and stops
    reading until the bucket refills.  Returns 1 if the caller may run
@@ -305,8 +416,64 @@ int chat_flood_take(struct chat_user *u, const char *line, size_t len);
 /* Frees u's timer and held-back line. */
 void chat_flood_clear(struct chat_user *u);
 
+/* chat-cap.c */
+chat_cmd_fn chat_cap_cmd, chat_cap_setname, chat_cap_tagmsg;
+/* Returns 1 if registration is held back by CAP negotiation. */
+int chat_cap_holds(const struct chat_user *u);
+/* cap-notify: tells the clients that asked that draft/chathistory came
+   (on) or went (off), and turns it off for everyone when it went. */
+void chat_cap_history_changed(struct evs_chat *chat, int on);
+/* The 005 tokens of the IRCv3 features, for chat_query_send_isupport. */
+const char *chat_cap_isupport(struct evs_chat *chat, char *buf, size_t len);
+
+/* chat-history.c: a bounded history per channel and per private
+   conversation, behind add/query so another store can feed it. */
+struct chat_hist_msg {
+	int64_t ms; /* server-time, ms since the epoch */
+	const char *msgid, *prefix, *command, *target, *text, *tags;
+};
+/* Returns a store of at most `lines` messages per target; NULL if out
+   of memory. */
+struct chat_history *chat_history_new(size_t lines);
+/* Frees the store and its messages; NULL is a no-op. */
+void chat_history_free(struct chat_history *h);
+/* Records m (copied) under `key` (a channel, or a conversation from
+   chat_history_key); the oldest line of that target goes when full.
+   Returns 0 or -1. */
+int chat_history_add(struct chat_history *h, const char *key,
+    const struct chat_hist_msg *m);
+/* Forgets the history under key (a channel that ended). */
+void chat_history_forget(struct chat_history *h, const char *key);
+/* Forgets every private conversation of nick: without accounts, the
+   next holder of the nick must not read them. */
+void chat_history_forget_nick(struct chat_history *h, const char *nick);
+/* Writes the key of the private conversation between nicks a and b. */
+void chat_history_key(char *key, size_t len, const char *a, const char *b);
+/* A reference: a msgid, or a timestamp when msgid is NULL. */
+struct chat_hist_ref {
+	const char *msgid;
+	int64_t ms;
+};
+enum chat_hist_op { CHAT_HIST_LATEST, CHAT_HIST_BEFORE, CHAT_HIST_AFTER,
+    CHAT_HIST_AROUND, CHAT_HIST_BETWEEN };
+/* Fills out[] (room for limit) with up to `limit` messages of key,
+   oldest first, as op selects around a (NULL for LATEST *) and b
+   (BETWEEN).  The messages stay valid until the next add.  Returns
+   how many. */
+size_t chat_history_query(struct chat_history *h, const char *key,
+    enum chat_hist_op op, const struct chat_hist_ref *a,
+    const struct chat_hist_ref *b, size_t limit,
+    const struct chat_hist_msg **out);
+/* Calls fn for each target whose latest message is within (from, to),
+   with its key and that message's time. */
+void chat_history_targets(struct chat_history *h, int64_t from, int64_t to,
+    void (*fn)(const char *key, int64_t ms, void *arg), void *arg);
+chat_cmd_fn chat_history_cmd;
+
 /* chat-reg.c */
-chat_cmd_fn chat_reg_cap, chat_reg_pass, chat_reg_nick, chat_reg_user,
+/* Registers u if NICK, USER and CAP allow it now. */
+void chat_reg_try(struct chat_user *u);
+chat_cmd_fn chat_reg_pass, chat_reg_nick, chat_reg_user,
     chat_reg_ping, chat_reg_pong, chat_reg_quit;
 
 /* The cluster's answer to chat_state_claim: takes `nick` for u, or
@@ -349,7 +516,8 @@ int chat_access_mask_del(struct chat_chan *ch, struct chat_mask **list,
 void chat_access_masks_clear(struct chat_chan *ch);
 
 /* chat-msg.c */
-chat_cmd_fn chat_msg_privmsg, chat_msg_notice, chat_msg_away;
+chat_cmd_fn chat_msg_privmsg, chat_msg_notice, chat_msg_tagmsg,
+    chat_msg_away;
 
 /* chat-query.c */
 chat_cmd_fn chat_query_who, chat_query_whois, chat_query_lusers,

@@ -1,9 +1,16 @@
-/* Message commands: PRIVMSG, NOTICE, and AWAY, which answers them. */
+/* Message commands: PRIVMSG, NOTICE, TAGMSG, and AWAY, which answers
+   them. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "chat-int.h"
+
+/* What chat_msg_send sends; only PRIVMSG may cause replies
+   (RFC 2812 3.3.2; TAGMSG as NOTICE). */
+enum { CHAT_MSG_PRIVMSG, CHAT_MSG_NOTICE, CHAT_MSG_TAGMSG };
+
+static const char *const chat_msg_cmd[] = { "PRIVMSG", "NOTICE", "TAGMSG" };
 
 /* One resolved target of PRIVMSG or NOTICE. */
 struct chat_msg_target {
@@ -19,7 +26,6 @@ chat_msg_to_chan(struct chat_user *u, const struct chat_msg_target *t,
     const char *text, int notice)
 {
 	struct chat_chan *ch = t->ch;
-	char target[IRC_CHANNEL_MAX + 2];
 
 	/* +C: a CTCP other than ACTION (/me) is refused. */
 	if (!chat_access_speak(u, ch) || (ch->no_ctcp && text[0] == '\001' &&
@@ -28,32 +34,14 @@ chat_msg_to_chan(struct chat_user *u, const struct chat_msg_target *t,
 			chat_send_reply(u, IRC_ERR_CANNOTSENDTOCHAN, ch->name);
 		return;
 	}
-	if (t->status == 0) {
-		if (notice)
-			chat_send_chan(ch, u, u, IRC_MSG_NOTICE, ch->name,
-			    text);
-		else
-			chat_send_chan(ch, u, u, IRC_MSG_PRIVMSG, ch->name,
-			    text);
-		return;
-	}
-	snprintf(target, sizeof(target), "%c%s", t->status, ch->name);
-	if (notice)
-		chat_send_chan_status(ch, t->status, u, u, IRC_MSG_NOTICE,
-		    target, text);
-	else
-		chat_send_chan_status(ch, t->status, u, u, IRC_MSG_PRIVMSG,
-		    target, text);
+	chat_send_message(u, ch, t->status, NULL, chat_msg_cmd[notice], text);
 }
 
 static void
 chat_msg_to_user(struct chat_user *u, struct chat_user *to, const char *text,
     int notice)
 {
-	if (notice)
-		chat_send_user(to, u, IRC_MSG_NOTICE, to->nick, text);
-	else
-		chat_send_user(to, u, IRC_MSG_PRIVMSG, to->nick, text);
+	chat_send_message(u, NULL, 0, to, chat_msg_cmd[notice], text);
 	if (!notice && to->away != NULL)
 		chat_send_reply(u, IRC_RPL_AWAY, to->nick, to->away);
 }
@@ -96,13 +84,14 @@ chat_msg_send(struct chat_user *u, struct irc_msg *m, int notice)
 			chat_send_reply(u, IRC_ERR_NORECIPIENT, m->command);
 		return;
 	}
-	if (m->nparams < 2 || m->params[1][0] == '\0') {
+	if (notice != CHAT_MSG_TAGMSG && (m->nparams < 2 ||
+	    m->params[1][0] == '\0')) {
 		if (!notice)
 			chat_send_reply(u, IRC_ERR_NOTEXTTOSEND);
 		return;
 	}
 	list = m->params[0];
-	text = m->params[1];
+	text = notice != CHAT_MSG_TAGMSG ? m->params[1] : "";
 	if (!notice)
 		u->idle_since = time(NULL);
 	while (irc_list_next(&list, name, sizeof(name)) > 0) {
@@ -141,7 +130,13 @@ chat_msg_privmsg(struct chat_user *u, struct irc_msg *m)
 void
 chat_msg_notice(struct chat_user *u, struct irc_msg *m)
 {
-	chat_msg_send(u, m, 1);
+	chat_msg_send(u, m, CHAT_MSG_NOTICE);
+}
+
+void
+chat_msg_tagmsg(struct chat_user *u, struct irc_msg *m)
+{
+	chat_msg_send(u, m, CHAT_MSG_TAGMSG);
 }
 
 void
@@ -152,9 +147,11 @@ chat_msg_away(struct chat_user *u, struct irc_msg *m)
 	if (m->nparams < 1 || m->params[0][0] == '\0') {
 		chat_state_away(u, NULL);
 		chat_send_reply(u, IRC_RPL_UNAWAY);
+		chat_send_peers_cap(u, 0, CAP_AWAY_NOTIFY, IRC_MSG_BACK, "");
 		return;
 	}
 	snprintf(away, sizeof(away), "%s", m->params[0]);
 	chat_state_away(u, away);
 	chat_send_reply(u, IRC_RPL_NOWAWAY);
+	chat_send_peers_cap(u, 0, CAP_AWAY_NOTIFY, IRC_MSG_AWAY, away);
 }

@@ -12,6 +12,8 @@ chat_query_send_isupport(struct chat_user *u)
 	chat_send_reply(u, IRC_RPL_ISUPPORT, IRC_ISUPPORT_1);
 	snprintf(tokens, sizeof(tokens), IRC_ISUPPORT_2, u->chat->name);
 	chat_send_reply(u, IRC_RPL_ISUPPORT, tokens);
+	chat_send_reply(u, IRC_RPL_ISUPPORT, chat_cap_isupport(u->chat,
+	    tokens, sizeof(tokens)));
 }
 
 void
@@ -52,12 +54,13 @@ chat_query_send_motd(struct chat_user *u)
 
 static void
 chat_query_who_reply(struct chat_user *u, const char *chan,
-    const struct chat_user *who, int op)
+    const struct chat_user *who, const struct chat_member *mb)
 {
-	char flags[4];
+	char flags[16], pfx[8];
 
 	snprintf(flags, sizeof(flags), "%c%s", who->away != NULL ? 'G' : 'H',
-	    op ? "@" : "");
+	    mb != NULL ? chat_send_member_prefix(mb,
+	    u->caps & CAP_MULTI_PREFIX, pfx) : "");
 	chat_send_reply(u, IRC_RPL_WHOREPLY, chan, who->user, who->host,
 	    u->chat->name, who->nick, flags, who->realname);
 }
@@ -73,14 +76,13 @@ chat_query_who(struct chat_user *u, struct irc_msg *m)
 
 		if (ch != NULL)
 			TAILQ_FOREACH(mb, &ch->members, by_chan)
-				chat_query_who_reply(u, ch->name, mb->u,
-				    mb->op);
+				chat_query_who_reply(u, ch->name, mb->u, mb);
 	} else {
 		struct chat_user *who = chat_state_find_registered(u->chat,
 		    mask);
 
 		if (who != NULL)
-			chat_query_who_reply(u, "*", who, 0);
+			chat_query_who_reply(u, "*", who, NULL);
 	}
 	chat_send_reply(u, IRC_RPL_ENDOFWHO, mask);
 }

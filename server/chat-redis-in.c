@@ -135,6 +135,8 @@ chat_redis_in_deliver(struct chat_redis *r, struct cr_defer *d)
 	struct chat_chan *ch = chat_state_find_chan(r->chat, d->chan);
 	struct chat_member *mb;
 	struct chat_user *except = NULL;
+	const char *data;
+	size_t len;
 
 	if (ch != NULL) {
 		TAILQ_FOREACH(mb, &ch->members, by_chan) {
@@ -144,7 +146,8 @@ chat_redis_in_deliver(struct chat_redis *r, struct cr_defer *d)
 				break;
 			}
 		}
-		chat_send_chan_msg(ch, except, d->m);
+		data = evs_msg_data(d->m, &len);
+		chat_send_chan_line(r->chat, ch, except, data, len, 0);
 	}
 	evs_msg_unref(d->m);
 	free(d);
@@ -286,14 +289,12 @@ static void
 chat_redis_in_levent(struct chat_redis *r, struct cr_event *e)
 {
 	struct chat_chan *ch;
-	struct evs_msg *m;
 
 	if (e->argc < 7 || e->tail == NULL ||
-	    (ch = chat_state_find_chan(r->chat, e->argv[4])) == NULL ||
-	    (m = evs_msg_new(e->tail, e->taillen)) == NULL)
+	    (ch = chat_state_find_chan(r->chat, e->argv[4])) == NULL)
 		return;
-	chat_send_chan_msg(ch, chat_state_find_user(r->chat, e->argv[5]), m);
-	evs_msg_unref(m);
+	chat_send_chan_line(r->chat, ch, chat_state_find_user(r->chat,
+	    e->argv[5]), e->tail, e->taillen, 1);
 }
 
 /* Our own channel message is back: its turn for local members. */
@@ -323,7 +324,6 @@ chat_redis_in_apply(struct chat_redis *r, struct chat_node *node,
 	struct chat_user *u;
 	struct chat_chan *ch;
 	struct chat_member *mb;
-	struct evs_msg *m;
 
 	switch (kind[0]) {
 	case 'H':
@@ -377,17 +377,14 @@ chat_redis_in_apply(struct chat_redis *r, struct chat_node *node,
 		break;
 	case 'S': /* S node epoch nick :line */
 		if (e->argc >= 4 && e->tail != NULL &&
-		    (u = chat_redis_in_user(r, node, e->argv[3])) != NULL &&
-		    (m = evs_msg_new(e->tail, e->taillen)) != NULL) {
-			chat_send_peers_msg(u, m);
-			evs_msg_unref(m);
-		}
+		    (u = chat_redis_in_user(r, node, e->argv[3])) != NULL)
+			chat_send_peers_line(u, e->tail, e->taillen);
 		break;
 	case 'M': /* M node epoch nick :line, on our channel */
 		if (e->argc >= 4 && e->tail != NULL &&
 		    (u = chat_state_find_user(chat, e->argv[3])) != NULL &&
 		    !(u->flags & U_REMOTE) && !(u->flags & U_CLOSING))
-			evs_conn_send(u->c, e->tail, e->taillen);
+			chat_send_user_line(u, e->tail, e->taillen);
 		break;
 	case 'X': /* X node epoch nick loser: the loser's user renames */
 		if (e->argc >= 5 && (u = chat_state_find_user(chat,

@@ -350,7 +350,6 @@ chat_redis_out_seated(redisAsyncContext *ac, void *reply, void *priv)
 	struct chat_user *u;
 	struct chat_chan *ch;
 	struct chat_member *mb;
-	struct evs_msg *m;
 	char line[IRC_LINE_MAX];
 	int op, n;
 
@@ -366,11 +365,8 @@ chat_redis_out_seated(redisAsyncContext *ac, void *reply, void *priv)
 	mb->op = op;
 	n = snprintf(line, sizeof(line), ":%s MODE %s %co %s\r\n",
 	    r->chat->name, ch->name, op ? '+' : '-', u->nick);
-	if (n > 0 && (size_t)n < sizeof(line) &&
-	    (m = evs_msg_new(line, (size_t)n)) != NULL) {
-		chat_send_chan_msg(ch, NULL, m);
-		evs_msg_unref(m);
-	}
+	if (n > 0 && (size_t)n < sizeof(line))
+		chat_send_chan_line(r->chat, ch, NULL, line, (size_t)n, 0);
 out:
 	free(st);
 }
@@ -619,6 +615,25 @@ chat_redis_out_chan(struct chat_link *link, struct chat_chan *ch)
 		chat_redis_out_chan_event(r, r->bus, ch, 0);
 }
 
+/* Returns 1 if a channel line belongs in the history: a PRIVMSG or
+   NOTICE, past its tags and prefix. */
+static int
+chat_redis_out_kept(const char *line, size_t len)
+{
+	const char *end = line + len, *p = line;
+
+	for (int word = 0; word < 2 && p < end; word++) {
+		if (*p != '@' && *p != ':')
+			break;
+		while (p < end && *p != ' ')
+			p++;
+		while (p < end && *p == ' ')
+			p++;
+	}
+	return (end - p > 8 && memcmp(p, "PRIVMSG ", 8) == 0) ||
+	    (end - p > 7 && memcmp(p, "NOTICE ", 7) == 0);
+}
+
 static int
 chat_redis_out_chan_line(struct chat_link *link, struct chat_chan *ch,
     struct chat_user *from, struct chat_user *except, const char *line,
@@ -636,7 +651,8 @@ chat_redis_out_chan_line(struct chat_link *link, struct chat_chan *ch,
 		d = NULL;
 	}
 	r->seq++;
-	if (d != NULL && r->chat->history_lines > 0)
+	if (d != NULL && r->chat->history_lines > 0 &&
+	    chat_redis_out_kept(line, len))
 		chat_redis_out_publish_hist(r, ch, line, len,
 		    "L %s %s %llu %s %s 1 :", r->node, r->epoch,
 		    (unsigned long long)r->seq, ch->name,

@@ -1,5 +1,6 @@
 /*
- * Registration: PASS, NICK, USER and CAP until the client is known,
+ * Registration: PASS, NICK and USER (and CAP, in chat-cap.c) until the
+ * client is known,
  * then the welcome burst (001-005, LUSERS, MOTD); PING, PONG and QUIT,
  * which work before registration too.
  */
@@ -10,7 +11,7 @@
 
 static void chat_reg_nick_take(struct chat_user *, const char *);
 
-static void
+void
 chat_reg_try(struct chat_user *u)
 {
 	struct evs_chat *chat = u->chat;
@@ -34,31 +35,6 @@ chat_reg_try(struct chat_user *u)
 	chat_query_send_isupport(u);
 	chat_query_send_lusers(u);
 	chat_query_send_motd(u);
-}
-
-void
-chat_reg_cap(struct chat_user *u, struct irc_msg *m)
-{
-	const char *sub = m->params[0];
-	const char *client = chat_state_client(u);
-
-	if (irc_casecmp(sub, "LS") == 0) {
-		if (!(u->flags & U_REGISTERED))
-			u->flags |= U_CAP;
-		chat_send_server(u, IRC_MSG_CAP, client, "LS", "");
-	} else if (irc_casecmp(sub, "LIST") == 0) {
-		chat_send_server(u, IRC_MSG_CAP, client, "LIST", "");
-	} else if (irc_casecmp(sub, "REQ") == 0) {
-		if (!(u->flags & U_REGISTERED))
-			u->flags |= U_CAP;
-		chat_send_server(u, IRC_MSG_CAP, client, "NAK",
-		    m->nparams > 1 ? m->params[1] : "");
-	} else if (irc_casecmp(sub, "END") == 0) {
-		u->flags &= ~U_CAP;
-		chat_reg_try(u);
-	} else {
-		chat_send_reply(u, IRC_ERR_INVALIDCAPCMD, sub);
-	}
 }
 
 void

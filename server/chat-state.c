@@ -126,6 +126,8 @@ chat_state_detach(struct chat_user *u)
 	chat->link_quiet += link != NULL;
 	chat_state_leave_all(u);
 	chat->link_quiet -= link != NULL;
+	if (u->flags & U_HISTDM)
+		chat_history_forget_nick(chat->history, u->nick);
 	if (u->nick[0] != '\0')
 		nametab_del(&chat->nicks, &u->h);
 	if (u->flags & U_REMOTE) {
@@ -252,6 +254,8 @@ chat_state_part(struct chat_member *m)
 	ch->nmembers--;
 	free(m);
 	if (ch->nmembers == 0) {
+		/* A channel made again later is someone else's. */
+		chat_history_forget(u->chat->history, ch->name);
 		nametab_del(&u->chat->chans, &ch->h);
 		chat_access_masks_clear(ch);
 		free(ch->topic);
@@ -281,6 +285,10 @@ chat_state_nick(struct chat_user *u, const char *nick)
 	char old[IRC_NICK_MAX + 1];
 
 	snprintf(old, sizeof(old), "%s", u->nick);
+	if (u->flags & U_HISTDM) {
+		chat_history_forget_nick(chat->history, u->nick);
+		u->flags &= ~U_HISTDM;
+	}
 	if (u->nick[0] != '\0')
 		nametab_del(&chat->nicks, &u->h);
 	snprintf(u->nick, sizeof(u->nick), "%s", nick);
@@ -299,6 +307,12 @@ chat_state_ident(struct chat_user *u, const char *user, const char *realname)
 	snprintf(u->realname, sizeof(u->realname), "%s", realname);
 	u->flags |= U_HAS_USER;
 	chat_state_set_prefix(u);
+}
+
+void
+chat_state_realname(struct chat_user *u, const char *realname)
+{
+	snprintf(u->realname, sizeof(u->realname), "%s", realname);
 }
 
 void

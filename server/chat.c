@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "chat-int.h"
 #include "chat-link.h"
@@ -51,7 +53,8 @@ static const struct evs_service chat_service = {
 
 static const struct chat_cmd chat_cmds[] = {
 	{ "AWAY", chat_msg_away, 0, 0 },
-	{ "CAP", chat_reg_cap, 1, 1 },
+	{ "CAP", chat_cap_cmd, 1, 1 },
+	{ "CHATHISTORY", chat_history_cmd, 1, 0 },
 	{ "INVITE", chat_chan_invite, 0, 0 },
 	{ "JOIN", chat_chan_join, 1, 0 },
 	{ "KICK", chat_chan_kick, 2, 0 },
@@ -68,6 +71,8 @@ static const struct chat_cmd chat_cmds[] = {
 	{ "PONG", chat_reg_pong, 0, 1 },
 	{ "PRIVMSG", chat_msg_privmsg, 0, 0 },
 	{ "QUIT", chat_reg_quit, 0, 1 },
+	{ "SETNAME", chat_cap_setname, 1, 0 },
+	{ "TAGMSG", chat_msg_tagmsg, 1, 0 },
 	{ "TIME", chat_query_time, 0, 0 },
 	{ "TOPIC", chat_chan_topic, 1, 0 },
 	{ "USER", chat_reg_user, 4, 1 },
@@ -119,6 +124,8 @@ chat_disconnect(struct chat_user *u, const char *reason)
 
 	if (u->flags & (U_CLOSING | U_REMOTE))
 		return;
+	/* Replies held for a label go before the goodbye. */
+	chat_label_end(u);
 	u->flags |= U_CLOSING;
 	if (u->quit_reason == NULL)
 		u->quit_reason = strdup(reason);
@@ -137,6 +144,13 @@ chat_open(struct evs_conn *c, void *arg)
 	chat_read_line_limit(chat);
 	if ((u = chat_state_user_new(chat, c)) == NULL)
 		return -1;
+	/* The framer lets a client's tags through on top of the line
+	   limit; chat_line_fits() holds each part to its own. */
+	if (evs_conn_set_max_line(c, chat->outmax + IRC_TAGS_CLIENT_MAX + 2)
+	    == -1) {
+		chat_state_quit(u);
+		return -1;
+	}
 	/* Milliseconds, not whole seconds: a deadline rounded to the
 	   second could pass moments after the connection opened. */
 	u->reg_deadline_ms = chat->reg_timeout_ms > 0 ? chat_now_ms() +
@@ -255,19 +269,35 @@ chat_refuse_badchar(struct chat_user *u, const char *line, size_t len)
 	    "Line contains a NUL, CR or LF byte and was not run");
 }
 
-void
-chat_dispatch(struct chat_user *u, char *line, size_t len)
+/* Returns 1 if the line keeps to the limits: at most
+   IRC_TAGS_CLIENT_MAX bytes of tags, and the line limit for the rest;
+   else says 417 and returns 0. */
+static int
+chat_line_fits(struct chat_user *u, const char *line, size_t len)
 {
-	struct irc_msg m;
+	size_t body = len;
+
+	if (len > 0 && line[0] == '@') {
+		const char *sp = memchr(line, ' ', len);
+		size_t tags = sp != NULL ? (size_t)(sp - line) - 1 : len - 1;
+
+		body = sp != NULL ? len - (size_t)(sp + 1 - line) : 0;
+		if (tags > IRC_TAGS_CLIENT_MAX)
+			body = (size_t)-1;
+	}
+	if (body != (size_t)-1 && body + 2 <= u->chat->outmax)
+		return 1;
+	chat_send_reply(u, IRC_ERR_INPUTTOOLONG);
+	return 0;
+}
+
+static void
+chat_dispatch_msg(struct chat_user *u, struct irc_msg *mp)
+{
+	struct irc_msg m = *mp;
 	const struct chat_cmd *cmd = NULL;
 	size_t i;
-	int r;
 
-	if ((r = irc_parse(line, len, &m)) != IRC_PARSE_OK) {
-		if (r == IRC_PARSE_BADCHAR)
-			chat_refuse_badchar(u, line, len);
-		return;
-	}
 	for (i = 0; i < sizeof(chat_cmds) / sizeof(chat_cmds[0]); i++) {
 		if (strcmp(chat_cmds[i].name, m.command) == 0) {
 			cmd = &chat_cmds[i];
@@ -292,6 +322,22 @@ chat_dispatch(struct chat_user *u, char *line, size_t len)
 	cmd->fn(u, &m);
 }
 
+void
+chat_dispatch(struct chat_user *u, char *line, size_t len)
+{
+	struct irc_msg m;
+	int r;
+
+	if ((r = irc_parse(line, len, &m)) != IRC_PARSE_OK) {
+		if (r == IRC_PARSE_BADCHAR)
+			chat_refuse_badchar(u, line, len);
+		return;
+	}
+	chat_label_begin(u, m.tags);
+	chat_dispatch_msg(u, &m);
+	chat_label_end(u);
+}
+
 static void
 chat_line(struct evs_conn *c, char *line, size_t len, void *arg)
 {
@@ -309,6 +355,8 @@ chat_line(struct evs_conn *c, char *line, size_t len, void *arg)
 		chat_disconnect(u, "Registration timed out");
 		return;
 	}
+	if (!chat_line_fits(u, line, len))
+		return;
 	if (chat_flood_take(u, line, len))
 		chat_dispatch(u, line, len);
 }
@@ -319,6 +367,19 @@ const struct evs_service *
 evs_chat_service(void)
 {
 	return &chat_service;
+}
+
+/* Message ids start with a random word, so that ids from two runs or
+   two instances never meet. */
+static void
+chat_msgid_base(struct evs_chat *chat)
+{
+	uint32_t r = 0;
+
+	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
+		r = (uint32_t)time(NULL) ^ (uint32_t)getpid() << 16;
+	snprintf(chat->msgid_base, sizeof(chat->msgid_base), "%08x-",
+	    (unsigned)r);
 }
 
 struct evs_chat *
@@ -344,8 +405,11 @@ evs_chat_new(struct evs_server *srv)
 	strftime(chat->created_str, sizeof(chat->created_str),
 	    "%a %b %d %Y at %H:%M:%S UTC", &tm);
 	chat_read_line_limit(chat);
+	chat_msgid_base(chat);
+	chat->history_lines = CHAT_HISTORY_DEFAULT;
 	if ((chat->name = strdup("evsockd")) == NULL ||
-	    chat_state_init(chat) == -1) {
+	    chat_state_init(chat) == -1 ||
+	    (chat->history = chat_history_new(chat->history_lines)) == NULL) {
 		evs_chat_free(chat);
 		return NULL;
 	}
@@ -374,6 +438,8 @@ evs_chat_free(struct evs_chat *chat)
 	   without touching them. */
 	chat_state_fini(chat);
 	chat_motd_clear(chat);
+	chat_history_free(chat->history);
+	free(chat->cur.held);
 	free(chat->name);
 	/* Wipes the password: with NULL it cannot fail. */
 	(void)evs_chat_set_password(chat, NULL);
@@ -406,11 +472,23 @@ evs_chat_set(struct evs_chat *chat, enum evs_chat_option opt,
 			break;
 		chat->flood_burst = (unsigned)value;
 		return 0;
-	case EVS_CHAT_HISTORY_LINES:
+	case EVS_CHAT_HISTORY_LINES: {
+		struct chat_history *h = NULL;
+
 		if (value > 1000000)
 			break;
+		if ((size_t)value == chat->history_lines)
+			return 0; /* a reload that changed nothing keeps it */
+		/* A new size starts a new store. */
+		if (value > 0 && (h = chat_history_new((size_t)value)) == NULL)
+			return -1;
+		if ((chat->history != NULL) != (h != NULL))
+			chat_cap_history_changed(chat, h != NULL);
+		chat_history_free(chat->history);
+		chat->history = h;
 		chat->history_lines = (unsigned)value;
 		return 0;
+	}
 	}
 	errno = EINVAL;
 	return -1;

@@ -123,8 +123,9 @@ static const struct config_opt config_opts[] = {
 	  NULL, NULL, "chat: share the port with other evsockd\n"
 	  "processes (SO_REUSEPORT)" },
 	{ "history-lines", 0, CONFIG_UINT, 0, F(history_lines), 0, 1000000,
-	  NULL, "N", "chat: messages kept per channel (default 0;\n"
-	  "with --cluster, in Redis for the network)" },
+	  NULL, "N", "chat: messages kept per channel and private\n"
+	  "conversation for CHATHISTORY (default 1000;\n"
+	  "0 = off; with --cluster, channels' also in Redis)" },
 	{ "threads", 't', CONFIG_UINT, CONFIG_RESTART, F(threads), 1, 256,
 	  NULL, "N", "echo worker threads (default: cores)" },
 	{ "log-level", 0, CONFIG_STRING, 0, F(log_level), 0, 0,
@@ -199,6 +200,7 @@ config_defaults(struct config *cfg)
 	cfg->flood_rate = 10;
 	cfg->flood_burst = 20;
 	cfg->cluster_timeout_ms = 15000;
+	cfg->history_lines = 1000;
 	if (config_strdup(&cfg->server_name, "evsockd") == -1 ||
 	    config_strdup(&cfg->log_level, "info") == -1 ||
 	    config_strdup(&cfg->log_format, "text") == -1)

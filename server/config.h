@@ -38,9 +38,9 @@ struct config {
 	uint64_t ping_timeout_ms;
 	uint64_t flood_rate;       /* commands/s; 0: off */
 	uint64_t flood_burst;
+	uint64_t history_lines;    /* per target; 0: no CHATHISTORY */
 	uint64_t threads;          /* 0: number of cores */
 	uint64_t cluster_timeout_ms;
-	uint64_t history_lines;    /* per channel; 0: none */
 	char *config_file;         /* --config; NULL: none */
 	char *password_file;
 	char *motd_file;

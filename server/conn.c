@@ -202,7 +202,8 @@ conn_process_lines(struct evs_conn *c, struct evbuffer *in)
 
 	while (!(c->flags & (CONN_CLOSING | CONN_DEAD | CONN_USER_PAUSE |
 	    CONN_SENDQ_WAIT))) {
-		switch (line_next(&c->line, in, srv->max_line, srv->linebuf,
+		switch (line_next(&c->line, in, c->max_line > 0 ?
+		    c->max_line : srv->max_line, srv->linebuf,
 		    &len)) {
 		case LINE_NONE:
 			return;
@@ -556,6 +557,26 @@ evs_conn_set_timeout(struct evs_conn *c, unsigned ms)
 	/* Re-arm with the new length if reading is on now. */
 	if (event_pending(c->rev, EV_READ, NULL))
 		conn_read_on(c);
+}
+
+int
+evs_conn_set_max_line(struct evs_conn *c, size_t max)
+{
+	struct evs_server *srv = c->srv;
+	char *p;
+
+	if (max != 0 && (max < 16 || max > 1024 * 1024)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (max > srv->linecap) {
+		if ((p = realloc(srv->linebuf, max + 1)) == NULL)
+			return -1;
+		srv->linebuf = p;
+		srv->linecap = max;
+	}
+	c->max_line = max;
+	return 0;
 }
 
 size_t

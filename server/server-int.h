@@ -50,6 +50,7 @@ struct evs_conn {
 	uint64_t id;
 	unsigned timeout_ms;
 	unsigned flags;
+	size_t max_line; /* LINE framing limit; 0: the server's */
 	struct line_state line;
 	union conn_addr peer;
 };
@@ -80,7 +81,8 @@ struct evs_server {
 	TAILQ_HEAD(, evs_conn) flushq;
 	struct event *accept_retry; /* re-enables listeners after EMFILE */
 	struct event *shutdown_timer;
-	char *linebuf;              /* LINE framing scratch, max_line + 1 */
+	char *linebuf;              /* LINE framing scratch, linecap + 1 */
+	size_t linecap;             /* the largest line limit in use */
 	char *readbuf;              /* recv() scratch, max_read bytes */
 	struct {
 		unsigned ms;

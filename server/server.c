@@ -80,7 +80,8 @@ evs_server_new(struct event_base *base)
 	srv->flusher = event_new(base, -1, 0, server_flusher_cb, srv);
 	srv->accept_retry = evtimer_new(base, server_accept_retry_cb, srv);
 	srv->shutdown_timer = evtimer_new(base, server_shutdown_timer_cb, srv);
-	srv->linebuf = malloc(srv->max_line + 1);
+	srv->linecap = srv->max_line;
+	srv->linebuf = malloc(srv->linecap + 1);
 	srv->readbuf = malloc(srv->max_read);
 	if (srv->reaper == NULL || srv->flusher == NULL ||
 	    srv->accept_retry == NULL ||
@@ -157,9 +158,13 @@ evs_server_set(struct evs_server *srv, enum evs_server_option opt,
 		char *p;
 		if (value < 16 || value > 1024 * 1024)
 			goto bad;
-		if ((p = realloc(srv->linebuf, (size_t)value + 1)) == NULL)
-			return -1;
-		srv->linebuf = p;
+		if ((size_t)value > srv->linecap) {
+			if ((p = realloc(srv->linebuf, (size_t)value + 1)) ==
+			    NULL)
+				return -1;
+			srv->linebuf = p;
+			srv->linecap = (size_t)value;
+		}
 		srv->max_line = (size_t)value;
 		return 0;
 	}

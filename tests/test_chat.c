@@ -345,12 +345,16 @@ START_TEST(test_chat_register_cap)
 	tc_send(a, "JOIN :");
 	tc_send(a, "NICK irssi");
 	tc_send(a, "USER irssi irssi 127.0.0.1 :Irssi User");
-	tc_expect(a, " CAP ", ":evsockd CAP * LS :");
+	tc_expect(a, " CAP ", ":evsockd CAP * LS :away-notify batch cap-notify "
+	    "draft/chathistory echo-message labeled-response message-tags "
+	    "multi-prefix server-time setname userhost-in-names");
 	tc_expect(a, " 451 ", ":evsockd 451 * :You have not registered");
 	tc_sync(a);
 	ck_assert(!tc_seen(a, " 001 "));
+	tc_send(a, "CAP REQ :multi-prefix bogus");
+	tc_expect(a, " CAP ", ":evsockd CAP irssi NAK :multi-prefix bogus");
 	tc_send(a, "CAP REQ :multi-prefix");
-	tc_expect(a, " CAP ", ":evsockd CAP irssi NAK :multi-prefix");
+	tc_expect(a, " CAP ", ":evsockd CAP irssi ACK :multi-prefix");
 	tc_send(a, "CAP END");
 	tc_expect(a, " 001 ", ":evsockd 001 irssi :Welcome to the evsockd "
 	    "Network, irssi!irssi@127.0.0.1");

@@ -74,6 +74,7 @@ START_TEST(test_config_defaults)
 	ck_assert_uint_eq(cfg.backlog, 4096);
 	ck_assert_uint_eq(cfg.max_line, 512);
 	ck_assert_uint_eq(cfg.shutdown_timeout_ms, 5000);
+	ck_assert_uint_eq(cfg.history_lines, 1000);
 }
 END_TEST
 
@@ -96,11 +97,13 @@ START_TEST(test_config_values)
 {
 	char **argv = ARGV("--max-clients", "100", "--sendq", "64k",
 	    "--idle-timeout", "250ms", "--flood-rate", "0",
-	    "--log-level", "debug", "--threads", "2", "--backlog", "128");
+	    "--log-level", "debug", "--threads", "2", "--backlog", "128",
+	    "--history-lines", "0");
 	static struct config cfg;
 	char err[256];
 
-	ck_assert_int_eq(parse(&cfg, argv, 15, err), 0);
+	ck_assert_int_eq(parse(&cfg, argv, 17, err), 0);
+	ck_assert_uint_eq(cfg.history_lines, 0);
 	ck_assert_uint_eq(cfg.backlog, 128);
 	ck_assert_uint_eq(cfg.max_clients, 100);
 	ck_assert_uint_eq(cfg.sendq, 65536);
@@ -126,6 +129,7 @@ START_TEST(test_config_errors)
 		{ { "--backlog", "0" }, "out of range" },
 		{ { "--backlog", "70000" }, "out of range" },
 		{ { "--flood-rate", "2.5" }, "--flood-rate" },
+		{ { "--history-lines", "-1" }, "--history-lines" },
 		{ { "--sendq", "1T" }, "suffix" },
 		{ { "--idle-timeout", "soon" }, "duration" },
 		{ { "--log-level", "loud" }, "expected error" },
@@ -167,7 +171,7 @@ START_TEST(test_config_cluster)
 	ck_assert_int_eq(parse(&cfg, ARGV("--reuseport"), 2, err), 0);
 	ck_assert_ptr_null(cfg.cluster);
 	ck_assert_uint_eq(cfg.cluster_timeout_ms, 15000);
-	ck_assert_uint_eq(cfg.history_lines, 0);
+	ck_assert_uint_eq(cfg.history_lines, 1000);
 	/* Only the history length changes without a restart. */
 	ck_assert_int_eq(config_reloadable("cluster"), 0);
 	ck_assert_int_eq(config_reloadable("node-name"), 0);

@@ -377,6 +377,126 @@ START_TEST(test_irc_list_next_truncates)
 }
 END_TEST
 
+START_TEST(test_irc_tags_parsed)
+{
+	struct irc_msg m;
+
+	ck_assert_int_eq(parse_str("@label=1;+x=a\\sb :p PRIVMSG #c :hi", &m),
+	    IRC_PARSE_OK);
+	ck_assert_str_eq(m.tags, "label=1;+x=a\\sb");
+	ck_assert_str_eq(m.prefix, "p");
+	ck_assert_str_eq(m.command, "PRIVMSG");
+	ck_assert_int_eq(parse_str("PING x", &m), IRC_PARSE_OK);
+	ck_assert_ptr_null(m.tags);
+	ck_assert_int_eq(parse_str("@a=b", &m), IRC_PARSE_EMPTY);
+}
+END_TEST
+
+START_TEST(test_irc_tags_escape_roundtrip)
+{
+	char esc[64], raw[64];
+	size_t n;
+
+	n = irc_tag_escape(esc, sizeof(esc), "a;b c\\d\r\ne");
+	ck_assert_str_eq(esc, "a\\:b\\sc\\\\d\\r\\ne");
+	ck_assert_uint_eq(n, strlen(esc));
+	irc_tag_unescape(raw, sizeof(raw), esc, n);
+	ck_assert_str_eq(raw, "a;b c\\d\r\ne");
+	/* An unknown escape gives the character; a lone '\' goes. */
+	irc_tag_unescape(raw, sizeof(raw), "\\b\\", 3);
+	ck_assert_str_eq(raw, "b");
+	ck_assert_uint_eq(irc_tag_escape(esc, 4, "a;b"), (size_t)-1);
+	/* Cut to fit, always terminated. */
+	ck_assert_uint_eq(irc_tag_unescape(raw, 3, "abcdef", 6), 2);
+	ck_assert_str_eq(raw, "ab");
+}
+END_TEST
+
+START_TEST(test_irc_tags_walk_and_get)
+{
+	const char *p = "a=1;;b;c=x\\:y;a=2", *k, *v;
+	size_t kl, vl;
+	char val[16];
+
+	ck_assert_int_eq(irc_tag_next(&p, &k, &kl, &v, &vl), 1);
+	ck_assert_uint_eq(kl, 1);
+	ck_assert_uint_eq(vl, 1);
+	ck_assert_int_eq(irc_tag_next(&p, &k, &kl, &v, &vl), 1);
+	ck_assert_int_eq(k[0], 'b');
+	ck_assert_uint_eq(vl, 0);
+	ck_assert_int_eq(irc_tag_next(&p, &k, &kl, &v, &vl), 1);
+	ck_assert_int_eq(irc_tag_next(&p, &k, &kl, &v, &vl), 1);
+	ck_assert_int_eq(irc_tag_next(&p, &k, &kl, &v, &vl), 0);
+	ck_assert_int_eq(irc_tag_get("a=1;c=x\\:y;a=2", "a", val,
+	    sizeof(val)), 1);
+	ck_assert_str_eq(val, "2");
+	ck_assert_int_eq(irc_tag_get("a=1;c=x\\:y", "c", val, sizeof(val)),
+	    1);
+	ck_assert_str_eq(val, "x;y");
+	ck_assert_int_eq(irc_tag_get("a=1", "b", val, sizeof(val)), 0);
+	ck_assert_int_eq(irc_tag_get(NULL, "b", val, sizeof(val)), 0);
+}
+END_TEST
+
+START_TEST(test_irc_tags_key_rules)
+{
+	ck_assert_int_eq(irc_tag_key_valid("+draft/reply", 12), 1);
+	ck_assert_int_eq(irc_tag_key_valid("example.com/x-y", 15), 1);
+	ck_assert_int_eq(irc_tag_key_valid("msgid", 5), 1);
+	ck_assert_int_eq(irc_tag_key_valid("+", 1), 0);
+	ck_assert_int_eq(irc_tag_key_valid("", 0), 0);
+	ck_assert_int_eq(irc_tag_key_valid("a b", 3), 0);
+	ck_assert_int_eq(irc_tag_key_valid("/x", 2), 0);
+	ck_assert_int_eq(irc_tag_key_valid("x/", 2), 0);
+	ck_assert_int_eq(irc_tag_key_valid("+a+b", 4), 0);
+}
+END_TEST
+
+START_TEST(test_irc_tags_client_only)
+{
+	char out[64];
+
+	/* Server tags go; values come back normalized. */
+	irc_tags_client(out, sizeof(out),
+	    "+buzz=fizz\\:buzz;cat=dog;+steel=wootz;+bad key=1;+e=;+f");
+	ck_assert_str_eq(out, "+buzz=fizz\\:buzz;+steel=wootz;+e;+f");
+	irc_tags_client(out, sizeof(out), "label=1;msgid=x");
+	ck_assert_str_eq(out, "");
+	irc_tags_client(out, sizeof(out), NULL);
+	ck_assert_str_eq(out, "");
+	/* What does not fit is left out, never cut; exactly full fits. */
+	irc_tags_client(out, 12, "+a=12345;+b=123456789");
+	ck_assert_str_eq(out, "+a=12345");
+	ck_assert_uint_eq(irc_tags_client(out, 9, "+a=12345"), 8);
+	ck_assert_uint_eq(irc_tags_client(out, 8, "+a=12345"), 0);
+}
+END_TEST
+
+START_TEST(test_irc_time_format_parse)
+{
+	char buf[32];
+	int64_t ms;
+
+	ck_assert_uint_eq(irc_time_format(buf, sizeof(buf), 1577836800123LL),
+	    24);
+	ck_assert_str_eq(buf, "2020-01-01T00:00:00.123Z");
+	ck_assert_int_eq(irc_time_parse(buf, &ms), 0);
+	ck_assert_int_eq(ms, 1577836800123LL);
+	ck_assert_int_eq(irc_time_parse("2020-01-01T00:00:01Z", &ms), 0);
+	ck_assert_int_eq(ms, 1577836801000LL);
+	ck_assert_int_eq(irc_time_parse("2020-01-01T00:00:01.5Z", &ms), 0);
+	ck_assert_int_eq(ms, 1577836801500LL);
+	ck_assert_int_eq(irc_time_parse("2020-01-01T00:00:01.123456Z", &ms),
+	    0);
+	ck_assert_int_eq(ms, 1577836801123LL);
+	ck_assert_int_eq(irc_time_parse("yesterday", &ms), -1);
+	ck_assert_int_eq(irc_time_parse("2020-13-01T00:00:00Z", &ms), -1);
+	ck_assert_int_eq(irc_time_parse("2020-01-01T00:00:00.Z", &ms), -1);
+	ck_assert_int_eq(irc_time_parse("2020-01-01T00:00:00Zx", &ms), -1);
+	ck_assert_uint_eq(irc_time_format(buf, 10, 0), 0);
+}
+END_TEST
+
 static Suite *
 irc_suite(void)
 {
@@ -410,6 +530,14 @@ irc_suite(void)
 	tc = tcase_create("list");
 	tcase_add_test(tc, test_irc_list_next_items);
 	tcase_add_test(tc, test_irc_list_next_truncates);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("tags");
+	tcase_add_test(tc, test_irc_tags_parsed);
+	tcase_add_test(tc, test_irc_tags_escape_roundtrip);
+	tcase_add_test(tc, test_irc_tags_walk_and_get);
+	tcase_add_test(tc, test_irc_tags_key_rules);
+	tcase_add_test(tc, test_irc_tags_client_only);
+	tcase_add_test(tc, test_irc_time_format_parse);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -240,6 +240,12 @@ EVS_API void evs_conn_resume(struct evs_conn *c);
    `ms` without input.  0 turns it off.  Input restarts it. */
 EVS_API void evs_conn_set_timeout(struct evs_conn *c, unsigned ms);
 
+/* LINE framing: sets this connection's line limit (bytes incl. CRLF,
+   as EVS_OPT_MAX_LINE; 0: the server's again).  Not from inside the
+   line callback, whose line lives in the buffer this may move.
+   Returns 0, or -1 (EINVAL, ENOMEM). */
+EVS_API int evs_conn_set_max_line(struct evs_conn *c, size_t max);
+
 /* Returns the number of bytes queued but not yet sent. */
 EVS_API size_t evs_conn_pending(const struct evs_conn *c);
 

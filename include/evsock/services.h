@@ -24,7 +24,8 @@ enum evs_chat_option {
 	EVS_CHAT_REG_TIMEOUT_MS,   /* NICK/USER not done: closed */
 	EVS_CHAT_FLOOD_RATE,       /* commands per second per client; 0 off */
 	EVS_CHAT_FLOOD_BURST,      /* token bucket depth */
-	EVS_CHAT_HISTORY_LINES     /* lines kept per channel; 0 none */
+	EVS_CHAT_HISTORY_LINES     /* messages kept per channel and private
+	                              conversation for CHATHISTORY; 0 off */
 };
 
 /* Returns a new chat for `srv` (not owned), or NULL. */

@@ -29,6 +29,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			irc_valid_channel(m.params[i]);
 			(void)irc_casehash(m.params[i]);
 		}
+		if (m.tags != NULL) {
+			/* Tag handling stays within its buffers and keeps
+			   only well-formed client-only tags. */
+			char tags[IRC_TAGS_MAX + 1], val[64];
+			int64_t ms;
+
+			n = irc_tags_client(tags, sizeof(tags), m.tags);
+			if (n != strlen(tags))
+				abort();
+			if (n > 0 && (tags[0] != '+' || strchr(tags, ' ')))
+				abort();
+			(void)irc_tag_get(m.tags, "label", val, sizeof(val));
+			(void)irc_time_parse(val, &ms);
+		}
 		n = irc_format(out, sizeof(out), IRC_LINE_MAX, "%s %s",
 		    m.command, m.nparams > 0 ? m.params[0] : "");
 		if (n > IRC_LINE_MAX || memchr(out, '\0', n) != NULL)
