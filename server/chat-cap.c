@@ -16,15 +16,14 @@ struct chat_cap_def {
 	unsigned bit;
 };
 
-/* Every capability the server offers.  invite-notify is kept out until
-   the server has INVITE: advertising it would promise what no command
-   delivers (chat_send_invite_notify is ready for it). */
+/* Every capability the server offers. */
 static const struct chat_cap_def chat_caps[] = {
 	{ "away-notify", CAP_AWAY_NOTIFY },
 	{ "batch", CAP_BATCH },
 	{ "cap-notify", CAP_CAP_NOTIFY },
 	{ "draft/chathistory", CAP_CHATHISTORY },
 	{ "echo-message", CAP_ECHO_MESSAGE },
+	{ "invite-notify", CAP_INVITE_NOTIFY },
 	{ "labeled-response", CAP_LABELED },
 	{ "message-tags", CAP_MESSAGE_TAGS },
 	{ "multi-prefix", CAP_MULTI_PREFIX },

@@ -421,6 +421,7 @@ chat_chan_invite(struct chat_user *u, struct irc_msg *m)
 		return;
 	chat_send_reply(u, IRC_RPL_INVITING, who->nick, ch->name);
 	chat_send_user(who, u, IRC_MSG_INVITE, who->nick, ch->name);
+	chat_send_invite_notify(ch, u, who);
 	if (who->away != NULL)
 		chat_send_reply(u, IRC_RPL_AWAY, who->nick, who->away);
 }

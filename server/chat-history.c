@@ -349,8 +349,7 @@ chat_history_targets(struct chat_history *h, int64_t from, int64_t to,
 
 /* CHATHISTORY: the replies. */
 
-/* Sends one stored message to u inside batch ref ("": none). */
-static void
+void
 chat_history_send_one(struct chat_user *u, const char *ref,
     const struct chat_hist_msg *m)
 {
@@ -537,15 +536,30 @@ static const struct {
 };
 
 void
+chat_history_answer(struct chat_user *u, const char *key, const char *target,
+    enum chat_hist_op op, const struct chat_hist_ref *ap,
+    const struct chat_hist_ref *bp, size_t limit)
+{
+	const struct chat_hist_msg *out[CHAT_HISTORY_MAXREQ];
+	char ref[CHAT_MSGID_MAX];
+	size_t i, n;
+
+	n = chat_history_query(u->chat->history, key, op, ap, bp, limit, out);
+	chat_send_batch_begin(u, ref, "chathistory", target);
+	for (i = 0; i < n; i++)
+		chat_history_send_one(u, ref, out[i]);
+	chat_send_batch_end(u, ref);
+}
+
+void
 chat_history_cmd(struct chat_user *u, struct irc_msg *m)
 {
 	struct evs_chat *chat = u->chat;
-	const struct chat_hist_msg *out[CHAT_HISTORY_MAXREQ];
 	const struct chat_hist_ref *ap, *bp = NULL;
 	struct chat_hist_ref a, b;
 	const char *sub = m->params[0], *target;
-	char key[2 * IRC_NICK_MAX + 2], ref[CHAT_MSGID_MAX];
-	size_t i, n, limit;
+	char key[2 * IRC_NICK_MAX + 2];
+	size_t i, limit;
 	int k = -1;
 
 	if (irc_casecmp(sub, "TARGETS") == 0) {
@@ -585,6 +599,10 @@ chat_history_cmd(struct chat_user *u, struct irc_msg *m)
 			    "Messages could not be retrieved");
 			return;
 		}
+		/* In a cluster the network's history answers, later. */
+		if (chat_histlink_start(u, ch, chat_history_subs[k].op, ap,
+		    limit))
+			return;
 		snprintf(key, sizeof(key), "%s", ch->name);
 	} else if (irc_valid_nick(target)) {
 		chat_history_key(key, sizeof(key), u->nick, target);
@@ -593,10 +611,6 @@ chat_history_cmd(struct chat_user *u, struct irc_msg *m)
 		    "Messages could not be retrieved");
 		return;
 	}
-	n = chat_history_query(chat->history, key, chat_history_subs[k].op,
-	    ap, bp, limit, out);
-	chat_send_batch_begin(u, ref, "chathistory", target);
-	for (i = 0; i < n; i++)
-		chat_history_send_one(u, ref, out[i]);
-	chat_send_batch_end(u, ref);
+	chat_history_answer(u, key, target, chat_history_subs[k].op, ap, bp,
+	    limit);
 }

@@ -73,6 +73,7 @@
 #define CHAT_HISTORY_MAXREQ 100   /* CHATHISTORY=: messages per request */
 
 struct event;
+struct chat_histlink_wait;
 struct chat_member;
 struct chat_link;
 struct chat_node;
@@ -114,6 +115,8 @@ struct chat_user {
 	uint64_t nick_ts; /* wall-clock ms the nick was taken (collisions) */
 	struct chat_node *node; /* the instance of a U_REMOTE user */
 	unsigned flags;
+	struct chat_histlink_wait *hist_wait; /* CHATHISTORY awaiting the
+	                                         cluster; NULL: none */
 	unsigned caps;        /* CAP_* enabled */
 	unsigned cap_version; /* 302 once CAP LS 302 was seen, else 0 */
 	char nick[IRC_NICK_MAX + 1];
@@ -469,6 +472,22 @@ size_t chat_history_query(struct chat_history *h, const char *key,
 void chat_history_targets(struct chat_history *h, int64_t from, int64_t to,
     void (*fn)(const char *key, int64_t ms, void *arg), void *arg);
 chat_cmd_fn chat_history_cmd;
+/* Sends one stored message to u inside batch ref ("": none). */
+void chat_history_send_one(struct chat_user *u, const char *ref,
+    const struct chat_hist_msg *m);
+/* Answers a CHATHISTORY query from the local history of key, in a
+   chathistory batch for target. */
+void chat_history_answer(struct chat_user *u, const char *key,
+    const char *target, enum chat_hist_op op, const struct chat_hist_ref *ap,
+    const struct chat_hist_ref *bp, size_t limit);
+
+/* chat-histlink.c: CHATHISTORY from the cluster's history. */
+/* With a backplane, asks it for channel ch's history (LATEST *, or
+   BEFORE a timestamp) and holds u's input until the answer, which goes
+   out in a batch with u's label; returns 1 then, 0 if the caller must
+   answer from the local history. */
+int chat_histlink_start(struct chat_user *u, struct chat_chan *ch,
+    enum chat_hist_op op, const struct chat_hist_ref *ref, size_t limit);
 
 /* chat-reg.c */
 /* Registers u if NICK, USER and CAP allow it now. */

@@ -108,10 +108,13 @@ chat_query_whois(struct chat_user *u, struct irc_msg *m)
 	chat_send_reply(u, IRC_RPL_WHOISUSER, who->nick, who->user, who->host,
 	    who->realname);
 	chat_send_list_begin(&l, u, IRC_RPL_WHOISCHANNELS, who->nick);
-	TAILQ_FOREACH(mb, &who->chans, by_user)
+	TAILQ_FOREACH(mb, &who->chans, by_user) {
+		char pfx[8];
+
 		if (chat_chan_visible(u, mb->ch))
-			chat_send_list_add(&l, mb->op ? "@" : mb->voice ? "+" :
-			    "", mb->ch->name);
+			chat_send_list_add(&l, chat_send_member_prefix(mb,
+			    u->caps & CAP_MULTI_PREFIX, pfx), mb->ch->name);
+	}
 	chat_send_list_end(&l);
 	chat_send_reply(u, IRC_RPL_WHOISSERVER, who->nick, chat->name,
 	    "evsock chat");

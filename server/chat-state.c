@@ -58,6 +58,7 @@ chat_state_user_free(struct chat_user *u)
 {
 	chat_flood_clear(u);
 	chat_access_invites_clear(u);
+	free(u->hist_wait);
 	free(u->away);
 	free(u->quit_reason);
 	free(u);

@@ -346,8 +346,9 @@ START_TEST(test_chat_register_cap)
 	tc_send(a, "NICK irssi");
 	tc_send(a, "USER irssi irssi 127.0.0.1 :Irssi User");
 	tc_expect(a, " CAP ", ":evsockd CAP * LS :away-notify batch cap-notify "
-	    "draft/chathistory echo-message labeled-response message-tags "
-	    "multi-prefix server-time setname userhost-in-names");
+	    "draft/chathistory echo-message invite-notify labeled-response "
+	    "message-tags multi-prefix server-time setname "
+	    "userhost-in-names");
 	tc_expect(a, " 451 ", ":evsockd 451 * :You have not registered");
 	tc_sync(a);
 	ck_assert(!tc_seen(a, " 001 "));

@@ -258,17 +258,17 @@ START_TEST(test_chat_ircv3_cap_negotiation)
 	tc_send(a, "NICK alice");
 	tc_send(a, "USER alice 0 * :Alice");
 	tc_expect(a, " LS ", ":evsockd CAP * LS :away-notify batch cap-notify "
-	    "draft/chathistory echo-message labeled-response message-tags "
-	    "multi-prefix server-time setname userhost-in-names");
+	    "draft/chathistory echo-message invite-notify labeled-response "
+	    "message-tags multi-prefix server-time setname "
+	    "userhost-in-names");
 	/* Registration waits for CAP END. */
 	tc_sync(a);
 	for (size_t i = 0; i < a->n; i++)
 		ck_assert_ptr_null(strstr(a->lines[i], " 001 "));
-	/* REQ is all or nothing; invite-notify is not offered (no INVITE
-	   yet), so it is refused like an unknown one. */
-	tc_send(a, "CAP REQ :server-time invite-notify");
+	/* REQ is all or nothing: one unknown name refuses the lot. */
+	tc_send(a, "CAP REQ :server-time invite-notify bogus");
 	tc_expect(a, " NAK ", ":evsockd CAP alice NAK :server-time "
-	    "invite-notify");
+	    "invite-notify bogus");
 	tc_send(a, "CAP REQ :server-time   echo-message");
 	tc_expect(a, " ACK ", ":evsockd CAP alice ACK :server-time   "
 	    "echo-message");
@@ -346,8 +346,8 @@ START_TEST(test_chat_ircv3_cap_history_off)
 	a = tc_connect("alice");
 	tc_send(a, "CAP LS 302");
 	tc_expect(a, " LS ", ":evsockd CAP * LS :away-notify batch cap-notify "
-	    "echo-message labeled-response message-tags multi-prefix "
-	    "server-time setname userhost-in-names");
+	    "echo-message invite-notify labeled-response message-tags "
+	    "multi-prefix server-time setname userhost-in-names");
 	tc_send(a, "CAP REQ draft/chathistory");
 	tc_wait(a, " NAK ");
 	tc_send(a, "CAP END");
@@ -542,6 +542,21 @@ START_TEST(test_chat_ircv3_names)
 	tc_expect(b, " 353 ", ":evsockd 353 bob = #c :@alice bob");
 	tc_send(a, "WHO #c");
 	tc_wait(a, " 352 alice #c alice 127.0.0.1 evsockd alice H@ :0 ");
+	/* An operator with voice: every prefix with multi-prefix, in rank
+	   order, else the highest. */
+	tc_send(a, "MODE #c +v alice");
+	tc_wait(b, " MODE #c +v alice");
+	tc_send(a, "NAMES #c");
+	tc_expect(a, " 353 ", ":evsockd 353 alice = #c :@+alice!alice@127.0.0.1 "
+	    "bob!bob@127.0.0.1");
+	tc_send(b, "NAMES #c");
+	tc_expect(b, " 353 ", ":evsockd 353 bob = #c :@alice bob");
+	tc_send(a, "WHO #c");
+	tc_wait(a, " 352 alice #c alice 127.0.0.1 evsockd alice H@+ :0 ");
+	tc_send(a, "WHOIS alice");
+	tc_expect(a, " 319 ", ":evsockd 319 alice alice :@+#c");
+	tc_send(b, "WHOIS alice");
+	tc_expect(b, " 319 ", ":evsockd 319 bob alice :@#c");
 }
 END_TEST
 
@@ -570,30 +585,31 @@ START_TEST(test_chat_ircv3_away_notify)
 }
 END_TEST
 
-/* invite-notify: the delivery point INVITE calls (the capability is
-   not offered yet, so it is switched on directly). */
+/* invite-notify: an INVITE reaches the channel's members who enabled
+   it, not the inviter, and the invited user as an INVITE of its own. */
 
 START_TEST(test_chat_ircv3_invite_notify)
 {
-	struct tc *a = tc_register("alice", "");
+	struct tc *a = tc_register("alice", "invite-notify");
 	struct tc *b = tc_register("bob", "");
-	struct tc *c = tc_register("carol", "");
-	struct tc *d = tc_register("dave", "");
+	struct tc *c = tc_register("carol", "invite-notify");
+	struct tc *d = tc_register("dave", "invite-notify");
 	size_t from;
 
 	tc_join(a, "#c");
 	tc_join(b, "#c");
 	tc_join(c, "#c");
-	chat_state_find_user(chat, "carol")->caps |= CAP_INVITE_NOTIFY;
-	chat_send_invite_notify(chat_state_find_chan(chat, "#c"),
-	    chat_state_find_user(chat, "alice"),
-	    chat_state_find_user(chat, "dave"));
+	tc_send(a, "INVITE dave #c");
+	tc_expect(a, " 341 ", ":evsockd 341 alice dave #c");
 	tc_expect(c, " INVITE ", ":alice!alice@127.0.0.1 INVITE dave #c");
+	tc_expect(d, " INVITE ", ":alice!alice@127.0.0.1 INVITE dave #c");
 	from = tc_sync(b);
 	ck_assert_uint_eq(tc_count_since(b, from, " INVITE "), 0);
 	from = tc_sync(a);
 	ck_assert_uint_eq(tc_count_since(a, from, " INVITE "), 0);
-	(void)d;
+	/* The invited user gets its INVITE once, not a notify too. */
+	from = tc_sync(d);
+	ck_assert_uint_eq(tc_count_since(d, from, " INVITE "), 0);
 }
 END_TEST
 

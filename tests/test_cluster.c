@@ -732,6 +732,100 @@ START_TEST(test_cluster_history_query)
 }
 END_TEST
 
+/* Connects to instance i and registers as nick with IRCv3 caps. */
+static void
+cl_open_caps(struct cl *c, int i, const char *nick, const char *caps)
+{
+	memset(c, 0, sizeof(*c));
+	c->fd = harness_connect(node_port[i], 0);
+	ck_assert_int_ge(c->fd, 0);
+	cl_send(c, "CAP REQ :%s", caps);
+	cl_send(c, "NICK %s", nick);
+	cl_send(c, "USER %s 0 * :%s's real name", nick, nick);
+	cl_send(c, "CAP END");
+	cl_wait(c, " 001 ");
+}
+
+/* Copies the value of tag key in c's line into val. */
+static void
+cl_tag(struct cl *c, const char *key, char *val, size_t size)
+{
+	char want[64];
+	const char *p;
+
+	snprintf(want, sizeof(want), "%s=", key);
+	ck_assert_msg(c->line[0] == '@' && (p = strstr(c->line, want)) !=
+	    NULL, "no %s in %s", key, c->line);
+	p += strlen(want);
+	snprintf(val, size, "%.*s", (int)strcspn(p, "; "), p);
+}
+
+/* A channel message carries its origin's time and msgid to every
+   instance, each member gets the form its capabilities ask for, and
+   CHATHISTORY on an instance that was not there reads the network's
+   history with the same ids, labeled. */
+START_TEST(test_cluster_ircv3_tags)
+{
+	struct cl a, b, c, d;
+	char id[64], t[64], v[64];
+
+	node_start(0, "5s");
+	node_start(1, "5s");
+	cl_open_caps(&a, 0, "alice", "message-tags echo-message");
+	cl_open_caps(&b, 1, "bob", "message-tags");
+	cl_open(&c, 0, "carol");
+	cl_send(&a, "JOIN #t");
+	cl_wait(&a, " 366 ");
+	cl_until(&b, "NAMES #t", ":@alice", " 366 ");
+	cl_send(&b, "JOIN #t");
+	cl_wait(&b, " 366 ");
+	cl_send(&c, "JOIN #t");
+	cl_wait(&c, " 366 ");
+	cl_wait(&b, ":carol!carol@127.0.0.1 JOIN #t");
+	cl_send(&a, "@+example=1 PRIVMSG #t :tagged hi");
+	cl_wait(&a, " PRIVMSG #t :tagged hi");
+	cl_tag(&a, "msgid", id, sizeof(id));
+	cl_tag(&a, "time", t, sizeof(t));
+	cl_tag(&a, "+example", v, sizeof(v));
+	ck_assert_str_eq(v, "1");
+	cl_wait(&b, " PRIVMSG #t :tagged hi");
+	cl_tag(&b, "msgid", v, sizeof(v));
+	ck_assert_str_eq(v, id);
+	cl_tag(&b, "time", v, sizeof(v));
+	ck_assert_str_eq(v, t);
+	cl_tag(&b, "+example", v, sizeof(v));
+	ck_assert_str_eq(v, "1");
+	/* Without capabilities: the plain line, from the same relay. */
+	cl_wait(&c, " PRIVMSG #t :tagged hi");
+	ck_assert_str_eq(c.line, ":alice!alice@127.0.0.1 PRIVMSG #t :tagged hi");
+	/* An instance that joined later reads it from the cluster. */
+	node_start(2, "5s");
+	cl_open_caps(&d, 2, "dave", "message-tags batch labeled-response "
+	    "draft/chathistory");
+	cl_send(&d, "JOIN #t");
+	cl_wait(&d, " 366 ");
+	cl_send(&d, "@label=L1 CHATHISTORY LATEST #t * 10");
+	cl_wait(&d, "BATCH +");
+	ck_assert_msg(strstr(d.line, "label=L1") != NULL &&
+	    strstr(d.line, "labeled-response") != NULL, "%s", d.line);
+	cl_wait(&d, " PRIVMSG #t :tagged hi");
+	cl_tag(&d, "msgid", v, sizeof(v));
+	ck_assert_str_eq(v, id);
+	cl_tag(&d, "time", v, sizeof(v));
+	ck_assert_str_eq(v, t);
+	cl_tag(&d, "+example", v, sizeof(v));
+	ck_assert_str_eq(v, "1");
+	/* Input waited for the answer, then goes on. */
+	cl_send(&d, "PING :after");
+	cl_wait(&d, "PONG");
+	ck_assert_msg(strstr(d.line, "after") != NULL, "%s", d.line);
+	cl_close(&a);
+	cl_close(&b);
+	cl_close(&c);
+	cl_close(&d);
+}
+END_TEST
+
 static struct chat_redis *up_link;
 
 static int
@@ -884,6 +978,7 @@ cluster_suite(void)
 	tcase_add_test(tc, test_cluster_one_order);
 	tcase_add_test(tc, test_cluster_history_stream);
 	tcase_add_test(tc, test_cluster_history_query);
+	tcase_add_test(tc, test_cluster_ircv3_tags);
 	tcase_add_test(tc, test_cluster_slow_redis);
 	tcase_add_test(tc, test_cluster_unix_socket);
 	tcase_add_test(tc, test_cluster_bad_settings);
