@@ -114,6 +114,8 @@ struct evs_chat {
 	size_t nunknown;  /* connected, not registered */
 	size_t ninvisible; /* registered with user mode +i */
 	size_t maxusers;
+	uint64_t relayed;    /* messages from users, formatted once */
+	uint64_t deliveries; /* their copies queued to recipients */
 	uint64_t gen;
 	time_t created;
 	char created_str[64];

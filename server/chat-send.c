@@ -79,6 +79,9 @@ chat_send_user(struct chat_user *to, struct chat_user *from, const char *cmd,
 	va_start(ap, fmt);
 	n = chat_send_vbuild(from->chat, from->prefix, cmd, NULL, fmt, ap);
 	va_end(ap);
+	from->chat->relayed++;
+	if (!evs_conn_closing(to->c))
+		from->chat->deliveries++;
 	chat_send_raw(to, from->chat->out, n);
 }
 
@@ -109,9 +112,10 @@ chat_send_chan(struct chat_chan *ch, struct chat_user *except,
 	va_end(ap);
 	if (m == NULL)
 		return;
+	from->chat->relayed++;
 	TAILQ_FOREACH(mb, &ch->members, by_chan) {
-		if (mb->u != except)
-			evs_conn_send_msg(mb->u->c, m);
+		if (mb->u != except && evs_conn_send_msg(mb->u->c, m) == 0)
+			from->chat->deliveries++;
 	}
 	evs_msg_unref(m);
 }
@@ -132,14 +136,16 @@ chat_send_peers(struct chat_user *from, int self, const char *cmd,
 	if (m == NULL)
 		return;
 	from->seen = gen;
-	if (self)
-		evs_conn_send_msg(from->c, m);
+	chat->relayed++;
+	if (self && evs_conn_send_msg(from->c, m) == 0)
+		chat->deliveries++;
 	TAILQ_FOREACH(um, &from->chans, by_user) {
 		TAILQ_FOREACH(mb, &um->ch->members, by_chan) {
 			if (mb->u->seen == gen)
 				continue;
 			mb->u->seen = gen;
-			evs_conn_send_msg(mb->u->c, m);
+			if (evs_conn_send_msg(mb->u->c, m) == 0)
+				chat->deliveries++;
 		}
 	}
 	evs_msg_unref(m);

@@ -376,19 +376,86 @@ metric(const char *text, const char *series)
 	return (unsigned long long)-1;
 }
 
+/* Returns the value of name{service="svc",listener="127.0.0.1:port"
+   [,reason="reason"]} in text. */
+static unsigned long long
+listener_metric(const char *text, const char *name, const char *svc,
+    int port, const char *reason)
+{
+	char series[256];
+
+	if (reason != NULL)
+		snprintf(series, sizeof(series), "%s{service=\"%s\",listener="
+		    "\"127.0.0.1:%d\",reason=\"%s\"}", name, svc, port, reason);
+	else
+		snprintf(series, sizeof(series), "%s{service=\"%s\",listener="
+		    "\"127.0.0.1:%d\"}", name, svc, port);
+	return metric(text, series);
+}
+
+/* Scrapes /metrics until series_fn(body) holds or 10 s pass (worker
+   counters reach the main thread within a probe period). */
+static void
+scrape_until(int port, char *body, size_t cap,
+    int (*ok)(const char *, void *), void *arg)
+{
+	uint64_t deadline = harness_now_ms() + 10000 * harness_slowdown();
+
+	for (;;) {
+		http_get(port, "/metrics", body, cap);
+		if (ok(body, arg) || harness_now_ms() > deadline)
+			break;
+		usleep(50000);
+	}
+}
+
+static int
+echo_counted(const char *body, void *arg)
+{
+	int *ports = arg;
+
+	return listener_metric(body, "evsockd_received_bytes_total", "echo",
+	    ports[0], NULL) == 9 && listener_metric(body,
+	    "evsockd_connections_closed_total", "chat", ports[1], "sendq") == 1;
+}
+
+/* A chat client that sends and never reads: PONGs pile up until the
+   sendq closes it.  Returns its socket. */
+static int
+chat_flood_unread(int port)
+{
+	char line[512], buf[4096] = "";
+	size_t len = 0;
+	int fd = chat_register(port, "slow", " 422 ", buf, sizeof(buf), &len);
+
+	memset(line, 'x', sizeof(line));
+	memcpy(line, "PING :", 6);
+	memcpy(line + 400, "\r\n", 2);
+	/* Up to 2 MB: more than the sendq and every socket buffer between
+	   (the client's does not grow while it reads nothing). */
+	for (int i = 0; i < 5000; i++) {
+		struct pollfd pfd = { fd, POLLOUT, 0 };
+		if (poll(&pfd, 1, 10000) <= 0 || send(fd, line, 402,
+		    MSG_NOSIGNAL | MSG_DONTWAIT) != 402)
+			break;
+	}
+	return fd;
+}
+
 /* /metrics counts what happened on echo (served by worker threads) and
-   chat, and promtool accepts the whole scrape. */
+   chat per service and listener, closes by reason, the chat's relayed
+   messages, and promtool accepts the whole scrape. */
 START_TEST(test_ops_metrics)
 {
 	const char *argv[] = { "evsockd", "--listen", "echo=127.0.0.1:0",
 		"--listen", "chat=127.0.0.1:0", "--threads", "2", "--metrics",
-		"127.0.0.1:0", NULL };
+		"127.0.0.1:0", "--sendq", "16k", "--socket-buffer", "4k",
+		"--flood-rate", "0", NULL };
 	const char *promtool[] = { "promtool", "check", "metrics", NULL };
-	static char body[65536];
+	static char body[262144];
 	char buf[8192] = "", out[4096], err[4096];
 	struct harness_proc p;
-	int ports[3], fd, cfd, st;
-	uint64_t deadline;
+	int ports[3], fd, cfd, sfd, st;
 	size_t len = 0, outlen;
 
 	ck_assert_msg(harness_evsockd(&p, argv, 3, ports) == 0, "%s", p.log);
@@ -402,24 +469,34 @@ START_TEST(test_ops_metrics)
 	cfd = chat_register(ports[1], "bob", " 422 ", buf, sizeof(buf), &len);
 	ck_assert_int_eq(harness_write_all(cfd, "JOIN #ops\r\n", 11), 0);
 	ck_assert(read_until(cfd, buf, sizeof(buf), &len, " 366 ", 10000));
+	sfd = chat_flood_unread(ports[1]);
+	ck_assert_msg(harness_proc_wait_log(&p, "closed: SendQ exceeded",
+	    10000), "%s", p.log);
 
-	/* Worker counters reach the main thread within a probe period. */
-	deadline = harness_now_ms() + 10000 * harness_slowdown();
-	for (;;) {
-		http_get(ports[2], "/metrics", body, sizeof(body));
-		if (metric(body, "evsockd_received_bytes_total{service=\"echo\"}")
-		    == 9 || harness_now_ms() > deadline)
-			break;
-		usleep(50000);
-	}
-	ck_assert_msg(metric(body, "evsockd_connections_accepted_total"
-	    "{service=\"echo\"}") == 1, "%s", body);
-	ck_assert_msg(metric(body, "evsockd_received_bytes_total"
-	    "{service=\"echo\"}") == 9, "%s", body);
-	ck_assert_msg(metric(body, "evsockd_connections_open"
-	    "{service=\"chat\"}") == 1, "%s", body);
+	scrape_until(ports[2], body, sizeof(body), echo_counted, ports);
+	ck_assert_msg(listener_metric(body, "evsockd_connections_accepted_"
+	    "total", "echo", ports[0], NULL) == 1, "%s", body);
+	ck_assert_msg(listener_metric(body, "evsockd_received_bytes_total",
+	    "echo", ports[0], NULL) == 9, "%s", body);
+	ck_assert_msg(listener_metric(body, "evsockd_connections_open",
+	    "chat", ports[1], NULL) == 1, "%s", body);
+	ck_assert_msg(listener_metric(body, "evsockd_connections_accepted_"
+	    "total", "chat", ports[1], NULL) == 2, "%s", body);
+	ck_assert_msg(listener_metric(body, "evsockd_connections_closed_total",
+	    "chat", ports[1], "sendq") == 1, "%s", body);
+	ck_assert_msg(listener_metric(body, "evsockd_connections_closed_total",
+	    "chat", ports[1], "stall") == 0, "%s", body);
+	ck_assert_msg(listener_metric(body, "evsockd_connections_refused_"
+	    "total", "echo", ports[0], "max_clients") == 0, "%s", body);
+	ck_assert_msg(strstr(body, "evsockd_accept_pauses_total{loop="
+	    "\"worker1\"} 0\n") != NULL, "%s", body);
 	ck_assert_msg(metric(body, "evsockd_chat_users") == 1, "%s", body);
 	ck_assert_msg(metric(body, "evsockd_chat_channels") == 1, "%s", body);
+	/* bob's JOIN went to the channel: one message, one copy. */
+	ck_assert_msg(metric(body, "evsockd_chat_messages_relayed_total") ==
+	    1, "%s", body);
+	ck_assert_msg(metric(body, "evsockd_chat_deliveries_total") == 1,
+	    "%s", body);
 	ck_assert_msg(strstr(body, "evsockd_event_loop_lag_seconds_bucket"
 	    "{loop=\"worker2\",le=\"+Inf\"}") != NULL, "%s", body);
 	ck_assert(metric(body, "process_open_fds") > 3);
@@ -429,6 +506,7 @@ START_TEST(test_ops_metrics)
 	ck_assert(strstr(body, "\nprocess_start_time_seconds ") != NULL);
 	close(fd);
 	close(cfd);
+	close(sfd);
 
 	st = harness_run(promtool, body, strlen(body), out, sizeof(out) - 1,
 	    &outlen, err, sizeof(err), 30000);
@@ -440,6 +518,58 @@ START_TEST(test_ops_metrics)
 		ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
 		    "promtool: %s%s", out, err);
 	}
+	ck_assert_int_eq(harness_proc_stop(&p, SIGTERM, 10000), 0);
+}
+END_TEST
+
+static int
+stall_counted(const char *body, void *arg)
+{
+	return listener_metric(body, "evsockd_connections_closed_total",
+	    "echo", *(int *)arg, "stall") == 1;
+}
+
+/* An echo peer that sends and never reads is closed once its output
+   has not moved for --stall-timeout; the close is logged at info with
+   the connection's id, address and reason, and counted. */
+START_TEST(test_ops_stall_timeout)
+{
+	const char *argv[] = { "evsockd", "--listen", "echo=127.0.0.1:0",
+		"--threads", "1", "--stall-timeout", "300ms", "--sendq", "4k",
+		"--socket-buffer", "4k", "--metrics", "127.0.0.1:0", NULL };
+	static char body[262144];
+	char chunk[4096];
+	struct harness_proc p;
+	struct pollfd pfd;
+	unsigned long long id;
+	const char *line;
+	int ports[2], fd, n;
+
+	ck_assert_msg(harness_evsockd(&p, argv, 2, ports) == 0, "%s", p.log);
+	fd = harness_connect(ports[0], 0);
+	ck_assert_int_ge(fd, 0);
+	memset(chunk, 'e', sizeof(chunk));
+	/* Send until the kernel takes no more: every buffer on the way is
+	   full and the server has stopped reading. */
+	for (n = 0; n < 100000; n++)
+		if (send(fd, chunk, sizeof(chunk), MSG_DONTWAIT |
+		    MSG_NOSIGNAL) <= 0)
+			break;
+	ck_assert(errno == EAGAIN || errno == EWOULDBLOCK);
+	ck_assert_msg(harness_proc_wait_log(&p, "closed: Stalled output",
+	    10000), "%s", p.log);
+	line = strstr(p.log, "evsockd: conn ");
+	ck_assert_msg(line != NULL && sscanf(line, "evsockd: conn %llu from "
+	    "127.0.0.1 closed: Stalled output", &id) == 1, "%s", p.log);
+	ck_assert(id > 0);
+	/* The server dropped what the peer never took: a reset. */
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	ck_assert_int_eq(poll(&pfd, 1, 10000 * (int)harness_slowdown()), 1);
+	ck_assert(pfd.revents & (POLLERR | POLLHUP | POLLIN));
+	close(fd);
+	scrape_until(ports[1], body, sizeof(body), stall_counted, &ports[0]);
+	ck_assert_msg(stall_counted(body, &ports[0]), "%s", body);
 	ck_assert_int_eq(harness_proc_stop(&p, SIGTERM, 10000), 0);
 }
 END_TEST
@@ -642,6 +772,7 @@ ops_suite(void)
 	tcase_add_test(tc, test_ops_log_formats);
 	tcase_add_test(tc, test_ops_check_config);
 	tcase_add_test(tc, test_ops_metrics);
+	tcase_add_test(tc, test_ops_stall_timeout);
 	tcase_add_test(tc, test_ops_socket_activation);
 	tcase_add_test(tc, test_ops_sd_notify);
 	tcase_add_test(tc, test_ops_user_drops_root);

@@ -63,6 +63,16 @@ struct evs_chat_stats {
 EVS_API void evs_chat_stats(const struct evs_chat *chat,
     struct evs_chat_stats *st);
 
+/* What a chat has carried since it was made. */
+struct evs_chat_traffic {
+	uint64_t relayed;    /* messages from users relayed to others */
+	uint64_t deliveries; /* copies of them queued to recipients */
+};
+
+/* Fills *st with the chat's traffic counters. */
+EVS_API void evs_chat_traffic(const struct evs_chat *chat,
+    struct evs_chat_traffic *st);
+
 #ifdef __cplusplus
 }
 #endif
