@@ -627,8 +627,14 @@ config_parse_file(struct config *cfg, const char *path, char *err,
 		}
 		config_reset_list(cfg, o, seen);
 		if (config_apply(cfg, o, v, &why) == -1) {
-			snprintf(err, errlen, "%s:%u: %s '%s': %s", path,
-			    lineno, name, v, why);
+			/* A file-only value may hold a secret (a password
+			   pasted where its hash belongs): not repeated. */
+			if (o->flags & CONFIG_FILE_ONLY)
+				snprintf(err, errlen, "%s:%u: %s: %s", path,
+				    lineno, name, why);
+			else
+				snprintf(err, errlen, "%s:%u: %s '%s': %s",
+				    path, lineno, name, v, why);
 			goto out;
 		}
 		cfg->line[o - config_opts] = lineno;

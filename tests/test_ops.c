@@ -574,6 +574,135 @@ START_TEST(test_ops_stall_timeout)
 }
 END_TEST
 
+/* Collects the ids of "conn N from ... opened" lines; returns how
+   many, all checked to differ. */
+static size_t
+distinct_ids(const char *log, unsigned long long *ids, size_t cap)
+{
+	const char *p = log;
+	size_t n = 0;
+
+	while ((p = strstr(p, "conn ")) != NULL && n < cap) {
+		unsigned long long id;
+		char what[16];
+
+		if (sscanf(p, "conn %llu from 127.0.0.1 %15s", &id, what) == 2 &&
+		    strcmp(what, "opened") == 0) {
+			for (size_t i = 0; i < n; i++)
+				ck_assert_msg(ids[i] != id, "id %llu twice: %s",
+				    id, log);
+			ids[n++] = id;
+		}
+		p += 5;
+	}
+	return n;
+}
+
+/* Connection ids differ across services and echo worker threads, and
+   log lines about a connection carry its id. */
+START_TEST(test_ops_log_connection_ids)
+{
+	const char *argv[] = { "evsockd", "--listen", "echo=127.0.0.1:0",
+		"--listen", "chat=127.0.0.1:0", "--threads", "2",
+		"--log-level", "debug", NULL };
+	unsigned long long ids[16];
+	struct harness_proc p;
+	int ports[2], fds[8];
+	uint64_t deadline;
+	size_t n = 0;
+
+	ck_assert_msg(harness_evsockd(&p, argv, 2, ports) == 0, "%s", p.log);
+	for (int i = 0; i < 8; i++) {
+		fds[i] = harness_connect(ports[i % 2], 0);
+		ck_assert_int_ge(fds[i], 0);
+	}
+	deadline = harness_now_ms() + 10000 * harness_slowdown();
+	while (harness_now_ms() < deadline) {
+		harness_proc_drain(&p);
+		if ((n = distinct_ids(p.log, ids, 16)) == 8)
+			break;
+		usleep(20000);
+	}
+	ck_assert_msg(n == 8, "%zu ids: %s", n, p.log);
+	for (int i = 0; i < 8; i++)
+		close(fds[i]);
+	ck_assert_int_eq(harness_proc_stop(&p, SIGTERM, 10000), 0);
+}
+END_TEST
+
+/* Sums N in the "suppressed N similar lines" lines of log. */
+static unsigned long long
+suppressed(const char *log)
+{
+	const char *p = log;
+	unsigned long long sum = 0, k;
+
+	while ((p = strstr(p, "suppressed ")) != NULL) {
+		if (sscanf(p, "suppressed %llu similar lines", &k) == 1)
+			sum += k;
+		p++;
+	}
+	return sum;
+}
+
+static unsigned long long
+refusals_logged(const char *log)
+{
+	const char *p = log;
+	unsigned long long n = 0;
+
+	while ((p = strstr(p, " refused: Server full")) != NULL) {
+		n++;
+		p++;
+	}
+	return n;
+}
+
+/* Connections refused by a limit are logged at info with id, address
+   and reason, at most LOG_LIMIT_PER_SEC a second: the rest show up as
+   one "suppressed N similar lines" line, so a flood of connections
+   cannot flood the log. */
+START_TEST(test_ops_log_limit_rate)
+{
+	const char *argv[] = { "evsockd", "--listen", "echo=127.0.0.1:0",
+		"--threads", "1", "--max-clients", "1", NULL };
+	struct harness_proc p;
+	unsigned long long lines = 0, held = 0;
+	uint64_t deadline;
+	int port, keep;
+
+	ck_assert_msg(harness_evsockd(&p, argv, 1, &port) == 0, "%s", p.log);
+	keep = harness_connect(port, 0);
+	ck_assert_int_ge(keep, 0);
+	ck_assert_int_eq(harness_write_all(keep, "x", 1), 0);
+	{
+		char c;
+		ck_assert_int_eq(harness_read_full(keep, &c, 1), 1);
+	}
+	for (int i = 0; i < 200; i++) {
+		int fd = harness_connect(port, 0);
+		ck_assert_int_ge(fd, 0);
+		close(fd);
+	}
+	deadline = harness_now_ms() + 20000 * harness_slowdown();
+	while (harness_now_ms() < deadline) {
+		harness_proc_drain(&p);
+		lines = refusals_logged(p.log);
+		held = suppressed(p.log);
+		if (lines + held >= 200)
+			break;
+		usleep(50000);
+	}
+	ck_assert_msg(lines + held == 200, "%llu + %llu: %s", lines, held,
+	    p.log);
+	ck_assert_msg(held > 0 && lines < 200, "%s", p.log);
+	ck_assert_msg(strstr(p.log, "evsockd: conn ") != NULL && strstr(p.log,
+	    " from 127.0.0.1 refused: Server full\n") != NULL, "%s", p.log);
+	close(keep);
+	ck_assert_int_eq(harness_proc_stop(&p, SIGTERM, 10000), 0);
+}
+END_TEST
+
 /* Socket activation: a bound socket passed as descriptor 3 with
    LISTEN_FDS serves, and the listen settings are ignored. */
 START_TEST(test_ops_socket_activation)
@@ -773,6 +902,8 @@ ops_suite(void)
 	tcase_add_test(tc, test_ops_check_config);
 	tcase_add_test(tc, test_ops_metrics);
 	tcase_add_test(tc, test_ops_stall_timeout);
+	tcase_add_test(tc, test_ops_log_connection_ids);
+	tcase_add_test(tc, test_ops_log_limit_rate);
 	tcase_add_test(tc, test_ops_socket_activation);
 	tcase_add_test(tc, test_ops_sd_notify);
 	tcase_add_test(tc, test_ops_user_drops_root);
