@@ -15,10 +15,10 @@
  * nothing is freed under a running callback.
  */
 #include <errno.h>
-#include <stdatomic.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,6 +155,9 @@ conn_refuse(struct evs_conn *c, enum evs_refusal why, const char *reason)
 	if (why == EVS_REFUSED_MAX_CLIENTS || why == EVS_REFUSED_PER_IP)
 		log_limited(EVS_LOG_INFO, "conn %llu from %s refused: %s",
 		    (unsigned long long)c->id, evs_conn_peer_host(c), reason);
+	else
+		log_debug("conn %llu from %s refused: %s",
+		    (unsigned long long)c->id, evs_conn_peer_host(c), reason);
 	if (c->svc->refuse != NULL)
 		n = c->svc->refuse(c, line, sizeof(line), reason, c->arg);
 	else
@@ -162,9 +165,6 @@ conn_refuse(struct evs_conn *c, enum evs_refusal why, const char *reason)
 		    reason);
 	if (n >= sizeof(line))
 		n = sizeof(line) - 1;
-	else
-		log_debug("conn %llu from %s refused: %s",
-		    (unsigned long long)c->id, evs_conn_peer_host(c), reason);
 	evs_conn_send(c, line, n);
 	evs_conn_close(c, reason);
 }

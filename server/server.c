@@ -219,6 +219,8 @@ evs_server_set(struct evs_server *srv, enum evs_server_option opt,
 		struct evs_conn *c;
 		if (value > 86400000LL * 30)
 			goto bad;
+		if (srv->stall_timeout_ms == (unsigned)value)
+			return 0;
 		srv->stall_timeout_ms = (unsigned)value;
 		/* Connections already open follow the new setting too. */
 		TAILQ_FOREACH(c, &srv->conns, link)
