@@ -118,7 +118,8 @@ static const struct config_opt config_opts[] = {
 	{ "motd-file", 0, CONFIG_STRING, 0, F(motd_file), 0, 0, NULL, "PATH",
 	  "chat: message of the day" },
 	{ "oper", 0, CONFIG_CUSTOM, CONFIG_FILE_ONLY | CONFIG_REPEAT, 0, 0, 0,
-	  config_set_oper, "NAME HASH", "chat: a server operator: OPER name and\n"
+	  config_set_oper, "NAME HASH",
+	  "chat: a server operator: OPER name and\n"
 	  "the crypt(3) hash of its password" },
 	{ "kline-file", 0, CONFIG_STRING, 0, F(kline_file), 0, 0, NULL,
 	  "PATH", "chat: keep address bans (KLINE) in PATH" },
@@ -317,7 +318,8 @@ config_set_oper(struct config *cfg, const char *v, const char **why)
 	}
 	if (nlen > CONFIG_OPER_NAME_MAX || memchr(v, ':', nlen) != NULL ||
 	    memchr(v, ',', nlen) != NULL) {
-		*why = "expected a name of at most 32 bytes, without ':' or ','";
+		*why = "expected a name of at most 32 bytes, without ':' "
+		    "or ','";
 		return -1;
 	}
 	if (strpbrk(hash, " \t") != NULL || config_check_hash(hash) == -1) {

@@ -446,8 +446,8 @@ daemon_prepare_opers(struct daemon *d, const struct config *cfg,
 	config_where(cfg, "kline-file", where, sizeof(where));
 	if (stat(cfg->kline_file, &sb) == 0) {
 		if (!S_ISREG(sb.st_mode)) {
-			snprintf(err, errlen, "%s: kline-file %s: not a regular "
-			    "file", where, cfg->kline_file);
+			snprintf(err, errlen, "%s: kline-file %s: not a "
+			    "regular file", where, cfg->kline_file);
 			return -1;
 		}
 		return 0;
@@ -461,7 +461,8 @@ daemon_prepare_opers(struct daemon *d, const struct config *cfg,
 		slash[1] = '\0';
 	else if (slash != NULL)
 		*slash = '\0';
-	if (stat(slash != NULL ? dir : ".", &sb) == -1 || !S_ISDIR(sb.st_mode)) {
+	if (stat(slash != NULL ? dir : ".", &sb) == -1 ||
+	    !S_ISDIR(sb.st_mode)) {
 		snprintf(err, errlen, "%s: kline-file %s: no directory %s",
 		    where, cfg->kline_file, slash != NULL ? dir : ".");
 		rc = -1;

@@ -329,6 +329,19 @@ START_TEST(test_ops_check_config)
 	snprintf(text, sizeof(text), "%s:2: motd-file /nonexistent/motd", conf);
 	ck_assert_msg(strstr(err, text) != NULL, "%s", err);
 
+	/* Bans need a file, or a directory to make one in. */
+	write_file(conf, "kline-file /nonexistent/dir/klines\n");
+	st = run_evsockd(argv, out, sizeof(out), err, sizeof(err));
+	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) != 0);
+	snprintf(text, sizeof(text), "%s:1: kline-file /nonexistent/dir/"
+	    "klines: no directory /nonexistent/dir", conf);
+	ck_assert_msg(strstr(err, text) != NULL, "%s", err);
+	snprintf(text, sizeof(text), "kline-file %s/klines\noper alice "
+	    "$6$saltsalt$Kx3uHnJ7Yl0pO1vS7xV3hQ2m9y4bZ0jW\n", dir);
+	write_file(conf, text);
+	st = run_evsockd(argv, out, sizeof(out), err, sizeof(err));
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s", err);
+
 	write_file(conf, "config /etc/other.conf\n");
 	st = run_evsockd(argv, out, sizeof(out), err, sizeof(err));
 	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) != 0);
@@ -586,8 +599,8 @@ distinct_ids(const char *log, unsigned long long *ids, size_t cap)
 		unsigned long long id;
 		char what[16];
 
-		if (sscanf(p, "conn %llu from 127.0.0.1 %15s", &id, what) == 2 &&
-		    strcmp(what, "opened") == 0) {
+		if (sscanf(p, "conn %llu from 127.0.0.1 %15s", &id,
+		    what) == 2 && strcmp(what, "opened") == 0) {
 			for (size_t i = 0; i < n; i++)
 				ck_assert_msg(ids[i] != id, "id %llu twice: %s",
 				    id, log);
