@@ -814,7 +814,7 @@ config_diff(const struct config *a, const struct config *b,
     void (*fn)(const char *, const char *, const char *, int, void *),
     void *arg)
 {
-	char va[1024], vb[1024];
+	char va[4096], vb[4096]; /* 64 operators or 32 listeners fit */
 	size_t n = 0;
 
 	for (size_t i = 0; i < CONFIG_NOPTS; i++) {
