@@ -823,7 +823,6 @@ daemon_signals(struct daemon *d)
 		{ &d->sighup, SIGHUP }, { &d->sigusr1, SIGUSR1 },
 		{ &d->sigusr2, SIGUSR2 },
 	};
-
 	struct timeval second = { 1, 0 };
 
 	for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
