@@ -538,9 +538,11 @@ daemon_log_change(const char *name, const char *oldv, const char *newv,
 		    oldv, newv, oldv);
 }
 
-/* SIGHUP: the settings are read again from the same command line and
-   config file; a broken file leaves everything as it was. */
-static void
+/* SIGHUP (and the operators' REHASH, once the chat has it): the
+   settings are read again from the same command line and config file;
+   a broken file leaves everything as it was.  Returns 0, or -1 when
+   the new settings were refused. */
+static int
 daemon_reload(struct daemon *d)
 {
 	struct config next;
@@ -566,12 +568,13 @@ daemon_reload(struct daemon *d)
 	metrics_count_reload(d->metrics, 1);
 	log_info("reload: done");
 	notify_ready("reloaded");
-	return;
+	return 0;
 fail:
 	config_free(&next);
 	log_error("reload failed, the running settings stay: %s", err);
 	metrics_count_reload(d->metrics, 0);
 	notify_ready("reload failed; previous settings kept");
+	return -1;
 }
 
 static void
@@ -594,7 +597,7 @@ daemon_signal_cb(evutil_socket_t sig, short what, void *arg)
 	(void)what;
 	switch ((int)sig) {
 	case SIGHUP:
-		daemon_reload(d);
+		(void)daemon_reload(d);
 		return;
 	case SIGUSR1:
 		if (d->cfg.log_file == NULL)
