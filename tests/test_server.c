@@ -619,16 +619,15 @@ stalled(void *arg)
 }
 
 /* A peer that sends and never reads: echo stops reading at the sendq,
-   and the stall timeout closes it once its output has not moved. */
+   and the stall timeout closes it once its output has not moved; set
+   while the connection is already stuck, it applies to it too. */
 START_TEST(test_server_stall_timeout_closes)
 {
 	struct evs_listener_stats ls;
 	char chunk[4096];
 	int fd, full = 0;
 
-	ck_assert_int_eq(evs_server_set(srv, EVS_OPT_STALL_TIMEOUT_MS, 200),
-	    0);
-	ck_assert_int_eq(evs_server_get(srv, EVS_OPT_STALL_TIMEOUT_MS), 200);
+	ck_assert_int_eq(evs_server_get(srv, EVS_OPT_STALL_TIMEOUT_MS), 0);
 	ck_assert_int_eq(evs_server_set(srv, EVS_OPT_SENDQ, 4096), 0);
 	fd = harness_connect(evs_listener_port(first_listener), 0);
 	ck_assert_int_ge(fd, 0);
@@ -642,6 +641,9 @@ START_TEST(test_server_stall_timeout_closes)
 			full++;
 		event_base_loop(base, EVLOOP_NONBLOCK);
 	}
+	ck_assert_int_eq(evs_server_set(srv, EVS_OPT_STALL_TIMEOUT_MS, 200),
+	    0);
+	ck_assert_int_eq(evs_server_get(srv, EVS_OPT_STALL_TIMEOUT_MS), 200);
 	ck_assert(harness_loop_until(base, stalled, NULL, 10000));
 	evs_server_listener_stats(srv, &ls, 1);
 	ck_assert_uint_eq(ls.closed, 1);
