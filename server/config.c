@@ -318,7 +318,7 @@ config_set_oper(struct config *cfg, const char *v, const char **why)
 	}
 	if (nlen > CONFIG_OPER_NAME_MAX || memchr(v, ':', nlen) != NULL ||
 	    memchr(v, ',', nlen) != NULL) {
-		*why = "expected a name of at most 32 bytes, without ':' "
+		*why = "expected a name of at most 64 bytes, without ':' "
 		    "or ','";
 		return -1;
 	}

@@ -13,7 +13,7 @@
 
 #define CONFIG_MAX_LISTEN 32
 #define CONFIG_MAX_OPERS 64
-#define CONFIG_OPER_NAME_MAX 32  /* bytes in an operator's name */
+#define CONFIG_OPER_NAME_MAX 64  /* bytes in an operator's name */
 #define CONFIG_OPER_HASH_MAX 160 /* bytes in a crypt(3) hash */
 #define CONFIG_MAX_OPTS 48 /* entries in the option table, at most */
 #define CONFIG_WHERE_MAX 512

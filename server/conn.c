@@ -76,6 +76,7 @@ static const struct {
 	{ "Excess Flood", EVS_CLOSED_FLOOD },
 	{ "Flood", EVS_CLOSED_FLOOD },
 	{ "Killed", EVS_CLOSED_KILL },
+	{ "K-lined", EVS_CLOSED_KILL },
 	{ "Quit", EVS_CLOSED_QUIT },
 	{ "Client Quit", EVS_CLOSED_QUIT },
 };

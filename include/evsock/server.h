@@ -126,8 +126,8 @@ enum evs_refusal {
  * Why a connection closed: an index into closed_by below.  The engine
  * knows its own reasons; a reason a service gives evs_conn_close is
  * read by its words: "Registration timed out", "Ping timeout...",
- * "Excess Flood"/"Flood...", "Killed...", "Quit..."; anything else is
- * EVS_CLOSED_SERVICE.
+ * "Excess Flood"/"Flood...", "Killed..."/"K-lined...", "Quit...";
+ * anything else is EVS_CLOSED_SERVICE.
  */
 enum evs_close_cause {
 	EVS_CLOSED_PEER,         /* "peer": the peer closed (EOF) */
@@ -139,7 +139,8 @@ enum evs_close_cause {
 	EVS_CLOSED_SENDQ,        /* "sendq": over EVS_OPT_SENDQ */
 	EVS_CLOSED_STALL,        /* "stall": EVS_OPT_STALL_TIMEOUT_MS */
 	EVS_CLOSED_FLOOD,        /* "flood": a rate limit of the service */
-	EVS_CLOSED_KILL,         /* "kill": removed by an operator */
+	EVS_CLOSED_KILL,         /* "kill": removed by an operator (KILL,
+	                            a ban) */
 	EVS_CLOSED_SHUTDOWN,     /* "shutdown": the server shut down */
 	EVS_CLOSED_QUIT,         /* "quit": the client said goodbye */
 	EVS_CLOSED_SERVICE,      /* "service": the service, another reason */
