@@ -9,10 +9,12 @@
  *                 packed name lists (chat_send_*)
  *   chat-flood.c  the per-client command rate (chat_flood_*)
  *   chat-reg.c    registration: PASS NICK USER CAP PING PONG QUIT
- *   chat-chan.c   JOIN PART TOPIC KICK NAMES LIST
+ *   chat-chan.c   JOIN PART TOPIC KICK NAMES LIST INVITE
+ *   chat-access.c who may join and speak: masks, bans, invites, keys
  *   chat-msg.c    PRIVMSG NOTICE AWAY
  *   chat-query.c  WHO WHOIS LUSERS MOTD VERSION TIME
  *   chat-mode.c   MODE, for users and channels
+ *   chat-redis.c  the cluster backplane over Redis (chat-link.h)
  */
 #ifndef EVSOCK_CHAT_INT_H
 #define EVSOCK_CHAT_INT_H
@@ -40,11 +42,32 @@
 #define U_INVISIBLE  0x10
 #define U_HAS_USER   0x20
 #define U_CLOSING    0x40 /* we said goodbye; the engine is closing */
+#define U_REMOTE     0x80 /* on another instance: no connection here */
+#define U_HOLD       0x100 /* input paused while the cluster claims a nick */
+#define U_DETACHED   0x200 /* gone from nicks, channels and counts */
 
 #define CHAT_PRINTF(f, a) __attribute__((format(printf, f, a)))
 
 struct event;
 struct chat_member;
+struct chat_link;
+struct chat_node;
+
+/* One entry of a channel's +b, +e or +I list. */
+struct chat_mask {
+	struct chat_mask *next;
+	time_t when;
+	char mask[IRC_MASK_MAX + 1];
+	char by[IRC_NICK_MAX + 1];
+};
+
+/* A pending invitation, used up by the JOIN it allows. */
+struct chat_invite {
+	struct chat_invite *next;
+	time_t created; /* the channel's, so a namesake never inherits it */
+	int by_op;      /* an operator's invite also passes +b, +k and +l */
+	char chan[IRC_CHANNEL_MAX + 1];
+};
 TAILQ_HEAD(chat_member_list, chat_member);
 
 struct chat_user {
@@ -64,12 +87,16 @@ struct chat_user {
 	time_t idle_since;
 	uint64_t reg_deadline_ms; /* monotonic; 0: none */
 	uint64_t seen; /* fan-out generation, to reach each peer once */
+	uint64_t nick_ts; /* wall-clock ms the nick was taken (collisions) */
+	struct chat_node *node; /* the instance of a U_REMOTE user */
 	unsigned flags;
 	char nick[IRC_NICK_MAX + 1];
 	char user[IRC_USER_MAX + 1];
 	char realname[IRC_REALNAME_MAX + 1];
 	char host[CHAT_HOST_MAX];
 	char prefix[CHAT_PREFIX_MAX];
+	struct chat_invite *invites;
+	size_t ninvites;
 };
 
 TAILQ_HEAD(chat_user_list, chat_user);
@@ -84,6 +111,14 @@ struct chat_chan {
 	time_t created;
 	int topic_ops;   /* +t: only operators set the topic */
 	int no_external; /* +n: only members send to the channel */
+	int invite_only; /* +i */
+	int moderated;   /* +m: only +v and +o speak */
+	int secret;      /* +s */
+	int no_ctcp;     /* +C: no CTCP but ACTION */
+	size_t limit;    /* +l; 0: none */
+	struct chat_mask *bans, *excepts, *invex; /* +b, +e, +I */
+	size_t nmasks;   /* entries on the three lists together */
+	char key[IRC_KEY_MAX + 1]; /* +k; empty: none */
 	char name[IRC_CHANNEL_MAX + 1];
 };
 
@@ -93,6 +128,7 @@ struct chat_member {
 	struct chat_user *u;
 	struct chat_chan *ch;
 	int op;
+	int voice;
 };
 
 struct evs_chat {
@@ -114,6 +150,11 @@ struct evs_chat {
 	size_t nunknown;  /* connected, not registered */
 	size_t ninvisible; /* registered with user mode +i */
 	size_t maxusers;
+	size_t nremote;    /* registered on other instances */
+	size_t nremote_invisible;
+	struct chat_link *link; /* the cluster backplane; NULL: one instance */
+	unsigned history_lines; /* per channel; 0: none kept */
+	int link_quiet; /* applying the backplane's events: publish nothing */
 	uint64_t relayed;    /* messages from users, formatted once */
 	uint64_t deliveries; /* their copies queued to recipients */
 	uint64_t gen;
@@ -142,8 +183,11 @@ void chat_state_fini(struct evs_chat *chat);
    of memory. */
 struct chat_user *chat_state_user_new(struct evs_chat *chat,
     struct evs_conn *c);
-/* Removes u from its channels, the nick table and the counters, and
-   frees it. */
+/* Removes u from its channels, the nick table and the counters at once
+   (QUIT takes effect before the connection has drained); u stays
+   allocated, unregistered and unfindable until chat_state_quit. */
+void chat_state_detach(struct chat_user *u);
+/* Detaches u if not yet done, and frees it. */
 void chat_state_quit(struct chat_user *u);
 /* Returns the user with this nick (any case), or NULL. */
 struct chat_user *chat_state_find_user(struct evs_chat *chat,
@@ -180,6 +224,24 @@ void chat_state_register(struct chat_user *u);
 /* Sets or clears user mode +i; returns 1 if it changed. */
 int chat_state_invisible(struct chat_user *u, int on);
 
+/* Marks u away with text (copied), or back with NULL. */
+void chat_state_away(struct chat_user *u, const char *text);
+/* Returns the wall clock in milliseconds (nick timestamps). */
+uint64_t chat_state_wallclock_ms(void);
+/* Asks the cluster for `nick` on behalf of local u.  Returns 1 when
+   the answer comes later (u's input is held until then), 0 when the
+   caller may go on at once. */
+int chat_state_claim(struct chat_user *u, const char *nick);
+/* Ends the hold chat_state_claim put on u's input. */
+void chat_state_unhold(struct chat_user *u);
+/* Returns a new registered user on another instance (no connection),
+   or NULL if the nick is taken here or out of memory. */
+struct chat_user *chat_state_remote_new(struct evs_chat *chat,
+    struct chat_node *node, const char *nick, const char *user,
+    const char *host, const char *realname);
+/* Sets or clears +i on a remote user, keeping the counts. */
+void chat_state_remote_invisible(struct chat_user *u, int on);
+
 /* chat-send.c: the one place lines are built and queued. */
 /* Queues len bytes to u. */
 void chat_send_raw(struct chat_user *u, const char *data, size_t len);
@@ -197,10 +259,21 @@ void chat_send_user(struct chat_user *to, struct chat_user *from,
 void chat_send_chan(struct chat_chan *ch, struct chat_user *except,
     struct chat_user *from, const char *cmd, const char *fmt, ...)
     CHAT_PRINTF(5, 6);
+/* As chat_send_chan, to the members of ch at least as privileged as
+   `status` ('@': operators, '+': voiced and operators), but `except`. */
+void chat_send_chan_status(struct chat_chan *ch, int status,
+    struct chat_user *except, struct chat_user *from, const char *cmd,
+    const char *fmt, ...) CHAT_PRINTF(6, 7);
 /* A message from `from` to everyone sharing a channel with it, once
    each, and to `from` itself when `self` is set. */
 void chat_send_peers(struct chat_user *from, int self, const char *cmd,
     const char *fmt, ...) CHAT_PRINTF(4, 5);
+/* Queues m to ch's local members but `except` (may be NULL). */
+void chat_send_chan_msg(struct chat_chan *ch, struct chat_user *except,
+    struct evs_msg *m);
+/* Queues m to the local users sharing a channel with `from`, once
+   each, not to `from`. */
+void chat_send_peers_msg(struct chat_user *from, struct evs_msg *m);
 /* Formats the ERROR line that ends a link into buf; returns its length
    (0 if it does not fit). */
 size_t chat_send_error(char *buf, size_t len, const char *host,
@@ -238,9 +311,44 @@ void chat_flood_clear(struct chat_user *u);
 chat_cmd_fn chat_reg_cap, chat_reg_pass, chat_reg_nick, chat_reg_user,
     chat_reg_ping, chat_reg_pong, chat_reg_quit;
 
+/* The cluster's answer to chat_state_claim: takes `nick` for u, or
+   says 433. */
+void chat_reg_nick_claimed(struct chat_user *u, const char *nick, int ok);
+
 /* chat-chan.c */
 chat_cmd_fn chat_chan_join, chat_chan_part, chat_chan_topic, chat_chan_kick,
-    chat_chan_names, chat_chan_list;
+    chat_chan_names, chat_chan_list, chat_chan_invite;
+/* Returns 1 if u may see ch in LIST, NAMES and WHOIS: ch is not secret
+   or u is a member. */
+int chat_chan_visible(const struct chat_user *u, const struct chat_chan *ch);
+
+/* chat-access.c: who may join a channel and who may speak in it. */
+/* Returns 1 if u's nick!user@host matches an entry of the list. */
+int chat_access_match(const struct chat_user *u, const struct chat_mask *l);
+/* Returns the numeric's code ("474", ...) that refuses u's JOIN to ch
+   with `key` (may be NULL), or NULL if u may join; uses up an invite
+   that allowed it. */
+const char *chat_access_join(struct chat_user *u, struct chat_chan *ch,
+    const char *key);
+/* Returns 1 if u may send to ch (+n, +m, +b with +e; ops and voiced
+   members always may). */
+int chat_access_speak(const struct chat_user *u, const struct chat_chan *ch);
+/* Records an invitation of u to ch; an old one for ch is replaced, the
+   oldest dropped past IRC_INVITES_MAX.  Returns 0 or -1. */
+int chat_access_invite(struct chat_user *u, const struct chat_chan *ch,
+    int by_op);
+/* Frees u's invitations. */
+void chat_access_invites_clear(struct chat_user *u);
+/* Adds mask to *list as set by `by`; returns 1 if added, 0 if already
+   there, -1 if out of memory. */
+int chat_access_mask_add(struct chat_chan *ch, struct chat_mask **list,
+    const char *mask, const char *by);
+/* Removes mask (compared case-insensitively) from *list; returns 1 if
+   it was there. */
+int chat_access_mask_del(struct chat_chan *ch, struct chat_mask **list,
+    const char *mask);
+/* Frees ch's three mask lists. */
+void chat_access_masks_clear(struct chat_chan *ch);
 
 /* chat-msg.c */
 chat_cmd_fn chat_msg_privmsg, chat_msg_notice, chat_msg_away;

@@ -7,9 +7,9 @@
  *
  * A connection ends in exactly one place, chat_close(), which the
  * engine calls from its reaper after the socket is gone: only there is
- * a user removed from channels and freed, and only there do its peers
- * see its QUIT.  Everything else (QUIT, timeouts, a bad password,
- * shutdown) just says goodbye and asks the engine to close.
+ * a user freed.  QUIT, timeouts and a bad password take effect at once
+ * (chat_disconnect: peers see the QUIT, the user leaves its channels
+ * and its nick is free) while the connection drains its goodbye.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "chat-int.h"
+#include "chat-link.h"
 
 struct chat_cmd {
 	const char *name;
@@ -51,6 +52,7 @@ static const struct evs_service chat_service = {
 static const struct chat_cmd chat_cmds[] = {
 	{ "AWAY", chat_msg_away, 0, 0 },
 	{ "CAP", chat_reg_cap, 1, 1 },
+	{ "INVITE", chat_chan_invite, 0, 0 },
 	{ "JOIN", chat_chan_join, 1, 0 },
 	{ "KICK", chat_chan_kick, 2, 0 },
 	{ "LIST", chat_chan_list, 0, 0 },
@@ -97,19 +99,32 @@ chat_read_line_limit(struct evs_chat *chat)
 		chat->outmax = m > CHAT_OUT_MAX ? CHAT_OUT_MAX : (size_t)m;
 }
 
+/* Ends u's presence: its peers see the QUIT, and it leaves channels,
+   the nick table and the counts, whether or not the socket is gone. */
+static void
+chat_leave(struct chat_user *u, const char *reason)
+{
+	if (u->flags & U_DETACHED)
+		return;
+	if ((u->flags & U_REGISTERED) && !TAILQ_EMPTY(&u->chans))
+		chat_send_peers(u, 0, IRC_MSG_QUIT, reason);
+	chat_state_detach(u);
+}
+
 void
 chat_disconnect(struct chat_user *u, const char *reason)
 {
 	char line[IRC_LINE_MAX];
 	size_t n;
 
-	if (u->flags & U_CLOSING)
+	if (u->flags & (U_CLOSING | U_REMOTE))
 		return;
 	u->flags |= U_CLOSING;
 	if (u->quit_reason == NULL)
 		u->quit_reason = strdup(reason);
 	if ((n = chat_send_error(line, sizeof(line), u->host, reason)) > 0)
 		chat_send_raw(u, line, n);
+	chat_leave(u, u->quit_reason != NULL ? u->quit_reason : reason);
 	evs_conn_close(u->c, reason);
 }
 
@@ -141,8 +156,7 @@ chat_close(struct evs_conn *c, const char *reason, void *arg)
 		return;
 	if (u->quit_reason != NULL)
 		reason = u->quit_reason;
-	if ((u->flags & U_REGISTERED) && !TAILQ_EMPTY(&u->chans))
-		chat_send_peers(u, 0, IRC_MSG_QUIT, reason);
+	chat_leave(u, reason);
 	evs_conn_set_data(c, NULL);
 	chat_state_quit(u);
 }
@@ -205,15 +219,55 @@ chat_overlong(struct evs_conn *c, void *arg)
 	chat_send_reply(u, IRC_ERR_INPUTTOOLONG);
 }
 
+/* Returns the index past spaces from i (past the word at i first when
+   `word` is set). */
+static size_t
+chat_skip(const char *line, size_t len, size_t i, int word)
+{
+	if (word)
+		while (i < len && line[i] != ' ' && line[i] != '\0')
+			i++;
+	while (i < len && line[i] == ' ')
+		i++;
+	return i;
+}
+
+/* Answers a line the parser refused for a NUL, CR or LF inside it,
+   naming its command (the first word after any tags and prefix). */
+static void
+chat_refuse_badchar(struct chat_user *u, const char *line, size_t len)
+{
+	char cmd[32];
+	size_t i = chat_skip(line, len, 0, 0), n = 0;
+
+	if (i < len && line[i] == '@')
+		i = chat_skip(line, len, i, 1);
+	if (i < len && line[i] == ':')
+		i = chat_skip(line, len, i, 1);
+	while (i < len && n < sizeof(cmd) - 1 && line[i] > ' ' &&
+	    (unsigned char)line[i] < 0x7f) {
+		char ch = line[i++];
+
+		cmd[n++] = ch >= 'a' && ch <= 'z' ? (char)(ch - 'a' + 'A') : ch;
+	}
+	cmd[n] = '\0';
+	chat_send_reply(u, IRC_ERR_UNKNOWNERROR, n > 0 ? cmd : "*",
+	    "Line contains a NUL, CR or LF byte and was not run");
+}
+
 void
 chat_dispatch(struct chat_user *u, char *line, size_t len)
 {
 	struct irc_msg m;
 	const struct chat_cmd *cmd = NULL;
 	size_t i;
+	int r;
 
-	if (irc_parse(line, len, &m) != IRC_PARSE_OK)
+	if ((r = irc_parse(line, len, &m)) != IRC_PARSE_OK) {
+		if (r == IRC_PARSE_BADCHAR)
+			chat_refuse_badchar(u, line, len);
 		return;
+	}
 	for (i = 0; i < sizeof(chat_cmds) / sizeof(chat_cmds[0]); i++) {
 		if (strcmp(chat_cmds[i].name, m.command) == 0) {
 			cmd = &chat_cmds[i];
@@ -313,6 +367,9 @@ evs_chat_free(struct evs_chat *chat)
 {
 	if (chat == NULL)
 		return;
+	if (chat->link != NULL)
+		chat->link->ops->free(chat->link);
+	chat->link = NULL;
 	/* Connections the engine freed without close(): drop their state
 	   without touching them. */
 	chat_state_fini(chat);
@@ -348,6 +405,11 @@ evs_chat_set(struct evs_chat *chat, enum evs_chat_option opt,
 		if (value < 1)
 			break;
 		chat->flood_burst = (unsigned)value;
+		return 0;
+	case EVS_CHAT_HISTORY_LINES:
+		if (value > 1000000)
+			break;
+		chat->history_lines = (unsigned)value;
 		return 0;
 	}
 	errno = EINVAL;
@@ -424,6 +486,33 @@ fail:
 		free(lines[i]);
 	free(lines);
 	return -1;
+}
+
+int
+evs_chat_set_cluster(struct evs_chat *chat, const char *url, const char *node,
+    unsigned timeout_ms, char *err, size_t errlen)
+{
+	struct chat_link *link;
+
+	if (chat->link != NULL || url == NULL || node == NULL ||
+	    timeout_ms < 300) {
+		snprintf(err, errlen, "%s", chat->link != NULL ?
+		    "already in a cluster" : "invalid cluster settings");
+		errno = EINVAL;
+		return -1;
+	}
+#ifdef EVS_HAVE_HIREDIS
+	if ((link = chat_redis_new(chat, url, node, timeout_ms, err,
+	    errlen)) == NULL)
+		return -1;
+#else
+	(void)link;
+	snprintf(err, errlen, "built without hiredis: no cluster");
+	errno = ENOTSUP;
+	return -1;
+#endif
+	chat->link = link;
+	return 0;
 }
 
 void

@@ -53,6 +53,8 @@ struct config {
 	uint64_t threads;          /* 0: number of cores */
 	uint64_t stall_timeout_ms; /* 0: off */
 	uint64_t socket_buffer;    /* bytes; 0: the kernel's autotuning */
+	uint64_t cluster_timeout_ms;
+	uint64_t history_lines;    /* per channel; 0: none */
 	char *config_file;         /* --config; NULL: none */
 	char *password_file;
 	char *motd_file;
@@ -63,6 +65,9 @@ struct config {
 	char *metrics;             /* HOST:PORT of /metrics; NULL: off */
 	char *user;                /* drop to this user after binding */
 	char *kline_file;          /* chat: address bans kept here */
+	char *cluster;             /* Redis URL; NULL: one instance */
+	char *node_name;           /* NULL: host name and chat port */
+	int reuseport;             /* SO_REUSEPORT on the chat listeners */
 	int check_config;
 	int help;
 	int version;
