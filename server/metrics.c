@@ -505,7 +505,7 @@ metrics_render_chat(struct metrics *m, struct evbuffer *out)
 	evbuffer_add_printf(out, "evsockd_chat_messages_relayed_total %llu\n",
 	    (unsigned long long)ct.relayed);
 	metrics_header(out, "evsockd_chat_deliveries_total", "counter",
-	    "Copies of relayed messages queued to recipients.");
+	    "Copies of relayed messages queued to this instance's clients.");
 	evbuffer_add_printf(out, "evsockd_chat_deliveries_total %llu\n",
 	    (unsigned long long)ct.deliveries);
 }
