@@ -24,6 +24,7 @@
 
 #include "../common/addr.h"
 #include "../common/sockio.h"
+#include "../common/tls.h"
 
 enum client_state {
 	CLIENT_IDLE,
@@ -59,6 +60,9 @@ struct evs_client {
 	int last_err;
 	int error;
 	char reason[320];
+	struct evs_tls *tls;        /* TLS settings, or NULL for plain TCP */
+	char server_name[ADDR_HOST_MAX]; /* checked and sent as SNI; "":
+	                                    the target's host */
 };
 
 static void client_read_cb(struct bufferevent *, void *);
@@ -606,4 +610,18 @@ evutil_socket_t
 evs_client_fd(const struct evs_client *cl)
 {
 	return cl->bev != NULL ? bufferevent_getfd(cl->bev) : -1;
+}
+
+int
+evs_client_set_tls(struct evs_client *cl, struct evs_tls *tls,
+    const char *server_name)
+{
+	if (cl->state != CLIENT_IDLE || (tls != NULL && tls_is_server(tls))) {
+		errno = EINVAL;
+		return -1;
+	}
+	cl->tls = tls;
+	snprintf(cl->server_name, sizeof(cl->server_name), "%s",
+	    server_name != NULL ? server_name : "");
+	return 0;
 }

@@ -913,3 +913,9 @@ evs_conn_service(const struct evs_conn *c, void **arg)
 		*arg = c->arg;
 	return c->svc;
 }
+
+int
+evs_conn_is_tls(const struct evs_conn *c)
+{
+	return c->tls != NULL;
+}

@@ -20,6 +20,7 @@
 #include <evsock/evsock.h>
 
 #include "../common/log.h"
+#include "../common/tls.h"
 #include "config.h"
 #include "metrics.h"
 #include "notify.h"
@@ -57,6 +58,7 @@ struct daemon {
 	struct event_base *base;
 	struct evs_server *srv;
 	struct evs_chat *chat;
+	struct evs_tls *tls;        /* for tls-listen; NULL: none */
 	struct event *sigint, *sigterm, *sighup, *sigusr1, *sigusr2;
 	struct worker *workers;
 	size_t nworkers;
@@ -76,8 +78,7 @@ struct daemon {
  * settings name without touching the running daemon, leaving what it
  * made in *state; apply() makes it live and cannot fail; discard()
  * drops the state of a reload that another part refused.  Startup
- * goes through the same steps.  TLS certificates and server operators
- * join as more rows.
+ * goes through the same steps.  Server operators join as more rows.
  */
 struct reload_step {
 	const char *name;
@@ -105,12 +106,17 @@ static void daemon_apply_chat(struct daemon *, const struct config *,
 static void daemon_discard_chat(void *);
 static void daemon_apply_limits(struct daemon *, const struct config *,
     void *);
+static int daemon_prepare_tls(struct daemon *, const struct config *,
+    void **, char *, size_t);
+static void daemon_apply_tls(struct daemon *, const struct config *, void *);
+static void daemon_discard_tls(void *);
 
 static const struct reload_step daemon_reload_steps[] = {
 	{ "log", daemon_prepare_log, daemon_apply_log, NULL },
 	{ "chat", daemon_prepare_chat, daemon_apply_chat,
 	  daemon_discard_chat },
 	{ "limits", NULL, daemon_apply_limits, NULL },
+	{ "tls", daemon_prepare_tls, daemon_apply_tls, daemon_discard_tls },
 };
 #define NSTEPS (sizeof(daemon_reload_steps) / sizeof(daemon_reload_steps[0]))
 
@@ -420,6 +426,56 @@ daemon_apply_chat(struct daemon *d, const struct config *cfg, void *state)
 	daemon_discard_chat(cf);
 }
 
+/* The certificate and key are read into a new context; a pair that
+   does not load fails the reload and the running context stays. */
+static int
+daemon_prepare_tls(struct daemon *d, const struct config *cfg, void **state,
+    char *err, size_t errlen)
+{
+	char where[CONFIG_WHERE_MAX], why[ERR_MAX];
+	SSL_CTX *ctx;
+
+	(void)d;
+	if (!config_tls(cfg))
+		return 0;
+	if ((ctx = tls_prepare(cfg->tls_cert, cfg->tls_key, why,
+	    sizeof(why))) == NULL) {
+		snprintf(err, errlen, "%s: %s", config_where(cfg, "tls-cert",
+		    where, sizeof(where)), why);
+		return -1;
+	}
+	*state = ctx;
+	return 0;
+}
+
+/* New connections take the new context; those already up keep the
+   one they started with (each SSL holds a reference to it). */
+static void
+daemon_apply_tls(struct daemon *d, const struct config *cfg, void *state)
+{
+	SSL_CTX *ctx = state, *old = NULL;
+
+	if (ctx == NULL)
+		return;
+	if (d->tls == NULL) {
+		d->tls = evs_tls_from_ctx(ctx, 1);
+		if (d->tls == NULL)
+			log_error("TLS: out of memory");
+	} else {
+		tls_swap(d->tls, ctx, &old);
+		ctx = old;
+		log_info("reload: TLS certificate %s loaded for new "
+		    "connections", cfg->tls_cert);
+	}
+	SSL_CTX_free(ctx);
+}
+
+static void
+daemon_discard_tls(void *state)
+{
+	SSL_CTX_free(state);
+}
+
 /* Runs every step's prepare; on success applies them all, else
    discards what was prepared.  Returns 0 or -1 with err set. */
 static int
@@ -567,8 +623,8 @@ daemon_signal_cb(evutil_socket_t sig, short what, void *arg)
  * listener, or NULL with err set.
  */
 static struct evs_listener *
-daemon_listen_workers(struct daemon *d, const char *spec, char *err,
-    size_t errlen)
+daemon_listen_workers(struct daemon *d, const char *spec, struct evs_tls *tls,
+    char *err, size_t errlen)
 {
 	struct evs_listener *probe, *first = NULL, *l;
 	const struct sockaddr *sa;
@@ -590,6 +646,8 @@ daemon_listen_workers(struct daemon *d, const char *spec, char *err,
 		    err, errlen);
 		if (l == NULL)
 			return NULL;
+		if (tls != NULL)
+			evs_listener_set_tls(l, tls);
 		if (first == NULL)
 			first = l;
 	}
@@ -701,7 +759,7 @@ daemon_drop_privileges(const struct config *cfg)
 
 static struct evs_listener *
 daemon_listen_one(struct daemon *d, const char *service, const char *spec,
-    int fd, char *err, size_t errlen)
+    int fd, int tls, char *err, size_t errlen)
 {
 	const struct evs_service *svc = evs_echo_service();
 	struct evs_listener *l = NULL;
@@ -711,10 +769,19 @@ daemon_listen_one(struct daemon *d, const char *service, const char *spec,
 		svc = evs_chat_service();
 		arg = d->chat;
 	}
+	if (tls && d->tls == NULL) {
+		snprintf(err, errlen, "%s: no TLS certificate loaded", spec);
+		return NULL;
+	}
 	if (fd < 0 && svc == evs_echo_service() && d->nworkers > 0)
-		return daemon_listen_workers(d, spec, err, errlen);
-	if (fd < 0)
-		return evs_server_listen(d->srv, spec, svc, arg, err, errlen);
+		return daemon_listen_workers(d, spec, tls ? d->tls : NULL, err,
+		    errlen);
+	if (fd < 0) {
+		l = evs_server_listen(d->srv, spec, svc, arg, err, errlen);
+		if (l != NULL && tls)
+			evs_listener_set_tls(l, d->tls);
+		return l;
+	}
 	if (svc == evs_echo_service() && d->nworkers > 0) {
 		/* Every worker accepts on its own copy of the socket. */
 		for (size_t i = 0; i < d->nworkers; i++) {
@@ -774,6 +841,7 @@ daemon_free(struct daemon *d)
 	metrics_probe_free(d->probe);
 	evs_server_free(d->srv);
 	evs_chat_free(d->chat);
+	evs_tls_free(d->tls);
 	if (d->base != NULL)
 		event_base_free(d->base);
 	if (d->password != NULL) {
@@ -796,6 +864,11 @@ daemon_check(struct daemon *d)
 	    daemon_prepare_chat(d, &d->cfg, &state, err, sizeof(err)) == -1)
 		rc = -1;
 	daemon_discard_chat(state);
+	state = NULL;
+	if (rc == 0 && daemon_prepare_tls(d, &d->cfg, &state, err,
+	    sizeof(err)) == -1)
+		rc = -1;
+	daemon_discard_tls(state);
 	if (rc == 0 && d->cfg.user != NULL && getpwnam(d->cfg.user) == NULL) {
 		char where[CONFIG_WHERE_MAX];
 		snprintf(err, sizeof(err), "%s: user %s: no such user",
@@ -931,7 +1004,7 @@ main(int argc, char **argv)
 		    "settings ignored", npassed);
 	for (int i = 0; i < npassed; i++) {
 		struct evs_listener *l = daemon_listen_one(&d, names[i], NULL,
-		    3 + i, err, sizeof(err));
+		    3 + i, 0, err, sizeof(err));
 		if (l == NULL) {
 			log_error("cannot listen %s on passed socket %d: %s",
 			    names[i], i, err);
@@ -943,13 +1016,14 @@ main(int argc, char **argv)
 	for (size_t i = 0; npassed <= 0 && i < d.cfg.nlisten; i++) {
 		const struct config_listen *cl = &d.cfg.listen[i];
 		struct evs_listener *l = daemon_listen_one(&d, cl->service,
-		    cl->spec, -1, err, sizeof(err));
+		    cl->spec, -1, cl->tls, err, sizeof(err));
 		if (l == NULL) {
 			log_error("cannot listen %s on %s", cl->service, err);
 			goto out;
 		}
-		log_info("listening %s on %s", cl->service,
-		    evs_listener_addr_str(l, addr, sizeof(addr)));
+		log_info("listening %s%s on %s", cl->service, cl->tls ?
+		    " (TLS)" : "", evs_listener_addr_str(l, addr,
+		    sizeof(addr)));
 	}
 	if (d.cfg.metrics != NULL) {
 		if (metrics_listen(d.metrics, d.base, d.cfg.metrics, addr,

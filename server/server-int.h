@@ -9,6 +9,7 @@
 #include <event2/listener.h>
 
 #include <evsock/server.h>
+#include <evsock/tls.h>
 
 #include "../common/line.h"
 
@@ -41,6 +42,7 @@ struct evs_conn {
 	struct event *rev;   /* our read event, stored after the struct */
 	unsigned read_ms;    /* its timeout while armed; 0: none */
 	struct bufferevent *bev;
+	struct tlsio *tls;   /* the TLS transport, or NULL for plain TCP */
 	struct evbuffer *cork;      /* EVS_SERVICE_CORK output not yet written */
 	TAILQ_ENTRY(evs_conn) flink; /* server's flush list, while CORKED */
 	void *data;
@@ -63,11 +65,13 @@ struct evs_listener {
 	void *arg;
 	union conn_addr addr;
 	socklen_t addrlen;
+	struct evs_tls *tls;  /* TLS settings for new connections, or NULL */
 };
 
 TAILQ_HEAD(listener_list, evs_listener);
 
 struct ipcount;
+struct tlsio;
 
 struct evs_server {
 	struct event_base *base;

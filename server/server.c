@@ -18,6 +18,7 @@
 
 #include "../common/addr.h"
 #include "../common/log.h"
+#include "../common/tls.h"
 #include "server-int.h"
 
 #define IPTAB_SIZE 4096
@@ -370,6 +371,23 @@ const struct evs_service *
 evs_listener_service(const struct evs_listener *l)
 {
 	return l->svc;
+}
+
+int
+evs_listener_set_tls(struct evs_listener *l, struct evs_tls *tls)
+{
+	if (tls != NULL && !tls_is_server(tls)) {
+		errno = EINVAL;
+		return -1;
+	}
+	l->tls = tls;
+	return 0;
+}
+
+struct evs_tls *
+evs_listener_tls(const struct evs_listener *l)
+{
+	return l->tls;
 }
 
 void
