@@ -14,8 +14,8 @@ cd "$(dirname "$0")/.."
 # Build and test dependencies; ii/ngircd/valgrind/clang serve the
 # system tests, benchmarks and fuzz corpus replay; promtool (prometheus),
 # mandoc and systemd-analyze (systemd) check the metrics, manual pages
-# and units.
-pkgs="gcc pkg-config meson ninja-build libevent-dev libedit-dev check libsystemd-dev"
+# and units; the openssl command makes the TLS tests' certificates.
+pkgs="gcc pkg-config meson ninja-build libevent-dev libedit-dev check libsystemd-dev libssl-dev openssl"
 case "$mode" in
 test)
 	pkgs="$pkgs clang ii ngircd valgrind procps python3 prometheus mandoc systemd"
