@@ -230,10 +230,10 @@ tlsio_verify_words(long v)
 	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
 	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
 	case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
-		return "unknown CA";
+		return "from an unknown CA";
 	case X509_V_ERR_HOSTNAME_MISMATCH:
 	case X509_V_ERR_IP_ADDRESS_MISMATCH:
-		return "wrong host";
+		return "for another host";
 	case X509_V_ERR_CERT_HAS_EXPIRED:
 		return "expired";
 	case X509_V_ERR_CERT_NOT_YET_VALID:

@@ -30,6 +30,8 @@ union conn_addr {
 #define CONN_REFUSED    0x100 /* refused by a limit; never opened */
 #define CONN_IP_COUNTED 0x200 /* counted in the per-IP table */
 #define CONN_CORKED     0x400 /* on the server's flush list */
+#define CONN_HANDSHAKE  0x1000 /* TLS handshake not done yet */
+#define CONN_GOT_DATA   0x2000 /* something was received */
 #define CONN_PEER_GONE  0x800 /* a write failed (reset, broken pipe):
                                  nothing more is sent; what the peer
                                  sent before is still read and served */
@@ -85,6 +87,8 @@ struct evs_server {
 	struct event *shutdown_timer;
 	char *linebuf;              /* LINE framing scratch, max_line + 1 */
 	char *readbuf;              /* recv() scratch, max_read bytes */
+	struct evbuffer *tlswire;   /* TLS records on their way to a socket;
+	                               empty between calls */
 	struct {
 		unsigned ms;
 		const struct timeval *tv;
@@ -102,6 +106,7 @@ struct evs_server {
 	unsigned idle_timeout_ms;
 	unsigned shutdown_timeout_ms;
 	unsigned linger_ms;
+	unsigned handshake_ms;      /* TLS handshake deadline */
 	int backlog;
 	int reuseport;
 	int accept_paused;

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <event2/util.h>
@@ -77,6 +78,7 @@ evs_server_new(struct event_base *base)
 	srv->shutdown_timeout_ms = 5000;
 	srv->linger_ms = 2000;
 	srv->backlog = 4096;
+	srv->handshake_ms = 10000;
 	srv->reaper = event_new(base, -1, 0, server_reaper_cb, srv);
 	srv->flusher = event_new(base, -1, 0, server_flusher_cb, srv);
 	srv->accept_retry = evtimer_new(base, server_accept_retry_cb, srv);
@@ -128,6 +130,8 @@ evs_server_free(struct evs_server *srv)
 	}
 	free(srv->linebuf);
 	free(srv->readbuf);
+	if (srv->tlswire != NULL)
+		evbuffer_free(srv->tlswire);
 	free(srv);
 }
 
@@ -187,6 +191,11 @@ evs_server_set(struct evs_server *srv, enum evs_server_option opt,
 	case EVS_OPT_REUSEPORT:
 		srv->reuseport = value != 0;
 		return 0;
+	case EVS_OPT_HANDSHAKE_TIMEOUT_MS:
+		if (value < 1 || value > 600000)
+			goto bad;
+		srv->handshake_ms = (unsigned)value;
+		return 0;
 	case EVS_OPT_MAX_READ: {
 		char *p;
 		if (value < 512 || value > 16 * 1024 * 1024)
@@ -217,6 +226,7 @@ evs_server_get(const struct evs_server *srv, enum evs_server_option opt)
 	case EVS_OPT_BACKLOG: return srv->backlog;
 	case EVS_OPT_REUSEPORT: return srv->reuseport;
 	case EVS_OPT_MAX_READ: return (long long)srv->max_read;
+	case EVS_OPT_HANDSHAKE_TIMEOUT_MS: return srv->handshake_ms;
 	}
 	return -1;
 }

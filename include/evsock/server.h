@@ -93,7 +93,9 @@ enum evs_server_option {
 	EVS_OPT_LINGER_MS,        /* after our FIN, how long to drain the peer */
 	EVS_OPT_BACKLOG,          /* listen(2) backlog for new listeners */
 	EVS_OPT_REUSEPORT,        /* 1: SO_REUSEPORT on new listeners */
-	EVS_OPT_MAX_READ          /* bytes per read(2) */
+	EVS_OPT_MAX_READ,         /* bytes per read(2) */
+	EVS_OPT_HANDSHAKE_TIMEOUT_MS /* TLS listeners: the handshake must
+	                                finish within this (default 10 s) */
 };
 
 struct evs_server_stats {
