@@ -86,10 +86,10 @@ static void client_check_flushed(struct evs_client *);
 static void client_up(struct evs_client *);
 static int client_tls_start(struct evs_client *);
 static void client_tls_read(struct evs_client *);
-static int client_tls_send(struct evs_client *, const void *, size_t,
-    struct evbuffer *);
+static int client_tls_send(struct evs_client *, struct sockio_out *);
 static int client_tls_flush(struct evs_client *);
 static void client_tls_failed(struct evs_client *, const char *);
+static int client_queue(struct evs_client *, struct sockio_out *);
 
 struct evs_client *
 evs_client_new(struct event_base *base, struct evdns_base *dns,
@@ -529,56 +529,43 @@ client_write_failed(struct evs_client *cl, int err)
 int
 evs_client_send(struct evs_client *cl, const void *data, size_t len)
 {
-	struct evbuffer *out;
-	ssize_t n = 0;
+	struct sockio_out o = { .data = data, .len = len };
 
-	if (cl->state == CLIENT_IDLE || cl->state == CLIENT_DONE ||
-	    cl->closing || cl->shut_wr)
-		return -1;
-	if (cl->state != CLIENT_CONNECTED)
-		return evbuffer_add(cl->early, data, len);
-	if (cl->tio != NULL)
-		return client_tls_send(cl, data, len, NULL);
-	out = bufferevent_get_output(cl->bev);
-	if (evbuffer_get_length(out) == 0) {
-		n = sockio_write(bufferevent_getfd(cl->bev), data, len);
-		if (n < 0) {
-			client_write_failed(cl, errno);
-			return -1;
-		}
-	}
-	if ((size_t)n < len)
-		return evbuffer_add(out, (const char *)data + n,
-		    len - (size_t)n);
-	return 0;
+	return client_queue(cl, &o);
 }
 
 int
 evs_client_send_buffer(struct evs_client *cl, struct evbuffer *buf)
 {
-	struct evbuffer *out;
+	struct sockio_out o = { .buf = buf };
 
+	return client_queue(cl, &o);
+}
+
+/* The one send path: before the connection is up, output waits in
+   `early`; then it is written through.  Takes o; returns 0 or -1. */
+static int
+client_queue(struct evs_client *cl, struct sockio_out *o)
+{
 	if (cl->state == CLIENT_IDLE || cl->state == CLIENT_DONE ||
 	    cl->closing || cl->shut_wr) {
-		evbuffer_drain(buf, evbuffer_get_length(buf));
+		sockio_discard(o);
 		return -1;
 	}
 	if (cl->state != CLIENT_CONNECTED)
-		return evbuffer_add_buffer(cl->early, buf);
+		return sockio_queue(cl->early, o) == 0 ? 0 : -1;
 	if (cl->tio != NULL)
-		return client_tls_send(cl, NULL, 0, buf);
-	out = bufferevent_get_output(cl->bev);
-	if (evbuffer_get_length(out) == 0 &&
-	    sockio_write_evbuffer(bufferevent_getfd(cl->bev), buf) < 0) {
-		int err = errno;
-
-		evbuffer_drain(buf, evbuffer_get_length(buf));
-		client_write_failed(cl, err);
+		return client_tls_send(cl, o);
+	switch (sockio_write_through(bufferevent_getfd(cl->bev),
+	    bufferevent_get_output(cl->bev), o)) {
+	case 0:
+		return 0;
+	case SOCKIO_WRITE_ERROR:
+		client_write_failed(cl, errno);
+		return -1;
+	default:
 		return -1;
 	}
-	if (evbuffer_get_length(buf) > 0)
-		return evbuffer_add_buffer(out, buf);
-	return 0;
 }
 
 void
@@ -682,7 +669,9 @@ client_up(struct evs_client *cl)
 	   of anything connected() sends. */
 	if (evbuffer_get_length(cl->early) > 0) {
 		if (cl->tio != NULL) {
-			if (client_tls_send(cl, NULL, 0, cl->early) == -1)
+			struct sockio_out o = { .buf = cl->early };
+
+			if (client_tls_send(cl, &o) == -1)
 				return;
 		} else {
 			evbuffer_add_buffer(bufferevent_get_output(cl->bev),
@@ -776,15 +765,17 @@ client_tls_read(struct evs_client *cl)
 		cl->cbs->data(cl, cl->plain, cl->arg);
 }
 
-/* Encrypts plaintext (len bytes at data, or all of buf) and writes it
-   through.  Returns 0 or -1. */
+/* Encrypts o (taken) and writes the records through.  Returns 0 or
+   -1. */
 static int
-client_tls_send(struct evs_client *cl, const void *data, size_t len,
-    struct evbuffer *buf)
+client_tls_send(struct evs_client *cl, struct sockio_out *o)
 {
-	int rc = buf != NULL ? tlsio_write_buffer(cl->tio, buf, cl->wire) :
-	    tlsio_write(cl->tio, data, len, cl->wire);
+	int rc = o->buf != NULL ? tlsio_write_buffer(cl->tio, o->buf,
+	    cl->wire) : tlsio_write(cl->tio, o->data, o->len, cl->wire);
 
+	/* The bytes are encrypted (or kept by the SSL until its
+	   handshake): a reference can go. */
+	sockio_discard(o);
 	if (rc == -1) {
 		evbuffer_drain(cl->wire, evbuffer_get_length(cl->wire));
 		client_tls_failed(cl, *tlsio_error(cl->tio) != '\0' ?
@@ -794,28 +785,25 @@ client_tls_send(struct evs_client *cl, const void *data, size_t len,
 	return client_tls_flush(cl);
 }
 
-/* Writes the records made so far straight to the socket while nothing
-   is queued, the rest queued.  Returns 0 or -1 (the client ended). */
+/* Writes the records made so far through, like plain output: straight
+   to the socket while nothing is queued, the rest queued.  Returns 0
+   or -1 (the client ended). */
 static int
 client_tls_flush(struct evs_client *cl)
 {
-	struct evbuffer *out = bufferevent_get_output(cl->bev);
+	struct sockio_out o = { .buf = cl->wire };
 
 	if (evbuffer_get_length(cl->wire) == 0)
 		return 0;
-	if (evbuffer_get_length(out) == 0 &&
-	    sockio_write_evbuffer(bufferevent_getfd(cl->bev), cl->wire) < 0) {
-		int err = errno;
-
-		evbuffer_drain(cl->wire, evbuffer_get_length(cl->wire));
-		client_write_failed(cl, err);
+	switch (sockio_write_through(bufferevent_getfd(cl->bev),
+	    bufferevent_get_output(cl->bev), &o)) {
+	case 0:
+		return 0;
+	case SOCKIO_WRITE_ERROR:
+		client_write_failed(cl, errno);
 		return -1;
-	}
-	if (evbuffer_get_length(cl->wire) > 0 &&
-	    evbuffer_add_buffer(out, cl->wire) == -1) {
-		evbuffer_drain(cl->wire, evbuffer_get_length(cl->wire));
+	default:
 		client_tls_failed(cl, "out of memory");
 		return -1;
 	}
-	return 0;
 }
