@@ -14,6 +14,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "../common/tls.h"
 #include "load-engine.h"
 
 #define RING_MAX (1u << 16)
@@ -29,6 +33,10 @@ static int load_conn_flush(struct load_conn *c);
 static void load_conn_read(struct load_conn *c);
 static void load_conn_drop(struct load_conn *c);
 static int load_conn_write_error(struct load_conn *c);
+static void load_conn_tls_start(struct load_conn *c);
+static void load_conn_tls_step(struct load_conn *c, short what);
+static ssize_t load_conn_send(struct load_conn *c, const void *p, size_t n);
+static ssize_t load_conn_recv(struct load_conn *c, void *p, size_t n);
 
 int
 load_conn_start(struct load_conn *c)
@@ -43,6 +51,9 @@ load_conn_start(struct load_conn *c)
 	if (fd == -1)
 		return -1;
 	c->fd = fd;
+	c->t_connect = load_now();
+	if (w->hs_first == 0 || c->t_connect < w->hs_first)
+		w->hs_first = c->t_connect;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (conf->nsources > 0) {
 		unsigned s = (unsigned)(c->id % conf->nsources);
@@ -79,6 +90,8 @@ load_conn_drop(struct load_conn *c)
 		event_free(c->ev);
 		c->ev = NULL;
 	}
+	SSL_free(c->ssl);
+	c->ssl = NULL;
 	if (c->fd != -1) {
 		close(c->fd);
 		c->fd = -1;
@@ -166,7 +179,7 @@ load_conn_write(struct load_conn *c, const void *data, size_t len)
 	ssize_t r = 0;
 
 	if (c->olen == 0) {
-		r = write(c->fd, data, len);
+		r = load_conn_send(c, data, len);
 		if (r == -1) {
 			if (errno != EAGAIN && errno != EINTR)
 				return load_conn_write_error(c);
@@ -212,7 +225,8 @@ static int
 load_conn_flush(struct load_conn *c)
 {
 	while (c->ooff < c->olen) {
-		ssize_t r = write(c->fd, c->obuf + c->ooff, c->olen - c->ooff);
+		ssize_t r = load_conn_send(c, c->obuf + c->ooff,
+		    c->olen - c->ooff);
 
 		if (r == -1) {
 			if (errno == EAGAIN || errno == EINTR)
@@ -277,12 +291,18 @@ load_conn_cb(evutil_socket_t fd, short what, void *arg)
 		int err = 0;
 		socklen_t len = sizeof(err);
 
+		if (c->ssl != NULL) {
+			load_conn_tls_step(c, what);
+			return;
+		}
 		if (what & EV_TIMEOUT)
 			err = ETIMEDOUT;
 		else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
 			err = errno;
 		if (err != 0)
 			load_conn_fail(c, err);
+		else if (c->w->conf->tls_ctx != NULL)
+			load_conn_tls_start(c);
 		else
 			load_conn_connected(c);
 		return;
@@ -315,9 +335,10 @@ load_conn_read(struct load_conn *c)
 	size_t want = LOAD_RBUF_SIZE;
 	ssize_t r;
 
+again:
 	if (proto->read_want != NULL)
 		want = proto->read_want(c, want);
-	r = read(c->fd, w->rbuf, want);
+	r = load_conn_recv(c, w->rbuf, want);
 	if (r <= 0) {
 		if (r == -1 && (errno == EAGAIN || errno == EINTR))
 			return;
@@ -333,4 +354,117 @@ load_conn_read(struct load_conn *c)
 	}
 	w->bytes_in += (size_t)r;
 	proto->input(c, w->rbuf, (size_t)r, load_now());
+	/* Decrypted bytes left inside the SSL raise no socket event. */
+	if (c->ssl != NULL && c->state != LOAD_CONN_CLOSED &&
+	    SSL_pending(c->ssl) > 0)
+		goto again;
+}
+
+/* --tls: TCP is up; the handshake runs under the connect timeout,
+   and its time counts from connect(). */
+static void
+load_conn_tls_start(struct load_conn *c)
+{
+	const struct load_conf *conf = c->w->conf;
+	SSL *ssl = SSL_new(conf->tls_ctx);
+
+	if (ssl == NULL || SSL_set_fd(ssl, c->fd) != 1 ||
+	    tls_set_peer_name(ssl, conf->tls_name) == -1) {
+		SSL_free(ssl);
+		load_conn_fail(c, ENOMEM);
+		return;
+	}
+	/* Output the kernel does not take is retried from obuf, which may
+	   have moved and may hold more by then. */
+	SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE |
+	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_set_connect_state(ssl);
+	c->ssl = ssl;
+	load_conn_tls_step(c, 0);
+}
+
+static void
+load_conn_tls_step(struct load_conn *c, short what)
+{
+	struct load_worker *w = c->w;
+	const struct load_conf *conf = w->conf;
+	struct timeval tv;
+	char why[200];
+	uint64_t now;
+	int rc, e;
+
+	if (what & EV_TIMEOUT) {
+		load_conn_fail(c, ETIMEDOUT);
+		return;
+	}
+	ERR_clear_error();
+	rc = SSL_do_handshake(c->ssl);
+	if (rc == 1) {
+		now = load_now();
+		hist_record(w->hs, now - c->t_connect);
+		if (now > w->hs_last)
+			w->hs_last = now;
+		load_conn_connected(c);
+		return;
+	}
+	e = SSL_get_error(c->ssl, rc);
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		tv.tv_sec = (time_t)(conf->connect_timeout_ms / 1000);
+		tv.tv_usec = (suseconds_t)(conf->connect_timeout_ms % 1000 *
+		    1000);
+		event_del(c->ev);
+		event_assign(c->ev, w->base, c->fd, e == SSL_ERROR_WANT_READ ?
+		    EV_READ : EV_WRITE, load_conn_cb, c);
+		event_add(c->ev, conf->connect_timeout_ms ? &tv : NULL);
+		return;
+	}
+	load_worker_note(w, "connection %llu to %s: TLS: %s",
+	    (unsigned long long)c->id, conf->target,
+	    tls_failure(c->ssl, why, sizeof(why)));
+	load_conn_fail(c, EPROTO);
+}
+
+/* write(2) through TLS when --tls: the same returns, EAGAIN included. */
+static ssize_t
+load_conn_send(struct load_conn *c, const void *p, size_t n)
+{
+	size_t done;
+	int e;
+
+	if (c->ssl == NULL)
+		return write(c->fd, p, n);
+	ERR_clear_error();
+	if (SSL_write_ex(c->ssl, p, n, &done) == 1)
+		return (ssize_t)done;
+	e = SSL_get_error(c->ssl, 0);
+	errno = e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ ?
+	    EAGAIN : e == SSL_ERROR_SYSCALL && errno != 0 ? errno : EPROTO;
+	ERR_clear_error();
+	return -1;
+}
+
+/* read(2) through TLS when --tls: 0 at the server's end. */
+static ssize_t
+load_conn_recv(struct load_conn *c, void *p, size_t n)
+{
+	size_t done;
+	int e;
+
+	if (c->ssl == NULL)
+		return read(c->fd, p, n);
+	ERR_clear_error();
+	if (SSL_read_ex(c->ssl, p, n, &done) == 1)
+		return (ssize_t)done;
+	e = SSL_get_error(c->ssl, 0);
+	ERR_clear_error();
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		errno = EAGAIN;
+		return -1;
+	}
+	if (e == SSL_ERROR_ZERO_RETURN ||
+	    (e == SSL_ERROR_SYSCALL && errno == 0))
+		return 0;
+	if (e != SSL_ERROR_SYSCALL)
+		errno = EPROTO;
+	return -1;
 }

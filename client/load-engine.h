@@ -47,6 +47,8 @@ struct load_conn {
 	int fd;
 	enum load_conn_state state;
 	int want_write;       /* EV_WRITE is armed */
+	void *ssl;            /* --tls: the connection's SSL, else NULL */
+	uint64_t t_connect;   /* when connect() was called */
 	struct event *ev;
 	/* Output not yet taken by the kernel. */
 	char *obuf;
@@ -122,6 +124,8 @@ struct load_worker {
 	/* figures */
 	struct hist *total;     /* latencies inside the window */
 	struct hist *iv;        /* latencies since the last publish */
+	struct hist *hs;        /* --tls: handshake latencies */
+	uint64_t hs_first, hs_last;
 	uint64_t iv_published;
 	uint64_t up, failed, ready, open, msgs, sent, bytes_out, bytes_in;
 	uint64_t members;

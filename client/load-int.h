@@ -62,6 +62,8 @@ struct load_conf {
 	char tag[LOAD_TAG_LEN + 1];    /* marks this run's messages */
 	int progress;
 	int json;
+	void *tls_ctx;                 /* --tls: an SSL_CTX; NULL: plain */
+	const char *tls_name;          /* --tls: the name checked */
 };
 
 enum load_phase {
@@ -121,6 +123,8 @@ struct load_result {
 	uint64_t win_bytes;      /* bytes received inside the window */
 	uint64_t err[LOAD_ERR_COUNT];
 	char first_error[160];   /* "" when none */
+	const struct hist *hs;   /* --tls: handshake latencies (ns) */
+	uint64_t hs_first, hs_last; /* first connect, last handshake done */
 };
 
 /* Fills *r and merges w's window latencies into total. */

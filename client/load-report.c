@@ -15,6 +15,8 @@ struct load_figures {
 	uint64_t errors;
 	double secs, mps, bps;   /* window, msgs/s, bytes/s */
 	int interrupted;
+	struct hist *hs;         /* --tls: handshake latencies */
+	double hs_rate;          /* handshakes/s, first connect to last */
 };
 
 static const char *load_report_err_name(enum load_err e);
@@ -161,6 +163,19 @@ load_report_json(const struct load_conf *conf, const struct load_totals *t,
 		    (unsigned long long)t->members, (unsigned long long)t->sent,
 		    (unsigned long long)f->expected,
 		    (unsigned long long)t->msgs, (unsigned long long)f->lost);
+	if (conf->tls_ctx != NULL) {
+		printf(",\"tls\":{\"handshakes\":%llu,"
+		    "\"handshakes_per_s\":%.1f,\"handshake_latency_us\":{",
+		    (unsigned long long)hist_count(f->hs), f->hs_rate);
+		for (unsigned i = 0; i < conf->npercentiles; i++) {
+			load_report_pkey(conf->percentiles[i], key,
+			    sizeof(key));
+			printf("\"%s\":%.1f,", key, (double)hist_percentile(
+			    f->hs, conf->percentiles[i]) / 1e3);
+		}
+		printf("\"max\":%.1f,\"mean\":%.1f}}",
+		    (double)hist_max(f->hs) / 1e3, hist_mean(f->hs) / 1e3);
+	}
 	printf(",\"interrupted\":%s}\n", f->interrupted ? "true" : "false");
 }
 
@@ -196,6 +211,17 @@ load_report_text(const struct load_conf *conf, const struct load_totals *t,
 		    (unsigned long long)f->expected,
 		    (unsigned long long)t->msgs, (unsigned long long)f->lost,
 		    (unsigned long long)t->members);
+	if (conf->tls_ctx != NULL) {
+		printf("handshakes  %llu, %.0f/s; latency us",
+		    (unsigned long long)hist_count(f->hs), f->hs_rate);
+		for (unsigned i = 0; i < conf->npercentiles; i++) {
+			load_report_pkey(conf->percentiles[i], key,
+			    sizeof(key));
+			printf(" %s %.1f", key, (double)hist_percentile(f->hs,
+			    conf->percentiles[i]) / 1e3);
+		}
+		printf("  max %.1f\n", (double)hist_max(f->hs) / 1e3);
+	}
 	printf("errors      %llu", (unsigned long long)f->errors);
 	for (int e = 0; e < LOAD_ERR_COUNT; e++)
 		if (f->res.err[e])
@@ -214,15 +240,22 @@ load_report_final(const struct load_conf *conf, struct load_shared *sh,
 	struct load_result r;
 	uint64_t t_end = atomic_load(&sh->t_end);
 	uint64_t t_measure = atomic_load(&sh->t_measure);
+	uint64_t hs_first = 0, hs_last = 0;
 
 	memset(&f, 0, sizeof(f));
 	f.interrupted = interrupted;
-	if ((f.total = hist_new()) == NULL) {
+	if ((f.total = hist_new()) == NULL || (f.hs = hist_new()) == NULL) {
+		hist_free(f.total);
 		fprintf(stderr, "evsock load: out of memory\n");
 		return 1;
 	}
 	for (unsigned i = 0; i < n; i++) {
 		load_worker_result(w[i], &r, f.total);
+		hist_merge(f.hs, r.hs);
+		if (r.hs_first != 0 && (hs_first == 0 || r.hs_first < hs_first))
+			hs_first = r.hs_first;
+		if (r.hs_last > hs_last)
+			hs_last = r.hs_last;
 		f.res.win_msgs += r.win_msgs;
 		f.res.win_bytes += r.win_bytes;
 		for (int e = 0; e < LOAD_ERR_COUNT; e++)
@@ -242,6 +275,8 @@ load_report_final(const struct load_conf *conf, struct load_shared *sh,
 	f.secs = t_end > t_measure ? (double)(t_end - t_measure) / 1e9 : 0;
 	f.mps = f.secs > 0 ? (double)f.res.win_msgs / f.secs : 0;
 	f.bps = f.secs > 0 ? (double)f.res.win_bytes / f.secs : 0;
+	f.hs_rate = hs_last > hs_first ? (double)hist_count(f.hs) /
+	    ((double)(hs_last - hs_first) / 1e9) : 0;
 	if (conf->json)
 		load_report_json(conf, t, &f);
 	else
@@ -251,5 +286,6 @@ load_report_final(const struct load_conf *conf, struct load_shared *sh,
 		    f.res.first_error);
 	fflush(stdout);
 	hist_free(f.total);
+	hist_free(f.hs);
 	return f.errors || f.lost || t->failed || t->up == 0 ? 1 : 0;
 }

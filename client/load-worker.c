@@ -71,8 +71,10 @@ load_worker_new(struct load_shared *sh, unsigned id)
 	w->rbuf = malloc(LOAD_RBUF_SIZE);
 	w->total = hist_new();
 	w->iv = hist_new();
+	w->hs = hist_new();
 	if (w->conns == NULL || w->senders == NULL || w->rbuf == NULL ||
-	    w->total == NULL || w->iv == NULL || w->proto->worker_init(w) == -1)
+	    w->total == NULL || w->iv == NULL || w->hs == NULL ||
+	    w->proto->worker_init(w) == -1)
 		goto fail;
 	for (size_t i = 0; i < w->nconns; i++) {
 		struct load_conn *c = &w->conns[i];
@@ -114,6 +116,7 @@ load_worker_free(struct load_worker *w)
 	free(w->rbuf);
 	hist_free(w->total);
 	hist_free(w->iv);
+	hist_free(w->hs);
 	free(w);
 }
 
@@ -133,6 +136,9 @@ load_worker_result(const struct load_worker *w, struct load_result *r,
 	memcpy(r->err, w->err, sizeof(r->err));
 	memcpy(r->first_error, w->first_error, sizeof(r->first_error));
 	hist_merge(total, w->total);
+	r->hs = w->hs;
+	r->hs_first = w->hs_first;
+	r->hs_last = w->hs_last;
 }
 
 void *

@@ -16,7 +16,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/ssl.h>
+
 #include "../common/addr.h"
+#include "../common/tls.h"
 #include "load-int.h"
 #include "load.h"
 #include "../common/opt.h"
@@ -34,6 +37,8 @@ static void load_on_signal(int sig);
 static void load_sum(struct load_worker **w, unsigned n,
     struct load_totals *t);
 static void load_sleep_ns(uint64_t ns);
+static int load_tls(struct load_conf *conf, const char *ca_file,
+    int insecure);
 
 static void
 load_usage(FILE *fp)
@@ -69,6 +74,11 @@ load_usage(FILE *fp)
 "      --progress            a line per second on stderr even when it is\n"
 "                            not a terminal; --no-progress: never\n"
 "      --json                the summary as one JSON object on stdout\n"
+"      --tls                 speak TLS (certificate checked against the\n"
+"                            system's CA store and HOST); reports\n"
+"                            handshakes per second and their latency\n"
+"      --ca-file FILE        --tls, trusting the CA certificates in FILE\n"
+"      --insecure            --tls without any verification\n"
 "  -h, --help                this text\n"
 "\n"
 "Exit status: 0 clean run, 1 errors or lost messages, 2 usage error.\n",
@@ -131,6 +141,32 @@ load_parse_sources(const char *s, struct load_conf *conf)
 	return conf->nsources > 0 ? 0 : -1;
 }
 
+/* --tls: one SSL_CTX for every worker (OpenSSL lets threads share
+   it), checking the target's host. */
+static int
+load_tls(struct load_conf *conf, const char *ca_file, int insecure)
+{
+	static char host[ADDR_HOST_MAX];
+	struct evs_tls *tls;
+	const char *err;
+	char why[256];
+	int port;
+
+	if (addr_split(conf->target, host, sizeof(host), &port, &err) == -1) {
+		fprintf(stderr, "evsock load: %s: %s\n", conf->target, err);
+		return -1;
+	}
+	if ((tls = evs_tls_client_new(ca_file, insecure, why,
+	    sizeof(why))) == NULL) {
+		fprintf(stderr, "evsock load: %s\n", why);
+		return -1;
+	}
+	conf->tls_ctx = evs_tls_ctx(tls);
+	conf->tls_name = host;
+	evs_tls_free(tls);
+	return 0;
+}
+
 /* Resolves the target once, before the run (blocking is fine here). */
 static int
 load_resolve(struct load_conf *conf)
@@ -177,7 +213,7 @@ load_parse(int argc, char **argv, struct load_conf *conf)
 		OPT_WARMUP = 256, OPT_CONNECT_RATE, OPT_CONNECT_TIMEOUT,
 		OPT_SOURCE_IP, OPT_DRAIN, OPT_PERCENTILES, OPT_SENDERS,
 		OPT_CHANNEL, OPT_PASSWORD, OPT_PROGRESS, OPT_NO_PROGRESS,
-		OPT_JSON
+		OPT_JSON, OPT_TLS, OPT_CA_FILE, OPT_INSECURE
 	};
 	static const struct option longopts[] = {
 		{ "mode", required_argument, NULL, 'm' },
@@ -199,12 +235,15 @@ load_parse(int argc, char **argv, struct load_conf *conf)
 		{ "progress", no_argument, NULL, OPT_PROGRESS },
 		{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
 		{ "json", no_argument, NULL, OPT_JSON },
+		{ "tls", no_argument, NULL, OPT_TLS },
+		{ "ca-file", required_argument, NULL, OPT_CA_FILE },
+		{ "insecure", no_argument, NULL, OPT_INSECURE },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *err = NULL, *bad = NULL;
+	const char *err = NULL, *bad = NULL, *ca_file = NULL;
 	uint64_t v;
-	int ch, rate_given = 0, size_given = 0;
+	int ch, rate_given = 0, size_given = 0, tls = 0, insecure = 0;
 
 	conf->mode = LOAD_ECHO;
 	conf->conns = 100;
@@ -309,6 +348,16 @@ load_parse(int argc, char **argv, struct load_conf *conf)
 		case OPT_JSON:
 			conf->json = 1;
 			break;
+		case OPT_TLS:
+			tls = 1;
+			break;
+		case OPT_CA_FILE:
+			ca_file = optarg;
+			tls = 1;
+			break;
+		case OPT_INSECURE:
+			insecure = tls = 1;
+			break;
 		case 'h':
 			load_usage(stdout);
 			exit(0);
@@ -365,6 +414,8 @@ load_parse(int argc, char **argv, struct load_conf *conf)
 			}
 	}
 	if (load_resolve(conf) == -1)
+		return 2;
+	if (tls && load_tls(conf, ca_file, insecure) == -1)
 		return 2;
 	if (conf->nsources > 0 &&
 	    conf->addr.ss_family != conf->sources[0].ss_family) {
@@ -561,5 +612,6 @@ out:
 	free(tids);
 	hist_free(sh.iv);
 	pthread_mutex_destroy(&sh.iv_lock);
+	SSL_CTX_free(conf.tls_ctx);
 	return rc;
 }

@@ -269,3 +269,63 @@ evs_tls_free(struct evs_tls *t)
 	CRYPTO_THREAD_lock_free(t->lock);
 	free(t);
 }
+
+int
+tls_set_peer_name(SSL *ssl, const char *host)
+{
+	X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
+
+	if (host == NULL || *host == '\0')
+		return 0;
+	/* An address is checked as one; only a name is sent as SNI (RFC
+	   6066 forbids literal addresses there). */
+	if (X509_VERIFY_PARAM_set1_ip_asc(vp, host) == 1)
+		return 0;
+	ERR_clear_error();
+	if (SSL_set1_host(ssl, host) != 1 ||
+	    SSL_set_tlsext_host_name(ssl, host) != 1) {
+		ERR_clear_error();
+		return -1;
+	}
+	return 0;
+}
+
+/* Words for a certificate the client refused. */
+static const char *
+tls_verify_words(long v)
+{
+	switch (v) {
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+	case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+		return "from an unknown CA";
+	case X509_V_ERR_HOSTNAME_MISMATCH:
+	case X509_V_ERR_IP_ADDRESS_MISMATCH:
+		return "for another host";
+	case X509_V_ERR_CERT_HAS_EXPIRED:
+		return "expired";
+	case X509_V_ERR_CERT_NOT_YET_VALID:
+		return "not yet valid";
+	default:
+		return "rejected";
+	}
+}
+
+const char *
+tls_failure(SSL *ssl, char *buf, size_t len)
+{
+	unsigned long e = ERR_peek_last_error();
+	const char *r = e != 0 ? ERR_reason_error_string(e) : NULL;
+	long v;
+
+	if (!SSL_is_server(ssl) &&
+	    (v = SSL_get_verify_result(ssl)) != X509_V_OK)
+		snprintf(buf, len, "certificate %s (%s)", tls_verify_words(v),
+		    X509_verify_cert_error_string(v));
+	else
+		snprintf(buf, len, "%s", r != NULL ? r : "TLS failure");
+	ERR_clear_error();
+	return buf;
+}

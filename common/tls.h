@@ -28,4 +28,12 @@ SSL_CTX *tls_prepare(const char *cert_file, const char *key_file, char *err,
    replaces in *old (the caller drops it with SSL_CTX_free). */
 void tls_swap(struct evs_tls *t, SSL_CTX *ctx, SSL_CTX **old);
 
+/* Makes a client SSL check the peer against host (an address as one;
+   a name also goes out as SNI).  Returns 0 or -1. */
+int tls_set_peer_name(SSL *ssl, const char *host);
+
+/* Returns words for a failed TLS operation on ssl: the certificate
+   check's verdict if that failed, else OpenSSL's last reason. */
+const char *tls_failure(SSL *ssl, char *buf, size_t len);
+
 #endif

@@ -27,7 +27,6 @@
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 
 #include "tls.h"
 #include "tlsio.h"
@@ -177,18 +176,8 @@ tlsio_new(struct evs_tls *tls, evutil_socket_t fd, const char *host)
 		SSL_set_accept_state(t->ssl);
 	} else {
 		SSL_set_connect_state(t->ssl);
-		if (host != NULL && *host != '\0') {
-			X509_VERIFY_PARAM *vp = SSL_get0_param(t->ssl);
-			/* An address is checked as one; only a name is
-			   sent as SNI (RFC 6066 forbids literal IPs). */
-			if (X509_VERIFY_PARAM_set1_ip_asc(vp, host) != 1) {
-				ERR_clear_error();
-				if (SSL_set1_host(t->ssl, host) != 1 ||
-				    SSL_set_tlsext_host_name(t->ssl,
-				    host) != 1)
-					goto fail;
-			}
-		}
+		if (tls_set_peer_name(t->ssl, host) == -1)
+			goto fail;
 	}
 	return t;
 fail:
@@ -220,42 +209,14 @@ tlsio_input_eof(struct tlsio *t)
 	t->in_eof = 1;
 }
 
-/* Words for a certificate the client refused. */
-static const char *
-tlsio_verify_words(long v)
-{
-	switch (v) {
-	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
-	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
-	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
-	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
-	case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
-		return "from an unknown CA";
-	case X509_V_ERR_HOSTNAME_MISMATCH:
-	case X509_V_ERR_IP_ADDRESS_MISMATCH:
-		return "for another host";
-	case X509_V_ERR_CERT_HAS_EXPIRED:
-		return "expired";
-	case X509_V_ERR_CERT_NOT_YET_VALID:
-		return "not yet valid";
-	default:
-		return "rejected";
-	}
-}
-
 /* Records why the handshake or a read failed, as one line. */
 static void
 tlsio_fail(struct tlsio *t, int rc, int sslerr)
 {
-	unsigned long e = ERR_peek_last_error();
-	const char *r = e != 0 ? ERR_reason_error_string(e) : NULL;
-	long v;
-
 	t->failed = 1;
 	if (!SSL_is_server(t->ssl) &&
-	    (v = SSL_get_verify_result(t->ssl)) != X509_V_OK) {
-		snprintf(t->why, sizeof(t->why), "certificate %s (%s)",
-		    tlsio_verify_words(v), X509_verify_cert_error_string(v));
+	    SSL_get_verify_result(t->ssl) != X509_V_OK) {
+		tls_failure(t->ssl, t->why, sizeof(t->why));
 	} else if (t->nread > 0 && !SSL_is_init_finished(t->ssl) &&
 	    t->first != 0x16) {
 		/* A TLS connection starts with a handshake record. */
@@ -269,8 +230,7 @@ tlsio_fail(struct tlsio *t, int rc, int sslerr)
 		snprintf(t->why, sizeof(t->why), "peer closed during the "
 		    "handshake");
 	} else {
-		snprintf(t->why, sizeof(t->why), "%s", r != NULL ? r :
-		    "TLS failure");
+		tls_failure(t->ssl, t->why, sizeof(t->why));
 	}
 	(void)rc;
 	ERR_clear_error();
