@@ -773,9 +773,13 @@ conn_tls_read(struct evs_conn *c, struct evbuffer *in, int *eof)
 			log_debug("conn %llu from %s: %s",
 			    (unsigned long long)c->id, evs_conn_peer_host(c),
 			    tlsio_describe(c->tls, desc, sizeof(desc)));
-			/* Back to the connection's own read timeout. */
-			if (event_pending(c->rev, EV_READ, NULL))
+			/* Back to the connection's own read timeout
+			   (event_add without one would keep the
+			   handshake's). */
+			if (event_pending(c->rev, EV_READ, NULL)) {
+				conn_read_off(c);
 				conn_read_on(c);
+			}
 		}
 		if (n > 0) {
 			srv->st.bytes_in += (uint64_t)n;

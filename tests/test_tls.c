@@ -424,6 +424,93 @@ START_TEST(test_tls_handshake_deadline)
 }
 END_TEST
 
+/* Holds a TLS echo connection idle past the handshake deadline, then
+   checks that it still echoes. */
+struct idle {
+	struct evs_client *cl;
+	struct event *timer;
+	int stage;   /* 0 connecting, 1 idle, 2 echoing, 3 done */
+	int closed;
+	char reason[320];
+};
+
+static void
+idle_connected(struct evs_client *cl, void *arg)
+{
+	struct idle *d = arg;
+	struct timeval tv = { 0, 700000 };
+
+	(void)cl;
+	d->stage = 1;
+	evtimer_add(d->timer, &tv);
+}
+
+static void
+idle_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct idle *d = arg;
+
+	(void)fd;
+	(void)what;
+	d->stage = 2;
+	evs_client_send(d->cl, "x\n", 2);
+}
+
+static void
+idle_data(struct evs_client *cl, struct evbuffer *in, void *arg)
+{
+	struct idle *d = arg;
+
+	if (evbuffer_get_length(in) >= 2 && d->stage == 2) {
+		d->stage = 3;
+		evs_client_close(cl);
+	}
+	evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+static void
+idle_closed(struct evs_client *cl, int error, const char *reason, void *arg)
+{
+	struct idle *d = arg;
+
+	(void)cl;
+	(void)error;
+	d->closed = 1;
+	snprintf(d->reason, sizeof(d->reason), "%s", reason);
+}
+
+static const struct evs_client_callbacks idle_cbs = {
+	.connected = idle_connected,
+	.data = idle_data,
+	.closed = idle_closed,
+};
+
+static int
+idle_done(void *arg)
+{
+	return ((struct idle *)arg)->closed;
+}
+
+START_TEST(test_tls_handshake_deadline_ends_with_the_handshake)
+{
+	struct idle d = { 0 };
+	char target[64];
+
+	ck_assert_int_eq(evs_server_set(fx.srv, EVS_OPT_HANDSHAKE_TIMEOUT_MS,
+	    300), 0);
+	d.timer = evtimer_new(fx.base, idle_timer, &d);
+	d.cl = evs_client_new(fx.base, NULL, &idle_cbs, &d);
+	evs_client_set_tls(d.cl, fx.ctls, NULL);
+	snprintf(target, sizeof(target), "127.0.0.1:%d", fx.echo_port);
+	ck_assert_int_eq(evs_client_connect(d.cl, target, 10000), 0);
+	ck_assert(harness_loop_until(fx.base, idle_done, &d,
+	    20000 * harness_slowdown()));
+	ck_assert_msg(d.stage == 3, "stage %d: %s", d.stage, d.reason);
+	evs_client_free(d.cl);
+	event_free(d.timer);
+}
+END_TEST
+
 START_TEST(test_tls_failed_handshake_touches_no_one_else)
 {
 	const char *hi = "still here\n";
@@ -530,6 +617,7 @@ tls_suite(void)
 	tcase_add_test(tc, test_tls_plaintext_on_tls_port_closed_at_once);
 	tcase_add_test(tc, test_tls_client_hello_on_plain_port_closed_at_once);
 	tcase_add_test(tc, test_tls_handshake_deadline);
+	tcase_add_test(tc, test_tls_handshake_deadline_ends_with_the_handshake);
 	tcase_add_test(tc, test_tls_failed_handshake_touches_no_one_else);
 	tcase_add_test(tc, test_tls_verify_unknown_ca);
 	tcase_add_test(tc, test_tls_verify_wrong_host);
