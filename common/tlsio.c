@@ -45,7 +45,8 @@ struct tlsio {
 	unsigned char first;    /* the first byte received */
 	unsigned shut:1;        /* close_notify sent */
 	unsigned failed:1;
-	char why[TLSIO_WHY_MAX];
+	char *why;              /* why it failed; made on failure only, as
+	                           idle connections are many */
 };
 
 static BIO_METHOD *tlsio_method;
@@ -192,6 +193,7 @@ tlsio_free(struct tlsio *t)
 	if (t == NULL)
 		return;
 	SSL_free(t->ssl);
+	free(t->why);
 	if (t->early != NULL)
 		evbuffer_free(t->early);
 	free(t);
@@ -213,27 +215,31 @@ tlsio_input_eof(struct tlsio *t)
 static void
 tlsio_fail(struct tlsio *t, int rc, int sslerr)
 {
+	char why[TLSIO_WHY_MAX];
+
 	t->failed = 1;
 	if (!SSL_is_server(t->ssl) &&
 	    SSL_get_verify_result(t->ssl) != X509_V_OK) {
-		tls_failure(t->ssl, t->why, sizeof(t->why));
+		tls_failure(t->ssl, why, sizeof(why));
 	} else if (t->nread > 0 && !SSL_is_init_finished(t->ssl) &&
 	    t->first != 0x16) {
 		/* A TLS connection starts with a handshake record. */
-		snprintf(t->why, sizeof(t->why), "not a TLS handshake "
+		snprintf(why, sizeof(why), "not a TLS handshake "
 		    "(plaintext on a TLS port?)");
 	} else if (sslerr == SSL_ERROR_SYSCALL && t->read_errno != 0) {
-		snprintf(t->why, sizeof(t->why), "%s",
+		snprintf(why, sizeof(why), "%s",
 		    t->read_errno == ECONNRESET ? "Connection reset by peer" :
 		    strerror(t->read_errno));
-	} else if (sslerr == SSL_ERROR_SYSCALL || sslerr == SSL_ERROR_ZERO_RETURN) {
-		snprintf(t->why, sizeof(t->why), "peer closed during the "
-		    "handshake");
+	} else if (sslerr == SSL_ERROR_SYSCALL ||
+	    sslerr == SSL_ERROR_ZERO_RETURN) {
+		snprintf(why, sizeof(why), "peer closed during the handshake");
 	} else {
-		tls_failure(t->ssl, t->why, sizeof(t->why));
+		tls_failure(t->ssl, why, sizeof(why));
 	}
 	(void)rc;
 	ERR_clear_error();
+	if (t->why == NULL)
+		t->why = strdup(why);
 }
 
 int
@@ -426,7 +432,9 @@ tlsio_shutdown(struct tlsio *t, struct evbuffer *wire)
 const char *
 tlsio_error(const struct tlsio *t)
 {
-	return t->why;
+	if (t->why != NULL)
+		return t->why;
+	return t->failed ? "TLS failure (out of memory)" : "";
 }
 
 int
