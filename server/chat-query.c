@@ -14,6 +14,10 @@ chat_query_send_isupport(struct chat_user *u)
 	chat_send_reply(u, IRC_RPL_ISUPPORT, IRC_ISUPPORT_1);
 	snprintf(tokens, sizeof(tokens), IRC_ISUPPORT_2, u->chat->name);
 	chat_send_reply(u, IRC_RPL_ISUPPORT, tokens);
+	if (u->chat->tls_ports != NULL) {
+		snprintf(tokens, sizeof(tokens), "SSL=%s", u->chat->tls_ports);
+		chat_send_reply(u, IRC_RPL_ISUPPORT, tokens);
+	}
 }
 
 void

@@ -890,6 +890,7 @@ main(int argc, char **argv)
 {
 	static struct daemon d;
 	char err[ERR_MAX], addr[80], names[MAX_PASSED_FDS][32];
+	char tlsports[200] = "";
 	const char *svcname;
 	int status = 1, need_chat = 0, need_echo = 0, npassed;
 	size_t nthreads;
@@ -1020,6 +1021,15 @@ main(int argc, char **argv)
 		if (l == NULL) {
 			log_error("cannot listen %s on %s", cl->service, err);
 			goto out;
+		}
+		/* Chat clients learn the TLS ports from ISUPPORT. */
+		if (cl->tls && d.chat != NULL &&
+		    strcmp(cl->service, "chat") == 0) {
+			size_t n = strlen(tlsports);
+			snprintf(tlsports + n, sizeof(tlsports) - n, "%s%s",
+			    n > 0 ? ";" : "", evs_listener_addr_str(l, addr,
+			    sizeof(addr)));
+			evs_chat_set_tls_ports(d.chat, tlsports);
 		}
 		log_info("listening %s%s on %s", cl->service, cl->tls ?
 		    " (TLS)" : "", evs_listener_addr_str(l, addr,

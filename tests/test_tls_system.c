@@ -247,6 +247,11 @@ START_TEST(test_tls_system_openssl_s_client)
 	out[outlen] = '\0';
 	ck_assert_msg(strstr(out, " 001 os ") != NULL, "%s", out);
 	ck_assert_msg(strstr(out, "Client Quit") != NULL, "%s", out);
+	/* ISUPPORT names the TLS port. */
+	snprintf(target, sizeof(target), " 005 os SSL=127.0.0.1:%d :",
+	    chat_port);
+	ck_assert_msg(strstr(out, target) != NULL, "%s", out);
+	snprintf(target, sizeof(target), "127.0.0.1:%d", chat_port);
 	/* TLS 1.1 is refused. */
 	argv[9] = "-tls1_1";
 	ck_assert_int_ne(run(argv, reg, strlen(reg), out, sizeof(out) - 1,
