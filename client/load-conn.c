@@ -5,6 +5,7 @@
  * flight of protocols that await a reply to each.  What arrives goes
  * to the worker's protocol.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -33,27 +34,171 @@ static int load_conn_flush(struct load_conn *c);
 static void load_conn_read(struct load_conn *c);
 static void load_conn_drop(struct load_conn *c);
 static int load_conn_write_error(struct load_conn *c);
+static ssize_t load_conn_recv(struct load_conn *c, void *buf, size_t len);
+static ssize_t load_conn_send(struct load_conn *c, const void *buf,
+    size_t len);
+static void load_conn_peer(const struct load_conn *c, char *buf,
+    size_t len);
 static void load_conn_tls_start(struct load_conn *c);
 static void load_conn_tls_step(struct load_conn *c, short what);
-static ssize_t load_conn_send(struct load_conn *c, const void *p, size_t n);
-static ssize_t load_conn_recv(struct load_conn *c, void *p, size_t n);
+
+/*
+ * The transport: every byte in and out of a load connection passes
+ * through these two.  With --tls the socket is wrapped here -- a
+ * handshake after connect (load_conn_tls_step), then SSL_read and
+ * SSL_write with their want-read/want-write mapped to EAGAIN -- and
+ * nothing above changes.  A server's EOF without close_notify reads as
+ * an end (the context ignores unexpected EOF), as in plain TCP.
+ */
+static ssize_t
+load_conn_recv(struct load_conn *c, void *buf, size_t len)
+{
+	size_t done;
+	int e;
+
+	if (c->ssl == NULL)
+		return read(c->fd, buf, len);
+	ERR_clear_error();
+	if (SSL_read_ex(c->ssl, buf, len, &done) == 1)
+		return (ssize_t)done;
+	e = SSL_get_error(c->ssl, 0);
+	ERR_clear_error();
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		errno = EAGAIN;
+		return -1;
+	}
+	if (e == SSL_ERROR_ZERO_RETURN ||
+	    (e == SSL_ERROR_SYSCALL && errno == 0))
+		return 0;
+	if (e != SSL_ERROR_SYSCALL)
+		errno = EPROTO;
+	return -1;
+}
+
+static ssize_t
+load_conn_send(struct load_conn *c, const void *buf, size_t len)
+{
+	size_t done;
+	int e;
+
+	if (c->ssl == NULL)
+		return write(c->fd, buf, len);
+	ERR_clear_error();
+	if (SSL_write_ex(c->ssl, buf, len, &done) == 1)
+		return (ssize_t)done;
+	e = SSL_get_error(c->ssl, 0);
+	ERR_clear_error();
+	errno = e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ ?
+	    EAGAIN : e == SSL_ERROR_SYSCALL && errno != 0 ? errno : EPROTO;
+	return -1;
+}
+
+/* --tls: TCP is up; the handshake runs under the connect timeout, and
+   the connect latency runs to its end. */
+static void
+load_conn_tls_start(struct load_conn *c)
+{
+	const struct load_conf *conf = c->w->conf;
+	SSL *ssl = SSL_new(conf->tls_ctx);
+
+	if (ssl == NULL || SSL_set_fd(ssl, c->fd) != 1 ||
+	    tls_set_peer_name(ssl, conf->tls_name) == -1) {
+		SSL_free(ssl);
+		load_conn_fail(c, ENOMEM);
+		return;
+	}
+	/* Output the kernel does not take is retried from obuf, which may
+	   have moved and may hold more by then. */
+	SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE |
+	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_set_connect_state(ssl);
+	c->ssl = ssl;
+	load_conn_tls_step(c, 0);
+}
+
+static void
+load_conn_tls_step(struct load_conn *c, short what)
+{
+	struct load_worker *w = c->w;
+	const struct load_conf *conf = w->conf;
+	struct timeval tv;
+	char why[200], peer[80];
+	int rc, e;
+
+	if (what & EV_TIMEOUT) {
+		load_conn_fail(c, ETIMEDOUT);
+		return;
+	}
+	ERR_clear_error();
+	rc = SSL_do_handshake(c->ssl);
+	if (rc == 1) {
+		load_conn_connected(c);
+		return;
+	}
+	e = SSL_get_error(c->ssl, rc);
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		tv.tv_sec = (time_t)(conf->connect_timeout_ms / 1000);
+		tv.tv_usec = (suseconds_t)(conf->connect_timeout_ms % 1000 *
+		    1000);
+		event_del(c->ev);
+		event_assign(c->ev, w->base, c->fd, e == SSL_ERROR_WANT_READ ?
+		    EV_READ : EV_WRITE, load_conn_cb, c);
+		event_add(c->ev, conf->connect_timeout_ms ? &tv : NULL);
+		return;
+	}
+	load_conn_peer(c, peer, sizeof(peer));
+	load_worker_note(w, "connection %llu to %s: TLS: %s",
+	    (unsigned long long)c->id, peer,
+	    tls_failure(c->ssl, why, sizeof(why)));
+	load_conn_fail(c, EPROTO);
+}
+
+/* The address c connects to, as text. */
+static void
+load_conn_peer(const struct load_conn *c, char *buf, size_t len)
+{
+	const struct load_conf *conf = c->w->conf;
+	const struct sockaddr_storage *ss = &conf->addrs[c->id %
+	    conf->ntargets];
+	char host[INET6_ADDRSTRLEN];
+	int port;
+
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)ss;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+		port = ntohs(s6->sin6_port);
+		snprintf(buf, len, "[%s]:%d", host, port);
+	} else {
+		const struct sockaddr_in *s4 = (const void *)ss;
+
+		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+		port = ntohs(s4->sin_port);
+		snprintf(buf, len, "%s:%d", host, port);
+	}
+}
 
 int
 load_conn_start(struct load_conn *c)
 {
 	struct load_worker *w = c->w;
 	const struct load_conf *conf = w->conf;
+	const struct sockaddr_storage *to = &conf->addrs[c->id %
+	    conf->ntargets];
 	int one = 1, fd;
 	struct timeval tv;
 
-	fd = socket(conf->addr.ss_family,
-	    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	/* A slot may be reused (a script's close): start clean. */
+	c->want_write = 0;
+	c->ooff = c->olen = 0;
+	c->connect_at = load_now();
+	if (w->hs_first == 0 || c->connect_at < w->hs_first)
+		w->hs_first = c->connect_at;
+	fd = socket(to->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
 	if (fd == -1)
 		return -1;
 	c->fd = fd;
-	c->t_connect = load_now();
-	if (w->hs_first == 0 || c->t_connect < w->hs_first)
-		w->hs_first = c->t_connect;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (conf->nsources > 0) {
 		unsigned s = (unsigned)(c->id % conf->nsources);
@@ -67,8 +212,9 @@ load_conn_start(struct load_conn *c)
 		    conf->sourcelens[s]) == -1)
 			return -1;
 	}
-	if (connect(fd, (const struct sockaddr *)&conf->addr,
-	    conf->addrlen) == -1 && errno != EINPROGRESS)
+	if (connect(fd, (const struct sockaddr *)to,
+	    conf->addrlens[c->id % conf->ntargets]) == -1 &&
+	    errno != EINPROGRESS)
 		return -1;
 	c->ev = event_new(w->base, fd, EV_WRITE, load_conn_cb, c);
 	if (c->ev == NULL)
@@ -103,8 +249,11 @@ load_conn_fail(struct load_conn *c, int err)
 {
 	struct load_worker *w = c->w;
 
+	char host[64] = "?";
+
+	load_conn_peer(c, host, sizeof(host));
 	load_worker_note(w, "connection %llu to %s: %s",
-	    (unsigned long long)c->id, w->conf->target, strerror(err));
+	    (unsigned long long)c->id, host, strerror(err));
 	if (c->state == LOAD_CONN_CONNECTING)
 		w->connecting--;
 	w->failed++;
@@ -317,14 +466,26 @@ static void
 load_conn_connected(struct load_conn *c)
 {
 	struct load_worker *w = c->w;
+	uint64_t now = load_now();
 
 	w->connecting--;
 	w->up++;
+	if (now > w->hs_last)
+		w->hs_last = now;
+	/* With connections as the load, only connects begun inside the
+	   window count; otherwise every connect is the setup's. */
+	if (!w->conf->churn)
+		hist_record(w->conn_total, now - c->connect_at);
+	else if (w->phase >= LOAD_PHASE_RUN && c->connect_at >= w->t_measure &&
+	    c->connect_at < w->t_end) {
+		hist_record(w->conn_total, now - c->connect_at);
+		w->win_conns++;
+	}
 	event_assign(c->ev, w->base, c->fd, EV_READ | EV_PERSIST,
 	    load_conn_cb, c);
 	event_add(c->ev, NULL);
 	w->proto->opened(c);
-	load_worker_start_connects(w, load_now());
+	load_worker_start_connects(w, now);
 }
 
 static void
@@ -358,113 +519,4 @@ again:
 	if (c->ssl != NULL && c->state != LOAD_CONN_CLOSED &&
 	    SSL_pending(c->ssl) > 0)
 		goto again;
-}
-
-/* --tls: TCP is up; the handshake runs under the connect timeout,
-   and its time counts from connect(). */
-static void
-load_conn_tls_start(struct load_conn *c)
-{
-	const struct load_conf *conf = c->w->conf;
-	SSL *ssl = SSL_new(conf->tls_ctx);
-
-	if (ssl == NULL || SSL_set_fd(ssl, c->fd) != 1 ||
-	    tls_set_peer_name(ssl, conf->tls_name) == -1) {
-		SSL_free(ssl);
-		load_conn_fail(c, ENOMEM);
-		return;
-	}
-	/* Output the kernel does not take is retried from obuf, which may
-	   have moved and may hold more by then. */
-	SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE |
-	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-	SSL_set_connect_state(ssl);
-	c->ssl = ssl;
-	load_conn_tls_step(c, 0);
-}
-
-static void
-load_conn_tls_step(struct load_conn *c, short what)
-{
-	struct load_worker *w = c->w;
-	const struct load_conf *conf = w->conf;
-	struct timeval tv;
-	char why[200];
-	uint64_t now;
-	int rc, e;
-
-	if (what & EV_TIMEOUT) {
-		load_conn_fail(c, ETIMEDOUT);
-		return;
-	}
-	ERR_clear_error();
-	rc = SSL_do_handshake(c->ssl);
-	if (rc == 1) {
-		now = load_now();
-		hist_record(w->hs, now - c->t_connect);
-		if (now > w->hs_last)
-			w->hs_last = now;
-		load_conn_connected(c);
-		return;
-	}
-	e = SSL_get_error(c->ssl, rc);
-	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-		tv.tv_sec = (time_t)(conf->connect_timeout_ms / 1000);
-		tv.tv_usec = (suseconds_t)(conf->connect_timeout_ms % 1000 *
-		    1000);
-		event_del(c->ev);
-		event_assign(c->ev, w->base, c->fd, e == SSL_ERROR_WANT_READ ?
-		    EV_READ : EV_WRITE, load_conn_cb, c);
-		event_add(c->ev, conf->connect_timeout_ms ? &tv : NULL);
-		return;
-	}
-	load_worker_note(w, "connection %llu to %s: TLS: %s",
-	    (unsigned long long)c->id, conf->target,
-	    tls_failure(c->ssl, why, sizeof(why)));
-	load_conn_fail(c, EPROTO);
-}
-
-/* write(2) through TLS when --tls: the same returns, EAGAIN included. */
-static ssize_t
-load_conn_send(struct load_conn *c, const void *p, size_t n)
-{
-	size_t done;
-	int e;
-
-	if (c->ssl == NULL)
-		return write(c->fd, p, n);
-	ERR_clear_error();
-	if (SSL_write_ex(c->ssl, p, n, &done) == 1)
-		return (ssize_t)done;
-	e = SSL_get_error(c->ssl, 0);
-	errno = e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ ?
-	    EAGAIN : e == SSL_ERROR_SYSCALL && errno != 0 ? errno : EPROTO;
-	ERR_clear_error();
-	return -1;
-}
-
-/* read(2) through TLS when --tls: 0 at the server's end. */
-static ssize_t
-load_conn_recv(struct load_conn *c, void *p, size_t n)
-{
-	size_t done;
-	int e;
-
-	if (c->ssl == NULL)
-		return read(c->fd, p, n);
-	ERR_clear_error();
-	if (SSL_read_ex(c->ssl, p, n, &done) == 1)
-		return (ssize_t)done;
-	e = SSL_get_error(c->ssl, 0);
-	ERR_clear_error();
-	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-		errno = EAGAIN;
-		return -1;
-	}
-	if (e == SSL_ERROR_ZERO_RETURN ||
-	    (e == SSL_ERROR_SYSCALL && errno == 0))
-		return 0;
-	if (e != SSL_ERROR_SYSCALL)
-		errno = EPROTO;
-	return -1;
 }
