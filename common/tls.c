@@ -21,7 +21,7 @@
 
 struct evs_tls {
 	CRYPTO_RWLOCK *lock;
-	SSL_CTX *ctx;   /* under lock */
+	SSL_CTX *ctx; /* under lock */
 	int server;
 	int reloadable; /* made here from files */
 };
@@ -52,8 +52,9 @@ void
 tls_ctx_common(SSL_CTX *ctx)
 {
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
-	    SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF);
+	SSL_CTX_set_options(ctx,
+	    SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+	        SSL_OP_IGNORE_UNEXPECTED_EOF);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_read_ahead(ctx, 1);
 }
@@ -84,14 +85,16 @@ tls_server_ctx(const char *cert_file, const char *key_file, char *err,
 	}
 	if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1 &&
 	    ERR_GET_REASON(ERR_peek_last_error()) !=
-	    X509_R_KEY_VALUES_MISMATCH) {
+	        X509_R_KEY_VALUES_MISMATCH) {
 		tls_err(err, errlen, "tls-key", key_file);
 		goto fail;
 	}
 	if (SSL_CTX_check_private_key(ctx) != 1) {
 		if (err != NULL)
-			snprintf(err, errlen, "tls-key %s does not match "
-			    "tls-cert %s", key_file, cert_file);
+			snprintf(err, errlen,
+			    "tls-key %s does not match "
+			    "tls-cert %s",
+			    key_file, cert_file);
 		ERR_clear_error();
 		goto fail;
 	}
@@ -148,8 +151,7 @@ evs_tls_server_new(const char *cert_file, const char *key_file, char *err,
 }
 
 struct evs_tls *
-evs_tls_client_new(const char *ca_file, int insecure, char *err,
-    size_t errlen)
+evs_tls_client_new(const char *ca_file, int insecure, char *err, size_t errlen)
 {
 	struct evs_tls *t;
 	SSL_CTX *ctx;
@@ -165,10 +167,12 @@ evs_tls_client_new(const char *ca_file, int insecure, char *err,
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
 	} else {
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-		if (ca_file != NULL ? SSL_CTX_load_verify_file(ctx, ca_file) != 1 :
-		    SSL_CTX_set_default_verify_paths(ctx) != 1) {
-			tls_err(err, errlen, ca_file != NULL ? "ca-file" :
-			    "system CA store", ca_file);
+		if (ca_file != NULL ?
+		        SSL_CTX_load_verify_file(ctx, ca_file) != 1 :
+		        SSL_CTX_set_default_verify_paths(ctx) != 1) {
+			tls_err(err, errlen,
+			    ca_file != NULL ? "ca-file" : "system CA store",
+			    ca_file);
 			SSL_CTX_free(ctx);
 			errno = EINVAL;
 			return NULL;

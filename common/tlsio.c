@@ -41,11 +41,11 @@ struct tlsio {
 	struct evbuffer *early; /* plaintext written before the handshake */
 	int in_eof;
 	int read_errno;
-	int nread;              /* bytes the BIO has read so far, capped */
-	unsigned char first;    /* the first byte received */
-	unsigned shut:1;        /* close_notify sent */
-	unsigned failed:1;
-	char *why;              /* why it failed; made on failure only, as
+	int nread;           /* bytes the BIO has read so far, capped */
+	unsigned char first; /* the first byte received */
+	unsigned shut : 1;   /* close_notify sent */
+	unsigned failed : 1;
+	char *why; /* why it failed; made on failure only, as
 	                           idle connections are many */
 };
 
@@ -224,12 +224,13 @@ tlsio_fail(struct tlsio *t, int rc, int sslerr)
 	} else if (t->nread > 0 && !SSL_is_init_finished(t->ssl) &&
 	    t->first != 0x16) {
 		/* A TLS connection starts with a handshake record. */
-		snprintf(why, sizeof(why), "not a TLS handshake "
+		snprintf(why, sizeof(why),
+		    "not a TLS handshake "
 		    "(plaintext on a TLS port?)");
 	} else if (sslerr == SSL_ERROR_SYSCALL && t->read_errno != 0) {
 		snprintf(why, sizeof(why), "%s",
 		    t->read_errno == ECONNRESET ? "Connection reset by peer" :
-		    strerror(t->read_errno));
+		                                  strerror(t->read_errno));
 	} else if (sslerr == SSL_ERROR_SYSCALL ||
 	    sslerr == SSL_ERROR_ZERO_RETURN) {
 		snprintf(why, sizeof(why), "peer closed during the handshake");
@@ -381,8 +382,7 @@ tlsio_write(struct tlsio *t, const void *data, size_t len,
 }
 
 int
-tlsio_write_buffer(struct tlsio *t, struct evbuffer *buf,
-    struct evbuffer *wire)
+tlsio_write_buffer(struct tlsio *t, struct evbuffer *buf, struct evbuffer *wire)
 {
 	struct evbuffer_iovec v[8];
 	int n, rc = 0;
@@ -406,7 +406,8 @@ tlsio_write_buffer(struct tlsio *t, struct evbuffer *buf,
 		if (n > 8)
 			n = 8;
 		for (int i = 0; i < n && rc == 0; i++) {
-			rc = tlsio_encrypt(t, v[i].iov_base, v[i].iov_len, wire);
+			rc = tlsio_encrypt(t, v[i].iov_base, v[i].iov_len,
+			    wire);
 			done += v[i].iov_len;
 		}
 		evbuffer_drain(buf, done);

@@ -110,15 +110,18 @@ START_TEST(test_tls_reload_swaps_or_keeps)
 	ck_assert_ptr_nonnull(ssl);
 	before = SSL_get_SSL_CTX(ssl);
 	ck_assert_int_eq(evs_tls_reload(t, cert("server2.pem"),
-	    cert("server.key"), err, sizeof(err)), 0);
+	                     cert("server.key"), err, sizeof(err)),
+	    0);
 	ck_assert_int_eq(serving_serial(t), 1002);
 	ck_assert_ptr_eq(SSL_get_SSL_CTX(ssl), before);
 	ck_assert_int_eq(ASN1_INTEGER_get(X509_get0_serialNumber(
-	    SSL_CTX_get0_certificate(before))), 1001);
+	                     SSL_CTX_get0_certificate(before))),
+	    1001);
 	SSL_free(ssl);
 	/* A broken pair leaves the running one. */
 	ck_assert_int_eq(evs_tls_reload(t, cert("server.pem"),
-	    cert("other.key"), err, sizeof(err)), -1);
+	                     cert("other.key"), err, sizeof(err)),
+	    -1);
 	ck_assert_msg(strstr(err, "does not match") != NULL, "%s", err);
 	ck_assert_int_eq(serving_serial(t), 1002);
 	evs_tls_free(t);
@@ -136,14 +139,15 @@ START_TEST(test_tls_client_settings)
 	t = evs_tls_client_new(NULL, 0, err, sizeof(err));
 	ck_assert_msg(t != NULL, "%s", err);
 	evs_tls_free(t);
-	ck_assert_ptr_null(evs_tls_client_new(cert("bad.pem"), 0, err,
-	    sizeof(err)));
+	ck_assert_ptr_null(
+	    evs_tls_client_new(cert("bad.pem"), 0, err, sizeof(err)));
 	ck_assert_msg(strstr(err, "ca-file") != NULL, "%s", err);
 	/* Client settings cannot be reloaded with a key pair. */
 	t = evs_tls_client_new(NULL, 1, err, sizeof(err));
 	ck_assert_ptr_nonnull(t);
 	ck_assert_int_eq(evs_tls_reload(t, cert("server.pem"),
-	    cert("server.key"), err, sizeof(err)), -1);
+	                     cert("server.key"), err, sizeof(err)),
+	    -1);
 	evs_tls_free(t);
 }
 END_TEST
@@ -165,15 +169,14 @@ START_TEST(test_tls_from_callers_ctx)
 }
 END_TEST
 
-
 /* One server with a TLS echo, a TLS chat and a plain chat listener, and
    the client side, all on one event_base. */
 struct fixture {
 	struct event_base *base;
 	struct evs_server *srv;
 	struct evs_chat *chat;
-	struct evs_tls *stls;    /* server settings */
-	struct evs_tls *ctls;    /* client settings: trusts the test CA */
+	struct evs_tls *stls; /* server settings */
+	struct evs_tls *ctls; /* client settings: trusts the test CA */
 	int echo_port, chat_port, plain_chat_port;
 };
 
@@ -256,8 +259,9 @@ peer_data(struct evs_client *cl, struct evbuffer *in, void *arg)
 
 	evbuffer_add_buffer(p->got, in);
 	if ((p->want > 0 && evbuffer_get_length(p->got) >= p->want) ||
-	    (p->needle != NULL && evbuffer_search(p->got, p->needle,
-	    strlen(p->needle), NULL).pos != -1))
+	    (p->needle != NULL &&
+	        evbuffer_search(p->got, p->needle, strlen(p->needle), NULL)
+	                .pos != -1))
 		evs_client_close(cl);
 }
 
@@ -329,8 +333,9 @@ END_TEST
 START_TEST(test_tls_chat_whois_671)
 {
 	const char *reg = "NICK sec\r\nUSER sec 0 * :Sec\r\nWHOIS sec\r\n";
-	struct peer p = { .out = reg, .outlen = strlen(reg),
-	    .needle = " 318 " };
+	struct peer p = { .out = reg,
+		.outlen = strlen(reg),
+		.needle = " 318 " };
 	char *text;
 
 	peer_run(&p, fx.chat_port, fx.ctls, "localhost");
@@ -338,8 +343,10 @@ START_TEST(test_tls_chat_whois_671)
 	evbuffer_add(p.got, "", 1);
 	text = (char *)evbuffer_pullup(p.got, -1);
 	ck_assert_msg(strstr(text, " 001 sec ") != NULL, "%s", text);
-	ck_assert_msg(strstr(text, " 671 sec sec :is using a secure "
-	    "connection") != NULL, "%s", text);
+	ck_assert_msg(strstr(text,
+	                  " 671 sec sec :is using a secure "
+	                  "connection") != NULL,
+	    "%s", text);
 	peer_free(&p);
 }
 END_TEST
@@ -347,8 +354,9 @@ END_TEST
 START_TEST(test_tls_plain_chat_whois_no_671)
 {
 	const char *reg = "NICK pl\r\nUSER pl 0 * :Pl\r\nWHOIS pl\r\n";
-	struct peer p = { .out = reg, .outlen = strlen(reg),
-	    .needle = " 318 " };
+	struct peer p = { .out = reg,
+		.outlen = strlen(reg),
+		.needle = " 318 " };
 	char *text;
 
 	peer_run(&p, fx.plain_chat_port, NULL, NULL);
@@ -393,8 +401,7 @@ START_TEST(test_tls_plaintext_on_tls_port_closed_at_once)
 	const char *nick = "NICK x\r\nUSER x 0 * :x\r\n";
 
 	/* Well before the handshake deadline (10 s). */
-	ck_assert_uint_lt(closed_after(fx.chat_port, nick, strlen(nick)),
-	    5000);
+	ck_assert_uint_lt(closed_after(fx.chat_port, nick, strlen(nick)), 5000);
 }
 END_TEST
 
@@ -402,11 +409,12 @@ START_TEST(test_tls_client_hello_on_plain_port_closed_at_once)
 {
 	/* The start of a ClientHello: handshake record, TLS 1.0 header. */
 	const unsigned char hello[] = { 0x16, 0x03, 0x01, 0x00, 0xc8, 0x01,
-	    0x00, 0x00, 0xc4, 0x03, 0x03 };
+		0x00, 0x00, 0xc4, 0x03, 0x03 };
 
 	/* Well before the registration deadline (60 s). */
 	ck_assert_uint_lt(closed_after(fx.plain_chat_port, hello,
-	    sizeof(hello)), 5000);
+	                      sizeof(hello)),
+	    5000);
 }
 END_TEST
 
@@ -415,7 +423,8 @@ START_TEST(test_tls_handshake_deadline)
 	unsigned ms;
 
 	ck_assert_int_eq(evs_server_set(fx.srv, EVS_OPT_HANDSHAKE_TIMEOUT_MS,
-	    300), 0);
+	                     300),
+	    0);
 	ck_assert_int_eq(evs_server_get(fx.srv, EVS_OPT_HANDSHAKE_TIMEOUT_MS),
 	    300);
 	ms = closed_after(fx.echo_port, NULL, 0);
@@ -429,7 +438,7 @@ END_TEST
 struct idle {
 	struct evs_client *cl;
 	struct event *timer;
-	int stage;   /* 0 connecting, 1 idle, 2 echoing, 3 done */
+	int stage; /* 0 connecting, 1 idle, 2 echoing, 3 done */
 	int closed;
 	char reason[320];
 };
@@ -497,7 +506,8 @@ START_TEST(test_tls_handshake_deadline_ends_with_the_handshake)
 	char target[64];
 
 	ck_assert_int_eq(evs_server_set(fx.srv, EVS_OPT_HANDSHAKE_TIMEOUT_MS,
-	    300), 0);
+	                     300),
+	    0);
 	d.timer = evtimer_new(fx.base, idle_timer, &d);
 	d.cl = evs_client_new(fx.base, NULL, &idle_cbs, &d);
 	evs_client_set_tls(d.cl, fx.ctls, NULL);
@@ -514,13 +524,14 @@ END_TEST
 START_TEST(test_tls_failed_handshake_touches_no_one_else)
 {
 	const char *hi = "still here\n";
-	struct peer good = { .out = hi, .outlen = strlen(hi),
-	    .want = strlen(hi) };
+	struct peer good = { .out = hi,
+		.outlen = strlen(hi),
+		.want = strlen(hi) };
 	int bad = harness_connect(fx.echo_port, 0);
 
 	/* A broken handshake on one connection while another works. */
-	ck_assert_int_eq(harness_write_all(bad, "\x16\x03\x01\x00\x05junk",
-	    9), 0);
+	ck_assert_int_eq(harness_write_all(bad, "\x16\x03\x01\x00\x05junk", 9),
+	    0);
 	peer_run(&good, fx.echo_port, fx.ctls, NULL);
 	ck_assert_msg(good.error == 0, "%s", good.reason);
 	ck_assert_uint_eq(evbuffer_get_length(good.got), strlen(hi));
@@ -559,8 +570,7 @@ START_TEST(test_tls_verify_wrong_host)
 	struct peer p = { .want = 1 };
 
 	refused(&p, fx.ctls, "irc.example.net");
-	ck_assert_msg(strstr(p.reason, "another host") != NULL, "%s",
-	    p.reason);
+	ck_assert_msg(strstr(p.reason, "another host") != NULL, "%s", p.reason);
 	peer_free(&p);
 }
 END_TEST
@@ -571,7 +581,8 @@ START_TEST(test_tls_verify_expired)
 	char err[256];
 
 	ck_assert_int_eq(evs_tls_reload(fx.stls, cert("expired.pem"),
-	    cert("server.key"), err, sizeof(err)), 0);
+	                     cert("server.key"), err, sizeof(err)),
+	    0);
 	refused(&p, fx.ctls, NULL);
 	ck_assert_msg(strstr(p.reason, "expired") != NULL, "%s", p.reason);
 	peer_free(&p);
@@ -586,7 +597,8 @@ START_TEST(test_tls_insecure_accepts_any)
 	struct peer p = { .out = hi, .outlen = 3, .want = 3 };
 
 	ck_assert_int_eq(evs_tls_reload(fx.stls, cert("wronghost.pem"),
-	    cert("server.key"), err, sizeof(err)), 0);
+	                     cert("server.key"), err, sizeof(err)),
+	    0);
 	peer_run(&p, fx.echo_port, any, NULL);
 	ck_assert_msg(p.error == 0, "%s", p.reason);
 	ck_assert_uint_eq(evbuffer_get_length(p.got), 3);

@@ -53,12 +53,10 @@ put(const char *from, const char *to)
 static void
 start_with(const char *pem)
 {
-	const char *argv[] = { "evsockd", "--threads", "1",
-		"--tls-listen", "echo=127.0.0.1:0",
-		"--tls-listen", "chat=127.0.0.1:0",
-		"--listen", "chat=127.0.0.1:0",
-		"--tls-cert", cert("live.pem"), "--tls-key", cert("server.key"),
-		NULL };
+	const char *argv[] = { "evsockd", "--threads", "1", "--tls-listen",
+		"echo=127.0.0.1:0", "--tls-listen", "chat=127.0.0.1:0",
+		"--listen", "chat=127.0.0.1:0", "--tls-cert", cert("live.pem"),
+		"--tls-key", cert("server.key"), NULL };
 	int ports[3];
 
 	put(pem, "live.pem");
@@ -107,7 +105,8 @@ START_TEST(test_tls_system_pipe_1mib)
 	harness_random(in, len, 1);
 	snprintf(target, sizeof(target), "localhost:%d", echo_port);
 	ck_assert_int_eq(run(argv, in, len, out, len + 1, &outlen, err,
-	    sizeof(err)), 0);
+	                     sizeof(err)),
+	    0);
 	ck_assert_uint_eq(outlen, len);
 	ck_assert(memcmp(in, out, len) == 0);
 	free(in);
@@ -121,8 +120,8 @@ static int
 evsock_tls(const char *host, const char *ca, char *err, size_t errlen)
 {
 	char target[64], out[64];
-	const char *argv[] = { harness_prog("EVSOCK"), "--tls", "--ca-file",
-		ca, target, NULL };
+	const char *argv[] = { harness_prog("EVSOCK"), "--tls", "--ca-file", ca,
+		target, NULL };
 	size_t outlen;
 
 	snprintf(target, sizeof(target), "%s:%d", host, echo_port);
@@ -160,10 +159,12 @@ START_TEST(test_tls_system_wrong_host)
 	harness_proc_stop(&proc, SIGTERM, 10000);
 	start_with("wronghost.pem");
 	ck_assert_int_eq(evsock_tls("localhost", cert("ca.pem"), err,
-	    sizeof(err)), 1);
+	                     sizeof(err)),
+	    1);
 	one_line(err, "certificate for another host");
 	ck_assert_int_eq(evsock_tls("127.0.0.1", cert("ca.pem"), err,
-	    sizeof(err)), 1);
+	                     sizeof(err)),
+	    1);
 	one_line(err, "certificate for another host");
 }
 END_TEST
@@ -176,7 +177,8 @@ START_TEST(test_tls_system_expired)
 	start_with("expired.pem");
 	ck_assert_msg(strstr(proc.log, "has expired") != NULL, "%s", proc.log);
 	ck_assert_int_eq(evsock_tls("localhost", cert("ca.pem"), err,
-	    sizeof(err)), 1);
+	                     sizeof(err)),
+	    1);
 	one_line(err, "certificate expired");
 }
 END_TEST
@@ -184,31 +186,31 @@ END_TEST
 /* Python's ssl module: echo, and chat with WHOIS 671; prints the
    serial of the certificate it was shown. */
 static const char py_client[] =
-"import socket, ssl, sys\n"
-"ca, echo, chat = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])\n"
-"ctx = ssl.create_default_context(cafile=ca)\n"
-"s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', echo)),\n"
-"    server_hostname='localhost')\n"
-"data = bytes(range(256)) * 1024\n"
-"s.sendall(data)\n"
-"got = b''\n"
-"while len(got) < len(data):\n"
-"    b = s.recv(65536)\n"
-"    if not b: break\n"
-"    got += b\n"
-"assert got == data, 'echo differs'\n"
-"print('serial', s.getpeercert()['serialNumber'], s.version())\n"
-"s.close()\n"
-"c = ctx.wrap_socket(socket.create_connection(('127.0.0.1', chat)),\n"
-"    server_hostname='localhost')\n"
-"c.sendall(b'NICK py\\r\\nUSER py 0 * :Py\\r\\nWHOIS py\\r\\nQUIT\\r\\n')\n"
-"text = b''\n"
-"while True:\n"
-"    b = c.recv(4096)\n"
-"    if not b: break\n"
-"    text += b\n"
-"assert b' 671 py py :is using a secure connection' in text, text\n"
-"print('chat ok')\n";
+    "import socket, ssl, sys\n"
+    "ca, echo, chat = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])\n"
+    "ctx = ssl.create_default_context(cafile=ca)\n"
+    "s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', echo)),\n"
+    "    server_hostname='localhost')\n"
+    "data = bytes(range(256)) * 1024\n"
+    "s.sendall(data)\n"
+    "got = b''\n"
+    "while len(got) < len(data):\n"
+    "    b = s.recv(65536)\n"
+    "    if not b: break\n"
+    "    got += b\n"
+    "assert got == data, 'echo differs'\n"
+    "print('serial', s.getpeercert()['serialNumber'], s.version())\n"
+    "s.close()\n"
+    "c = ctx.wrap_socket(socket.create_connection(('127.0.0.1', chat)),\n"
+    "    server_hostname='localhost')\n"
+    "c.sendall(b'NICK py\\r\\nUSER py 0 * :Py\\r\\nWHOIS py\\r\\nQUIT\\r\\n')\n"
+    "text = b''\n"
+    "while True:\n"
+    "    b = c.recv(4096)\n"
+    "    if not b: break\n"
+    "    text += b\n"
+    "assert b' 671 py py :is using a secure connection' in text, text\n"
+    "print('chat ok')\n";
 
 START_TEST(test_tls_system_python_ssl)
 {
@@ -219,13 +221,15 @@ START_TEST(test_tls_system_python_ssl)
 
 	if (access("/usr/bin/python3", X_OK) != 0) {
 		ck_assert_msg(getenv("CI") == NULL ||
-		    strcmp(getenv("CI"), "true") != 0, "no /usr/bin/python3");
+		        strcmp(getenv("CI"), "true") != 0,
+		    "no /usr/bin/python3");
 		return;
 	}
 	snprintf(e, sizeof(e), "%d", echo_port);
 	snprintf(ch, sizeof(ch), "%d", chat_port);
 	ck_assert_msg(run(argv, NULL, 0, out, sizeof(out) - 1, &outlen, err,
-	    sizeof(err)) == 0, "python: %s", err);
+	                  sizeof(err)) == 0,
+	    "python: %s", err);
 	out[outlen] = '\0';
 	ck_assert_msg(strstr(out, "serial 03E9 TLSv1.3") != NULL, "%s", out);
 	ck_assert_msg(strstr(out, "chat ok") != NULL, "%s", out);
@@ -242,20 +246,22 @@ START_TEST(test_tls_system_openssl_s_client)
 	size_t outlen = 0;
 
 	snprintf(target, sizeof(target), "127.0.0.1:%d", chat_port);
-	ck_assert_msg(run(argv, reg, strlen(reg), out, sizeof(out) - 1,
-	    &outlen, err, sizeof(err)) == 0, "s_client: %s", err);
+	ck_assert_msg(run(argv, reg, strlen(reg), out, sizeof(out) - 1, &outlen,
+	                  err, sizeof(err)) == 0,
+	    "s_client: %s", err);
 	out[outlen] = '\0';
 	ck_assert_msg(strstr(out, " 001 os ") != NULL, "%s", out);
 	ck_assert_msg(strstr(out, "Client Quit") != NULL, "%s", out);
 	/* ISUPPORT names the TLS port. */
-	snprintf(target, sizeof(target), " 005 os SSL=127.0.0.1:%d :",
-	    chat_port);
+	snprintf(target, sizeof(target),
+	    " 005 os SSL=127.0.0.1:%d :", chat_port);
 	ck_assert_msg(strstr(out, target) != NULL, "%s", out);
 	snprintf(target, sizeof(target), "127.0.0.1:%d", chat_port);
 	/* TLS 1.1 is refused. */
 	argv[9] = "-tls1_1";
 	ck_assert_int_ne(run(argv, reg, strlen(reg), out, sizeof(out) - 1,
-	    &outlen, err, sizeof(err)), 0);
+	                     &outlen, err, sizeof(err)),
+	    0);
 }
 END_TEST
 
@@ -268,8 +274,10 @@ START_TEST(test_tls_system_plaintext_and_hello_logged)
 	ck_assert_int_eq(harness_write_all(fd, "NICK x\r\n", 8), 0);
 	ck_assert_int_eq(harness_read_eof(fd, buf, sizeof(buf)), 0);
 	close(fd);
-	ck_assert(harness_proc_wait_log(&proc, "TLS handshake failed: not a "
-	    "TLS handshake", 5000 * harness_slowdown()));
+	ck_assert(harness_proc_wait_log(&proc,
+	    "TLS handshake failed: not a "
+	    "TLS handshake",
+	    5000 * harness_slowdown()));
 	fd = harness_connect(plain_port, 0);
 	ck_assert_int_eq(harness_write_all(fd, hello, sizeof(hello)), 0);
 	ck_assert_int_eq(harness_read_eof(fd, buf, sizeof(buf)), 0);
@@ -370,12 +378,13 @@ START_TEST(test_tls_system_load)
 
 	snprintf(target, sizeof(target), "localhost:%d", echo_port);
 	ck_assert_msg(run(argv, NULL, 0, out, sizeof(out) - 1, &outlen, err,
-	    sizeof(err)) == 0, "load: %s", err);
+	                  sizeof(err)) == 0,
+	    "load: %s", err);
 	out[outlen] = '\0';
 	ck_assert_msg(strstr(out, "\"tls\":{\"handshakes\":5,") != NULL, "%s",
 	    out);
-	ck_assert_msg(strstr(out, "\"handshake_latency_us\":{\"p50\":") !=
-	    NULL, "%s", out);
+	ck_assert_msg(strstr(out, "\"handshake_latency_us\":{\"p50\":") != NULL,
+	    "%s", out);
 }
 END_TEST
 
@@ -389,7 +398,8 @@ START_TEST(test_tls_system_chat_client)
 
 	snprintf(target, sizeof(target), "localhost:%d", chat_port);
 	ck_assert_msg(run(argv, in, strlen(in), out, sizeof(out) - 1, &outlen,
-	    err, sizeof(err)) == 0, "chat: %s", err);
+	                  err, sizeof(err)) == 0,
+	    "chat: %s", err);
 	out[outlen] = '\0';
 	ck_assert_msg(strstr(out, "cc has joined #t") != NULL, "%s", out);
 }
