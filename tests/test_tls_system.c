@@ -405,6 +405,28 @@ START_TEST(test_tls_system_chat_client)
 }
 END_TEST
 
+START_TEST(test_tls_system_bad_pair_refused)
+{
+	char out[512], err[2048];
+	const char *check[] = { harness_prog("EVSOCKD"), "--check-config",
+		"--tls-listen", "chat=127.0.0.1:0", "--tls-cert",
+		cert("server.pem"), "--tls-key", cert("other.key"), NULL };
+	const char *start[] = { harness_prog("EVSOCKD"), "--tls-listen",
+		"chat=127.0.0.1:0", "--tls-cert", cert("bad.pem"), "--tls-key",
+		cert("server.key"), NULL };
+	size_t outlen;
+
+	ck_assert_int_eq(run(check, NULL, 0, out, sizeof(out), &outlen, err,
+	                     sizeof(err)),
+	    1);
+	ck_assert_msg(strstr(err, "does not match") != NULL, "%s", err);
+	ck_assert_int_eq(run(start, NULL, 0, out, sizeof(out), &outlen, err,
+	                     sizeof(err)),
+	    1);
+	ck_assert_msg(strstr(err, "bad.pem") != NULL, "%s", err);
+}
+END_TEST
+
 static Suite *
 tls_system_suite(void)
 {
@@ -423,6 +445,7 @@ tls_system_suite(void)
 	tcase_add_test(tc, test_tls_system_reload);
 	tcase_add_test(tc, test_tls_system_load);
 	tcase_add_test(tc, test_tls_system_chat_client);
+	tcase_add_test(tc, test_tls_system_bad_pair_refused);
 	suite_add_tcase(s, tc);
 	return s;
 }
