@@ -436,7 +436,9 @@ daemon_prepare_tls(struct daemon *d, const struct config *cfg, void **state,
 	SSL_CTX *ctx;
 
 	(void)d;
-	if (!config_tls(cfg))
+	/* tls-cert alone serves sockets a service manager passes in
+	   (FileDescriptorName=chat-tls). */
+	if (!config_tls(cfg) && (cfg->tls_cert == NULL || cfg->tls_key == NULL))
 		return 0;
 	if ((ctx = tls_prepare(cfg->tls_cert, cfg->tls_key, why,
 	    sizeof(why))) == NULL) {
@@ -770,7 +772,8 @@ daemon_listen_one(struct daemon *d, const char *service, const char *spec,
 		arg = d->chat;
 	}
 	if (tls && d->tls == NULL) {
-		snprintf(err, errlen, "%s: no TLS certificate loaded", spec);
+		snprintf(err, errlen, "TLS %s: no certificate (tls-cert and "
+		    "tls-key)", service);
 		return NULL;
 	}
 	if (fd < 0 && svc == evs_echo_service() && d->nworkers > 0)
@@ -793,13 +796,18 @@ daemon_listen_one(struct daemon *d, const char *service, const char *spec,
 				close(fd);
 				return NULL;
 			}
+			if (tls)
+				evs_listener_set_tls(wl, d->tls);
 			if (l == NULL)
 				l = wl;
 		}
 		close(fd);
 		return l;
 	}
-	return evs_server_listen_fd(d->srv, fd, svc, arg, err, errlen);
+	l = evs_server_listen_fd(d->srv, fd, svc, arg, err, errlen);
+	if (l != NULL && tls)
+		evs_listener_set_tls(l, d->tls);
+	return l;
 }
 
 static int
@@ -930,13 +938,16 @@ main(int argc, char **argv)
 		goto out;
 	}
 	for (int i = 0; i < npassed; i++) {
-		if (strcmp(names[i], "chat") == 0)
+		if (strcmp(names[i], "chat") == 0 ||
+		    strcmp(names[i], "chat-tls") == 0)
 			need_chat = 1;
-		else if (strcmp(names[i], "echo") == 0)
+		else if (strcmp(names[i], "echo") == 0 ||
+		    strcmp(names[i], "echo-tls") == 0)
 			need_echo = 1;
 		else {
 			log_error("passed socket %d is named '%s'; name it "
-			    "echo or chat (FileDescriptorName=)", i, names[i]);
+			    "echo, chat, echo-tls or chat-tls "
+			    "(FileDescriptorName=)", i, names[i]);
 			goto out;
 		}
 	}
@@ -1004,14 +1015,19 @@ main(int argc, char **argv)
 		log_info("using %d sockets from the service manager; listen "
 		    "settings ignored", npassed);
 	for (int i = 0; i < npassed; i++) {
-		struct evs_listener *l = daemon_listen_one(&d, names[i], NULL,
-		    3 + i, 0, err, sizeof(err));
+		/* "chat-tls" is chat over TLS (tls-cert and tls-key). */
+		int tls = strstr(names[i], "-tls") != NULL;
+		struct evs_listener *l;
+
+		names[i][strcspn(names[i], "-")] = '\0';
+		l = daemon_listen_one(&d, names[i], NULL, 3 + i, tls, err,
+		    sizeof(err));
 		if (l == NULL) {
 			log_error("cannot listen %s on passed socket %d: %s",
 			    names[i], i, err);
 			goto out;
 		}
-		log_info("listening %s on %s", names[i],
+		log_info("listening %s%s on %s", names[i], tls ? " (TLS)" : "",
 		    evs_listener_addr_str(l, addr, sizeof(addr)));
 	}
 	for (size_t i = 0; npassed <= 0 && i < d.cfg.nlisten; i++) {

@@ -1,7 +1,10 @@
 /* System: evsockd's TLS listeners, evsock --tls, and other TLS
    implementations (Python's ssl module, openssl s_client) over
    loopback. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -427,6 +430,73 @@ START_TEST(test_tls_system_bad_pair_refused)
 }
 END_TEST
 
+/* A socket a service manager passes in as "echo-tls" serves TLS with
+   tls-cert and tls-key and no tls-listen. */
+START_TEST(test_tls_system_passed_socket)
+{
+#ifdef HAVE_LIBSYSTEMD
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	socklen_t slen = sizeof(sin);
+	struct harness_proc p = { 0 };
+	const char *prog = harness_prog("EVSOCKD");
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	int ls, errpipe[2], saved = echo_port;
+	long serial;
+	SSL *ssl;
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ls = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(ls, 0);
+	ck_assert_int_eq(bind(ls, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	ck_assert_int_eq(listen(ls, 16), 0);
+	ck_assert_int_eq(getsockname(ls, (struct sockaddr *)&sin, &slen), 0);
+	ck_assert_int_eq(pipe(errpipe), 0);
+	p.pid = fork();
+	ck_assert_int_ge(p.pid, 0);
+	if (p.pid == 0) {
+		char pid[32];
+		int devnull = open("/dev/null", O_RDWR);
+
+		dup2(devnull, 0);
+		dup2(devnull, 1);
+		dup2(errpipe[1], 2);
+		dup2(ls, 3);
+		snprintf(pid, sizeof(pid), "%d", (int)getpid());
+		setenv("LISTEN_PID", pid, 1);
+		setenv("LISTEN_FDS", "1", 1);
+		setenv("LISTEN_FDNAMES", "echo-tls", 1);
+		execl(prog, "evsockd", "--threads", "1", "--tls-cert",
+		    cert("server.pem"), "--tls-key", cert("server.key"),
+		    (char *)NULL);
+		_exit(127);
+	}
+	close(errpipe[1]);
+	close(ls);
+	p.err_fd = errpipe[0];
+	fcntl(p.err_fd, F_SETFL, O_NONBLOCK);
+	if (!harness_proc_wait_log(&p, "listening echo (TLS) on",
+	        10000 * harness_slowdown())) {
+		int st = harness_proc_stop(&p, SIGKILL, 1000);
+		ck_abort_msg("status %d: %s", st, p.log);
+	}
+	SSL_CTX_load_verify_file(ctx, cert("ca.pem"));
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	echo_port = ntohs(sin.sin_port);
+	ssl = dial(ctx, &serial);
+	echo_port = saved;
+	ck_assert_int_eq(serial, 1001);
+	ck_assert(echoes(ssl));
+	hangup(ssl);
+	SSL_CTX_free(ctx);
+	ck_assert_int_eq(harness_proc_stop(&p, SIGTERM, 10000), 0);
+#else
+	fprintf(stderr,
+	    "built without libsystemd: passed TLS sockets not "
+	    "tested\n");
+#endif
+}
+END_TEST
+
 static Suite *
 tls_system_suite(void)
 {
@@ -446,6 +516,7 @@ tls_system_suite(void)
 	tcase_add_test(tc, test_tls_system_load);
 	tcase_add_test(tc, test_tls_system_chat_client);
 	tcase_add_test(tc, test_tls_system_bad_pair_refused);
+	tcase_add_test(tc, test_tls_system_passed_socket);
 	suite_add_tcase(s, tc);
 	return s;
 }
