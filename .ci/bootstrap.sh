@@ -16,13 +16,14 @@ cd "$(dirname "$0")/.."
 # mandoc and systemd-analyze (systemd) check the metrics, manual pages
 # and units; redis-server, nginx-light and chromium are the peers and
 # the browser of evsock load's tests (zlib lets the HTML report's test
-# read the screenshot); the openssl command makes the TLS tests'
-# certificates.
-pkgs="gcc pkg-config meson ninja-build libevent-dev libedit-dev check libsystemd-dev libssl-dev openssl"
+# read the screenshot); libhiredis-dev builds the chat cluster
+# (--cluster), whose tests start their own redis-server (redis-tools:
+# redis-cli); the openssl command makes the TLS tests' certificates.
+pkgs="gcc pkg-config meson ninja-build libevent-dev libedit-dev check libsystemd-dev libhiredis-dev libssl-dev openssl"
 case "$mode" in
 test)
 	pkgs="$pkgs clang ii ngircd valgrind procps python3 prometheus mandoc systemd"
-	pkgs="$pkgs redis-server nginx-light chromium zlib1g-dev"
+	pkgs="$pkgs redis-server redis-tools nginx-light chromium zlib1g-dev"
 	;;
 package)
 	pkgs="$pkgs dpkg-dev debhelper fakeroot lintian"
