@@ -23,6 +23,7 @@ struct config_listen {
 	char host[ADDR_HOST_MAX];
 	int port;
 	char spec[ADDR_HOST_MAX + 8]; /* "HOST:PORT" as evs_server_listen takes */
+	int tls;                      /* from tls-listen */
 };
 
 /* A server operator: a name for OPER and its password's crypt(3)
@@ -65,6 +66,8 @@ struct config {
 	char *metrics;             /* HOST:PORT of /metrics; NULL: off */
 	char *user;                /* drop to this user after binding */
 	char *kline_file;          /* chat: address bans kept here */
+	char *tls_cert;            /* PEM chain for tls-listen; NULL: none */
+	char *tls_key;             /* PEM private key */
 	char *cluster;             /* Redis URL; NULL: one instance */
 	char *node_name;           /* NULL: host name and chat port */
 	int reuseport;             /* SO_REUSEPORT on the chat listeners */
@@ -100,6 +103,9 @@ int config_parse(struct config *cfg, int argc, char **argv, char *err,
  */
 int config_parse_file(struct config *cfg, const char *path, char *err,
     size_t errlen);
+
+/* Returns 1 if any listener is a tls-listen one. */
+int config_tls(const struct config *cfg);
 
 /* Writes where option `name` got its value ("FILE:LINE" or
    "--name") into buf; returns buf. */

@@ -94,6 +94,8 @@ enum evs_server_option {
 	EVS_OPT_BACKLOG,          /* listen(2) backlog for new listeners */
 	EVS_OPT_REUSEPORT,        /* 1: SO_REUSEPORT on new listeners */
 	EVS_OPT_MAX_READ,         /* bytes per read(2) */
+	EVS_OPT_HANDSHAKE_TIMEOUT_MS, /* TLS listeners: the handshake must
+	                                finish within this (default 10 s) */
 	EVS_OPT_STALL_TIMEOUT_MS, /* close a connection whose queued output
 	                             has not moved this long ("Stalled
 	                             output"); 0 = off (default) */
@@ -131,7 +133,8 @@ enum evs_refusal {
  */
 enum evs_close_cause {
 	EVS_CLOSED_PEER,         /* "peer": the peer closed (EOF) */
-	EVS_CLOSED_ERROR,        /* "error": reset, broken pipe, no memory */
+	EVS_CLOSED_ERROR,        /* "error": reset, broken pipe, no memory,
+	                            a failed TLS handshake */
 	EVS_CLOSED_IDLE,         /* "idle_timeout": EVS_OPT_IDLE_TIMEOUT_MS or
 	                            the service's timer without a timeout() */
 	EVS_CLOSED_REGISTRATION, /* "registration_timeout" (chat) */
