@@ -155,6 +155,8 @@ struct evs_chat {
 	struct chat_link *link; /* the cluster backplane; NULL: one instance */
 	unsigned history_lines; /* per channel; 0: none kept */
 	int link_quiet; /* applying the backplane's events: publish nothing */
+	uint64_t relayed;    /* messages from users, formatted once */
+	uint64_t deliveries; /* their copies queued to recipients */
 	uint64_t gen;
 	time_t created;
 	char created_str[64];

@@ -523,3 +523,10 @@ evs_chat_stats(const struct evs_chat *chat, struct evs_chat_stats *st)
 	st->channels = chat->chans.n;
 	st->max_users = chat->maxusers;
 }
+
+void
+evs_chat_traffic(const struct evs_chat *chat, struct evs_chat_traffic *st)
+{
+	st->relayed = chat->relayed;
+	st->deliveries = chat->deliveries;
+}

@@ -76,6 +76,19 @@ struct evs_chat_stats {
 EVS_API void evs_chat_stats(const struct evs_chat *chat,
     struct evs_chat_stats *st);
 
+/* What a chat has carried since it was made. */
+struct evs_chat_traffic {
+	uint64_t relayed;    /* messages from this instance's users,
+	                        each counted once */
+	uint64_t deliveries; /* copies of relayed messages queued to this
+	                        instance's clients (with a cluster, also of
+	                        messages from other instances) */
+};
+
+/* Fills *st with the chat's traffic counters. */
+EVS_API void evs_chat_traffic(const struct evs_chat *chat,
+    struct evs_chat_traffic *st);
+
 #ifdef __cplusplus
 }
 #endif
