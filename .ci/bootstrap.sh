@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 
 # Build and test dependencies; ii/ngircd/valgrind/clang serve the
 # system tests, benchmarks and fuzz corpus replay.
-pkgs="gcc pkg-config meson ninja-build libevent-dev check"
+pkgs="gcc pkg-config meson ninja-build libevent-dev check libcrypt-dev"
 if [ "$mode" = test ]; then
 	pkgs="$pkgs clang ii ngircd valgrind procps python3"
 fi

@@ -35,6 +35,7 @@ static void
 chat_state_user_free(struct chat_user *u)
 {
 	chat_flood_clear(u);
+	chat_monitor_clear(u);
 	free(u->away);
 	free(u->quit_reason);
 	free(u);
@@ -95,10 +96,13 @@ chat_state_quit(struct chat_user *u)
 	struct evs_chat *chat = u->chat;
 
 	chat_state_leave_all(u);
+	chat_state_depart(u);
 	if (u->nick[0] != '\0')
 		nametab_del(&chat->nicks, &u->h);
 	if (u->flags & U_INVISIBLE)
 		chat->ninvisible--;
+	if (u->flags & U_OPER)
+		chat->nopers_online--;
 	if (u->flags & U_REGISTERED)
 		chat->nusers--;
 	else
@@ -225,11 +229,17 @@ chat_state_nick(struct chat_user *u, const char *nick)
 {
 	struct evs_chat *chat = u->chat;
 
+	if (u->flags & U_REGISTERED) {
+		chat_whowas_add(u);
+		chat_monitor_notify(u, 0);
+	}
 	if (u->nick[0] != '\0')
 		nametab_del(&chat->nicks, &u->h);
 	snprintf(u->nick, sizeof(u->nick), "%s", nick);
 	nametab_add(&chat->nicks, &u->h, u->nick);
 	chat_state_set_prefix(u);
+	if (u->flags & U_REGISTERED)
+		chat_monitor_notify(u, 1);
 }
 
 void
@@ -252,6 +262,7 @@ chat_state_register(struct chat_user *u)
 	if (chat->nusers > chat->maxusers)
 		chat->maxusers = chat->nusers;
 	u->signon = u->idle_since = time(NULL);
+	chat_monitor_notify(u, 1);
 }
 
 int
@@ -267,4 +278,65 @@ chat_state_invisible(struct chat_user *u, int on)
 		u->chat->ninvisible--;
 	}
 	return 1;
+}
+
+void
+chat_state_depart(struct chat_user *u)
+{
+	if (!(u->flags & U_REGISTERED) || (u->flags & U_DEPARTED))
+		return;
+	u->flags |= U_DEPARTED;
+	chat_whowas_add(u);
+	chat_monitor_notify(u, 0);
+}
+
+int
+chat_state_oper(struct chat_user *u, int on)
+{
+	if (on == !!(u->flags & U_OPER))
+		return 0;
+	if (on) {
+		u->flags |= U_OPER;
+		u->chat->nopers_online++;
+	} else {
+		u->flags &= ~U_OPER;
+		u->chat->nopers_online--;
+	}
+	return 1;
+}
+
+void
+chat_state_umodes(const struct chat_user *u, char *buf, size_t len)
+{
+	snprintf(buf, len, "+%s%s%s", (u->flags & U_INVISIBLE) ? "i" : "",
+	    (u->flags & U_OPER) ? "o" : "", (u->flags & U_WALLOPS) ? "w" : "");
+}
+
+int
+chat_state_match(const char *mask, const char *s)
+{
+	const char *star = NULL, *back = NULL;
+
+	/* Greedy with one backtrack point: the last '*' seen absorbs one
+	   more byte each time the rest fails, so the walk stays linear in
+	   practice and never recurses. */
+	while (*s != '\0') {
+		if (*mask == '*') {
+			star = ++mask;
+			back = s;
+		} else if (*mask == '?' ||
+		    irc_tolower((unsigned char)*mask) ==
+		    irc_tolower((unsigned char)*s)) {
+			mask++;
+			s++;
+		} else if (star != NULL) {
+			mask = star;
+			s = ++back;
+		} else {
+			return 0;
+		}
+	}
+	while (*mask == '*')
+		mask++;
+	return *mask == '\0';
 }

@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -21,7 +22,9 @@ enum {
 	OPT_MOTD_FILE,
 	OPT_SERVER_NAME,
 	OPT_LOG_LEVEL,
-	OPT_BACKLOG
+	OPT_BACKLOG,
+	OPT_CONFIG,
+	OPT_KLINE_FILE
 };
 
 static const struct option config_options[] = {
@@ -41,6 +44,8 @@ static const struct option config_options[] = {
 	{ "password-file", required_argument, NULL, OPT_PASSWORD_FILE },
 	{ "motd-file", required_argument, NULL, OPT_MOTD_FILE },
 	{ "server-name", required_argument, NULL, OPT_SERVER_NAME },
+	{ "config", required_argument, NULL, OPT_CONFIG },
+	{ "kline-file", required_argument, NULL, OPT_KLINE_FILE },
 	{ "threads", required_argument, NULL, 't' },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "help", no_argument, NULL, 'h' },
@@ -78,6 +83,10 @@ static const char config_usage_text[] =
 "      --password-file PATH   chat: require PASS, read from PATH\n"
 "      --motd-file PATH       chat: message of the day\n"
 "      --server-name NAME     chat: server name (default evsockd)\n"
+"      --config PATH          chat: server operators, as lines\n"
+"                             \"oper NAME CRYPT-HASH\" (# comments)\n"
+"      --kline-file PATH      chat: keep the operators' server bans\n"
+"                             (KLINE) in PATH across restarts\n"
 "  -t, --threads N            echo worker threads (default: cores)\n"
 "      --log-level LEVEL      error, warn, info (default), debug\n"
 "  -h, --help                 this text\n"
@@ -236,6 +245,12 @@ config_parse(struct config *cfg, int argc, char **argv, char *err,
 		case OPT_MOTD_FILE:
 			cfg->motd_file = optarg;
 			break;
+		case OPT_CONFIG:
+			cfg->config_file = optarg;
+			break;
+		case OPT_KLINE_FILE:
+			cfg->kline_file = optarg;
+			break;
 		case OPT_SERVER_NAME:
 			name = "--server-name";
 			if (*optarg == '\0' || strlen(optarg) > 63 ||
@@ -288,5 +303,46 @@ config_parse(struct config *cfg, int argc, char **argv, char *err,
 
 bad_value:
 	snprintf(err, errlen, "%s '%s': %s", name, optarg, why);
+	return -1;
+}
+
+int
+config_read_opers(const char *path, int (*add)(void *, const char *,
+    const char *), void *arg, char *err, size_t errlen)
+{
+	char line[1024], *word, *name, *hash, *end;
+	unsigned lineno = 0;
+	FILE *f;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		lineno++;
+		line[strcspn(line, "\r\n")] = '\0';
+		if ((word = strtok_r(line, " \t", &end)) == NULL ||
+		    word[0] == '#')
+			continue;
+		name = strtok_r(NULL, " \t", &end);
+		hash = strtok_r(NULL, " \t", &end);
+		if (strcmp(word, "oper") != 0 || name == NULL || hash == NULL ||
+		    strtok_r(NULL, " \t", &end) != NULL) {
+			snprintf(err, errlen, "%s:%u: expected \"oper NAME "
+			    "CRYPT-HASH\"", path, lineno);
+			goto fail;
+		}
+		if (add(arg, name, hash) == -1) {
+			snprintf(err, errlen, "%s:%u: operator %s: the hash is "
+			    "not one crypt(3) can check", path, lineno, name);
+			goto fail;
+		}
+	}
+	explicit_bzero(line, sizeof(line));
+	fclose(f);
+	return 0;
+fail:
+	explicit_bzero(line, sizeof(line));
+	fclose(f);
 	return -1;
 }

@@ -34,6 +34,8 @@ struct config {
 	uint64_t threads;          /* 0: number of cores */
 	const char *password_file;
 	const char *motd_file;
+	const char *config_file;   /* chat: operators ("oper" lines) */
+	const char *kline_file;    /* chat: the server bans' file */
 	const char *server_name;
 	const char *log_level;
 	int help;
@@ -50,6 +52,14 @@ void config_defaults(struct config *cfg);
  */
 int config_parse(struct config *cfg, int argc, char **argv, char *err,
     size_t errlen);
+
+/*
+ * Reads the "oper NAME CRYPT-HASH" lines of the file at path (blank
+ * lines and # comments skipped) and calls add(arg, name, hash) for
+ * each.  Returns 0, or -1 with the file, line and problem in err.
+ */
+int config_read_opers(const char *path, int (*add)(void *, const char *,
+    const char *), void *arg, char *err, size_t errlen);
 
 /* Returns evsockd's --help text (static). */
 const char *config_usage(void);

@@ -262,9 +262,15 @@ fail:
 }
 
 static int
+daemon_add_oper(void *arg, const char *name, const char *hash)
+{
+	return evs_chat_add_oper(arg, name, hash);
+}
+
+static int
 daemon_setup_chat(struct daemon *d, const struct config *cfg)
 {
-	char *text;
+	char *text, err[512];
 
 	if ((d->chat = evs_chat_new(d->srv)) == NULL) {
 		log_error("cannot create the chat service: %s",
@@ -299,6 +305,17 @@ daemon_setup_chat(struct daemon *d, const struct config *cfg)
 		evs_chat_set_password(d->chat, text);
 		explicit_bzero(text, strlen(text));
 		free(text);
+	}
+	if (cfg->config_file != NULL && config_read_opers(cfg->config_file,
+	    daemon_add_oper, d->chat, err, sizeof(err)) == -1) {
+		log_error("%s", err);
+		return -1;
+	}
+	if (cfg->kline_file != NULL &&
+	    evs_chat_set_kline_file(d->chat, cfg->kline_file) == -1) {
+		log_error("kline file %s: %s", cfg->kline_file,
+		    strerror(errno));
+		return -1;
 	}
 	if (cfg->motd_file != NULL) {
 		text = daemon_read_file("motd file", cfg->motd_file, 64 * 1024,
