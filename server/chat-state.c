@@ -228,8 +228,10 @@ void
 chat_state_nick(struct chat_user *u, const char *nick)
 {
 	struct evs_chat *chat = u->chat;
+	/* A change of case only is the same nick to WHOWAS and MONITOR. */
+	int other = (u->flags & U_REGISTERED) && irc_casecmp(u->nick, nick);
 
-	if (u->flags & U_REGISTERED) {
+	if (other) {
 		chat_whowas_add(u);
 		chat_monitor_notify(u, 0);
 	}
@@ -238,7 +240,7 @@ chat_state_nick(struct chat_user *u, const char *nick)
 	snprintf(u->nick, sizeof(u->nick), "%s", nick);
 	nametab_add(&chat->nicks, &u->h, u->nick);
 	chat_state_set_prefix(u);
-	if (u->flags & U_REGISTERED)
+	if (other)
 		chat_monitor_notify(u, 1);
 }
 
