@@ -143,6 +143,8 @@ struct evs_chat {
 	struct chat_kline *klines;
 	size_t nklines;
 	char *kline_file;
+	struct bucket oper_checks; /* password checks, server-wide */
+	int oper_checks_ready;
 	evs_chat_rehash_fn *rehash_cb;
 	void *rehash_arg;
 	uint64_t cmd_counts[CHAT_CMDS_MAX]; /* STATS m */

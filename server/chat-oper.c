@@ -11,10 +11,16 @@
 #include <string.h>
 #include <time.h>
 
+#include <event2/event.h>
+
 #include "chat-int.h"
 
 #define CHAT_OPER_NAME_MAX 64
 #define CHAT_OPER_TRIES 3       /* failed OPERs before we hang up */
+/* Password checks a second, server-wide: each is a deliberately slow
+   hash on the event loop, so many connections must not stall it. */
+#define CHAT_OPER_CHECK_RATE 4.0
+#define CHAT_OPER_CHECK_BURST 8.0
 #define CHAT_KLINE_MASK_MAX (IRC_USER_MAX + CHAT_HOST_MAX + 2)
 #define CHAT_KLINE_REASON_MAX 200
 #define CHAT_KLINE_MAX 10000
@@ -61,6 +67,29 @@ chat_oper_find(struct evs_chat *chat, const char *name)
 	return NULL;
 }
 
+/* Sends a server notice to u. */
+static void
+chat_oper_notice(struct chat_user *u, const char *text)
+{
+	chat_send_server(u, IRC_MSG_SERVER_NOTICE, u->nick, text);
+}
+
+/* Takes a token for one password check; returns 0 when the server has
+   done its share of them this second. */
+static int
+chat_oper_check_allowed(struct evs_chat *chat)
+{
+	struct timeval now;
+
+	event_base_gettimeofday_cached(evs_server_base(chat->srv), &now);
+	if (!chat->oper_checks_ready) {
+		bucket_init(&chat->oper_checks, CHAT_OPER_CHECK_BURST, &now);
+		chat->oper_checks_ready = 1;
+	}
+	return bucket_take(&chat->oper_checks, CHAT_OPER_CHECK_RATE,
+	    CHAT_OPER_CHECK_BURST, &now);
+}
+
 /* Answers 481 and returns 0 unless u is a server operator. */
 static int
 chat_oper_required(struct chat_user *u)
@@ -79,6 +108,10 @@ chat_oper_oper(struct chat_user *u, struct irc_msg *m)
 
 	if (o == NULL) {
 		chat_send_reply(u, IRC_ERR_NOOPERHOST);
+		return;
+	}
+	if (!chat_oper_check_allowed(u->chat)) {
+		chat_oper_notice(u, "OPER is busy; try again in a moment");
 		return;
 	}
 	if (!chat_oper_check(m->params[1], o->hash)) {
@@ -252,13 +285,6 @@ chat_oper_kline_put(struct evs_chat *chat, const struct chat_kline *k)
 	chat->klines = nk;
 	chat->klines[chat->nklines++] = *k;
 	return 0;
-}
-
-/* Sends a server notice to u. */
-static void
-chat_oper_notice(struct chat_user *u, const char *text)
-{
-	chat_send_server(u, IRC_MSG_SERVER_NOTICE, u->nick, text);
 }
 
 void
