@@ -68,6 +68,28 @@ START_TEST(test_chat_query_whox)
 }
 END_TEST
 
+/* An invisible user's channels show in WHOIS only to their members. */
+START_TEST(test_chat_query_whois_invisible)
+{
+	struct tc *a = tc_register("alice"), *b = tc_register("bob");
+
+	tc_join(a, "#x");
+	tc_send(a, "MODE alice +i");
+	tc_wait(a, "MODE alice +i");
+	tc_send(b, "WHOIS alice");
+	tc_wait(b, " 318 bob alice ");
+	b->pos = 0;
+	ck_assert_int_eq(tc_count(b, " 319 bob alice "), 0);
+	tc_join(b, "#x");
+	tc_send(b, "WHOIS alice");
+	tc_expect(b, " 319 ", ":evsockd 319 bob alice :@#x");
+	tc_send(a, "AWAY :gone");
+	tc_wait(a, " 306 ");
+	tc_send(b, "WHOIS alice");
+	tc_expect(b, " 301 ", ":evsockd 301 bob alice :gone");
+}
+END_TEST
+
 START_TEST(test_chat_query_ison_userhost)
 {
 	struct tc *a = tc_register("alice"), *b = tc_register("bob");
@@ -252,6 +274,7 @@ chat_query_suite(void)
 	tcase_add_checked_fixture(tc, chattc_setup, chattc_teardown);
 	tcase_add_test(tc, test_chat_query_who_masks);
 	tcase_add_test(tc, test_chat_query_whox);
+	tcase_add_test(tc, test_chat_query_whois_invisible);
 	tcase_add_test(tc, test_chat_query_ison_userhost);
 	tcase_add_test(tc, test_chat_query_whowas);
 	tcase_add_test(tc, test_chat_query_whowas_bounded);
