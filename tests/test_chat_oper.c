@@ -101,6 +101,36 @@ START_TEST(test_chat_oper_tries_bounded)
 }
 END_TEST
 
+/* Password checks are slow by design: past a server-wide rate, OPER
+   answers "busy" instead of hashing, whoever asks. */
+START_TEST(test_chat_oper_checks_rate_limited)
+{
+	struct tc *t[15];
+	size_t busy = 0, refused = 0;
+	char nick[16];
+
+	for (int i = 0; i < 15; i++) {
+		snprintf(nick, sizeof(nick), "u%d", i);
+		t[i] = tc_register(nick);
+	}
+	/* Two tries each, under the per-connection limit of three. */
+	for (int i = 0; i < 15; i++) {
+		tc_send(t[i], "OPER root wrong");
+		tc_send(t[i], "OPER root wrong");
+	}
+	for (int i = 0; i < 15; i++) {
+		tc_sync(t[i]);
+		t[i]->pos = 0;
+		busy += tc_count(t[i], "OPER is busy; try again in a moment");
+		t[i]->pos = 0;
+		refused += tc_count(t[i], " 464 ");
+	}
+	ck_assert_uint_eq(busy + refused, 30);
+	ck_assert_uint_ge(busy, 1);
+	ck_assert_uint_ge(refused, 8);
+}
+END_TEST
+
 START_TEST(test_chat_oper_api)
 {
 	struct tc *a;
@@ -289,6 +319,7 @@ chat_oper_suite(void)
 	tcase_add_checked_fixture(tc, oper_setup, chattc_teardown);
 	tcase_add_test(tc, test_chat_oper_oper);
 	tcase_add_test(tc, test_chat_oper_tries_bounded);
+	tcase_add_test(tc, test_chat_oper_checks_rate_limited);
 	tcase_add_test(tc, test_chat_oper_api);
 	tcase_add_test(tc, test_chat_oper_kill);
 	tcase_add_test(tc, test_chat_oper_wallops);
