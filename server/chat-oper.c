@@ -58,6 +58,23 @@ chat_oper_check(const char *password, const char *hash)
 	return ok;
 }
 
+/* Returns 1 if libcrypt can check passwords against hash, 0 if not,
+   -1 if out of memory. */
+static int
+chat_oper_hash_usable(const char *hash)
+{
+	struct crypt_data *cd = calloc(1, sizeof(*cd));
+	const char *out;
+	int usable;
+
+	if (cd == NULL)
+		return -1;
+	out = crypt_r("", hash, cd);
+	usable = out != NULL && out[0] != '*' && strlen(out) == strlen(hash);
+	free(cd);
+	return usable;
+}
+
 static struct chat_oper *
 chat_oper_find(struct evs_chat *chat, const char *name)
 {
@@ -411,7 +428,8 @@ void
 chat_oper_stats(struct chat_user *u, struct irc_msg *m)
 {
 	struct evs_chat *chat = u->chat;
-	char letter[2] = { m->params[0][0], '\0' };
+	char letter[2] = { m->params[0][0] != '\0' ? m->params[0][0] : '*',
+	    '\0' };
 	long long up = (long long)(time(NULL) - chat->created);
 	struct evs_server_stats st;
 	unsigned long long received = 0;
@@ -489,21 +507,12 @@ evs_chat_add_oper(struct evs_chat *chat, const char *name, const char *hash)
 	}
 	/* A hash libcrypt cannot use would refuse every password later:
 	   refuse it now, where the configuration is read. */
-	{
-		struct crypt_data *cd = calloc(1, sizeof(*cd));
-		const char *out;
-		int usable;
-
-		if (cd == NULL)
-			return -1;
-		out = crypt_r("", hash, cd);
-		usable = out != NULL && out[0] != '*' &&
-		    strlen(out) == strlen(hash);
-		free(cd);
-		if (!usable) {
-			errno = EINVAL;
-			return -1;
-		}
+	switch (chat_oper_hash_usable(hash)) {
+	case -1:
+		return -1;
+	case 0:
+		errno = EINVAL;
+		return -1;
 	}
 	if ((n = strdup(name)) == NULL || (h = strdup(hash)) == NULL)
 		goto fail;
