@@ -291,3 +291,27 @@ chat_send_list_end(struct chat_send_list *l)
 	if (l->n > 0)
 		chat_send_list_flush(l);
 }
+
+void
+chat_send_users(struct chat_user *from, unsigned mask, const char *cmd,
+    const char *fmt, ...)
+{
+	struct chat_user *u;
+	struct evs_msg *m;
+	va_list ap;
+
+	va_start(ap, fmt);
+	m = chat_send_vnew(from, cmd, fmt, ap);
+	va_end(ap);
+	if (m == NULL)
+		return;
+	from->chat->relayed++;
+	/* This instance's users only: the modes in `mask` (+w, +o) are
+	   not shared with the cluster. */
+	TAILQ_FOREACH(u, &from->chat->users, link)
+		if ((u->flags & (U_REGISTERED | U_REMOTE | U_CLOSING)) ==
+		    U_REGISTERED && (u->flags & mask) &&
+		    evs_conn_send_msg(u->c, m) == 0)
+			from->chat->deliveries++;
+	evs_msg_unref(m);
+}

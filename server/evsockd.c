@@ -1,5 +1,6 @@
 /* evsockd: the daemon.  Loads its settings, opens listeners, runs the
    loop, reloads on SIGHUP and shuts down gracefully on SIGINT/SIGTERM. */
+#include <crypt.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -437,8 +438,27 @@ daemon_apply_chat(struct daemon *d, const struct config *cfg, void *state)
 	daemon_discard_chat(cf);
 }
 
-/* The kline file must be a file we can keep bans in: a regular file,
-   or none yet in a directory that exists. */
+/* Returns 1 if crypt(3) can check passwords against hash: the option
+   table checks its shape, but a method this libcrypt lacks (or a
+   mangled hash) would refuse every OPER. */
+static int
+daemon_hash_usable(const char *hash)
+{
+	struct crypt_data *cd = calloc(1, sizeof(*cd));
+	const char *out;
+	int usable;
+
+	if (cd == NULL)
+		return 0;
+	out = crypt_r("", hash, cd);
+	usable = out != NULL && out[0] != '*' && strlen(out) == strlen(hash);
+	free(cd);
+	return usable;
+}
+
+/* Every operator's hash must be one crypt(3) can use, and the kline
+   file a file we can keep bans in: a regular file, or none yet in a
+   directory that exists. */
 static int
 daemon_prepare_opers(struct daemon *d, const struct config *cfg,
     void **state, char *err, size_t errlen)
@@ -449,6 +469,15 @@ daemon_prepare_opers(struct daemon *d, const struct config *cfg,
 
 	(void)d;
 	(void)state;
+	for (size_t i = 0; i < cfg->nopers; i++) {
+		if (!daemon_hash_usable(cfg->opers[i].hash)) {
+			snprintf(err, errlen, "%s: operator %s: this system's "
+			    "crypt(3) cannot check passwords against its hash",
+			    config_where(cfg, "oper", where, sizeof(where)),
+			    cfg->opers[i].name);
+			return -1;
+		}
+	}
 	if (cfg->kline_file == NULL)
 		return 0;
 	config_where(cfg, "kline-file", where, sizeof(where));
@@ -481,10 +510,9 @@ daemon_prepare_opers(struct daemon *d, const struct config *cfg,
 
 /*
  * Server operators ("oper" lines) and the kline file, at start and on
- * every reload.  This is where the chat's operator API (adding the
- * operators, the kline file, REHASH calling daemon_reload) is wired;
- * until the chat has one, the settings are checked and kept, and
- * OPER is not served.
+ * every reload (SIGHUP or an operator's REHASH): the chat's list is
+ * replaced by the file's, and the bans are read again from the kline
+ * file.  Without a kline file the bans stay in memory as they are.
  */
 static void
 daemon_apply_opers(struct daemon *d, const struct config *cfg, void *state)
@@ -492,9 +520,16 @@ daemon_apply_opers(struct daemon *d, const struct config *cfg, void *state)
 	(void)state;
 	if (d->chat == NULL)
 		return;
-	if (!d->loaded && (cfg->nopers > 0 || cfg->kline_file != NULL))
-		log_warn("oper and kline-file settings are checked but not "
-		    "used yet: this chat has no operator commands");
+	evs_chat_clear_opers(d->chat);
+	for (size_t i = 0; i < cfg->nopers; i++)
+		if (evs_chat_add_oper(d->chat, cfg->opers[i].name,
+		    cfg->opers[i].hash) == -1)
+			log_error("operator %s: %s", cfg->opers[i].name,
+			    strerror(errno));
+	if (cfg->kline_file != NULL &&
+	    evs_chat_set_kline_file(d->chat, cfg->kline_file) == -1)
+		log_error("kline-file %s: %s; the bans in memory stay",
+		    cfg->kline_file, strerror(errno));
 }
 
 /* The certificate and key are read into a new context; a pair that
@@ -622,10 +657,10 @@ daemon_log_change(const char *name, const char *oldv, const char *newv,
 		    oldv, newv, oldv);
 }
 
-/* SIGHUP (and the operators' REHASH, once the chat has it): the
-   settings are read again from the same command line and config file;
-   a broken file leaves everything as it was.  Returns 0, or -1 when
-   the new settings were refused. */
+/* SIGHUP and the operators' REHASH: the settings are read again from
+   the same command line and config file; a broken file leaves
+   everything as it was.  Returns 0, or -1 when the new settings were
+   refused. */
 static int
 daemon_reload(struct daemon *d)
 {
@@ -633,7 +668,7 @@ daemon_reload(struct daemon *d)
 	char err[ERR_MAX];
 
 	notify_reloading();
-	log_info("SIGHUP: reloading %s", d->cfg.config_file != NULL ?
+	log_info("reloading %s", d->cfg.config_file != NULL ?
 	    d->cfg.config_file : "the command line settings");
 	if (config_parse(&next, d->argc, d->argv, err, sizeof(err)) == -1)
 		goto fail;
@@ -659,6 +694,14 @@ fail:
 	metrics_count_reload(d->metrics, 0);
 	notify_ready("reload failed; previous settings kept");
 	return -1;
+}
+
+/* An operator's REHASH runs the same reload as SIGHUP. */
+static int
+daemon_rehash_cb(struct evs_chat *chat, void *arg)
+{
+	(void)chat;
+	return daemon_reload(arg);
 }
 
 static void
@@ -1105,6 +1148,7 @@ main(int argc, char **argv)
 			    strerror(errno));
 			goto out;
 		}
+		evs_chat_set_rehash_cb(d.chat, daemon_rehash_cb, &d);
 	}
 	if ((d.probe = metrics_probe_new(d.base, d.srv, "main")) ==
 	    NULL || (d.metrics = metrics_new()) == NULL ||

@@ -336,8 +336,18 @@ START_TEST(test_ops_check_config)
 	snprintf(text, sizeof(text), "%s:1: kline-file /nonexistent/dir/"
 	    "klines: no directory /nonexistent/dir", conf);
 	ck_assert_msg(strstr(err, text) != NULL, "%s", err);
+	/* A hash of the right shape that crypt(3) cannot use would refuse
+	   every OPER: the check names it. */
+	write_file(conf, "oper alice "
+	    "$6$saltsalt$Kx3uHnJ7Yl0pO1vS7xV3hQ2m9y4bZ0jW\n");
+	st = run_evsockd(argv, out, sizeof(out), err, sizeof(err));
+	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) != 0);
+	snprintf(text, sizeof(text), "%s:1: operator alice: this system's "
+	    "crypt(3) cannot check", conf);
+	ck_assert_msg(strstr(err, text) != NULL, "%s", err);
 	snprintf(text, sizeof(text), "kline-file %s/klines\noper alice "
-	    "$6$saltsalt$Kx3uHnJ7Yl0pO1vS7xV3hQ2m9y4bZ0jW\n", dir);
+	    "$6$saltsalt$g3uPFdehVnKoLXdidvSAg1zlVgYomPr0X/xgdXSBn2Lux"
+	    "ZUOGgYW4IULZkguZ77fzYteIur49AGHmF9iek6Sf1\n", dir);
 	write_file(conf, text);
 	st = run_evsockd(argv, out, sizeof(out), err, sizeof(err));
 	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s", err);
