@@ -107,8 +107,9 @@ chat_send_shared(struct chat_user *u, struct evs_msg *m)
 	if (chat_label_holding(u)) {
 		data = evs_msg_data(m, &len);
 		chat_label_hold(u, data, len);
-	} else {
-		evs_conn_send_msg(u->c, m);
+		u->chat->deliveries++;
+	} else if (evs_conn_send_msg(u->c, m) == 0) {
+		u->chat->deliveries++;
 	}
 }
 
@@ -328,6 +329,8 @@ chat_send_vfan(struct chat_user *from, struct chat_chan *ch,
 	else if (link != NULL && !TAILQ_EMPTY(&from->chans))
 		link->ops->peers_line(link, from, chat->out, n);
 	chat_relay_init(&r, chat, n, NULL);
+	if (!(from->flags & U_REMOTE))
+		chat->relayed++;
 	r.cap = cap;
 	chat_send_fan(&r, from, ch, except, self);
 	chat_relay_done(&r);
@@ -349,6 +352,7 @@ chat_send_user(struct chat_user *to, struct chat_user *from, const char *cmd,
 	n = chat_send_vbuild(chat, from->prefix, cmd, NULL, fmt, ap);
 	va_end(ap);
 	chat_relay_init(&r, chat, n, NULL);
+	chat->relayed++;
 	chat_relay_to(&r, to);
 	chat_relay_done(&r);
 }
@@ -409,6 +413,7 @@ chat_send_invite_notify(struct chat_chan *ch, struct chat_user *from,
 	    ch->name);
 
 	chat_relay_init(&r, from->chat, n, NULL);
+	from->chat->relayed++;
 	TAILQ_FOREACH(mb, &ch->members, by_chan) {
 		if (mb->u != from && mb->u != to &&
 		    (mb->u->caps & CAP_INVITE_NOTIFY))
@@ -499,6 +504,7 @@ chat_send_message(struct chat_user *from, struct chat_chan *ch, int status,
 		    ":%s %s %s :%s", from->prefix, cmd, target, text);
 	chat_relay_init(&r, chat, n, chat->cur.u == from ? chat->cur.ctags :
 	    NULL);
+	chat->relayed++;
 	r.tagmsg = tagmsg;
 	r.status = status;
 	if (ch != NULL) {
@@ -513,8 +519,9 @@ chat_send_message(struct chat_user *from, struct chat_chan *ch, int status,
 		    (to->caps & CAP_SERVER_TIME) ? 1 : 0;
 
 		if ((!tagmsg || form == 2) &&
-		    (m = chat_relay_form(&r, form)) != NULL)
-			evs_conn_send_msg(to->c, m);
+		    (m = chat_relay_form(&r, form)) != NULL &&
+		    evs_conn_send_msg(to->c, m) == 0)
+			chat->deliveries++;
 	} else {
 		chat_relay_to(&r, to);
 	}
@@ -803,4 +810,28 @@ chat_send_list_end(struct chat_send_list *l)
 {
 	if (l->n > 0)
 		chat_send_list_flush(l);
+}
+
+void
+chat_send_users(struct chat_user *from, unsigned mask, const char *cmd,
+    const char *fmt, ...)
+{
+	struct evs_chat *chat = from->chat;
+	struct chat_relay r;
+	struct chat_user *u;
+	va_list ap;
+	size_t n;
+
+	va_start(ap, fmt);
+	n = chat_send_vbuild(chat, from->prefix, cmd, NULL, fmt, ap);
+	va_end(ap);
+	chat_relay_init(&r, chat, n, NULL);
+	chat->relayed++;
+	/* This instance's users only: the modes in `mask` (+w, +o) are
+	   not shared with the cluster. */
+	TAILQ_FOREACH(u, &chat->users, link)
+		if ((u->flags & (U_REGISTERED | U_REMOTE | U_CLOSING)) ==
+		    U_REGISTERED && (u->flags & mask))
+			chat_relay_to(&r, u);
+	chat_relay_done(&r);
 }

@@ -52,34 +52,53 @@ static const struct evs_service chat_service = {
 };
 
 static const struct chat_cmd chat_cmds[] = {
+	{ "ADMIN", chat_info_admin, 0, 0 },
 	{ "AWAY", chat_msg_away, 0, 0 },
 	{ "CAP", chat_cap_cmd, 1, 1 },
 	{ "CHATHISTORY", chat_history_cmd, 1, 0 },
+	{ "HELP", chat_info_help, 0, 0 },
+	{ "HELPOP", chat_info_help, 0, 0 },
+	{ "INFO", chat_info_info, 0, 0 },
 	{ "INVITE", chat_chan_invite, 0, 0 },
+	{ "ISON", chat_info_ison, 1, 0 },
 	{ "JOIN", chat_chan_join, 1, 0 },
 	{ "KICK", chat_chan_kick, 2, 0 },
+	{ "KILL", chat_oper_kill, 1, 0 },
+	{ "KLINE", chat_oper_kline, 1, 0 },
+	{ "LINKS", chat_info_links, 0, 0 },
 	{ "LIST", chat_chan_list, 0, 0 },
 	{ "LUSERS", chat_query_lusers, 0, 0 },
 	{ "MODE", chat_mode_cmd, 1, 0 },
+	{ "MONITOR", chat_monitor_cmd, 1, 0 },
 	{ "MOTD", chat_query_motd, 0, 0 },
 	{ "NAMES", chat_chan_names, 0, 0 },
 	{ "NICK", chat_reg_nick, 0, 1 },
 	{ "NOTICE", chat_msg_notice, 0, 0 },
+	{ "OPER", chat_oper_oper, 2, 0 },
 	{ "PART", chat_chan_part, 1, 0 },
 	{ "PASS", chat_reg_pass, 1, 1 },
 	{ "PING", chat_reg_ping, 1, 1 },
 	{ "PONG", chat_reg_pong, 0, 1 },
 	{ "PRIVMSG", chat_msg_privmsg, 0, 0 },
 	{ "QUIT", chat_reg_quit, 0, 1 },
+	{ "REHASH", chat_oper_rehash, 0, 0 },
 	{ "SETNAME", chat_cap_setname, 1, 0 },
+	{ "STATS", chat_oper_stats, 1, 0 },
 	{ "TAGMSG", chat_msg_tagmsg, 1, 0 },
 	{ "TIME", chat_query_time, 0, 0 },
 	{ "TOPIC", chat_chan_topic, 1, 0 },
+	{ "UNKLINE", chat_oper_unkline, 1, 0 },
 	{ "USER", chat_reg_user, 4, 1 },
+	{ "USERHOST", chat_info_userhost, 1, 0 },
 	{ "VERSION", chat_query_version, 0, 0 },
+	{ "WALLOPS", chat_oper_wallops, 1, 0 },
 	{ "WHO", chat_query_who, 0, 0 },
 	{ "WHOIS", chat_query_whois, 1, 0 },
+	{ "WHOWAS", chat_whowas_cmd, 0, 0 },
 };
+
+#define CHAT_NCMDS (sizeof(chat_cmds) / sizeof(chat_cmds[0]))
+_Static_assert(CHAT_NCMDS <= CHAT_CMDS_MAX, "raise CHAT_CMDS_MAX");
 
 /* Returns a monotonic clock in milliseconds. */
 static uint64_t
@@ -319,6 +338,7 @@ chat_dispatch_msg(struct chat_user *u, struct irc_msg *mp)
 		chat_send_reply(u, IRC_ERR_NEEDMOREPARAMS, m.command);
 		return;
 	}
+	u->chat->cmd_counts[cmd - chat_cmds]++;
 	cmd->fn(u, &m);
 }
 
@@ -359,6 +379,12 @@ chat_line(struct evs_conn *c, char *line, size_t len, void *arg)
 		return;
 	if (chat_flood_take(u, line, len))
 		chat_dispatch(u, line, len);
+}
+
+const char *
+chat_cmd_name(size_t i)
+{
+	return i < CHAT_NCMDS ? chat_cmds[i].name : NULL;
 }
 
 /* The public API. */
@@ -408,7 +434,7 @@ evs_chat_new(struct evs_server *srv)
 	chat_msgid_base(chat);
 	chat->history_lines = CHAT_HISTORY_DEFAULT;
 	if ((chat->name = strdup("evsockd")) == NULL ||
-	    chat_state_init(chat) == -1 ||
+	    chat_state_init(chat) == -1 || chat_monitor_init(chat) == -1 ||
 	    (chat->history = chat_history_new(chat->history_lines)) == NULL) {
 		evs_chat_free(chat);
 		return NULL;
@@ -437,9 +463,13 @@ evs_chat_free(struct evs_chat *chat)
 	/* Connections the engine freed without close(): drop their state
 	   without touching them. */
 	chat_state_fini(chat);
+	chat_monitor_fini(chat);
+	chat_whowas_fini(chat);
+	chat_oper_fini(chat);
 	chat_motd_clear(chat);
 	chat_history_free(chat->history);
 	free(chat->cur.held);
+	free(chat->tls_ports);
 	free(chat->name);
 	/* Wipes the password: with NULL it cannot fail. */
 	(void)evs_chat_set_password(chat, NULL);
@@ -509,6 +539,23 @@ evs_chat_set_server_name(struct evs_chat *chat, const char *name)
 		return -1;
 	free(chat->name);
 	chat->name = copy;
+	return 0;
+}
+
+int
+evs_chat_set_tls_ports(struct evs_chat *chat, const char *ports)
+{
+	char *copy = NULL;
+
+	if (ports != NULL && (*ports == '\0' || *ports == ':' ||
+	    strpbrk(ports, " \r\n") != NULL || strlen(ports) > 200)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (ports != NULL && (copy = strdup(ports)) == NULL)
+		return -1;
+	free(chat->tls_ports);
+	chat->tls_ports = copy;
 	return 0;
 }
 
@@ -600,4 +647,11 @@ evs_chat_stats(const struct evs_chat *chat, struct evs_chat_stats *st)
 	st->unregistered = chat->nunknown;
 	st->channels = chat->chans.n;
 	st->max_users = chat->maxusers;
+}
+
+void
+evs_chat_traffic(const struct evs_chat *chat, struct evs_chat_traffic *st)
+{
+	st->relayed = chat->relayed;
+	st->deliveries = chat->deliveries;
 }

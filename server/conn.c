@@ -18,6 +18,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,8 @@
 
 #include "../common/addr.h"
 #include "../common/log.h"
+#include "../common/sockio.h"
+#include "../common/tlsio.h"
 #include "server-int.h"
 
 static void conn_read_cb(evutil_socket_t, short, void *);
@@ -45,8 +48,43 @@ static void conn_set_reason(struct evs_conn *, const char *);
 static void conn_write_timeout(struct evs_conn *, unsigned);
 static size_t conn_queued(const struct evs_conn *);
 static void conn_drop_output(struct evs_conn *);
+static int conn_tls_read(struct evs_conn *, struct evbuffer *, int *);
+static int conn_tls_flush(struct evs_conn *);
 static const struct timeval *conn_timeval(struct evs_server *, unsigned,
     struct timeval *);
+static int conn_cause_of(const char *);
+static void conn_cause_error(struct evs_conn *);
+
+/* Connection ids come from one counter for the whole process, so that
+   a log line names one connection whatever server or thread it is on. */
+static atomic_uint_least64_t conn_next_id;
+
+/* How the reasons a connection closes with are counted. */
+static const struct {
+	const char *prefix;
+	enum evs_close_cause cause;
+} conn_causes[] = {
+	{ "Connection closed by peer", EVS_CLOSED_PEER },
+	{ "Connection reset by peer", EVS_CLOSED_ERROR },
+	{ "Broken pipe", EVS_CLOSED_ERROR },
+	{ "Connection error", EVS_CLOSED_ERROR },
+	{ "Out of memory", EVS_CLOSED_ERROR },
+	{ "TLS handshake", EVS_CLOSED_ERROR },
+	{ "Idle timeout", EVS_CLOSED_IDLE },
+	{ "SendQ exceeded", EVS_CLOSED_SENDQ },
+	{ "Stalled output", EVS_CLOSED_STALL },
+	{ "Write timeout", EVS_CLOSED_STALL },
+	{ "Server shutting down", EVS_CLOSED_SHUTDOWN },
+	{ "Shutdown timeout", EVS_CLOSED_SHUTDOWN },
+	{ "Registration tim", EVS_CLOSED_REGISTRATION },
+	{ "Ping timeout", EVS_CLOSED_PING },
+	{ "Excess Flood", EVS_CLOSED_FLOOD },
+	{ "Flood", EVS_CLOSED_FLOOD },
+	{ "Killed", EVS_CLOSED_KILL },
+	{ "K-lined", EVS_CLOSED_KILL },
+	{ "Quit", EVS_CLOSED_QUIT },
+	{ "Client Quit", EVS_CLOSED_QUIT },
+};
 
 struct evs_conn *
 conn_new(struct evs_listener *l, evutil_socket_t fd,
@@ -71,13 +109,26 @@ conn_new(struct evs_listener *l, evutil_socket_t fd,
 	/* bufferevent_socket_new freezes the input's end for its own reads;
 	   here our read callback is the one that fills it. */
 	evbuffer_unfreeze(bufferevent_get_input(c->bev), 0);
+	if (l->tls != NULL && ((srv->tlswire == NULL &&
+	    (srv->tlswire = evbuffer_new()) == NULL) ||
+	    (c->tls = tlsio_new(l->tls, fd, NULL)) == NULL)) {
+		log_error("TLS: cannot set up a connection: out of memory");
+		bufferevent_free(c->bev);
+		free(c);
+		return NULL;
+	}
+	if (c->tls != NULL)
+		c->flags |= CONN_HANDSHAKE;
 	c->rev = (struct event *)(void *)(c + 1);
 	event_assign(c->rev, srv->base, fd, EV_READ | EV_PERSIST, conn_read_cb,
 	    c);
 	c->srv = srv;
+	c->ls = l->ls;
 	c->svc = l->svc;
 	c->arg = l->arg;
-	c->id = ++srv->next_id;
+	c->cause = -1;
+	c->id = atomic_fetch_add_explicit(&conn_next_id, 1,
+	    memory_order_relaxed) + 1;
 	if (salen <= sizeof(c->peer))
 		memcpy(&c->peer, sa, salen);
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -90,6 +141,8 @@ int
 conn_open(struct evs_conn *c)
 {
 	c->flags |= CONN_OPENED;
+	if (c->srv->stall_timeout_ms > 0)
+		conn_stall_timer(c);
 	if (c->srv->idle_timeout_ms > 0)
 		evs_conn_set_timeout(c, c->srv->idle_timeout_ms);
 	if (c->svc->open != NULL && c->svc->open(c, c->arg) == -1) {
@@ -104,13 +157,23 @@ conn_open(struct evs_conn *c)
 }
 
 void
-conn_refuse(struct evs_conn *c, const char *reason)
+conn_refuse(struct evs_conn *c, enum evs_refusal why, const char *reason)
 {
 	char line[256];
 	size_t n;
 
 	c->flags |= CONN_REFUSED;
 	c->srv->st.refused++;
+	c->ls->st.refused++;
+	c->ls->st.refused_by[why]++;
+	/* A limit at work is news for the operator; many of them are an
+	   attack, and the log must not grow with it. */
+	if (why == EVS_REFUSED_MAX_CLIENTS || why == EVS_REFUSED_PER_IP)
+		log_limited(EVS_LOG_INFO, "conn %llu from %s refused: %s",
+		    (unsigned long long)c->id, evs_conn_peer_host(c), reason);
+	else
+		log_debug("conn %llu from %s refused: %s",
+		    (unsigned long long)c->id, evs_conn_peer_host(c), reason);
 	if (c->svc->refuse != NULL)
 		n = c->svc->refuse(c, line, sizeof(line), reason, c->arg);
 	else
@@ -118,7 +181,6 @@ conn_refuse(struct evs_conn *c, const char *reason)
 		    reason);
 	if (n >= sizeof(line))
 		n = sizeof(line) - 1;
-	log_debug("refused %s: %s", evs_conn_peer_host(c), reason);
 	evs_conn_send(c, line, n);
 	evs_conn_close(c, reason);
 }
@@ -137,6 +199,7 @@ conn_free(struct evs_conn *c)
 	if (c->cork != NULL)
 		evbuffer_free(c->cork);
 	event_del(c->rev);
+	tlsio_free(c->tls);
 	bufferevent_free(c->bev);
 	free(c->reason);
 	free(c->host);
@@ -146,11 +209,31 @@ conn_free(struct evs_conn *c)
 void
 conn_end(struct evs_conn *c)
 {
+	int cause;
+
 	if (!(c->flags & CONN_OPENED))
 		return;
-	log_debug("conn %llu from %s closed: %s", (unsigned long long)c->id,
-	    evs_conn_peer_host(c), c->reason != NULL ? c->reason : "closed");
+	cause = c->cause >= 0 ? c->cause : EVS_CLOSED_SERVICE;
+	switch (cause) {
+	case EVS_CLOSED_IDLE:
+	case EVS_CLOSED_REGISTRATION:
+	case EVS_CLOSED_PING:
+	case EVS_CLOSED_SENDQ:
+	case EVS_CLOSED_STALL:
+	case EVS_CLOSED_FLOOD:
+		log_limited(EVS_LOG_INFO, "conn %llu from %s closed: %s",
+		    (unsigned long long)c->id, evs_conn_peer_host(c),
+		    c->reason);
+		break;
+	default:
+		log_debug("conn %llu from %s closed: %s",
+		    (unsigned long long)c->id, evs_conn_peer_host(c),
+		    c->reason != NULL ? c->reason : "closed");
+		break;
+	}
 	c->srv->st.closed++;
+	c->ls->st.closed++;
+	c->ls->st.closed_by[cause]++;
 	if (c->svc->close != NULL)
 		c->svc->close(c, c->reason != NULL ? c->reason :
 		    "Connection closed", c->arg);
@@ -167,11 +250,35 @@ conn_shutdown(struct evs_conn *c)
 		evs_conn_close(c, "Server shutting down");
 }
 
+/* The first reason given is the one kept, and the one counted. */
 static void
 conn_set_reason(struct evs_conn *c, const char *reason)
 {
-	if (c->reason == NULL && reason != NULL)
+	if (c->reason == NULL && reason != NULL) {
 		c->reason = strdup(reason);
+		if (c->cause < 0)
+			c->cause = conn_cause_of(reason);
+	}
+}
+
+/* Returns the cause a reason is counted under. */
+static int
+conn_cause_of(const char *reason)
+{
+	for (size_t i = 0; i < sizeof(conn_causes) / sizeof(conn_causes[0]);
+	    i++)
+		if (strncmp(reason, conn_causes[i].prefix,
+		    strlen(conn_causes[i].prefix)) == 0)
+			return (int)conn_causes[i].cause;
+	return EVS_CLOSED_SERVICE;
+}
+
+/* The reason about to be given is a socket error's text. */
+static void
+conn_cause_error(struct evs_conn *c)
+{
+	if (c->reason == NULL)
+		c->cause = EVS_CLOSED_ERROR;
 }
 
 /* The one way out: mark dead, stop all I/O, let the reaper finish. */
@@ -218,16 +325,18 @@ conn_process_lines(struct evs_conn *c, struct evbuffer *in)
 	}
 }
 
-/* Arms the read event with the connection's current timeout. */
+/* Arms the read event with the connection's current timeout (the
+   handshake's own while a TLS handshake runs). */
 static void
 conn_read_on(struct evs_conn *c)
 {
+	unsigned ms = (c->flags & CONN_HANDSHAKE) ? c->srv->handshake_ms :
+	    c->read_ms;
 	struct timeval tmp;
 
 	if (c->flags & CONN_DEAD)
 		return;
-	event_add(c->rev, c->read_ms > 0 ?
-	    conn_timeval(c->srv, c->read_ms, &tmp) : NULL);
+	event_add(c->rev, ms > 0 ? conn_timeval(c->srv, ms, &tmp) : NULL);
 }
 
 /* Returns a timeval for `ms` to pass to event_add: a common timeout
@@ -273,10 +382,31 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 		conn_timeout(c);
 		return;
 	}
-	if (what & EV_READ) {
+	if ((what & EV_READ) && c->tls != NULL) {
+		if (conn_tls_read(c, in, &eof) == -1)
+			return;
+	} else if (what & EV_READ) {
 		n = recv(fd, srv->readbuf, srv->max_read, 0);
 		if (n > 0) {
 			srv->st.bytes_in += (uint64_t)n;
+			c->ls->st.bytes_in += (uint64_t)n;
+			/* A TLS client on a plain text port would wait for a
+			   ServerHello until its own timeout: a handshake
+			   record (0x16, version 3.x) is no line of text. */
+			if (!(c->flags & CONN_GOT_DATA)) {
+				c->flags |= CONN_GOT_DATA;
+				if (c->svc->framing == EVS_FRAMING_LINE &&
+				    n >= 2 && srv->readbuf[0] == 0x16 &&
+				    srv->readbuf[1] == 0x03) {
+					log_info("conn %llu from %s: TLS "
+					    "handshake on a plain port; closed",
+					    (unsigned long long)c->id,
+					    evs_conn_peer_host(c));
+					conn_lost(c, "TLS handshake on a plain "
+					    "port");
+					return;
+				}
+			}
 			/* Closing: what the peer still sends is read and
 			   dropped, so our close ends in a FIN, not a reset. */
 			if (!(c->flags & CONN_CLOSING) &&
@@ -288,6 +418,7 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 			eof = 1;
 		} else if (errno != EAGAIN && errno != EWOULDBLOCK &&
 		    errno != EINTR) {
+			conn_cause_error(c);
 			conn_lost(c, errno == ECONNRESET ?
 			    "Connection reset by peer" : strerror(errno));
 			return;
@@ -332,6 +463,12 @@ conn_timeout(struct evs_conn *c)
 		conn_lost(c, NULL);
 		return;
 	}
+	if (c->flags & CONN_HANDSHAKE) {
+		log_info("conn %llu from %s: TLS handshake timed out",
+		    (unsigned long long)c->id, evs_conn_peer_host(c));
+		conn_lost(c, "TLS handshake timeout");
+		return;
+	}
 	/* The read event is persistent: its timer restarts by itself. */
 	if ((c->flags & CONN_OPENED) && c->svc->timeout != NULL)
 		c->svc->timeout(c, c->arg);
@@ -365,6 +502,23 @@ conn_flushed(struct evs_conn *c)
 {
 	evutil_socket_t fd = bufferevent_getfd(c->bev);
 
+	if (c->tls != NULL) {
+		/* Nothing can be said before the handshake is done. */
+		if (!tlsio_ready(c->tls)) {
+			conn_lost(c, NULL);
+			return;
+		}
+		/* close_notify goes before the FIN; its write completes
+		   like any output and brings us back here. */
+		tlsio_shutdown(c->tls, c->srv->tlswire);
+		if (conn_tls_flush(c) == -1)
+			return;
+		if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) {
+			conn_write_timeout(c, c->srv->linger_ms > 0 ?
+			    c->srv->linger_ms : 1000);
+			return;
+		}
+	}
 	if ((c->flags & CONN_EOF) || c->srv->linger_ms == 0) {
 		conn_lost(c, NULL);
 		return;
@@ -399,8 +553,12 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 			conn_write_failed(c, err);
 		return;
 	}
+	/* The write timeout is the stall timer: it restarts whenever the
+	   socket takes output, so it fires only when nothing moved. */
 	if (what & BEV_EVENT_TIMEOUT)
-		conn_lost(c, (c->flags & CONN_CLOSING) ? NULL : "Write timeout");
+		conn_lost(c, (c->flags & CONN_CLOSING) ? NULL :
+		    c->srv->stall_timeout_ms > 0 ? "Stalled output" :
+		    "Write timeout");
 }
 
 /* After output was queued: enforce the sendq.  Returns 0 or -1. */
@@ -414,6 +572,12 @@ conn_after_queue(struct evs_conn *c)
 
 	if (conn_queued(c) <= srv->sendq)
 		return 0;
+	if ((c->svc->flags & EVS_SERVICE_SENDQ_CLOSE) && c->tls != NULL) {
+		/* Cutting queued records would break the stream, and a
+		   peer that does not read would not see the line anyway. */
+		conn_lost(c, "SendQ exceeded");
+		return -1;
+	}
 	if (c->svc->flags & EVS_SERVICE_SENDQ_CLOSE) {
 		/* The peer is not reading: drop what it has not taken, say
 		   why on a fresh line, and close. */
@@ -526,8 +690,10 @@ evs_conn_resume(struct evs_conn *c)
 	if (c->flags & CONN_EOF)
 		return;
 	conn_read_on(c);
-	/* Lines already buffered would otherwise wait for the next read. */
-	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+	/* Lines already buffered (or records inside the SSL) would
+	   otherwise wait for the next read. */
+	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0 ||
+	    (c->tls != NULL && tlsio_pending(c->tls)))
 		event_active(c->rev, 0, 0);
 }
 
@@ -553,7 +719,7 @@ evs_conn_set_timeout(struct evs_conn *c, unsigned ms)
 		return;
 	c->timeout_ms = ms;
 	c->read_ms = ms;
-	conn_write_timeout(c, ms);
+	conn_stall_timer(c);
 	/* Re-arm with the new length if reading is on now. */
 	if (event_pending(c->rev, EV_READ, NULL))
 		conn_read_on(c);
@@ -579,6 +745,17 @@ evs_conn_set_max_line(struct evs_conn *c, size_t max)
 	return 0;
 }
 
+/* With a stall timeout, output may wait that long; without one, as
+   long as the connection's timer. */
+void
+conn_stall_timer(struct evs_conn *c)
+{
+	if (c->flags & (CONN_CLOSING | CONN_DEAD | CONN_PEER_GONE))
+		return;
+	conn_write_timeout(c, c->srv->stall_timeout_ms > 0 ?
+	    c->srv->stall_timeout_ms : c->timeout_ms);
+}
+
 size_t
 evs_conn_pending(const struct evs_conn *c)
 {
@@ -601,6 +778,7 @@ conn_write_failed(struct evs_conn *c, int err)
 
 	if (c->flags & (CONN_DEAD | CONN_PEER_GONE))
 		return;
+	conn_cause_error(c);
 	if ((err != EPIPE && err != ECONNRESET) ||
 	    (c->flags & (CONN_CLOSING | CONN_EOF))) {
 		conn_lost(c, why);
@@ -692,4 +870,136 @@ evs_conn_service(const struct evs_conn *c, void **arg)
 	if (arg != NULL)
 		*arg = c->arg;
 	return c->svc;
+}
+
+int
+evs_conn_is_tls(const struct evs_conn *c)
+{
+	return c->tls != NULL;
+}
+
+/*
+ * The TLS read: records until the socket has no more or max_read
+ * plaintext bytes came, into `in` (dropped while closing).  The first
+ * reads drive the handshake.  *eof is set at the peer's end.  Returns
+ * 0, or -1 when c was lost.
+ */
+static int
+conn_tls_read(struct evs_conn *c, struct evbuffer *in, int *eof)
+{
+	struct evs_server *srv = c->srv;
+	size_t total = 0;
+	ssize_t n;
+
+	for (;;) {
+		n = tlsio_read(c->tls, srv->readbuf, srv->max_read,
+		    srv->tlswire);
+		/* Handshake messages, alerts and tickets go out first. */
+		if (conn_tls_flush(c) == -1)
+			return -1;
+		if ((c->flags & CONN_HANDSHAKE) && tlsio_ready(c->tls)) {
+			char desc[96];
+
+			c->flags &= ~CONN_HANDSHAKE;
+			log_debug("conn %llu from %s: %s",
+			    (unsigned long long)c->id, evs_conn_peer_host(c),
+			    tlsio_describe(c->tls, desc, sizeof(desc)));
+			/* Back to the connection's own read timeout
+			   (event_add without one would keep the
+			   handshake's). */
+			if (event_pending(c->rev, EV_READ, NULL)) {
+				conn_read_off(c);
+				conn_read_on(c);
+			}
+		}
+		if (n > 0) {
+			srv->st.bytes_in += (uint64_t)n;
+			if (!(c->flags & CONN_CLOSING) &&
+			    evbuffer_add(in, srv->readbuf, (size_t)n) == -1) {
+				conn_lost(c, "Out of memory");
+				return -1;
+			}
+			total += (size_t)n;
+			if (total < srv->max_read)
+				continue;
+			/* Fair to the other connections: the rest waits
+			   for the next pass. */
+			if (tlsio_pending(c->tls))
+				event_active(c->rev, EV_READ, 0);
+			return 0;
+		}
+		if (n == 0) {
+			*eof = 1;
+			return 0;
+		}
+		if (n == TLSIO_AGAIN)
+			return 0;
+		break;
+	}
+	if (c->flags & CONN_HANDSHAKE) {
+		log_info("conn %llu from %s: TLS handshake failed: %s",
+		    (unsigned long long)c->id, evs_conn_peer_host(c),
+		    tlsio_error(c->tls));
+		conn_lost(c, "TLS handshake failed");
+	} else {
+		conn_lost(c, tlsio_error(c->tls));
+	}
+	return -1;
+}
+
+/*
+ * The transport's write: o (taken) goes straight to the socket while
+ * nothing is queued and the rest is queued, in plain TCP; over TLS it
+ * is encrypted first and its records go the same way.  Returns what
+ * sockio_write_through returns.
+ */
+int
+conn_write_through(struct evs_conn *c, struct sockio_out *o)
+{
+	struct evbuffer *wire = c->srv->tlswire;
+	int rc;
+
+	if (c->tls == NULL)
+		return sockio_write_through(bufferevent_getfd(c->bev),
+		    bufferevent_get_output(c->bev), o);
+	rc = o->buf != NULL ? tlsio_write_buffer(c->tls, o->buf, wire) :
+	    tlsio_write(c->tls, o->data, o->len, wire);
+	/* Encrypted (or kept until the handshake is done): a reference to
+	   the caller's bytes can go. */
+	sockio_discard(o);
+	if (rc == -1) {
+		evbuffer_drain(wire, evbuffer_get_length(wire));
+		errno = EPROTO;
+		return SOCKIO_NO_MEMORY;
+	}
+	o->buf = wire;
+	return sockio_write_through(bufferevent_getfd(c->bev),
+	    bufferevent_get_output(c->bev), o);
+}
+
+/* Writes the records the last TLS call made (the server's wire
+   buffer) the way plain output goes.  Returns 0, or -1 when c was lost
+   or its peer is gone. */
+static int
+conn_tls_flush(struct evs_conn *c)
+{
+	struct sockio_out o = { .buf = c->srv->tlswire };
+
+	if (evbuffer_get_length(o.buf) == 0)
+		return 0;
+	if (c->flags & (CONN_DEAD | CONN_PEER_GONE)) {
+		sockio_discard(&o);
+		return -1;
+	}
+	switch (sockio_write_through(bufferevent_getfd(c->bev),
+	    bufferevent_get_output(c->bev), &o)) {
+	case 0:
+		return 0;
+	case SOCKIO_WRITE_ERROR:
+		conn_write_failed(c, errno);
+		return -1;
+	default:
+		conn_lost(c, "Out of memory");
+		return -1;
+	}
 }

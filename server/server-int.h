@@ -10,8 +10,10 @@
 #include <event2/listener.h>
 
 #include <evsock/server.h>
+#include <evsock/tls.h>
 
 #include "../common/line.h"
+#include "../common/sockio.h"
 
 union conn_addr {
 	struct sockaddr sa;
@@ -30,24 +32,42 @@ union conn_addr {
 #define CONN_REFUSED    0x100 /* refused by a limit; never opened */
 #define CONN_IP_COUNTED 0x200 /* counted in the per-IP table */
 #define CONN_CORKED     0x400 /* on the server's flush list */
+#define CONN_HANDSHAKE  0x1000 /* TLS handshake not done yet */
+#define CONN_GOT_DATA   0x2000 /* something was received */
 #define CONN_PEER_GONE  0x800 /* a write failed (reset, broken pipe):
                                  nothing more is sent; what the peer
                                  sent before is still read and served */
 
+/* The counters of one address and service; they outlive the
+   listeners and connections that count in them (until the server is
+   freed), so that a counter never goes back. */
+struct lstats {
+	TAILQ_ENTRY(lstats) link;
+	const struct evs_service *svc;
+	union conn_addr addr;
+	socklen_t addrlen;
+	struct evs_listener_stats st;
+};
+
+TAILQ_HEAD(lstats_list, lstats);
+
 struct evs_conn {
 	TAILQ_ENTRY(evs_conn) link; /* server's live or dead list */
 	struct evs_server *srv;
+	struct lstats *ls;   /* its listener's counters */
 	const struct evs_service *svc;
 	void *arg;
 	struct event *rev;   /* our read event, stored after the struct */
 	unsigned read_ms;    /* its timeout while armed; 0: none */
 	struct bufferevent *bev;
+	struct tlsio *tls;   /* the TLS transport, or NULL for plain TCP */
 	struct evbuffer *cork;      /* EVS_SERVICE_CORK output not yet written */
 	TAILQ_ENTRY(evs_conn) flink; /* server's flush list, while CORKED */
 	void *data;
 	char *reason;
 	char *host; /* peer IP text, made on first use */
 	uint64_t id;
+	int cause;          /* enum evs_close_cause once known, else -1 */
 	unsigned timeout_ms;
 	unsigned flags;
 	size_t max_line; /* LINE framing limit; 0: the server's */
@@ -65,17 +85,21 @@ struct evs_listener {
 	void *arg;
 	union conn_addr addr;
 	socklen_t addrlen;
+	struct lstats *ls;
+	struct evs_tls *tls;  /* TLS settings for new connections, or NULL */
 };
 
 TAILQ_HEAD(listener_list, evs_listener);
 
 struct ipcount;
+struct tlsio;
 
 struct evs_server {
 	struct event_base *base;
 	struct listener_list listeners;
 	struct conn_list conns;
 	struct conn_list dead;
+	struct lstats_list lstats;  /* per address and service */
 	struct event *reaper;       /* frees dead connections */
 	struct event *flusher;      /* writes corked output, once a pass */
 	TAILQ_HEAD(, evs_conn) flushq;
@@ -84,6 +108,8 @@ struct evs_server {
 	char *linebuf;              /* LINE framing scratch, linecap + 1 */
 	size_t linecap;             /* the largest line limit in use */
 	char *readbuf;              /* recv() scratch, max_read bytes */
+	struct evbuffer *tlswire;   /* TLS records on their way to a socket;
+	                               empty between calls */
 	struct {
 		unsigned ms;
 		const struct timeval *tv;
@@ -91,7 +117,6 @@ struct evs_server {
 	struct ipcount **iptab;     /* per-IP counts, when max_per_ip > 0 */
 	void (*shutdown_done)(struct evs_server *, void *);
 	void *shutdown_arg;
-	uint64_t next_id;
 	struct evs_server_stats st;
 	size_t max_clients;
 	size_t max_per_ip;
@@ -101,6 +126,9 @@ struct evs_server {
 	unsigned idle_timeout_ms;
 	unsigned shutdown_timeout_ms;
 	unsigned linger_ms;
+	unsigned stall_timeout_ms;
+	int socket_buffer;          /* 0: the kernel's autotuning */
+	unsigned handshake_ms;      /* TLS handshake deadline */
 	int backlog;
 	int reuseport;
 	int accept_paused;
@@ -118,9 +146,15 @@ struct evs_conn *conn_new(struct evs_listener *l, evutil_socket_t fd,
    -1 when the service refused (nothing sent, not closed yet). */
 int conn_open(struct evs_conn *c);
 
-/* conn.c: refuses a connection that was never opened: sends the
-   service's refusal line for `reason`, then closes. */
-void conn_refuse(struct evs_conn *c, const char *reason);
+/* conn.c: refuses a connection that was never opened: counts it
+   under `why`, sends the service's refusal line for `reason`, then
+   closes. */
+void conn_refuse(struct evs_conn *c, enum evs_refusal why,
+    const char *reason);
+
+/* conn.c: sets c's stall timer (the bufferevent's write timeout) from
+   the server's settings. */
+void conn_stall_timer(struct evs_conn *c);
 
 /* conn.c: runs the service's close() for a dead connection that was
    opened (the reaper's work, once per connection). */
@@ -138,6 +172,11 @@ void conn_lost(struct evs_conn *c, const char *reason);
 
 /* conn.c: a write to c failed with err; see the definition. */
 void conn_write_failed(struct evs_conn *c, int err);
+
+/* conn.c: the transport's write: o (taken) goes to the socket while
+   nothing is queued, the rest to the bufferevent; over TLS encrypted
+   first.  Returns 0, SOCKIO_WRITE_ERROR or SOCKIO_NO_MEMORY. */
+int conn_write_through(struct evs_conn *c, struct sockio_out *o);
 
 /* conn.c: after output was queued: enforces the sendq (pauses reading
    or closes).  Returns 0, or -1 when c was closed. */
