@@ -25,7 +25,9 @@ enum evs_chat_option {
 	EVS_CHAT_FLOOD_RATE,       /* commands per second per client; 0 off */
 	EVS_CHAT_FLOOD_BURST,      /* token bucket depth */
 	EVS_CHAT_HISTORY_LINES     /* messages kept per channel and private
-	                              conversation for CHATHISTORY; 0 off */
+	                              conversation for CHATHISTORY (1000);
+	                              0 off; with a cluster each channel's
+	                              are kept in Redis too */
 };
 
 /* Returns a new chat for `srv` (not owned), or NULL. */
