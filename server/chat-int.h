@@ -7,6 +7,8 @@
  *   chat-state.c  users, channels, membership (chat_state_*)
  *   chat-send.c   every line sent: replies, relayed messages, fan-out,
  *                 packed name lists (chat_send_*)
+ *   chat-relay.c  a relayed message in the forms its recipients'
+ *                 capabilities ask for (chat_relay_*)
  *   chat-flood.c  the per-client command rate (chat_flood_*)
  *   chat-reg.c    registration: PASS NICK USER CAP PING PONG QUIT
  *   chat-chan.c   JOIN PART TOPIC KICK NAMES LIST INVITE
@@ -19,6 +21,7 @@
  *   chat-label.c  labeled-response: replies held, then labeled
  *   chat-history.c the bounded message history (chat_history_*) and
  *                 CHATHISTORY
+ *   chat-histlink.c CHATHISTORY for a channel from the cluster's history
  *   chat-oper.c   server operators: OPER KILL KLINE UNKLINE WALLOPS
  *                 REHASH STATS, and the address bans (K-lines)
  *   chat-info.c   HELP INFO ADMIN LINKS ISON USERHOST
@@ -530,6 +533,50 @@ void chat_history_send_one(struct chat_user *u, const char *ref,
 void chat_history_answer(struct chat_user *u, const char *key,
     const char *target, enum chat_hist_op op, const struct chat_hist_ref *ap,
     const struct chat_hist_ref *bp, size_t limit);
+
+/* chat-relay.c: a message in the forms its recipients need. */
+/* One relayed message in the forms its recipients need: without tags,
+   with server-time's tag only, with every tag (message-tags).  Each
+   form is built once, when a first recipient needs it, and shared. */
+struct chat_relay {
+	struct evs_chat *chat;
+	size_t bodylen; /* chat->out holds ":<prefix> <cmd> ...\r\n" */
+	const char *ctags;
+	int tagmsg; /* only recipients with message-tags get it */
+	unsigned cap; /* the capabilities a recipient needs */
+	int status; /* '@' or '+': only members of that rank or higher */
+	int64_t ms;
+	char time[32];
+	char msgid[CHAT_MSGID_MAX];
+	struct evs_msg *form[3];
+};
+/* Starts a relay of the message now in chat->out (bodylen bytes) with
+   the command's client-only tags (NULL: none). */
+void chat_relay_init(struct chat_relay *r, struct evs_chat *chat,
+    size_t bodylen, const char *ctags);
+/* Makes the time tag's text and the msgid, once, when a first
+   recipient or the history needs them. */
+void chat_relay_stamp(struct chat_relay *r);
+/* Builds "@<t1>[;t2][;t3] <body>" in chat->tagged; returns its length. */
+size_t chat_relay_join_tags(struct evs_chat *chat, const char *t1,
+    const char *t2, const char *t3, const char *body, size_t len);
+/* Returns form 0 (no tags), 1 (server-time) or 2 (every tag), built on
+   first use and held by the relay; NULL if out of memory. */
+struct evs_msg *chat_relay_form(struct chat_relay *r, int form);
+/* Queues the relay to u in the form its capabilities ask for; a remote
+   user's instance gets every tag through the backplane. */
+void chat_relay_to(struct chat_relay *r, struct chat_user *u);
+/* Drops the relay's forms. */
+void chat_relay_done(struct chat_relay *r);
+/* Starts a relay of a line as the backplane carries it: the origin's
+   time, msgid and client-only tags (copied into ctags, ctagsize
+   bytes) are kept, the body goes into chat->out.  Returns the body's
+   offset in line. */
+size_t chat_relay_line(struct chat_relay *r, struct evs_chat *chat,
+    char *ctags, size_t ctagsize, const char *line, size_t len);
+/* Sets r's capability rule from its body's command: AWAY and SETNAME
+   need away-notify and setname, TAGMSG message-tags. */
+void chat_relay_kind(struct chat_relay *r);
 
 /* chat-histlink.c: CHATHISTORY from the cluster's history. */
 /* With a backplane, asks it for channel ch's history (LATEST *, or

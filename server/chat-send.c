@@ -8,26 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "chat-int.h"
 #include "chat-link.h"
-
-/* One relayed message in the forms its recipients need: without tags,
-   with server-time's tag only, with every tag (message-tags).  Each
-   form is built once, when a first recipient needs it, and shared. */
-struct chat_relay {
-	struct evs_chat *chat;
-	size_t bodylen; /* chat->out holds ":<prefix> <cmd> ...\r\n" */
-	const char *ctags;
-	int tagmsg; /* only recipients with message-tags get it */
-	unsigned cap; /* the capabilities a recipient needs */
-	int status; /* '@' or '+': only members of that rank or higher */
-	int64_t ms;
-	char time[32];
-	char msgid[CHAT_MSGID_MAX];
-	struct evs_msg *form[3];
-};
 
 static size_t chat_send_vbuild(struct evs_chat *, const char *,
     const char *, const char *, const char *, va_list) CHAT_PRINTF(5, 0);
@@ -69,20 +52,6 @@ chat_send_link(const struct chat_user *from)
 	    !(from->flags & U_REMOTE) ? chat->link : NULL;
 }
 
-/* The capability a peer needs to be sent a line of this command: the
-   same rule on the instance that sends and the one that delivers. */
-static unsigned
-chat_send_cap_of(const char *cmd, size_t len)
-{
-	if (len == 4 && memcmp(cmd, "AWAY", 4) == 0)
-		return CAP_AWAY_NOTIFY;
-	if (len == 7 && memcmp(cmd, "SETNAME", 7) == 0)
-		return CAP_SETNAME;
-	if (len == 6 && memcmp(cmd, "TAGMSG", 6) == 0)
-		return CAP_MESSAGE_TAGS;
-	return 0;
-}
-
 void
 chat_send_raw(struct chat_user *u, const char *data, size_t len)
 {
@@ -97,140 +66,6 @@ chat_send_raw(struct chat_user *u, const char *data, size_t len)
 		evs_conn_send(u->c, data, len);
 }
 
-/* Queues a shared message to u (or holds a copy for its label). */
-static void
-chat_send_shared(struct chat_user *u, struct evs_msg *m)
-{
-	size_t len;
-	const char *data;
-
-	if (chat_label_holding(u)) {
-		data = evs_msg_data(m, &len);
-		chat_label_hold(u, data, len);
-		u->chat->deliveries++;
-	} else if (evs_conn_send_msg(u->c, m) == 0) {
-		u->chat->deliveries++;
-	}
-}
-
-static int64_t
-chat_send_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* A new message id: the instance's random base and a counter, so ids
-   stay unique across restarts and instances. */
-static void
-chat_send_msgid(struct evs_chat *chat, char *id)
-{
-	snprintf(id, CHAT_MSGID_MAX, "%s%llx", chat->msgid_base,
-	    (unsigned long long)++chat->msgid_seq);
-}
-
-/* Starts a relay of the message now in chat->out (bodylen bytes). */
-static void
-chat_relay_init(struct chat_relay *r, struct evs_chat *chat, size_t bodylen,
-    const char *ctags)
-{
-	memset(r, 0, sizeof(*r));
-	r->chat = chat;
-	r->bodylen = bodylen;
-	r->ctags = ctags != NULL ? ctags : "";
-	r->ms = chat_send_now_ms();
-}
-
-/* The time tag's text and the msgid, made when a first recipient or
-   the history needs them, not for every relay. */
-static void
-chat_relay_stamp(struct chat_relay *r)
-{
-	if (r->msgid[0] != '\0')
-		return;
-	irc_time_format(r->time, sizeof(r->time), r->ms);
-	chat_send_msgid(r->chat, r->msgid);
-}
-
-/* Builds "@<tags> <body>" in chat->tagged; returns its length. */
-static size_t
-chat_send_join_tags(struct evs_chat *chat, const char *t1, const char *t2,
-    const char *t3, const char *body, size_t len)
-{
-	int n = snprintf(chat->tagged, IRC_TAGS_MAX + 1, "@%s%s%s%s%s ", t1,
-	    *t2 != '\0' ? ";" : "", t2, *t3 != '\0' ? ";" : "", t3);
-
-	if (n < 0 || (size_t)n > IRC_TAGS_MAX)
-		n = snprintf(chat->tagged, IRC_TAGS_MAX + 1, "@%s ", t1);
-	memcpy(chat->tagged + n, body, len);
-	return (size_t)n + len;
-}
-
-static struct evs_msg *
-chat_relay_form(struct chat_relay *r, int form)
-{
-	struct evs_chat *chat = r->chat;
-	char head[64];
-	size_t n;
-
-	if (r->form[form] != NULL)
-		return r->form[form];
-	if (form == 0) {
-		r->form[0] = evs_msg_new(chat->out, r->bodylen);
-		return r->form[0];
-	}
-	chat_relay_stamp(r);
-	snprintf(head, sizeof(head), "time=%s", r->time);
-	if (form == 1) {
-		n = chat_send_join_tags(chat, head, "", "", chat->out,
-		    r->bodylen);
-	} else {
-		char id[CHAT_MSGID_MAX + 8];
-
-		snprintf(id, sizeof(id), "msgid=%s", r->msgid);
-		n = chat_send_join_tags(chat, head, id, r->ctags, chat->out,
-		    r->bodylen);
-	}
-	r->form[form] = evs_msg_new(chat->tagged, n);
-	return r->form[form];
-}
-
-/* Queues the relay to u in the form its capabilities ask for. */
-static void
-chat_relay_to(struct chat_relay *r, struct chat_user *u)
-{
-	struct evs_msg *m;
-	int form = (u->caps & CAP_MESSAGE_TAGS) ? 2 :
-	    (u->caps & CAP_SERVER_TIME) ? 1 : 0;
-
-	if (u->flags & U_REMOTE) {
-		/* Its instance picks the form: it gets every tag. */
-		struct chat_link *link = r->chat->link;
-		const char *data;
-		size_t len;
-
-		if (link == NULL || r->chat->link_quiet != 0 ||
-		    (m = chat_relay_form(r, 2)) == NULL)
-			return;
-		data = evs_msg_data(m, &len);
-		link->ops->user_line(link, u, data, len);
-		return;
-	}
-	if (r->tagmsg && form != 2)
-		return;
-	if ((m = chat_relay_form(r, form)) != NULL)
-		chat_send_shared(u, m);
-}
-
-static void
-chat_relay_done(struct chat_relay *r)
-{
-	for (int i = 0; i < 3; i++)
-		if (r->form[i] != NULL)
-			evs_msg_unref(r->form[i]);
-}
 
 /* A line from the server to u: ":<server> <cmd> [<target> ]...". */
 static void chat_send_vserver(struct chat_user *, const char *,
@@ -322,7 +157,7 @@ chat_send_vfan(struct chat_user *from, struct chat_chan *ch,
 	size_t n = chat_send_vbuild(chat, from->prefix, cmd, NULL, fmt, ap);
 
 	/* Other instances first: they fan it out to their members, with
-	   the capability rule of chat_send_cap_of (cap is that rule). */
+	   the capability rule of chat_relay_cap_of (cap is that rule). */
 	if (link != NULL && ch != NULL)
 		(void)link->ops->chan_line(link, ch, from, except, chat->out,
 		    n, 0);
@@ -576,57 +411,6 @@ chat_send_split(const char *body, size_t len, struct chat_send_words *w)
 	return 0;
 }
 
-/* Starts a relay of a line as the backplane carries it: the origin's
-   tags (time, msgid, client-only tags) are kept, the body goes into
-   chat->out.  Returns the body's offset in line. */
-static size_t
-chat_relay_line(struct chat_relay *r, struct evs_chat *chat, char *ctags,
-    size_t ctagsize, const char *line, size_t len)
-{
-	char tags[IRC_TAGS_MAX + 1], val[64];
-	size_t off = 0, body;
-	int64_t ms;
-
-	ctags[0] = '\0';
-	tags[0] = '\0';
-	if (len > 0 && line[0] == '@') {
-		const char *sp = memchr(line, ' ', len);
-
-		off = sp != NULL ? (size_t)(sp - line) + 1 : len;
-		snprintf(tags, sizeof(tags), "%.*s", (int)(off > 1 ? off - 2 :
-		    0), line + 1);
-		(void)irc_tags_client(ctags, ctagsize, tags);
-	}
-	body = len - off;
-	if (body > chat->outmax)
-		body = chat->outmax;
-	memcpy(chat->out, line + off, body);
-	chat_relay_init(r, chat, body, ctags);
-	if (irc_tag_get(tags, "time", val, sizeof(val)) == 1 &&
-	    irc_time_parse(val, &ms) == 0)
-		r->ms = ms;
-	if (irc_tag_get(tags, "msgid", val, sizeof(val)) == 1 &&
-	    val[0] != '\0' && strlen(val) < sizeof(r->msgid)) {
-		snprintf(r->msgid, sizeof(r->msgid), "%s", val);
-		irc_time_format(r->time, sizeof(r->time), r->ms);
-	}
-	return off;
-}
-
-/* The command word of a body, and the capability it needs. */
-static void
-chat_relay_kind(struct chat_relay *r)
-{
-	const char *cmd = memchr(r->chat->out, ' ', r->bodylen);
-	size_t len;
-
-	if (cmd == NULL)
-		return;
-	cmd++;
-	len = strcspn(cmd, " \r\n");
-	r->cap = chat_send_cap_of(cmd, len);
-	r->tagmsg = len == 6 && memcmp(cmd, "TAGMSG", 6) == 0;
-}
 
 static int
 chat_send_is_message(const char *cmd)
@@ -697,7 +481,7 @@ chat_send_tagged(struct chat_user *u, const char *tags, const char *body,
 	if (*tags == '\0')
 		chat_send_raw(u, body, len);
 	else
-		chat_send_raw(u, chat->tagged, chat_send_join_tags(chat, tags,
+		chat_send_raw(u, chat->tagged, chat_relay_join_tags(chat, tags,
 		    "", "", body, len));
 }
 
