@@ -73,6 +73,7 @@ static int client_start(struct evs_client *, const struct sockaddr *,
     socklen_t);
 static void client_finish(struct evs_client *, int, const char *);
 static void client_check_flushed(struct evs_client *);
+static int client_queue(struct evs_client *, struct sockio_out *);
 
 struct evs_client *
 evs_client_new(struct event_base *base, struct evdns_base *dns,
@@ -488,52 +489,41 @@ client_write_failed(struct evs_client *cl, int err)
 int
 evs_client_send(struct evs_client *cl, const void *data, size_t len)
 {
-	struct evbuffer *out;
-	ssize_t n = 0;
+	struct sockio_out o = { .data = data, .len = len };
 
-	if (cl->state == CLIENT_IDLE || cl->state == CLIENT_DONE ||
-	    cl->closing || cl->shut_wr)
-		return -1;
-	if (cl->state != CLIENT_CONNECTED)
-		return evbuffer_add(cl->early, data, len);
-	out = bufferevent_get_output(cl->bev);
-	if (evbuffer_get_length(out) == 0) {
-		n = sockio_write(bufferevent_getfd(cl->bev), data, len);
-		if (n < 0) {
-			client_write_failed(cl, errno);
-			return -1;
-		}
-	}
-	if ((size_t)n < len)
-		return evbuffer_add(out, (const char *)data + n,
-		    len - (size_t)n);
-	return 0;
+	return client_queue(cl, &o);
 }
 
 int
 evs_client_send_buffer(struct evs_client *cl, struct evbuffer *buf)
 {
-	struct evbuffer *out;
+	struct sockio_out o = { .buf = buf };
 
+	return client_queue(cl, &o);
+}
+
+/* The one send path: before the connection is up, output waits in
+   `early`; then it is written through.  Takes o; returns 0 or -1. */
+static int
+client_queue(struct evs_client *cl, struct sockio_out *o)
+{
 	if (cl->state == CLIENT_IDLE || cl->state == CLIENT_DONE ||
 	    cl->closing || cl->shut_wr) {
-		evbuffer_drain(buf, evbuffer_get_length(buf));
+		sockio_discard(o);
 		return -1;
 	}
 	if (cl->state != CLIENT_CONNECTED)
-		return evbuffer_add_buffer(cl->early, buf);
-	out = bufferevent_get_output(cl->bev);
-	if (evbuffer_get_length(out) == 0 &&
-	    sockio_write_evbuffer(bufferevent_getfd(cl->bev), buf) < 0) {
-		int err = errno;
-
-		evbuffer_drain(buf, evbuffer_get_length(buf));
-		client_write_failed(cl, err);
+		return sockio_queue(cl->early, o) == 0 ? 0 : -1;
+	switch (sockio_write_through(bufferevent_getfd(cl->bev),
+	    bufferevent_get_output(cl->bev), o)) {
+	case 0:
+		return 0;
+	case SOCKIO_WRITE_ERROR:
+		client_write_failed(cl, errno);
+		return -1;
+	default:
 		return -1;
 	}
-	if (evbuffer_get_length(buf) > 0)
-		return evbuffer_add_buffer(out, buf);
-	return 0;
 }
 
 void

@@ -31,14 +31,7 @@
 
 #include "../common/addr.h"
 #include "../common/log.h"
-#include "../common/sockio.h"
 #include "server-int.h"
-
-struct evs_msg {
-	size_t refcnt;
-	size_t len;
-	char data[];
-};
 
 static void conn_read_cb(evutil_socket_t, short, void *);
 static void conn_read_on(struct evs_conn *);
@@ -47,22 +40,16 @@ static void conn_eof(struct evs_conn *);
 static void conn_timeout(struct evs_conn *);
 static void conn_write_cb(struct bufferevent *, void *);
 static void conn_event_cb(struct bufferevent *, short, void *);
-static void conn_lost(struct evs_conn *, const char *);
 static void conn_flushed(struct evs_conn *);
-static void conn_refuse(struct evs_conn *, const char *);
 static void conn_set_reason(struct evs_conn *, const char *);
-static int conn_after_queue(struct evs_conn *);
 static void conn_write_timeout(struct evs_conn *, unsigned);
-static void conn_msg_cleanup(const void *, size_t, void *);
-static struct evbuffer *conn_cork(struct evs_conn *);
-static void conn_uncork(struct evs_conn *);
-static void conn_flush(struct evs_conn *);
 static size_t conn_queued(const struct evs_conn *);
-static void conn_write_failed(struct evs_conn *, int);
 static void conn_drop_output(struct evs_conn *);
+static const struct timeval *conn_timeval(struct evs_server *, unsigned,
+    struct timeval *);
 
-void
-conn_accept(struct evs_listener *l, evutil_socket_t fd,
+struct evs_conn *
+conn_new(struct evs_listener *l, evutil_socket_t fd,
     const struct sockaddr *sa, socklen_t salen)
 {
 	struct evs_server *srv = l->srv;
@@ -73,13 +60,13 @@ conn_accept(struct evs_listener *l, evutil_socket_t fd,
 	if ((c = calloc(1, sizeof(*c) + event_get_struct_event_size())) ==
 	    NULL) {
 		close(fd);
-		return;
+		return NULL;
 	}
 	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (c->bev == NULL) {
 		close(fd);
 		free(c);
-		return;
+		return NULL;
 	}
 	/* bufferevent_socket_new freezes the input's end for its own reads;
 	   here our read callback is the one that fills it. */
@@ -96,42 +83,27 @@ conn_accept(struct evs_listener *l, evutil_socket_t fd,
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	bufferevent_setcb(c->bev, NULL, conn_write_cb, conn_event_cb, c);
 	TAILQ_INSERT_TAIL(&srv->conns, c, link);
+	return c;
+}
 
-	if (srv->shutting_down) {
-		conn_refuse(c, "Server shutting down");
-		return;
-	}
-	if (srv->max_clients > 0 && srv->st.current >= srv->max_clients) {
-		conn_refuse(c, "Server full");
-		return;
-	}
-	if (srv->max_per_ip > 0) {
-		if (server_ip_take(srv, &c->peer.sa) == -1) {
-			conn_refuse(c, "Too many connections from your host");
-			return;
-		}
-		c->flags |= CONN_IP_COUNTED;
-	}
-	srv->st.accepted++;
-	srv->st.current++;
+int
+conn_open(struct evs_conn *c)
+{
 	c->flags |= CONN_OPENED;
-	if (srv->idle_timeout_ms > 0)
-		evs_conn_set_timeout(c, srv->idle_timeout_ms);
+	if (c->srv->idle_timeout_ms > 0)
+		evs_conn_set_timeout(c, c->srv->idle_timeout_ms);
 	if (c->svc->open != NULL && c->svc->open(c, c->arg) == -1) {
 		c->flags &= ~CONN_OPENED;
-		srv->st.current--;
-		srv->st.accepted--;
-		srv->st.refused++;
-		evs_conn_close(c, "Refused by service");
-		return;
+		return -1;
 	}
 	if (!(c->flags & (CONN_CLOSING | CONN_DEAD | CONN_USER_PAUSE)))
 		conn_read_on(c);
 	log_debug("conn %llu from %s opened",
 	    (unsigned long long)c->id, evs_conn_peer_host(c));
+	return 0;
 }
 
-static void
+void
 conn_refuse(struct evs_conn *c, const char *reason)
 {
 	char line[256];
@@ -160,11 +132,6 @@ conn_free(struct evs_conn *c)
 		TAILQ_REMOVE(&srv->dead, c, link);
 	else
 		TAILQ_REMOVE(&srv->conns, c, link);
-	if (c->flags & CONN_IP_COUNTED)
-		server_ip_release(srv, &c->peer.sa);
-	if (!(c->flags & CONN_REFUSED) && srv->st.current > 0 &&
-	    (c->flags & CONN_OPENED))
-		srv->st.current--;
 	if (c->flags & CONN_CORKED)
 		TAILQ_REMOVE(&srv->flushq, c, flink);
 	if (c->cork != NULL)
@@ -177,23 +144,16 @@ conn_free(struct evs_conn *c)
 }
 
 void
-conn_reap(struct evs_server *srv)
+conn_end(struct evs_conn *c)
 {
-	struct evs_conn *c;
-
-	while ((c = TAILQ_FIRST(&srv->dead)) != NULL) {
-		if (c->flags & CONN_OPENED) {
-			log_debug("conn %llu from %s closed: %s",
-			    (unsigned long long)c->id, evs_conn_peer_host(c),
-			    c->reason != NULL ? c->reason : "closed");
-			srv->st.closed++;
-			if (c->svc->close != NULL)
-				c->svc->close(c, c->reason != NULL ?
-				    c->reason : "Connection closed", c->arg);
-		}
-		conn_free(c);
-		server_conn_gone(srv, NULL);
-	}
+	if (!(c->flags & CONN_OPENED))
+		return;
+	log_debug("conn %llu from %s closed: %s", (unsigned long long)c->id,
+	    evs_conn_peer_host(c), c->reason != NULL ? c->reason : "closed");
+	c->srv->st.closed++;
+	if (c->svc->close != NULL)
+		c->svc->close(c, c->reason != NULL ? c->reason :
+		    "Connection closed", c->arg);
 }
 
 void
@@ -215,7 +175,7 @@ conn_set_reason(struct evs_conn *c, const char *reason)
 }
 
 /* The one way out: mark dead, stop all I/O, let the reaper finish. */
-static void
+void
 conn_lost(struct evs_conn *c, const char *reason)
 {
 	struct evs_server *srv = c->srv;
@@ -223,7 +183,7 @@ conn_lost(struct evs_conn *c, const char *reason)
 	if (c->flags & CONN_DEAD)
 		return;
 	conn_set_reason(c, reason);
-	conn_uncork(c);
+	conn_send_uncork(c);
 	if (c->cork != NULL)
 		evbuffer_drain(c->cork, evbuffer_get_length(c->cork));
 	c->flags |= CONN_DEAD | CONN_CLOSING;
@@ -266,7 +226,29 @@ conn_read_on(struct evs_conn *c)
 	if (c->flags & CONN_DEAD)
 		return;
 	event_add(c->rev, c->read_ms > 0 ?
-	    server_timeout(c->srv, c->read_ms, &tmp) : NULL);
+	    conn_timeval(c->srv, c->read_ms, &tmp) : NULL);
+}
+
+/* Returns a timeval for `ms` to pass to event_add: a common timeout
+   (O(1) for many events of one length) when one is free, else tmp
+   filled in. */
+static const struct timeval *
+conn_timeval(struct evs_server *srv, unsigned ms, struct timeval *tmp)
+{
+	size_t i, n = sizeof(srv->common_tv) / sizeof(srv->common_tv[0]);
+
+	tmp->tv_sec = ms / 1000;
+	tmp->tv_usec = (ms % 1000) * 1000;
+	for (i = 0; i < n && srv->common_tv[i].tv != NULL; i++)
+		if (srv->common_tv[i].ms == ms)
+			return srv->common_tv[i].tv;
+	if (i == n)
+		return tmp;
+	srv->common_tv[i].tv = event_base_init_common_timeout(srv->base, tmp);
+	if (srv->common_tv[i].tv == NULL)
+		return tmp;
+	srv->common_tv[i].ms = ms;
+	return srv->common_tv[i].tv;
 }
 
 static void
@@ -421,7 +403,7 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 }
 
 /* After output was queued: enforce the sendq.  Returns 0 or -1. */
-static int
+int
 conn_after_queue(struct evs_conn *c)
 {
 	struct evs_server *srv = c->srv;
@@ -458,81 +440,6 @@ conn_after_queue(struct evs_conn *c)
 }
 
 int
-evs_conn_send(struct evs_conn *c, const void *data, size_t len)
-{
-	struct evbuffer *out;
-	ssize_t n = 0;
-
-	if (c->flags & (CONN_DEAD | CONN_FIN_SENT | CONN_PEER_GONE) ||
-	    ((c->flags & CONN_CLOSING) && !(c->flags & CONN_REFUSED)))
-		return -1;
-	if ((c->svc->flags & EVS_SERVICE_CORK) &&
-	    !(c->flags & CONN_CLOSING)) {
-		struct evbuffer *cork = conn_cork(c);
-
-		if (cork == NULL || evbuffer_add(cork, data, len) == -1) {
-			conn_lost(c, "Out of memory");
-			return -1;
-		}
-		c->srv->st.bytes_out += len;
-		return conn_after_queue(c);
-	}
-	out = bufferevent_get_output(c->bev);
-	if (evbuffer_get_length(out) == 0) {
-		n = sockio_write(bufferevent_getfd(c->bev), data, len);
-		if (n < 0) {
-			conn_write_failed(c, errno);
-			return -1;
-		}
-	}
-	c->srv->st.bytes_out += len;
-	if ((size_t)n < len && evbuffer_add(out, (const char *)data + n,
-	    len - (size_t)n) == -1) {
-		conn_lost(c, "Out of memory");
-		return -1;
-	}
-	return conn_after_queue(c);
-}
-
-int
-evs_conn_send_buffer(struct evs_conn *c, struct evbuffer *buf)
-{
-	struct evbuffer *out;
-	size_t len = evbuffer_get_length(buf);
-
-	if (c->flags & (CONN_DEAD | CONN_CLOSING | CONN_FIN_SENT |
-	    CONN_PEER_GONE)) {
-		evbuffer_drain(buf, len);
-		return -1;
-	}
-	c->srv->st.bytes_out += len;
-	if (c->svc->flags & EVS_SERVICE_CORK) {
-		struct evbuffer *cork = conn_cork(c);
-
-		if (cork == NULL || evbuffer_add_buffer(cork, buf) == -1) {
-			evbuffer_drain(buf, evbuffer_get_length(buf));
-			conn_lost(c, "Out of memory");
-			return -1;
-		}
-		return conn_after_queue(c);
-	}
-	out = bufferevent_get_output(c->bev);
-	/* The fast path: nothing queued, so write straight from the
-	   caller's buffer and queue only what the kernel did not take. */
-	if (evbuffer_get_length(out) == 0 &&
-	    sockio_write_evbuffer(bufferevent_getfd(c->bev), buf) < 0) {
-		int err = errno;
-
-		evbuffer_drain(buf, evbuffer_get_length(buf));
-		conn_write_failed(c, err);
-		return -1;
-	}
-	if (evbuffer_get_length(buf) > 0)
-		evbuffer_add_buffer(out, buf);
-	return conn_after_queue(c);
-}
-
-int
 evs_conn_printf(struct evs_conn *c, const char *fmt, ...)
 {
 	char stackbuf[512], *p = stackbuf;
@@ -557,97 +464,6 @@ evs_conn_printf(struct evs_conn *c, const char *fmt, ...)
 	return rc;
 }
 
-struct evs_msg *
-evs_msg_new(const void *data, size_t len)
-{
-	struct evs_msg *m = malloc(sizeof(*m) + len);
-
-	if (m == NULL)
-		return NULL;
-	m->refcnt = 1;
-	m->len = len;
-	memcpy(m->data, data, len);
-	return m;
-}
-
-const char *
-evs_msg_data(const struct evs_msg *m, size_t *len)
-{
-	if (len != NULL)
-		*len = m->len;
-	return m->data;
-}
-
-void
-evs_msg_unref(struct evs_msg *m)
-{
-	if (m != NULL && --m->refcnt == 0)
-		free(m);
-}
-
-static void
-conn_msg_cleanup(const void *data, size_t len, void *arg)
-{
-	(void)data;
-	(void)len;
-	evs_msg_unref(arg);
-}
-
-int
-evs_conn_send_msg(struct evs_conn *c, struct evs_msg *m)
-{
-	struct evbuffer *out;
-	ssize_t n = 0;
-
-	if (c->flags & (CONN_DEAD | CONN_CLOSING | CONN_FIN_SENT |
-	    CONN_PEER_GONE))
-		return -1;
-	if (c->svc->flags & EVS_SERVICE_CORK) {
-		struct evbuffer *cork = conn_cork(c);
-		int rc;
-
-		/* Small messages are copied: one chain holds many of them
-		   and a pass ends in one short writev.  A reference per
-		   recipient costs a chain each and a writev of one iovec per
-		   message, which measured slower at the tail (chat fan-out,
-		   500 clients, 3,200 msgs/s: p99 64-248 ms against 10-24).
-		   Large ones are shared. */
-		if (cork == NULL)
-			rc = -1;
-		else if (m->len <= 512)
-			rc = evbuffer_add(cork, m->data, m->len);
-		else if ((rc = evbuffer_add_reference(cork, m->data, m->len,
-		    conn_msg_cleanup, m)) == 0)
-			m->refcnt++;
-		if (rc == -1) {
-			conn_lost(c, "Out of memory");
-			return -1;
-		}
-		c->srv->st.bytes_out += m->len;
-		return conn_after_queue(c);
-	}
-	out = bufferevent_get_output(c->bev);
-	if (evbuffer_get_length(out) == 0) {
-		n = sockio_write(bufferevent_getfd(c->bev), m->data, m->len);
-		if (n < 0) {
-			conn_write_failed(c, errno);
-			return -1;
-		}
-	}
-	c->srv->st.bytes_out += m->len;
-	if ((size_t)n < m->len) {
-		/* Queue a reference to the shared bytes, not a copy. */
-		m->refcnt++;
-		if (evbuffer_add_reference(out, m->data + n,
-		    m->len - (size_t)n, conn_msg_cleanup, m) == -1) {
-			m->refcnt--;
-			conn_lost(c, "Out of memory");
-			return -1;
-		}
-	}
-	return conn_after_queue(c);
-}
-
 void
 evs_conn_close(struct evs_conn *c, const char *reason)
 {
@@ -659,7 +475,7 @@ evs_conn_close(struct evs_conn *c, const char *reason)
 	}
 	conn_set_reason(c, reason);
 	/* Corked output goes first, written now: the close follows it. */
-	conn_flush(c);
+	conn_send_flush(c);
 	if (c->flags & CONN_PEER_GONE)
 		conn_lost(c, NULL);
 	if (c->flags & CONN_DEAD)
@@ -756,7 +572,7 @@ evs_conn_pending(const struct evs_conn *c)
  * the connection ends at its end or after the linger time.  Any other
  * error ends it at once.
  */
-static void
+void
 conn_write_failed(struct evs_conn *c, int err)
 {
 	const char *why = err == ECONNRESET ? "Connection reset by peer" :
@@ -772,7 +588,7 @@ conn_write_failed(struct evs_conn *c, int err)
 	conn_set_reason(c, why);
 	c->flags |= CONN_PEER_GONE;
 	c->flags &= ~CONN_SENDQ_WAIT;
-	conn_uncork(c);
+	conn_send_uncork(c);
 	conn_drop_output(c);
 	bufferevent_disable(c->bev, EV_WRITE);
 	bufferevent_set_timeouts(c->bev, NULL, NULL);
@@ -801,63 +617,6 @@ conn_queued(const struct evs_conn *c)
 {
 	return evbuffer_get_length(bufferevent_get_output(c->bev)) +
 	    (c->cork != NULL ? evbuffer_get_length(c->cork) : 0);
-}
-
-/* Returns the connection's cork, on the flush list, or NULL. */
-static struct evbuffer *
-conn_cork(struct evs_conn *c)
-{
-	struct evs_server *srv = c->srv;
-
-	if (c->cork == NULL && (c->cork = evbuffer_new()) == NULL)
-		return NULL;
-	if (!(c->flags & CONN_CORKED)) {
-		c->flags |= CONN_CORKED;
-		if (TAILQ_EMPTY(&srv->flushq))
-			event_active(srv->flusher, EV_TIMEOUT, 0);
-		TAILQ_INSERT_TAIL(&srv->flushq, c, flink);
-	}
-	return c->cork;
-}
-
-/* Takes the connection off the flush list; its cork keeps its bytes. */
-static void
-conn_uncork(struct evs_conn *c)
-{
-	if (c->flags & CONN_CORKED) {
-		c->flags &= ~CONN_CORKED;
-		TAILQ_REMOVE(&c->srv->flushq, c, flink);
-	}
-}
-
-/* Writes the corked bytes straight to the socket when nothing else is
-   queued; what the kernel does not take moves to the bufferevent. */
-static void
-conn_flush(struct evs_conn *c)
-{
-	struct evbuffer *out;
-
-	conn_uncork(c);
-	if (c->cork == NULL || evbuffer_get_length(c->cork) == 0 ||
-	    (c->flags & CONN_DEAD))
-		return;
-	out = bufferevent_get_output(c->bev);
-	if (evbuffer_get_length(out) == 0 &&
-	    sockio_write_evbuffer(bufferevent_getfd(c->bev), c->cork) < 0) {
-		conn_write_failed(c, errno);
-		return;
-	}
-	if (evbuffer_get_length(c->cork) > 0)
-		evbuffer_add_buffer(out, c->cork);
-}
-
-void
-conn_flush_all(struct evs_server *srv)
-{
-	struct evs_conn *c;
-
-	while ((c = TAILQ_FIRST(&srv->flushq)) != NULL)
-		conn_flush(c);
 }
 
 const struct sockaddr *

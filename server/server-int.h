@@ -1,4 +1,5 @@
-/* Internals shared by server.c and conn.c; not installed. */
+/* Internals shared by server.c, conn.c, conn-send.c and msg.c; not
+   installed. */
 #ifndef EVSOCK_SERVER_INT_H
 #define EVSOCK_SERVER_INT_H
 
@@ -105,34 +106,57 @@ struct evs_server {
 	int done_called;
 };
 
-/* conn.c: accepts fd for listener l (takes fd). */
-void conn_accept(struct evs_listener *l, evutil_socket_t fd,
+/* conn.c: makes a connection of fd for listener l (takes fd), on the
+   server's live list but not yet opened; returns it, or NULL (fd
+   closed). */
+struct evs_conn *conn_new(struct evs_listener *l, evutil_socket_t fd,
     const struct sockaddr *sa, socklen_t salen);
+
+/* conn.c: runs the service's open() and starts reading; returns 0, or
+   -1 when the service refused (nothing sent, not closed yet). */
+int conn_open(struct evs_conn *c);
+
+/* conn.c: refuses a connection that was never opened: sends the
+   service's refusal line for `reason`, then closes. */
+void conn_refuse(struct evs_conn *c, const char *reason);
+
+/* conn.c: runs the service's close() for a dead connection that was
+   opened (the reaper's work, once per connection). */
+void conn_end(struct evs_conn *c);
 
 /* conn.c: frees a connection at once without callbacks. */
 void conn_free(struct evs_conn *c);
 
-/* conn.c: runs close callbacks of dead connections and frees them. */
-void conn_reap(struct evs_server *srv);
-
-/* conn.c: writes the corked output of every connection on the flush
-   list (the flusher event's work). */
-void conn_flush_all(struct evs_server *srv);
-
 /* conn.c: begins shutdown for one connection. */
 void conn_shutdown(struct evs_conn *c);
 
-/* server.c: returns a timeval for `ms` to pass to event_add: a common
-   timeout (O(1) for many events of one length) when one is free,
-   else tmp filled in. */
-const struct timeval *server_timeout(struct evs_server *srv, unsigned ms,
-    struct timeval *tmp);
+/* conn.c: the one way out: marks c dead with `reason` (NULL: keep the
+   first one), stops its I/O and lets the reaper free it. */
+void conn_lost(struct evs_conn *c, const char *reason);
 
-/* server.c: a connection slot was freed (re-enable accepting). */
-void server_conn_gone(struct evs_server *srv, struct evs_conn *c);
+/* conn.c: a write to c failed with err; see the definition. */
+void conn_write_failed(struct evs_conn *c, int err);
 
-/* server.c: per-IP accounting; returns 0 or -1 when over the limit. */
-int server_ip_take(struct evs_server *srv, const struct sockaddr *sa);
-void server_ip_release(struct evs_server *srv, const struct sockaddr *sa);
+/* conn.c: after output was queued: enforces the sendq (pauses reading
+   or closes).  Returns 0, or -1 when c was closed. */
+int conn_after_queue(struct evs_conn *c);
+
+/* conn-send.c: takes c off the flush list; its cork keeps its bytes. */
+void conn_send_uncork(struct evs_conn *c);
+
+/* conn-send.c: writes c's corked bytes straight to the socket when
+   nothing else is queued; what the kernel does not take moves to the
+   bufferevent. */
+void conn_send_flush(struct evs_conn *c);
+
+/* conn-send.c: flushes every connection on the flush list (the
+   flusher event's work, once a pass of the loop). */
+void conn_send_flush_all(struct evs_server *srv);
+
+/* msg.c: takes one more reference to m and returns it. */
+struct evs_msg *msg_ref(struct evs_msg *m);
+
+/* msg.c: an evbuffer_ref_cleanup_cb that drops the reference `arg`. */
+void msg_unref_cb(const void *data, size_t len, void *arg);
 
 #endif

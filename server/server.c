@@ -1,7 +1,8 @@
 /*
- * The server object: listeners (evconnlistener), limits, the per-IP
- * table, the reaper that frees closed connections outside their
- * callbacks, accept pausing when descriptors run out, and shutdown.
+ * The server object: listeners (evconnlistener), admission (shutdown,
+ * max clients, the per-IP table), the reaper that frees closed
+ * connections outside their callbacks, accept pausing when descriptors
+ * run out, and shutdown.  Calls run one way, from here to conn.c.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -40,13 +41,12 @@ static void server_shutdown_timer_cb(evutil_socket_t, short, void *);
 static void server_accept_pending(struct evs_listener *);
 static void server_listener_free(struct evs_listener *);
 static void server_resume_accept(struct evs_server *);
+static void server_admit(struct evs_listener *, evutil_socket_t,
+    const struct sockaddr *, socklen_t);
+static void server_conn_free(struct evs_server *, struct evs_conn *);
 static size_t server_ip_key(const struct sockaddr *, unsigned char *, int *);
-
-const char *
-evs_version(void)
-{
-	return EVS_VERSION;
-}
+static int server_ip_take(struct evs_server *, const struct sockaddr *);
+static void server_ip_release(struct evs_server *, const struct sockaddr *);
 
 struct evs_server *
 evs_server_new(struct event_base *base)
@@ -104,9 +104,9 @@ evs_server_free(struct evs_server *srv)
 	while ((l = TAILQ_FIRST(&srv->listeners)) != NULL)
 		server_listener_free(l);
 	while ((c = TAILQ_FIRST(&srv->conns)) != NULL)
-		conn_free(c);
+		server_conn_free(srv, c);
 	while ((c = TAILQ_FIRST(&srv->dead)) != NULL)
-		conn_free(c);
+		server_conn_free(srv, c);
 	if (srv->reaper != NULL)
 		event_free(srv->reaper);
 	if (srv->flusher != NULL)
@@ -435,7 +435,7 @@ server_accept_pending(struct evs_listener *l)
 		fd = accept4(lfd, &peer.sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1)
 			break;
-		conn_accept(l, fd, &peer.sa, len);
+		server_admit(l, fd, &peer.sa, len);
 	}
 }
 
@@ -466,17 +466,32 @@ server_flusher_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	conn_flush_all(arg);
+	conn_send_flush_all(arg);
 }
 
 static void
 server_reaper_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct evs_server *srv = arg;
+	struct evs_conn *c;
+	int freed = 0;
 
 	(void)fd;
 	(void)what;
-	conn_reap(srv);
+	/* A close() may end more connections: they join the dead list and
+	   are reaped in this same pass. */
+	while ((c = TAILQ_FIRST(&srv->dead)) != NULL) {
+		conn_end(c);
+		server_conn_free(srv, c);
+		freed = 1;
+	}
+	/* Descriptors were just freed: try accepting again at once rather
+	   than waiting for the retry timer. */
+	if (freed && srv->accept_paused &&
+	    evtimer_pending(srv->accept_retry, NULL)) {
+		event_del(srv->accept_retry);
+		server_resume_accept(srv);
+	}
 	if (srv->shutting_down && !srv->done_called &&
 	    TAILQ_EMPTY(&srv->conns) && TAILQ_EMPTY(&srv->dead)) {
 		srv->done_called = 1;
@@ -508,7 +523,53 @@ server_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 		log_info("accepting connections again (%llu open)",
 		    (unsigned long long)srv->st.current);
 	}
-	conn_accept(l, fd, sa, (socklen_t)salen);
+	server_admit(l, fd, sa, (socklen_t)salen);
+}
+
+/* Takes fd in as a connection, or refuses it with a line saying why. */
+static void
+server_admit(struct evs_listener *l, evutil_socket_t fd,
+    const struct sockaddr *sa, socklen_t salen)
+{
+	struct evs_server *srv = l->srv;
+	struct evs_conn *c;
+
+	if ((c = conn_new(l, fd, sa, salen)) == NULL)
+		return;
+	if (srv->shutting_down) {
+		conn_refuse(c, "Server shutting down");
+		return;
+	}
+	if (srv->max_clients > 0 && srv->st.current >= srv->max_clients) {
+		conn_refuse(c, "Server full");
+		return;
+	}
+	if (srv->max_per_ip > 0) {
+		if (server_ip_take(srv, &c->peer.sa) == -1) {
+			conn_refuse(c, "Too many connections from your host");
+			return;
+		}
+		c->flags |= CONN_IP_COUNTED;
+	}
+	srv->st.accepted++;
+	srv->st.current++;
+	if (conn_open(c) == -1) {
+		srv->st.current--;
+		srv->st.accepted--;
+		srv->st.refused++;
+		evs_conn_close(c, "Refused by service");
+	}
+}
+
+/* Frees c at once, giving back its admission: slot and per-IP count. */
+static void
+server_conn_free(struct evs_server *srv, struct evs_conn *c)
+{
+	if (c->flags & CONN_IP_COUNTED)
+		server_ip_release(srv, &c->peer.sa);
+	if ((c->flags & CONN_OPENED) && srv->st.current > 0)
+		srv->st.current--;
+	conn_free(c);
 }
 
 static void
@@ -559,37 +620,6 @@ server_accept_retry_cb(evutil_socket_t fd, short what, void *arg)
 	server_resume_accept(arg);
 }
 
-const struct timeval *
-server_timeout(struct evs_server *srv, unsigned ms, struct timeval *tmp)
-{
-	size_t i, n = sizeof(srv->common_tv) / sizeof(srv->common_tv[0]);
-
-	tmp->tv_sec = ms / 1000;
-	tmp->tv_usec = (ms % 1000) * 1000;
-	for (i = 0; i < n && srv->common_tv[i].tv != NULL; i++)
-		if (srv->common_tv[i].ms == ms)
-			return srv->common_tv[i].tv;
-	if (i == n)
-		return tmp;
-	srv->common_tv[i].tv = event_base_init_common_timeout(srv->base, tmp);
-	if (srv->common_tv[i].tv == NULL)
-		return tmp;
-	srv->common_tv[i].ms = ms;
-	return srv->common_tv[i].tv;
-}
-
-void
-server_conn_gone(struct evs_server *srv, struct evs_conn *c)
-{
-	(void)c;
-	/* A descriptor was just freed: try accepting again at once rather
-	   than waiting for the retry timer. */
-	if (srv->accept_paused && evtimer_pending(srv->accept_retry, NULL)) {
-		event_del(srv->accept_retry);
-		server_resume_accept(srv);
-	}
-}
-
 static size_t
 server_ip_key(const struct sockaddr *sa, unsigned char *ip, int *family)
 {
@@ -611,7 +641,9 @@ server_ip_key(const struct sockaddr *sa, unsigned char *ip, int *family)
 	return h % IPTAB_SIZE;
 }
 
-int
+/* Counts one more connection from sa's address; returns 0, or -1 when
+   that is over the limit. */
+static int
 server_ip_take(struct evs_server *srv, const struct sockaddr *sa)
 {
 	unsigned char ip[16];
@@ -636,7 +668,7 @@ server_ip_take(struct evs_server *srv, const struct sockaddr *sa)
 	return 0;
 }
 
-void
+static void
 server_ip_release(struct evs_server *srv, const struct sockaddr *sa)
 {
 	unsigned char ip[16];
