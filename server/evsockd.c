@@ -21,6 +21,7 @@
 
 #include "../common/log.h"
 #include "config.h"
+#include "memtrim.h"
 #include "metrics.h"
 #include "notify.h"
 
@@ -62,6 +63,7 @@ struct daemon {
 	size_t nworkers;
 	struct metrics *metrics;
 	struct metrics_probe *probe;
+	struct memtrim *trim;       /* returns heap memory after bursts */
 	struct config cfg;          /* what runs now */
 	int argc;
 	char **argv;
@@ -772,6 +774,7 @@ daemon_free(struct daemon *d)
 			event_free(evs[i]);
 	metrics_free(d->metrics);
 	metrics_probe_free(d->probe);
+	memtrim_free(d->trim);
 	evs_server_free(d->srv);
 	evs_chat_free(d->chat);
 	if (d->base != NULL)
@@ -822,6 +825,7 @@ main(int argc, char **argv)
 	size_t nthreads;
 	long ncpu;
 
+	memtrim_libevent();
 	log_set_prog("evsockd");
 	d.argc = argc;
 	d.argv = argv;
@@ -884,7 +888,8 @@ main(int argc, char **argv)
 		goto out;
 
 	if ((d.base = event_base_new()) == NULL ||
-	    (d.srv = evs_server_new(d.base)) == NULL) {
+	    (d.srv = evs_server_new(d.base)) == NULL ||
+	    (d.trim = memtrim_new(d.base, 1000)) == NULL) {
 		log_error("cannot start the event loop: %s", strerror(errno));
 		goto out;
 	}
