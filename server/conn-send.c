@@ -22,8 +22,13 @@
 /* Messages up to this size are copied into a cork, larger ones shared. */
 #define CONN_SEND_COPY_MAX 512
 
+/* A flush that wrote to at least this many connections makes the loop
+   busy enough for the next one to wait (EVS_OPT_FLUSH_HOLD_US). */
+#define CONN_SEND_HOLD_MIN 64
+
 static int conn_send_queue(struct evs_conn *, struct sockio_out *);
 static struct evbuffer *conn_send_cork(struct evs_conn *);
+static void conn_send_schedule(struct evs_server *);
 
 int
 evs_conn_send(struct evs_conn *c, const void *data, size_t len)
@@ -113,7 +118,7 @@ conn_send_cork(struct evs_conn *c)
 	if (!(c->flags & CONN_CORKED)) {
 		c->flags |= CONN_CORKED;
 		if (TAILQ_EMPTY(&srv->flushq))
-			event_active(srv->flusher, EV_TIMEOUT, 0);
+			conn_send_schedule(srv);
 		TAILQ_INSERT_TAIL(&srv->flushq, c, flink);
 	}
 	return c->cork;
@@ -148,11 +153,55 @@ conn_send_flush(struct evs_conn *c)
 	}
 }
 
+/*
+ * Arranges for the flusher to run.  Normally at the end of this pass,
+ * after the callbacks already active, so that each connection gets one
+ * write for all that this pass sent it.  A busy loop (the last flush
+ * wrote to many connections, moments ago) may hold the flush up to
+ * flush_hold_us after the last one began: each write then carries
+ * more messages, and a delivery costs fewer sends.
+ */
+static void
+conn_send_schedule(struct evs_server *srv)
+{
+	struct timeval now, wait = { 0, 0 };
+
+	if (srv->flush_hold_us > 0 &&
+	    srv->last_flush_n >= CONN_SEND_HOLD_MIN &&
+	    event_base_gettimeofday_cached(srv->base, &now) == 0) {
+		struct timeval hold = { 0, (suseconds_t)srv->flush_hold_us };
+
+		evutil_timeradd(&srv->last_flush, &hold, &hold);
+		if (evutil_timercmp(&now, &hold, <)) {
+			evutil_timersub(&hold, &now, &wait);
+			event_add(srv->flusher, &wait);
+			return;
+		}
+	}
+	event_active(srv->flusher, EV_TIMEOUT, 0);
+}
+
 void
 conn_send_flush_all(struct evs_server *srv)
 {
 	struct evs_conn *c;
+	size_t n = 0;
 
-	while ((c = TAILQ_FIRST(&srv->flushq)) != NULL)
+	event_del(srv->flusher);
+	event_base_gettimeofday_cached(srv->base, &srv->last_flush);
+	while ((c = TAILQ_FIRST(&srv->flushq)) != NULL) {
 		conn_send_flush(c);
+		/* A flush to 10,000 clients takes longer than a pass should:
+		   past twice the budget (reads stop at one) the rest waits
+		   for the next pass, oldest first, and keeps gathering. */
+		if ((++n & 63) == 0 && srv->pass_budget_us > 0 &&
+		    server_pass_us(srv) > 2UL * srv->pass_budget_us &&
+		    !TAILQ_EMPTY(&srv->flushq)) {
+			struct timeval next = { 0, 0 };
+
+			event_add(srv->flusher, &next);
+			break;
+		}
+	}
+	srv->last_flush_n = n;
 }

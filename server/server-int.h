@@ -5,6 +5,7 @@
 
 #include <netinet/in.h>
 #include <sys/queue.h>
+#include <sys/time.h>
 
 #include <event2/bufferevent.h>
 #include <event2/listener.h>
@@ -98,6 +99,11 @@ struct evs_server {
 	size_t max_read;
 	unsigned idle_timeout_ms;
 	unsigned shutdown_timeout_ms;
+	unsigned pass_budget_us;    /* EVS_OPT_PASS_BUDGET_US */
+	unsigned flush_hold_us;     /* EVS_OPT_FLUSH_HOLD_US */
+	struct timeval read_pass;   /* the pass that last read a socket */
+	struct timeval last_flush;  /* when the last flush began */
+	size_t last_flush_n;        /* connections it wrote */
 	unsigned linger_ms;
 	int backlog;
 	int reuseport;
@@ -141,6 +147,10 @@ void conn_write_failed(struct evs_conn *c, int err);
    or closes).  Returns 0, or -1 when c was closed. */
 int conn_after_queue(struct evs_conn *c);
 
+/* server.c: microseconds since the loop's current pass began, from
+   libevent's cached time (about 0 when the base caches no time). */
+unsigned long server_pass_us(struct evs_server *srv);
+
 /* conn-send.c: takes c off the flush list; its cork keeps its bytes. */
 void conn_send_uncork(struct evs_conn *c);
 
@@ -149,8 +159,9 @@ void conn_send_uncork(struct evs_conn *c);
    bufferevent. */
 void conn_send_flush(struct evs_conn *c);
 
-/* conn-send.c: flushes every connection on the flush list (the
-   flusher event's work, once a pass of the loop). */
+/* conn-send.c: flushes the connections on the flush list, oldest
+   first (the flusher event's work, once a pass of the loop); past the
+   pass budget it leaves the rest to the next pass. */
 void conn_send_flush_all(struct evs_server *srv);
 
 /* msg.c: takes one more reference to m and returns it. */

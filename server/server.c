@@ -22,6 +22,14 @@
 #include "server-int.h"
 
 #define IPTAB_SIZE 4096
+/* A loop pass longer than this delays every client that waits on it:
+   see conn_read_cb and conn_send_flush_all. */
+#ifndef SERVER_PASS_BUDGET_US
+#define SERVER_PASS_BUDGET_US 10000
+#endif
+#ifndef SERVER_FLUSH_HOLD_US
+#define SERVER_FLUSH_HOLD_US 0
+#endif
 #define ACCEPT_RETRY_MS 100
 
 struct ipcount {
@@ -76,6 +84,8 @@ evs_server_new(struct event_base *base)
 	srv->shutdown_timeout_ms = 5000;
 	srv->linger_ms = 2000;
 	srv->backlog = 4096;
+	srv->pass_budget_us = SERVER_PASS_BUDGET_US;
+	srv->flush_hold_us = SERVER_FLUSH_HOLD_US;
 	srv->reaper = event_new(base, -1, 0, server_reaper_cb, srv);
 	srv->flusher = event_new(base, -1, 0, server_flusher_cb, srv);
 	srv->accept_retry = evtimer_new(base, server_accept_retry_cb, srv);
@@ -196,6 +206,16 @@ evs_server_set(struct evs_server *srv, enum evs_server_option opt,
 		srv->max_read = (size_t)value;
 		return 0;
 	}
+	case EVS_OPT_PASS_BUDGET_US:
+		if (value > 1000000)
+			goto bad;
+		srv->pass_budget_us = (unsigned)value;
+		return 0;
+	case EVS_OPT_FLUSH_HOLD_US:
+		if (value > 100000)
+			goto bad;
+		srv->flush_hold_us = (unsigned)value;
+		return 0;
 	}
 bad:
 	errno = EINVAL;
@@ -216,6 +236,8 @@ evs_server_get(const struct evs_server *srv, enum evs_server_option opt)
 	case EVS_OPT_BACKLOG: return srv->backlog;
 	case EVS_OPT_REUSEPORT: return srv->reuseport;
 	case EVS_OPT_MAX_READ: return (long long)srv->max_read;
+	case EVS_OPT_PASS_BUDGET_US: return srv->pass_budget_us;
+	case EVS_OPT_FLUSH_HOLD_US: return srv->flush_hold_us;
 	}
 	return -1;
 }
@@ -744,4 +766,18 @@ fail:
 	free(l);
 	errno = saved;
 	return NULL;
+}
+
+unsigned long
+server_pass_us(struct evs_server *srv)
+{
+	struct timeval start, now;
+
+	if (event_base_gettimeofday_cached(srv->base, &start) == -1 ||
+	    evutil_gettimeofday(&now, NULL) == -1 ||
+	    evutil_timercmp(&now, &start, <))
+		return 0;
+	evutil_timersub(&now, &start, &now);
+	return (unsigned long)now.tv_sec * 1000000UL +
+	    (unsigned long)now.tv_usec;
 }
