@@ -8,7 +8,8 @@
  * at the peak.  malloc_trim(0) hands every whole free page back
  * (madvise).  It walks the free lists, so it runs only when the free
  * bytes grew well above their lowest point since the last trim (pages
- * it returned still count as free).  mallinfo2 and malloc_trim cover
+ * it returned still count as free), or when what is in use fell since
+ * the last look (a wave of disconnections).  mallinfo2 and malloc_trim cover
  * every arena: the main loop's and each echo worker thread's.
  */
 #include <pthread.h>
@@ -37,7 +38,8 @@
 
 struct memtrim {
 	struct event *tick;
-	size_t low; /* free heap bytes, lowest since the last trim */
+	size_t low;  /* free heap bytes, lowest since the last trim */
+	size_t used; /* bytes in use at the last tick */
 };
 
 static void memtrim_tick(evutil_socket_t, short, void *);
@@ -182,12 +184,17 @@ memtrim_tick(evutil_socket_t fd, short what, void *arg)
 #ifdef __GLIBC__
 	{
 		struct mallinfo2 mi = mallinfo2();
-		size_t grew;
+		size_t grew, fell = 0;
 
 		if (mi.fordblks < t->low)
 			t->low = mi.fordblks;
 		grew = mi.fordblks - t->low;
-		if (grew < MEMTRIM_MIN_DROP &&
+		if (mi.uordblks < t->used)
+			fell = t->used - mi.uordblks;
+		t->used = mi.uordblks;
+		/* Freed since the last tick, or free beyond the low mark:
+		   pages freed after a trim count as free already, so both. */
+		if (fell < MEMTRIM_MIN_PART && grew < MEMTRIM_MIN_DROP &&
 		    (grew < MEMTRIM_MIN_PART || grew < mi.uordblks / 4))
 			return;
 		malloc_trim(0);
