@@ -187,21 +187,16 @@ conn_send_flush_all(struct evs_server *srv)
 	struct evs_conn *c;
 	size_t n = 0;
 
+	/* The whole list, however long: a flush split over passes (tried)
+	   leaves whoever was corked last, such as a PING's reply, behind
+	   every member of a 10,000-client channel for several passes, and
+	   the passes between add to the backlog. */
 	event_del(srv->flusher);
 	event_base_gettimeofday_cached(srv->base, &srv->last_flush);
 	while ((c = TAILQ_FIRST(&srv->flushq)) != NULL) {
 		conn_send_flush(c);
-		/* A flush to 10,000 clients takes longer than a pass should:
-		   past twice the budget (reads stop at one) the rest waits
-		   for the next pass, oldest first, and keeps gathering. */
-		if ((++n & 63) == 0 && srv->pass_budget_us > 0 &&
-		    server_pass_us(srv) > 2UL * srv->pass_budget_us &&
-		    !TAILQ_EMPTY(&srv->flushq)) {
-			struct timeval next = { 0, 0 };
-
-			event_add(srv->flusher, &next);
-			break;
-		}
+		n++;
 	}
 	srv->last_flush_n = n;
+	server_pass_done(srv);
 }

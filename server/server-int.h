@@ -104,6 +104,8 @@ struct evs_server {
 	struct timeval read_pass;   /* the pass that last read a socket */
 	struct timeval last_flush;  /* when the last flush began */
 	size_t last_flush_n;        /* connections it wrote */
+	unsigned long pass_max_us;  /* longest pass since the last report */
+	struct timeval pass_report; /* when it was last reported */
 	unsigned linger_ms;
 	int backlog;
 	int reuseport;
@@ -151,6 +153,11 @@ int conn_after_queue(struct evs_conn *c);
    libevent's cached time (about 0 when the base caches no time). */
 unsigned long server_pass_us(struct evs_server *srv);
 
+/* server.c: notes how long the current pass has run (at its end, the
+   flush); the longest is logged, at most once a second, when over
+   100 ms. */
+void server_pass_done(struct evs_server *srv);
+
 /* conn-send.c: takes c off the flush list; its cork keeps its bytes. */
 void conn_send_uncork(struct evs_conn *c);
 
@@ -159,9 +166,8 @@ void conn_send_uncork(struct evs_conn *c);
    bufferevent. */
 void conn_send_flush(struct evs_conn *c);
 
-/* conn-send.c: flushes the connections on the flush list, oldest
-   first (the flusher event's work, once a pass of the loop); past the
-   pass budget it leaves the rest to the next pass. */
+/* conn-send.c: flushes every connection on the flush list (the
+   flusher event's work, once a pass of the loop). */
 void conn_send_flush_all(struct evs_server *srv);
 
 /* msg.c: takes one more reference to m and returns it. */

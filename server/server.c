@@ -781,3 +781,24 @@ server_pass_us(struct evs_server *srv)
 	return (unsigned long)now.tv_sec * 1000000UL +
 	    (unsigned long)now.tv_usec;
 }
+
+void
+server_pass_done(struct evs_server *srv)
+{
+	unsigned long us = server_pass_us(srv);
+	struct timeval now, next = { 1, 0 };
+
+	if (us > srv->pass_max_us)
+		srv->pass_max_us = us;
+	if (srv->pass_max_us < 100000 ||
+	    event_base_gettimeofday_cached(srv->base, &now) == -1)
+		return;
+	evutil_timeradd(&srv->pass_report, &next, &next);
+	if (evutil_timercmp(&now, &next, <))
+		return;
+	/* A stall delays every client: worth a line, not one per pass. */
+	log_warn("the event loop was busy for %lu ms in one pass",
+	    srv->pass_max_us / 1000);
+	srv->pass_report = now;
+	srv->pass_max_us = 0;
+}
