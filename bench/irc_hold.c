@@ -345,6 +345,10 @@ main(int argc, char **argv)
 	while (now_s() - quiet_since < 1.0 && now_s() - t0 < 120)
 		if (pump(ep, 100) > 0)
 			quiet_since = now_s();
+	/* Servers may return memory on a timer: a moment for that. */
+	t0 = now_s();
+	while (now_s() - t0 < 2.5)
+		pump(ep, 100);
 	if (pid > 0)
 		rss1 = rss_kib(pid);
 	printf("rss_joined_kib %ld\n", rss1);
@@ -363,7 +367,7 @@ main(int argc, char **argv)
 	while (gone < n + 1 && now_s() - t0 < 60)
 		pump(ep, 100);
 	/* Servers may free lazily: a moment for that. */
-	usleep(1000 * 1000);
+	usleep(2500 * 1000);
 	if (pid > 0)
 		rss2 = rss_kib(pid);
 	printf("closed %d\nrss_after_kib %ld\n", gone, rss2);
