@@ -96,7 +96,7 @@ enum evs_server_option {
 	EVS_OPT_MAX_READ,         /* bytes per read(2) */
 	EVS_OPT_PASS_BUDGET_US,   /* a loop pass that ran this long reads no
 	                             more sockets (they wait for the next);
-	                             0 = off (default 10000) */
+	                             0 = off (the default) */
 	EVS_OPT_FLUSH_HOLD_US     /* corked output of a busy loop waits to be
 	                             written at most this long after the last
 	                             flush, gathering more; 0 = off */
