@@ -14,11 +14,16 @@ cd "$(dirname "$0")/.."
 # Build and test dependencies; ii/ngircd/valgrind/clang serve the
 # system tests, benchmarks and fuzz corpus replay; promtool (prometheus),
 # mandoc and systemd-analyze (systemd) check the metrics, manual pages
-# and units.
-pkgs="gcc pkg-config meson ninja-build libevent-dev libedit-dev check libsystemd-dev"
+# and units; redis-server, nginx-light and chromium are the peers and
+# the browser of evsock load's tests (zlib lets the HTML report's test
+# read the screenshot); libhiredis-dev builds the chat cluster
+# (--cluster), whose tests start their own redis-server (redis-tools:
+# redis-cli).
+pkgs="gcc pkg-config meson ninja-build libevent-dev libedit-dev check libsystemd-dev libhiredis-dev"
 case "$mode" in
 test)
 	pkgs="$pkgs clang ii ngircd valgrind procps python3 prometheus mandoc systemd"
+	pkgs="$pkgs redis-server redis-tools nginx-light chromium zlib1g-dev"
 	;;
 package)
 	pkgs="$pkgs dpkg-dev debhelper fakeroot lintian"

@@ -5,6 +5,7 @@
  * flight of protocols that await a reply to each.  What arrives goes
  * to the worker's protocol.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -29,17 +30,72 @@ static int load_conn_flush(struct load_conn *c);
 static void load_conn_read(struct load_conn *c);
 static void load_conn_drop(struct load_conn *c);
 static int load_conn_write_error(struct load_conn *c);
+static ssize_t load_conn_recv(struct load_conn *c, void *buf, size_t len);
+static ssize_t load_conn_send(struct load_conn *c, const void *buf,
+    size_t len);
+static void load_conn_peer(const struct load_conn *c, char *buf,
+    size_t len);
+
+/*
+ * The transport: every byte in and out of a load connection passes
+ * through these two.  Plain TCP today; TLS (--tls) wraps the socket
+ * here -- a handshake after connect, then SSL_read/SSL_write with
+ * their want-read/want-write mapped to EAGAIN -- and nothing above
+ * changes.
+ */
+static ssize_t
+load_conn_recv(struct load_conn *c, void *buf, size_t len)
+{
+	return read(c->fd, buf, len);
+}
+
+static ssize_t
+load_conn_send(struct load_conn *c, const void *buf, size_t len)
+{
+	return write(c->fd, buf, len);
+}
+
+/* The address c connects to, as text. */
+static void
+load_conn_peer(const struct load_conn *c, char *buf, size_t len)
+{
+	const struct load_conf *conf = c->w->conf;
+	const struct sockaddr_storage *ss = &conf->addrs[c->id %
+	    conf->ntargets];
+	char host[INET6_ADDRSTRLEN];
+	int port;
+
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)ss;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+		port = ntohs(s6->sin6_port);
+		snprintf(buf, len, "[%s]:%d", host, port);
+	} else {
+		const struct sockaddr_in *s4 = (const void *)ss;
+
+		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+		port = ntohs(s4->sin_port);
+		snprintf(buf, len, "%s:%d", host, port);
+	}
+}
 
 int
 load_conn_start(struct load_conn *c)
 {
 	struct load_worker *w = c->w;
 	const struct load_conf *conf = w->conf;
+	const struct sockaddr_storage *to = &conf->addrs[c->id %
+	    conf->ntargets];
 	int one = 1, fd;
 	struct timeval tv;
 
-	fd = socket(conf->addr.ss_family,
-	    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	/* A slot may be reused (a script's close): start clean. */
+	c->want_write = 0;
+	c->ooff = c->olen = 0;
+	c->connect_at = load_now();
+	fd = socket(to->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
 	if (fd == -1)
 		return -1;
 	c->fd = fd;
@@ -56,8 +112,9 @@ load_conn_start(struct load_conn *c)
 		    conf->sourcelens[s]) == -1)
 			return -1;
 	}
-	if (connect(fd, (const struct sockaddr *)&conf->addr,
-	    conf->addrlen) == -1 && errno != EINPROGRESS)
+	if (connect(fd, (const struct sockaddr *)to,
+	    conf->addrlens[c->id % conf->ntargets]) == -1 &&
+	    errno != EINPROGRESS)
 		return -1;
 	c->ev = event_new(w->base, fd, EV_WRITE, load_conn_cb, c);
 	if (c->ev == NULL)
@@ -90,8 +147,11 @@ load_conn_fail(struct load_conn *c, int err)
 {
 	struct load_worker *w = c->w;
 
+	char host[64] = "?";
+
+	load_conn_peer(c, host, sizeof(host));
 	load_worker_note(w, "connection %llu to %s: %s",
-	    (unsigned long long)c->id, w->conf->target, strerror(err));
+	    (unsigned long long)c->id, host, strerror(err));
 	if (c->state == LOAD_CONN_CONNECTING)
 		w->connecting--;
 	w->failed++;
@@ -166,7 +226,7 @@ load_conn_write(struct load_conn *c, const void *data, size_t len)
 	ssize_t r = 0;
 
 	if (c->olen == 0) {
-		r = write(c->fd, data, len);
+		r = load_conn_send(c, data, len);
 		if (r == -1) {
 			if (errno != EAGAIN && errno != EINTR)
 				return load_conn_write_error(c);
@@ -212,7 +272,8 @@ static int
 load_conn_flush(struct load_conn *c)
 {
 	while (c->ooff < c->olen) {
-		ssize_t r = write(c->fd, c->obuf + c->ooff, c->olen - c->ooff);
+		ssize_t r = load_conn_send(c, c->obuf + c->ooff,
+		    c->olen - c->ooff);
 
 		if (r == -1) {
 			if (errno == EAGAIN || errno == EINTR)
@@ -297,14 +358,24 @@ static void
 load_conn_connected(struct load_conn *c)
 {
 	struct load_worker *w = c->w;
+	uint64_t now = load_now();
 
 	w->connecting--;
 	w->up++;
+	/* With connections as the load, only connects begun inside the
+	   window count; otherwise every connect is the setup's. */
+	if (!w->conf->churn)
+		hist_record(w->conn_total, now - c->connect_at);
+	else if (w->phase >= LOAD_PHASE_RUN && c->connect_at >= w->t_measure &&
+	    c->connect_at < w->t_end) {
+		hist_record(w->conn_total, now - c->connect_at);
+		w->win_conns++;
+	}
 	event_assign(c->ev, w->base, c->fd, EV_READ | EV_PERSIST,
 	    load_conn_cb, c);
 	event_add(c->ev, NULL);
 	w->proto->opened(c);
-	load_worker_start_connects(w, load_now());
+	load_worker_start_connects(w, now);
 }
 
 static void
@@ -317,7 +388,7 @@ load_conn_read(struct load_conn *c)
 
 	if (proto->read_want != NULL)
 		want = proto->read_want(c, want);
-	r = read(c->fd, w->rbuf, want);
+	r = load_conn_recv(c, w->rbuf, want);
 	if (r <= 0) {
 		if (r == -1 && (errno == EAGAIN || errno == EINTR))
 			return;

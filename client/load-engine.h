@@ -18,6 +18,7 @@
 
 #include "../common/line.h"
 #include "load-int.h"
+#include "load-script.h"
 
 #define LOAD_RBUF_SIZE (256 * 1024)
 
@@ -41,6 +42,29 @@ struct load_irc_conn {
 	uint64_t seq;
 };
 
+/* A reply awaited: when its request was due, which expect step it
+   answers, and the sequence number of the send before it. */
+struct load_req_exp {
+	uint64_t due;
+	uint64_t seq;
+	uint32_t step;
+};
+
+struct load_req_conn {
+	size_t pos;                  /* the next script step */
+	uint64_t seq;                /* sends so far on this slot */
+	uint64_t last_due;           /* when the last send was due */
+	struct load_req_exp *q;      /* replies awaited, oldest at qhead */
+	uint32_t qhead, qlen, qcap;
+	struct load_match m;         /* the oldest reply, as it arrives */
+	char *want;                  /* its expanded bytes (templates) */
+	size_t wlen;
+	int want_ready;
+	struct event *sleep_ev;
+	int sleeping;
+	uint64_t rng;                /* {rand:N} */
+};
+
 struct load_conn {
 	struct load_worker *w;
 	uint64_t id;          /* global index 0..conns-1 */
@@ -60,9 +84,11 @@ struct load_conn {
 	int sender;
 	int member;           /* ready when sending began */
 	uint64_t ready_at;    /* when it became ready; 0 counts as always */
+	uint64_t connect_at;  /* when its connect began */
 	union {
 		struct load_echo_conn echo;
 		struct load_irc_conn irc;
+		struct load_req_conn req;
 	} u;
 };
 
@@ -92,6 +118,7 @@ struct load_proto {
 
 extern const struct load_proto load_echo_proto;
 extern const struct load_proto load_irc_proto;
+extern const struct load_proto load_req_proto;
 
 struct load_worker {
 	struct load_shared *sh;
@@ -127,13 +154,23 @@ struct load_worker {
 	uint64_t members;
 	uint64_t win_msgs, win_bytes;
 	uint64_t err[LOAD_ERR_COUNT];
-	char first_error[160];
+	char first_error[LOAD_ERROR_LEN];
+	char first_mismatch[LOAD_ERROR_LEN];
+	/* connections as the load */
+	struct hist *conn_total; /* connect latencies */
+	uint64_t cycles;         /* connections closed by a close step */
+	uint64_t win_conns;      /* connects begun inside the window */
+	uint64_t throttled;      /* irc: sends the server did not read */
 	struct load_counts counts;
 };
 
 /* Counts an error of kind e and keeps the first error's words. */
 void load_worker_error(struct load_worker *w, enum load_err e,
     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Counts a reply that did not match and keeps the first one's words. */
+void load_worker_mismatch(struct load_worker *w, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* Keeps the first error's words without counting an error. */
 void load_worker_note(struct load_worker *w, const char *fmt, ...)

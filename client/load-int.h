@@ -23,8 +23,12 @@
 #define LOAD_MAX_PERCENTILES 16
 #define LOAD_MAX_SOURCES 64
 #define LOAD_TAG_LEN 6
+#define LOAD_MAX_TARGETS 64
+#define LOAD_ERROR_LEN 384
 
-enum load_mode { LOAD_ECHO, LOAD_IRC };
+enum load_mode { LOAD_ECHO, LOAD_IRC, LOAD_SCRIPT };
+
+struct load_script;
 
 /* Error kinds, counted separately and summed into "errors". */
 enum load_err {
@@ -34,14 +38,17 @@ enum load_err {
 	LOAD_ERR_TIMEOUT,    /* an echo did not come back before the end */
 	LOAD_ERR_OVERRUN,    /* too many messages outstanding on one socket */
 	LOAD_ERR_PROTOCOL,   /* irc: the server refused us (ERROR, 4xx) */
+	LOAD_ERR_MISMATCH,   /* a reply is not what was expected */
+	LOAD_ERR_CONNECT,    /* a connection never came up */
 	LOAD_ERR_COUNT
 };
 
 struct load_conf {
 	enum load_mode mode;
-	const char *target;            /* as given */
-	struct sockaddr_storage addr;  /* resolved target */
-	socklen_t addrlen;
+	const char *target;            /* as given: HOST:PORT[,HOST:PORT...] */
+	struct sockaddr_storage addrs[LOAD_MAX_TARGETS]; /* resolved */
+	socklen_t addrlens[LOAD_MAX_TARGETS];
+	unsigned ntargets;             /* connection i goes to i % ntargets */
 	uint64_t conns;
 	uint64_t size;                 /* echo: message bytes; irc: text */
 	uint64_t duration_ms;
@@ -60,8 +67,21 @@ struct load_conf {
 	const char *channel;           /* irc */
 	const char *password;          /* irc: PASS, NULL for none */
 	char tag[LOAD_TAG_LEN + 1];    /* marks this run's messages */
+	struct load_script *script;    /* LOAD_SCRIPT: what to send, expect */
+	unsigned pipeline;             /* replies awaited per connection */
+	int churn;                     /* one exchange per connection */
+	const char *histogram;         /* .hgrm file, or NULL */
+	const char *report;            /* .html file, or NULL */
 	int progress;
 	int json;
+};
+
+/* One second of the run, as the progress line saw it. */
+struct load_sample {
+	double t;                      /* seconds since the start */
+	int measured;                  /* inside the measured window */
+	uint64_t msgs, conns, errors;  /* in this second */
+	uint64_t p50, p90, p99, p999, max; /* latency ns */
 };
 
 enum load_phase {
@@ -81,6 +101,9 @@ struct load_shared {
 	_Atomic uint64_t t_end;     /* figures and sending end */
 	pthread_mutex_t iv_lock;
 	struct hist *iv;            /* latencies since the last progress line */
+	/* main thread only: a sample a second, for the HTML report */
+	struct load_sample *samples;
+	size_t nsamples, capsamples;
 };
 
 /* Counters a worker publishes each tick (relaxed stores; the main
@@ -95,7 +118,9 @@ struct load_counts {
 	_Atomic uint64_t sent;      /* messages sent */
 	_Atomic uint64_t bytes_out;
 	_Atomic uint64_t bytes_in;
-	_Atomic uint64_t errors;
+	_Atomic uint64_t errors;    /* failed connections included */
+	_Atomic uint64_t conns;     /* connects completed, ever */
+	_Atomic uint64_t throttled; /* irc: sends queued in the client */
 	_Atomic int sending_done;   /* no more messages will be sent */
 	_Atomic int done;           /* the worker's loop has returned */
 };
@@ -119,13 +144,17 @@ struct load_counts *load_worker_counts(struct load_worker *w);
 struct load_result {
 	uint64_t win_msgs;       /* completed inside the measured window */
 	uint64_t win_bytes;      /* bytes received inside the window */
+	uint64_t win_conns;      /* connects begun inside the window */
+	uint64_t cycles;         /* connections closed by the script */
 	uint64_t err[LOAD_ERR_COUNT];
-	char first_error[160];   /* "" when none */
+	char first_error[LOAD_ERROR_LEN];    /* "" when none */
+	char first_mismatch[LOAD_ERROR_LEN]; /* "" when none */
 };
 
-/* Fills *r and merges w's window latencies into total. */
+/* Fills *r and merges w's window latencies into total and its connect
+   latencies into conn_total. */
 void load_worker_result(const struct load_worker *w, struct load_result *r,
-    struct hist *total);
+    struct hist *total, struct hist *conn_total);
 
 /* Returns CLOCK_MONOTONIC in nanoseconds. */
 uint64_t load_now(void);
@@ -133,24 +162,81 @@ uint64_t load_now(void);
 /* The workers' counters summed (load.c). */
 struct load_totals {
 	uint64_t up, failed, ready, members, open, msgs, sent, bytes_out;
-	uint64_t bytes_in, errors;
+	uint64_t bytes_in, errors, conns, throttled;
 	int sending_done, done;
 };
 
-/* Prints the progress line for the second ending at `now` (t0: the
-   start); *last_msgs and *last_sent carry the previous line's totals. */
-void load_report_progress(const struct load_conf *conf,
-    struct load_shared *sh, const struct load_totals *t, uint64_t now,
-    uint64_t t0, uint64_t *last_msgs, uint64_t *last_sent);
+/* A run's figures, from this process's workers or merged from JSON
+   files of several runs (load-merge.c): what every report prints. */
+struct load_summary {
+	char mode[16];                /* echo, irc, script */
+	char target[512];
+	uint64_t conns, up, failed;
+	unsigned threads, pipeline, runs;
+	uint64_t size;
+	double rate;                  /* 0: closed loop */
+	int churn, interrupted;
+	double secs, warmup_s;        /* the measured window */
+	double mps, bps, cps;         /* replies, bytes, connections per s */
+	struct hist *lat;             /* latencies inside the window */
+	struct hist *conn_lat;        /* connect latencies */
+	uint64_t err[LOAD_ERR_COUNT], errors;
+	uint64_t msgs, sent, bytes_out, bytes_in, cycles;
+	uint64_t members, expected, lost, throttled; /* irc */
+	char first_error[LOAD_ERROR_LEN];
+	char first_mismatch[LOAD_ERROR_LEN];
+	struct load_sample *samples;
+	size_t nsamples;
+};
+
+/* What to write, and where. */
+struct load_output {
+	const double *percentiles;
+	unsigned npercentiles;
+	int json;
+	const char *histogram;        /* .hgrm path or NULL */
+	const char *report;           /* .html path or NULL */
+};
+
+/* Returns an empty summary with its histograms, or NULL. */
+struct load_summary *load_summary_new(void);
+
+/* Frees s; NULL is a no-op. */
+void load_summary_free(struct load_summary *s);
+
+/* Returns the name of error kind e ("corrupt", "mismatch", ...). */
+const char *load_report_err_name(enum load_err e);
+
+/*
+ * Once a second: takes the latencies the workers published since the
+ * last call into a sample (sh->samples) and prints the progress line
+ * when conf->progress.  *last holds the previous call's totals.
+ */
+void load_report_tick(const struct load_conf *conf, struct load_shared *sh,
+    const struct load_totals *t, uint64_t now, uint64_t t0,
+    struct load_totals *last);
 
 /*
  * Prints the final report of n joined workers, as text or JSON per
- * conf, and the first error on stderr.  Returns the exit status: 1 when
- * an error, a lost message or a failed connection was seen or nothing
- * connected, else 0.
+ * conf, the first error and mismatch on stderr, and writes the files
+ * asked for.  Returns the exit status: 1 when an error, a lost message
+ * or a failed connection was seen or nothing connected, else 0.
  */
 int load_report_final(const struct load_conf *conf, struct load_shared *sh,
     struct load_worker **w, unsigned n, const struct load_totals *t,
     int interrupted);
+
+/* Prints s per o (text or JSON on stdout, files); returns the exit
+   status as load_report_final does, 1 also when a file fails. */
+int load_report_emit(const struct load_summary *s,
+    const struct load_output *o);
+
+/* Writes s as one self-contained HTML page with inline SVG plots;
+   returns 0, or -1 (errno). */
+int load_html_write(const struct load_summary *s, const char *path);
+
+/* Runs `evsock load merge FILE.json...`: adds the runs into one
+   report.  Returns the exit status. */
+int load_merge_main(int argc, char **argv);
 
 #endif

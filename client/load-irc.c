@@ -243,6 +243,10 @@ load_irc_send(struct load_conn *c, uint64_t due)
 	msg[len++] = '\r';
 	msg[len++] = '\n';
 	w->sent++;
+	/* Output still queued: the server is not reading this sender
+	   (a flood limit holds it back). */
+	if (c->olen > c->ooff)
+		w->throttled++;
 	load_conn_write(c, msg, len);
 }
 

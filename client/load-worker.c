@@ -49,7 +49,7 @@ load_worker_new(struct load_shared *sh, unsigned id)
 	w->sh = sh;
 	w->conf = conf;
 	w->proto = conf->mode == LOAD_IRC ? &load_irc_proto :
-	    &load_echo_proto;
+	    conf->mode == LOAD_SCRIPT ? &load_req_proto : &load_echo_proto;
 	w->id = id;
 	w->phase = LOAD_PHASE_SETUP;
 	/* Connection i belongs to worker i % threads. */
@@ -71,8 +71,9 @@ load_worker_new(struct load_shared *sh, unsigned id)
 	w->rbuf = malloc(LOAD_RBUF_SIZE);
 	w->total = hist_new();
 	w->iv = hist_new();
+	w->conn_total = hist_new();
 	if (w->conns == NULL || w->senders == NULL || w->rbuf == NULL ||
-	    w->total == NULL || w->iv == NULL || w->proto->worker_init(w) == -1)
+	    w->total == NULL || w->iv == NULL || w->conn_total == NULL)
 		goto fail;
 	for (size_t i = 0; i < w->nconns; i++) {
 		struct load_conn *c = &w->conns[i];
@@ -85,6 +86,8 @@ load_worker_new(struct load_shared *sh, unsigned id)
 		if (c->sender)
 			w->senders[w->nsenders++] = c;
 	}
+	if (w->proto->worker_init(w) == -1)
+		goto fail;
 	w->tick = event_new(w->base, -1, EV_PERSIST, load_worker_tick, w);
 	w->pacer = event_new(w->base, -1, 0, load_worker_pace_cb, w);
 	if (w->tick == NULL || w->pacer == NULL)
@@ -114,6 +117,7 @@ load_worker_free(struct load_worker *w)
 	free(w->rbuf);
 	hist_free(w->total);
 	hist_free(w->iv);
+	hist_free(w->conn_total);
 	free(w);
 }
 
@@ -125,14 +129,19 @@ load_worker_counts(struct load_worker *w)
 
 void
 load_worker_result(const struct load_worker *w, struct load_result *r,
-    struct hist *total)
+    struct hist *total, struct hist *conn_total)
 {
 	memset(r, 0, sizeof(*r));
 	r->win_msgs = w->win_msgs;
 	r->win_bytes = w->win_bytes;
+	r->win_conns = w->win_conns;
+	r->cycles = w->cycles;
 	memcpy(r->err, w->err, sizeof(r->err));
 	memcpy(r->first_error, w->first_error, sizeof(r->first_error));
+	memcpy(r->first_mismatch, w->first_mismatch,
+	    sizeof(r->first_mismatch));
 	hist_merge(total, w->total);
+	hist_merge(conn_total, w->conn_total);
 }
 
 void *
@@ -166,7 +175,7 @@ static void
 load_worker_publish(struct load_worker *w)
 {
 	struct load_counts *k = &w->counts;
-	uint64_t e = 0;
+	uint64_t e = w->failed;
 
 	atomic_store_explicit(&k->up, w->up, memory_order_relaxed);
 	atomic_store_explicit(&k->failed, w->failed, memory_order_relaxed);
@@ -181,6 +190,9 @@ load_worker_publish(struct load_worker *w)
 	for (int i = 0; i < LOAD_ERR_COUNT; i++)
 		e += w->err[i];
 	atomic_store_explicit(&k->errors, e, memory_order_relaxed);
+	atomic_store_explicit(&k->conns, w->up, memory_order_relaxed);
+	atomic_store_explicit(&k->throttled, w->throttled,
+	    memory_order_relaxed);
 }
 
 static void
@@ -235,9 +247,9 @@ load_worker_end_drain(struct load_worker *w)
 			continue;
 		if (left > 0)
 			load_worker_error(w, LOAD_ERR_TIMEOUT,
-			    "connection %llu: %llu echo(es) still missing at "
+			    "connection %llu: %llu repl%s still missing at "
 			    "the end", (unsigned long long)c->id,
-			    (unsigned long long)left);
+			    (unsigned long long)left, left == 1 ? "y" : "ies");
 		load_conn_close(c);
 	}
 }
@@ -391,6 +403,22 @@ load_worker_error(struct load_worker *w, enum load_err e, const char *fmt,
 	va_list ap;
 
 	w->err[e]++;
+	va_start(ap, fmt);
+	load_worker_vnote(w, fmt, ap);
+	va_end(ap);
+}
+
+void
+load_worker_mismatch(struct load_worker *w, const char *fmt, ...)
+{
+	va_list ap;
+
+	w->err[LOAD_ERR_MISMATCH]++;
+	va_start(ap, fmt);
+	if (w->first_mismatch[0] == '\0')
+		vsnprintf(w->first_mismatch, sizeof(w->first_mismatch), fmt,
+		    ap);
+	va_end(ap);
 	va_start(ap, fmt);
 	load_worker_vnote(w, fmt, ap);
 	va_end(ap);

@@ -1,7 +1,9 @@
 /*
  * evsock load: options and the run's phases.  The workers and their
  * connections live in load-worker.c and load-conn.c, the protocols in
- * load-echo.c and load-irc.c, progress and the report in load-report.c.
+ * load-echo.c, load-irc.c and load-req.c (scripts: load-script.c),
+ * progress and the report in load-report.c and load-html.c, and
+ * `evsock load merge` in load-merge.c.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -18,6 +20,7 @@
 
 #include "../common/addr.h"
 #include "load-int.h"
+#include "load-script.h"
 #include "load.h"
 #include "../common/opt.h"
 
@@ -30,6 +33,10 @@ static int load_parse(int argc, char **argv, struct load_conf *conf);
 static int load_parse_percentiles(const char *s, struct load_conf *conf);
 static int load_parse_sources(const char *s, struct load_conf *conf);
 static int load_resolve(struct load_conf *conf);
+static int load_resolve_one(struct load_conf *conf, const char *target);
+static int load_build_script(struct load_conf *conf, const char *send,
+    int expect_kind, const char *expect_arg, const char *script_file,
+    int expect_status);
 static void load_on_signal(int sig);
 static void load_sum(struct load_worker **w, unsigned n,
     struct load_totals *t);
@@ -39,21 +46,56 @@ static void
 load_usage(FILE *fp)
 {
 	fputs(
-"usage: evsock load [options] HOST:PORT\n"
+"usage: evsock load [options] HOST:PORT[,HOST:PORT...]\n"
+"       evsock load merge [--json] [--histogram F] [--report F] A.json...\n"
 "\n"
-"Opens many connections to an echo or IRC server and reports throughput\n"
-"and latency percentiles.\n"
+"Opens many connections to a TCP server, checks every reply, and\n"
+"reports throughput and latency percentiles.  Several targets share\n"
+"the connections round robin.\n"
 "\n"
-"  -m, --mode echo|irc       echo (default): send, check every echoed byte;\n"
-"                            irc: register, join, PRIVMSG and time fan-out\n"
+"  -m, --mode echo|irc|script  echo (default): send, check every echoed\n"
+"                            byte; irc: register, join, PRIVMSG and time\n"
+"                            fan-out; script: what --send/--script say\n"
 "  -c, --connections N       connections (default 100)\n"
 "  -s, --size BYTES          echo: message size; irc: text length (64)\n"
 "  -d, --duration TIME       measured time, e.g. 10, 10s, 2m (default 10s)\n"
 "  -r, --rate MSGS_PER_S     open loop at this total rate; latency counts\n"
 "                            from when each message was due.  Default for\n"
-"                            echo: closed loop (send, await the echo,\n"
-"                            repeat).  irc needs a rate (default 1000)\n"
-"  -t, --threads N           event loops, one per thread (default 1)\n"
+"                            echo and scripts: closed loop (send, await\n"
+"                            the reply, repeat).  irc needs a rate (1000)\n"
+"  -t, --threads N           event loops, one per thread (default 1)\n",
+	    fp);
+	fputs(
+"\n"
+"Any TCP protocol (mode script):\n"
+"      --send STRING         send this; C escapes (\\r \\n \\t \\\\ \\xHH)\n"
+"                            and fields {conn} (connection number), {seq}\n"
+"                            (request number on it), {rand:N} (N random\n"
+"                            letters and digits); {{ is a brace\n"
+"      --expect STRING       the reply is exactly these bytes (escapes,\n"
+"                            {conn} and {seq} as in --send)\n"
+"      --expect-line         the reply is one line, any\n"
+"      --expect-re REGEX     one line matching this POSIX extended regex\n"
+"      --expect-bytes N      any N bytes\n"
+"      --expect-http         one HTTP/1.1 response (Content-Length or\n"
+"                            chunked), status 2xx; without --send,\n"
+"                            GET / HTTP/1.1\n"
+"      --expect-status N     --expect-http: this status instead\n"
+"      --script FILE         steps, one a line: send STRING, expect\n"
+"                            STRING, expect-line, expect-re REGEX,\n"
+"                            expect-bytes N, expect-http [STATUS], sleep\n"
+"                            TIME, close, repeat (the steps after it\n"
+"                            repeat; without it, all of them); # comments\n"
+"  -P, --pipeline N          replies awaited per connection before it\n"
+"                            sends more (closed loop; default 1)\n"
+"      --churn               connections as the load: each connects, does\n"
+"                            one exchange, closes, and a new one takes its\n"
+"                            place; reports connections/s and connect\n"
+"                            latency (closed loop)\n",
+	    fp);
+	fputs(
+"\n"
+"Connections and timing:\n"
 "      --warmup TIME         run this long before measuring (default 1s)\n"
 "      --connect-rate N      open at most N connections per second\n"
 "      --connect-timeout T   give up on a connection after T (default 10s);\n"
@@ -62,16 +104,27 @@ load_usage(FILE *fp)
 "      --source-ip A,B,...   spread connections over these local addresses\n"
 "      --drain TIME          after the end, wait this long for replies\n"
 "                            still in flight (default 5s)\n"
-"      --percentiles LIST    e.g. 50,90,99,99.9 (the default)\n"
 "      --senders K           irc: clients that send (default 1)\n"
 "      --channel NAME        irc: channel to join (default #bench)\n"
-"      --password PASS       irc: server password\n"
+"      --password PASS       irc: server password\n",
+	    fp);
+	fputs(
+"\n"
+"Reports:\n"
+"      --percentiles LIST    e.g. 50,90,99,99.9 (the default)\n"
 "      --progress            a line per second on stderr even when it is\n"
 "                            not a terminal; --no-progress: never\n"
-"      --json                the summary as one JSON object on stdout\n"
+"      --json                the summary as one JSON object on stdout,\n"
+"                            histogram buckets and per-second samples\n"
+"                            included (what `merge` reads)\n"
+"      --histogram FILE      the latency distribution in HdrHistogram's\n"
+"                            .hgrm text form, in microseconds\n"
+"      --report FILE.html    one self-contained page: throughput and\n"
+"                            latency over time, the distribution\n"
 "  -h, --help                this text\n"
 "\n"
-"Exit status: 0 clean run, 1 errors or lost messages, 2 usage error.\n",
+"Exit status: 0 clean run; 1 errors (a reply that did not match, a\n"
+"failed connection, lost messages); 2 usage error.\n",
 	    fp);
 }
 
@@ -131,17 +184,22 @@ load_parse_sources(const char *s, struct load_conf *conf)
 	return conf->nsources > 0 ? 0 : -1;
 }
 
-/* Resolves the target once, before the run (blocking is fine here). */
+/* Resolves one HOST:PORT into the next target slot. */
 static int
-load_resolve(struct load_conf *conf)
+load_resolve_one(struct load_conf *conf, const char *target)
 {
 	char host[ADDR_HOST_MAX], port[16];
 	const char *err;
 	struct addrinfo hints, *res = NULL;
 	int p, rc;
 
-	if (addr_split(conf->target, host, sizeof(host), &p, &err) == -1) {
-		fprintf(stderr, "evsock load: %s: %s\n", conf->target, err);
+	if (conf->ntargets == LOAD_MAX_TARGETS) {
+		fprintf(stderr, "evsock load: at most %d targets\n",
+		    LOAD_MAX_TARGETS);
+		return -1;
+	}
+	if (addr_split(target, host, sizeof(host), &p, &err) == -1) {
+		fprintf(stderr, "evsock load: %s: %s\n", target, err);
 		return -1;
 	}
 	snprintf(port, sizeof(port), "%d", p);
@@ -154,9 +212,141 @@ load_resolve(struct load_conf *conf)
 		    gai_strerror(rc));
 		return -1;
 	}
-	memcpy(&conf->addr, res->ai_addr, res->ai_addrlen);
-	conf->addrlen = res->ai_addrlen;
+	memcpy(&conf->addrs[conf->ntargets], res->ai_addr, res->ai_addrlen);
+	conf->addrlens[conf->ntargets] = res->ai_addrlen;
+	conf->ntargets++;
 	freeaddrinfo(res);
+	return 0;
+}
+
+/* Resolves every target once, before the run (blocking is fine here). */
+static int
+load_resolve(struct load_conf *conf)
+{
+	char *list, *tok, *save = NULL;
+	int rc = 0;
+
+	if ((list = strdup(conf->target)) == NULL)
+		return -1;
+	for (tok = strtok_r(list, ",", &save); tok != NULL && rc == 0;
+	    tok = strtok_r(NULL, ",", &save))
+		rc = load_resolve_one(conf, tok);
+	free(list);
+	if (rc == 0 && conf->ntargets == 0) {
+		fprintf(stderr, "evsock load: which server? give HOST:PORT\n");
+		rc = -1;
+	}
+	return rc;
+}
+
+/*
+ * Turns --send and one expectation, or --script FILE, into
+ * conf->script, and checks that it can run as asked.  Returns 0, or -1
+ * after printing a usage error.
+ */
+static int
+load_build_script(struct load_conf *conf, const char *send, int expect_kind,
+    const char *expect_arg, const char *script_file, int expect_status)
+{
+	struct load_script *s;
+	char err[256], req[600], status[16];
+	const struct load_step *st;
+
+	if ((s = conf->script = load_script_new()) == NULL) {
+		fprintf(stderr, "evsock load: out of memory\n");
+		return -1;
+	}
+	if (script_file != NULL) {
+		if (send != NULL || expect_kind != -1) {
+			fprintf(stderr, "evsock load: --script: the script "
+			    "says what to send and expect; drop --send and "
+			    "--expect*\n");
+			return -1;
+		}
+		if (load_script_parse_file(s, script_file, err,
+		    sizeof(err)) == -1) {
+			fprintf(stderr, "evsock load: --script: %s\n", err);
+			return -1;
+		}
+	} else {
+		if (send == NULL && expect_kind == LOAD_EXPECT_HTTP) {
+			/* The host part of the first target, as Host:. */
+			snprintf(req, sizeof(req), "GET / HTTP/1.1\\r\\nHost: "
+			    "%.*s\\r\\n\\r\\n", (int)strcspn(conf->target, ","),
+			    conf->target);
+			send = req;
+		}
+		if (send == NULL && conf->churn && expect_kind == -1) {
+			/* Connections as the load against an echo server:
+			   a line it can echo, checked exactly. */
+			send = "evsock {conn} {seq}\\n";
+			expect_kind = LOAD_EXPECT_EXACT;
+			expect_arg = send;
+		}
+		if (send == NULL) {
+			fprintf(stderr, "evsock load: --expect*: what to send? "
+			    "give --send STRING\n");
+			return -1;
+		}
+		if (expect_kind == -1) {
+			fprintf(stderr, "evsock load: --send: what reply? give "
+			    "--expect STRING, --expect-line, --expect-re, "
+			    "--expect-bytes or --expect-http\n");
+			return -1;
+		}
+		if (load_script_add_send(s, send, err, sizeof(err)) == -1) {
+			fprintf(stderr, "evsock load: --send: %s\n", err);
+			return -1;
+		}
+		if (expect_kind == LOAD_EXPECT_HTTP && expect_status > 0) {
+			snprintf(status, sizeof(status), "%d", expect_status);
+			expect_arg = status;
+		}
+		if (load_script_add_expect(s, (enum load_expect_kind)
+		    expect_kind, expect_arg, err, sizeof(err)) == -1) {
+			fprintf(stderr, "evsock load: --expect: %s\n", err);
+			return -1;
+		}
+	}
+	if (conf->churn && load_script_count(s, LOAD_STEP_CLOSE, 0) == 0 &&
+	    load_script_add_close(s) == -1) {
+		fprintf(stderr, "evsock load: out of memory\n");
+		return -1;
+	}
+	if (s->loop == s->nsteps) {
+		fprintf(stderr, "evsock load: --script: repeat at the end "
+		    "repeats nothing\n");
+		return -1;
+	}
+	if (conf->rate > 0) {
+		if (conf->churn) {
+			fprintf(stderr, "evsock load: --churn runs closed "
+			    "loop; -c sets how many at once, not --rate\n");
+			return -1;
+		}
+		if (load_script_count(s, LOAD_STEP_SLEEP, 0) > 0 ||
+		    load_script_count(s, LOAD_STEP_CLOSE, 0) > 0) {
+			fprintf(stderr, "evsock load: --rate: a script with "
+			    "sleep or close runs closed loop only\n");
+			return -1;
+		}
+		if (load_script_count(s, LOAD_STEP_SEND, s->loop) == 0) {
+			fprintf(stderr, "evsock load: --rate: the repeated "
+			    "steps send nothing\n");
+			return -1;
+		}
+	}
+	for (size_t i = 0; i < s->nsteps; i++) {
+		st = &s->steps[i];
+		if (st->kind == LOAD_STEP_SEND || st->kind == LOAD_STEP_EXPECT ||
+		    st->kind == LOAD_STEP_CLOSE)
+			break;
+		if (i + 1 == s->nsteps) {
+			fprintf(stderr, "evsock load: --script: no step sends, "
+			    "expects or closes\n");
+			return -1;
+		}
+	}
 	return 0;
 }
 
@@ -177,7 +367,9 @@ load_parse(int argc, char **argv, struct load_conf *conf)
 		OPT_WARMUP = 256, OPT_CONNECT_RATE, OPT_CONNECT_TIMEOUT,
 		OPT_SOURCE_IP, OPT_DRAIN, OPT_PERCENTILES, OPT_SENDERS,
 		OPT_CHANNEL, OPT_PASSWORD, OPT_PROGRESS, OPT_NO_PROGRESS,
-		OPT_JSON
+		OPT_JSON, OPT_SEND, OPT_EXPECT, OPT_EXPECT_LINE, OPT_EXPECT_RE,
+		OPT_EXPECT_BYTES, OPT_EXPECT_HTTP, OPT_EXPECT_STATUS,
+		OPT_SCRIPT, OPT_CHURN, OPT_HISTOGRAM, OPT_REPORT
 	};
 	static const struct option longopts[] = {
 		{ "mode", required_argument, NULL, 'm' },
@@ -199,12 +391,26 @@ load_parse(int argc, char **argv, struct load_conf *conf)
 		{ "progress", no_argument, NULL, OPT_PROGRESS },
 		{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
 		{ "json", no_argument, NULL, OPT_JSON },
+		{ "send", required_argument, NULL, OPT_SEND },
+		{ "expect", required_argument, NULL, OPT_EXPECT },
+		{ "expect-line", no_argument, NULL, OPT_EXPECT_LINE },
+		{ "expect-re", required_argument, NULL, OPT_EXPECT_RE },
+		{ "expect-bytes", required_argument, NULL, OPT_EXPECT_BYTES },
+		{ "expect-http", no_argument, NULL, OPT_EXPECT_HTTP },
+		{ "expect-status", required_argument, NULL, OPT_EXPECT_STATUS },
+		{ "script", required_argument, NULL, OPT_SCRIPT },
+		{ "pipeline", required_argument, NULL, 'P' },
+		{ "churn", no_argument, NULL, OPT_CHURN },
+		{ "histogram", required_argument, NULL, OPT_HISTOGRAM },
+		{ "report", required_argument, NULL, OPT_REPORT },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *err = NULL, *bad = NULL;
+	const char *err = NULL;
+	const char *send = NULL, *expect_arg = NULL, *script_file = NULL;
 	uint64_t v;
-	int ch, rate_given = 0, size_given = 0;
+	int ch, rate_given = 0, size_given = 0, mode_given = 0;
+	int expect_kind = -1, expect_status = 0, longindex;
 
 	conf->mode = LOAD_ECHO;
 	conf->conns = 100;
@@ -222,19 +428,68 @@ load_parse(int argc, char **argv, struct load_conf *conf)
 	conf->percentiles[2] = 99;
 	conf->percentiles[3] = 99.9;
 	conf->npercentiles = 4;
+	conf->pipeline = 1;
 
 	optind = 1;
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":m:c:s:d:r:t:h", longopts,
-	    NULL)) != -1) {
+	for (;;) {
+		int expect = -1;
+
+		longindex = -1;
+		if ((ch = getopt_long(argc, argv, ":m:c:s:d:r:t:P:h", longopts,
+		    &longindex)) == -1)
+			break;
 		switch (ch) {
 		case 'm':
+			mode_given = 1;
 			if (strcmp(optarg, "echo") == 0)
 				conf->mode = LOAD_ECHO;
 			else if (strcmp(optarg, "irc") == 0)
 				conf->mode = LOAD_IRC;
+			else if (strcmp(optarg, "script") == 0)
+				conf->mode = LOAD_SCRIPT;
 			else
-				err = "mode is echo or irc";
+				err = "the modes are echo, irc and script";
+			break;
+		case 'P':
+			if (opt_parse_uint(optarg, 1, 65536, &v, &err) == 0)
+				conf->pipeline = (unsigned)v;
+			break;
+		case OPT_SEND:
+			if (send != NULL)
+				err = "one --send; use --script for more steps";
+			send = optarg;
+			break;
+		case OPT_EXPECT:
+			expect = LOAD_EXPECT_EXACT;
+			break;
+		case OPT_EXPECT_LINE:
+			expect = LOAD_EXPECT_LINE;
+			break;
+		case OPT_EXPECT_RE:
+			expect = LOAD_EXPECT_RE;
+			break;
+		case OPT_EXPECT_BYTES:
+			expect = LOAD_EXPECT_BYTES;
+			break;
+		case OPT_EXPECT_HTTP:
+			expect = LOAD_EXPECT_HTTP;
+			break;
+		case OPT_EXPECT_STATUS:
+			if (opt_parse_uint(optarg, 100, 599, &v, &err) == 0)
+				expect_status = (int)v;
+			break;
+		case OPT_SCRIPT:
+			script_file = optarg;
+			break;
+		case OPT_CHURN:
+			conf->churn = 1;
+			break;
+		case OPT_HISTOGRAM:
+			conf->histogram = optarg;
+			break;
+		case OPT_REPORT:
+			conf->report = optarg;
 			break;
 		case 'c':
 			opt_parse_uint(optarg, 1, 10000000, &conf->conns, &err);
@@ -322,11 +577,23 @@ load_parse(int argc, char **argv, struct load_conf *conf)
 			load_usage(stderr);
 			return 2;
 		}
+		if (expect != -1) {
+			if (expect_kind != -1)
+				err = "one expectation per --send; use "
+				    "--script for more steps";
+			expect_kind = expect;
+			expect_arg = optarg;
+		}
 		if (err != NULL) {
-			bad = argv[optind - 1];
-			fprintf(stderr, "evsock load: %s: %s\n",
-			    strncmp(bad, "--", 2) == 0 || bad[0] != '-' ?
-			    optarg : bad, err);
+			/* Name the option as it was written. */
+			if (longindex >= 0)
+				fprintf(stderr, "evsock load: --%s",
+				    longopts[longindex].name);
+			else
+				fprintf(stderr, "evsock load: -%c", ch);
+			if (optarg != NULL)
+				fprintf(stderr, " %s", optarg);
+			fprintf(stderr, ": %s\n", err);
 			return 2;
 		}
 	}
@@ -338,6 +605,27 @@ load_parse(int argc, char **argv, struct load_conf *conf)
 		return 2;
 	}
 	conf->target = argv[optind];
+	if (send != NULL || expect_kind != -1 || script_file != NULL ||
+	    (conf->churn && !mode_given)) {
+		if (mode_given && conf->mode != LOAD_SCRIPT) {
+			fprintf(stderr, "evsock load: --mode: --send, --expect* "
+			    "and --script are mode script\n");
+			return 2;
+		}
+		conf->mode = LOAD_SCRIPT;
+	}
+	if (conf->churn && conf->mode == LOAD_IRC) {
+		fprintf(stderr, "evsock load: --churn: not with --mode irc\n");
+		return 2;
+	}
+	if (conf->mode == LOAD_SCRIPT && load_build_script(conf, send,
+	    expect_kind, expect_arg, script_file, expect_status) == -1)
+		return 2;
+	if (conf->pipeline > 1 && conf->mode != LOAD_SCRIPT) {
+		fprintf(stderr, "evsock load: --pipeline: for --send or "
+		    "--script\n");
+		return 2;
+	}
 	if (conf->mode == LOAD_IRC) {
 		if (!rate_given)
 			conf->rate = 1000;
@@ -366,12 +654,13 @@ load_parse(int argc, char **argv, struct load_conf *conf)
 	}
 	if (load_resolve(conf) == -1)
 		return 2;
-	if (conf->nsources > 0 &&
-	    conf->addr.ss_family != conf->sources[0].ss_family) {
-		fprintf(stderr, "evsock load: --source-ip and %s are not of "
-		    "the same address family\n", conf->target);
-		return 2;
-	}
+	for (unsigned i = 0; conf->nsources > 0 && i < conf->ntargets; i++)
+		if (conf->addrs[i].ss_family != conf->sources[0].ss_family) {
+			fprintf(stderr, "evsock load: --source-ip and %s are "
+			    "not of the same address family\n",
+			    conf->target);
+			return 2;
+		}
 	{
 		/* A tag unique enough that two runs on one channel do not
 		   count each other's messages. */
@@ -418,6 +707,10 @@ load_sum(struct load_worker **w, unsigned n, struct load_totals *t)
 		    memory_order_relaxed);
 		t->errors += atomic_load_explicit(&k->errors,
 		    memory_order_relaxed);
+		t->conns += atomic_load_explicit(&k->conns,
+		    memory_order_relaxed);
+		t->throttled += atomic_load_explicit(&k->throttled,
+		    memory_order_relaxed);
 		t->sending_done &= atomic_load(&k->sending_done);
 		t->done &= atomic_load(&k->done);
 	}
@@ -440,17 +733,22 @@ load_main(int argc, char **argv)
 	struct load_shared sh;
 	struct load_worker **w = NULL;
 	pthread_t *tids = NULL;
-	struct load_totals t;
+	struct load_totals t, last;
 	struct sigaction sa;
 	sigset_t block, old;
-	uint64_t t0, now, next_progress, last_msgs = 0, last_sent = 0;
+	uint64_t t0, now, next_progress;
 	uint64_t setup_deadline, drain_deadline = 0;
 	unsigned started = 0;
 	int rc;
 
+	if (argc > 1 && strcmp(argv[1], "merge") == 0)
+		return load_merge_main(argc - 1, argv + 1);
 	memset(&conf, 0, sizeof(conf));
-	if ((rc = load_parse(argc, argv, &conf)) != 0)
+	memset(&last, 0, sizeof(last));
+	if ((rc = load_parse(argc, argv, &conf)) != 0) {
+		load_script_free(conf.script);
 		return rc;
+	}
 	memset(&sh, 0, sizeof(sh));
 	sh.conf = &conf;
 	atomic_init(&sh.phase, LOAD_PHASE_SETUP);
@@ -526,14 +824,16 @@ load_main(int argc, char **argv)
 			if (load_interrupted && now < atomic_load(&sh.t_end))
 				atomic_store(&sh.t_end, now);
 			if (now >= atomic_load(&sh.t_end)) {
-				drain_deadline = now + conf.drain_ms *
+				/* A second past the workers' own deadline:
+				   they count what is still missing. */
+				drain_deadline = now + (conf.drain_ms + 1000) *
 				    1000000ULL;
 				atomic_store(&sh.phase, LOAD_PHASE_DRAIN);
 			}
 		} else if (phase == LOAD_PHASE_DRAIN) {
 			int finished;
 
-			if (conf.mode == LOAD_ECHO)
+			if (conf.mode != LOAD_IRC)
 				finished = t.sending_done && t.open == 0;
 			else
 				finished = t.sending_done && t.msgs >=
@@ -541,10 +841,9 @@ load_main(int argc, char **argv)
 			if (finished || now >= drain_deadline)
 				atomic_store(&sh.phase, LOAD_PHASE_STOP);
 		}
-		if (conf.progress && now >= next_progress &&
+		if (now >= next_progress &&
 		    atomic_load(&sh.phase) != LOAD_PHASE_STOP) {
-			load_report_progress(&conf, &sh, &t, now, t0, &last_msgs,
-			    &last_sent);
+			load_report_tick(&conf, &sh, &t, now, t0, &last);
 			next_progress += 1000000000ULL;
 		}
 	}
@@ -560,6 +859,8 @@ out:
 	free(w);
 	free(tids);
 	hist_free(sh.iv);
+	free(sh.samples);
 	pthread_mutex_destroy(&sh.iv_lock);
+	load_script_free(conf.script);
 	return rc;
 }

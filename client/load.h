@@ -1,4 +1,4 @@
-/* evsock load: a load generator for echo and IRC servers. */
+/* evsock load: a load generator for echo, IRC and any TCP service. */
 #ifndef EVSOCK_CLIENT_LOAD_H
 #define EVSOCK_CLIENT_LOAD_H
 

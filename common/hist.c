@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -188,4 +189,104 @@ hist_percentile(const struct hist *h, double p)
 		}
 	}
 	return h->max;
+}
+
+double
+hist_sum(const struct hist *h)
+{
+	return h->sum;
+}
+
+size_t
+hist_nbuckets(void)
+{
+	return HIST_BUCKETS;
+}
+
+uint64_t
+hist_bucket_count(const struct hist *h, size_t i)
+{
+	return i < HIST_BUCKETS ? h->buckets[i] : 0;
+}
+
+void
+hist_set_exact(struct hist *h, uint64_t min, uint64_t max, double sum)
+{
+	if (h->count == 0)
+		return;
+	h->min = min;
+	h->max = max;
+	h->sum = sum;
+}
+
+/* The bucket holding the value of rank `rank` (1-based); *seen gets the
+   count up to and including it. */
+static size_t
+hist_rank_bucket(const struct hist *h, uint64_t rank, uint64_t *seen)
+{
+	uint64_t s = 0;
+
+	for (size_t i = h->lo; i <= h->hi; i++) {
+		s += h->buckets[i];
+		if (s >= rank) {
+			*seen = s;
+			return i;
+		}
+	}
+	*seen = h->count;
+	return h->hi;
+}
+
+int
+hist_write_hgrm(const struct hist *h, FILE *fp, double unit)
+{
+	double p = 0, mean = hist_mean(h), var = 0;
+	int lines = 0;
+
+	fprintf(fp, "%12s %14s %10s %14s\n\n", "Value", "Percentile",
+	    "TotalCount", "1/(1-Percentile)");
+	/* HdrHistogram's percentile iteration: ticks get twice as dense
+	   at each halving of the distance to 100%. */
+	while (h->count > 0 && lines++ < 4000) {
+		double r = p / 100.0 * (double)h->count, half;
+		uint64_t rank = (uint64_t)r, seen, v;
+		size_t i;
+
+		if ((double)rank < r)
+			rank++;
+		if (rank == 0)
+			rank = 1;
+		i = hist_rank_bucket(h, rank, &seen);
+		v = hist_bucket_high(i);
+		if (v > h->max || seen == h->count)
+			v = h->max;
+		if (seen == h->count) {
+			fprintf(fp, "%12.3f %2.12f %10llu\n", (double)v / unit,
+			    1.0, (unsigned long long)h->count);
+			break;
+		}
+		fprintf(fp, "%12.3f %2.12f %10llu %14.2f\n", (double)v / unit,
+		    p / 100.0, (unsigned long long)seen, 1.0 / (1.0 - p /
+		    100.0));
+		half = floor(log2(100.0 / (100.0 - p))) + 1;
+		p += 100.0 / (5.0 * pow(2.0, half));
+		/* Past the rank of the last value, the next tick is 100%. */
+		if (p / 100.0 * (double)h->count > (double)(h->count - 1))
+			p = 100.0;
+	}
+	for (size_t i = h->lo; h->count > 0 && i <= h->hi; i++) {
+		double mid = ((double)hist_bucket_low(i) +
+		    (double)hist_bucket_high(i)) / 2 - mean;
+
+		var += mid * mid * (double)h->buckets[i];
+	}
+	if (h->count > 0)
+		var /= (double)h->count;
+	fprintf(fp, "#[Mean    = %12.3f, StdDeviation   = %12.3f]\n",
+	    mean / unit, sqrt(var) / unit);
+	fprintf(fp, "#[Max     = %12.3f, Total count    = %12llu]\n",
+	    (double)h->max / unit, (unsigned long long)h->count);
+	fprintf(fp, "#[Buckets = %12d, SubBuckets     = %12d]\n",
+	    HIST_LIMIT_BITS - HIST_SUB_BITS + 1, 1 << HIST_SUB_BITS);
+	return ferror(fp) ? -1 : 0;
 }

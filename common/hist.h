@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define HIST_SUB_BITS 7
 #define HIST_LIMIT_BITS 40
@@ -58,6 +59,27 @@ double hist_mean(const struct hist *h);
  * of v's bucket, clamped to [min, max].  0 if empty.
  */
 uint64_t hist_percentile(const struct hist *h, double p);
+
+/* Returns the exact sum of the recorded values. */
+double hist_sum(const struct hist *h);
+
+/* Returns how many buckets every histogram has. */
+size_t hist_nbuckets(void);
+
+/* Returns the count of bucket i (0 when i is out of range). */
+uint64_t hist_bucket_count(const struct hist *h, size_t i);
+
+/* Sets the exact min, max and sum of a histogram rebuilt from its
+   buckets (hist_record_n of each bucket's low value); no-op if empty. */
+void hist_set_exact(struct hist *h, uint64_t min, uint64_t max, double sum);
+
+/*
+ * Writes h's percentile distribution in HdrHistogram's .hgrm text form
+ * (Value, Percentile, TotalCount, 1/(1-Percentile), five ticks per
+ * half distance, the #[Mean ...] trailer), values divided by `unit`
+ * (1000 for microseconds from nanoseconds).  Returns 0 or -1 (errno).
+ */
+int hist_write_hgrm(const struct hist *h, FILE *fp, double unit);
 
 /* Returns the bucket index of v (for tests). */
 size_t hist_index(uint64_t v);

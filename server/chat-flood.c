@@ -34,7 +34,9 @@ chat_flood_cb(evutil_socket_t fd, short what, void *arg)
 	if (!(u->flags & U_CLOSING) && !evs_conn_closing(u->c))
 		chat_dispatch(u, line, len);
 	free(line);
-	evs_conn_resume(u->c);
+	/* A nick claim the line started holds input until it answers. */
+	if (!(u->flags & U_HOLD))
+		evs_conn_resume(u->c);
 }
 
 int

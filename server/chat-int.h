@@ -13,6 +13,7 @@
  *   chat-msg.c    PRIVMSG NOTICE AWAY
  *   chat-query.c  WHO WHOIS LUSERS MOTD VERSION TIME
  *   chat-mode.c   MODE, for users and channels
+ *   chat-redis.c  the cluster backplane over Redis (chat-link.h)
  */
 #ifndef EVSOCK_CHAT_INT_H
 #define EVSOCK_CHAT_INT_H
@@ -40,11 +41,15 @@
 #define U_INVISIBLE  0x10
 #define U_HAS_USER   0x20
 #define U_CLOSING    0x40 /* we said goodbye; the engine is closing */
+#define U_REMOTE     0x80 /* on another instance: no connection here */
+#define U_HOLD       0x100 /* input paused while the cluster claims a nick */
 
 #define CHAT_PRINTF(f, a) __attribute__((format(printf, f, a)))
 
 struct event;
 struct chat_member;
+struct chat_link;
+struct chat_node;
 TAILQ_HEAD(chat_member_list, chat_member);
 
 struct chat_user {
@@ -64,6 +69,8 @@ struct chat_user {
 	time_t idle_since;
 	uint64_t reg_deadline_ms; /* monotonic; 0: none */
 	uint64_t seen; /* fan-out generation, to reach each peer once */
+	uint64_t nick_ts; /* wall-clock ms the nick was taken (collisions) */
+	struct chat_node *node; /* the instance of a U_REMOTE user */
 	unsigned flags;
 	char nick[IRC_NICK_MAX + 1];
 	char user[IRC_USER_MAX + 1];
@@ -114,6 +121,11 @@ struct evs_chat {
 	size_t nunknown;  /* connected, not registered */
 	size_t ninvisible; /* registered with user mode +i */
 	size_t maxusers;
+	size_t nremote;    /* registered on other instances */
+	size_t nremote_invisible;
+	struct chat_link *link; /* the cluster backplane; NULL: one instance */
+	unsigned history_lines; /* per channel; 0: none kept */
+	int link_quiet; /* applying the backplane's events: publish nothing */
 	uint64_t gen;
 	time_t created;
 	char created_str[64];
@@ -178,6 +190,24 @@ void chat_state_register(struct chat_user *u);
 /* Sets or clears user mode +i; returns 1 if it changed. */
 int chat_state_invisible(struct chat_user *u, int on);
 
+/* Marks u away with text (copied), or back with NULL. */
+void chat_state_away(struct chat_user *u, const char *text);
+/* Returns the wall clock in milliseconds (nick timestamps). */
+uint64_t chat_state_wallclock_ms(void);
+/* Asks the cluster for `nick` on behalf of local u.  Returns 1 when
+   the answer comes later (u's input is held until then), 0 when the
+   caller may go on at once. */
+int chat_state_claim(struct chat_user *u, const char *nick);
+/* Ends the hold chat_state_claim put on u's input. */
+void chat_state_unhold(struct chat_user *u);
+/* Returns a new registered user on another instance (no connection),
+   or NULL if the nick is taken here or out of memory. */
+struct chat_user *chat_state_remote_new(struct evs_chat *chat,
+    struct chat_node *node, const char *nick, const char *user,
+    const char *host, const char *realname);
+/* Sets or clears +i on a remote user, keeping the counts. */
+void chat_state_remote_invisible(struct chat_user *u, int on);
+
 /* chat-send.c: the one place lines are built and queued. */
 /* Queues len bytes to u. */
 void chat_send_raw(struct chat_user *u, const char *data, size_t len);
@@ -199,6 +229,12 @@ void chat_send_chan(struct chat_chan *ch, struct chat_user *except,
    each, and to `from` itself when `self` is set. */
 void chat_send_peers(struct chat_user *from, int self, const char *cmd,
     const char *fmt, ...) CHAT_PRINTF(4, 5);
+/* Queues m to ch's local members but `except` (may be NULL). */
+void chat_send_chan_msg(struct chat_chan *ch, struct chat_user *except,
+    struct evs_msg *m);
+/* Queues m to the local users sharing a channel with `from`, once
+   each, not to `from`. */
+void chat_send_peers_msg(struct chat_user *from, struct evs_msg *m);
 /* Formats the ERROR line that ends a link into buf; returns its length
    (0 if it does not fit). */
 size_t chat_send_error(char *buf, size_t len, const char *host,
@@ -235,6 +271,10 @@ void chat_flood_clear(struct chat_user *u);
 /* chat-reg.c */
 chat_cmd_fn chat_reg_cap, chat_reg_pass, chat_reg_nick, chat_reg_user,
     chat_reg_ping, chat_reg_pong, chat_reg_quit;
+
+/* The cluster's answer to chat_state_claim: takes `nick` for u, or
+   says 433. */
+void chat_reg_nick_claimed(struct chat_user *u, const char *nick, int ok);
 
 /* chat-chan.c */
 chat_cmd_fn chat_chan_join, chat_chan_part, chat_chan_topic, chat_chan_kick,

@@ -88,13 +88,12 @@ chat_msg_away(struct chat_user *u, struct irc_msg *m)
 {
 	char away[IRC_AWAY_MAX + 1];
 
-	free(u->away);
-	u->away = NULL;
 	if (m->nparams < 1 || m->params[0][0] == '\0') {
+		chat_state_away(u, NULL);
 		chat_send_reply(u, IRC_RPL_UNAWAY);
 		return;
 	}
 	snprintf(away, sizeof(away), "%s", m->params[0]);
-	u->away = strdup(away);
+	chat_state_away(u, away);
 	chat_send_reply(u, IRC_RPL_NOWAWAY);
 }

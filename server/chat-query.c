@@ -19,16 +19,19 @@ chat_query_send_lusers(struct chat_user *u)
 {
 	struct evs_chat *chat = u->chat;
 
-	chat_send_reply(u, IRC_RPL_LUSERCLIENT, chat->nusers - chat->ninvisible,
-	    chat->ninvisible);
+	size_t all = chat->nusers + chat->nremote;
+	size_t invisible = chat->ninvisible + chat->nremote_invisible;
+
+	chat_send_reply(u, IRC_RPL_LUSERCLIENT, all - invisible, invisible);
 	if (chat->nunknown > 0)
 		chat_send_reply(u, IRC_RPL_LUSERUNKNOWN, chat->nunknown);
 	chat_send_reply(u, IRC_RPL_LUSERCHANNELS, nametab_count(&chat->chans));
 	chat_send_reply(u, IRC_RPL_LUSERME, chat->nusers + chat->nunknown);
 	chat_send_reply(u, IRC_RPL_LOCALUSERS, chat->nusers, chat->maxusers,
 	    chat->nusers, chat->maxusers);
-	chat_send_reply(u, IRC_RPL_GLOBALUSERS, chat->nusers, chat->maxusers,
-	    chat->nusers, chat->maxusers);
+	chat_send_reply(u, IRC_RPL_GLOBALUSERS, all,
+	    all > chat->maxusers ? all : chat->maxusers, all,
+	    all > chat->maxusers ? all : chat->maxusers);
 }
 
 void

@@ -8,6 +8,8 @@
 
 #include "chat-int.h"
 
+static void chat_reg_nick_take(struct chat_user *, const char *);
+
 static void
 chat_reg_try(struct chat_user *u)
 {
@@ -97,10 +99,33 @@ chat_reg_nick(struct chat_user *u, struct irc_msg *m)
 	}
 	if (strcmp(u->nick, nick) == 0)
 		return;
+	if (chat_state_claim(u, nick))
+		return; /* the cluster answers through chat_reg_nick_claimed */
+	chat_reg_nick_take(u, nick);
+}
+
+static void
+chat_reg_nick_take(struct chat_user *u, const char *nick)
+{
 	if (u->flags & U_REGISTERED)
 		chat_send_peers(u, 1, IRC_MSG_NICK, nick);
 	chat_state_nick(u, nick);
 	chat_reg_try(u);
+}
+
+void
+chat_reg_nick_claimed(struct chat_user *u, const char *nick, int ok)
+{
+	struct chat_user *other = chat_state_find_user(u->chat, nick);
+
+	chat_state_unhold(u);
+	if (u->flags & U_CLOSING)
+		return;
+	/* Another instance's user may have come in while we waited. */
+	if (!ok || (other != NULL && other != u))
+		chat_send_reply(u, IRC_ERR_NICKNAMEINUSE, nick);
+	else if (strcmp(u->nick, nick) != 0)
+		chat_reg_nick_take(u, nick);
 }
 
 void

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "chat-int.h"
+#include "chat-link.h"
 
 static size_t chat_send_vbuild(struct evs_chat *, const char *,
     const char *, const char *, const char *, va_list) CHAT_PRINTF(5, 0);
@@ -29,10 +30,26 @@ chat_send_vbuild(struct evs_chat *chat, const char *prefix, const char *cmd,
 	    sizeof(chat->out) - (size_t)head, max - (size_t)head, fmt, ap);
 }
 
+/* The backplane a line from `from` is published on: only lines of
+   local users, and none while the backplane applies its own events. */
+static struct chat_link *
+chat_send_link(const struct chat_user *from)
+{
+	struct evs_chat *chat = from->chat;
+
+	return chat->link != NULL && chat->link_quiet == 0 &&
+	    !(from->flags & U_REMOTE) ? chat->link : NULL;
+}
+
 void
 chat_send_raw(struct chat_user *u, const char *data, size_t len)
 {
-	evs_conn_send(u->c, data, len);
+	struct evs_chat *chat = u->chat;
+
+	if (!(u->flags & U_REMOTE))
+		evs_conn_send(u->c, data, len);
+	else if (chat->link != NULL && chat->link_quiet == 0)
+		chat->link->ops->user_line(chat->link, u, data, len);
 }
 
 /* A line from the server to u: ":<server> <cmd> [<target> ]...". */
@@ -100,49 +117,91 @@ void
 chat_send_chan(struct chat_chan *ch, struct chat_user *except,
     struct chat_user *from, const char *cmd, const char *fmt, ...)
 {
-	struct chat_member *mb;
+	struct chat_link *link;
 	struct evs_msg *m;
 	va_list ap;
+	size_t n;
 
 	va_start(ap, fmt);
 	m = chat_send_vnew(from, cmd, fmt, ap);
 	va_end(ap);
 	if (m == NULL)
 		return;
+	if ((link = chat_send_link(from)) != NULL) {
+		const char *data = evs_msg_data(m, &n);
+		/* Messages reach local members in the cluster's one order,
+		   as they come back; the rest at once. */
+		int defer = strcmp(cmd, "PRIVMSG") == 0 ||
+		    strcmp(cmd, "NOTICE") == 0;
+
+		if (link->ops->chan_line(link, ch, from, except, data, n,
+		    defer)) {
+			evs_msg_unref(m);
+			return;
+		}
+	}
+	chat_send_chan_msg(ch, except, m);
+	evs_msg_unref(m);
+	if (link != NULL && (strcmp(cmd, "TOPIC") == 0 ||
+	    strcmp(cmd, "MODE") == 0))
+		link->ops->chan(link, ch);
+}
+
+void
+chat_send_chan_msg(struct chat_chan *ch, struct chat_user *except,
+    struct evs_msg *m)
+{
+	struct chat_member *mb;
+
 	TAILQ_FOREACH(mb, &ch->members, by_chan) {
-		if (mb->u != except)
+		if (mb->u != except && !(mb->u->flags & U_REMOTE))
 			evs_conn_send_msg(mb->u->c, m);
 	}
-	evs_msg_unref(m);
 }
 
 void
 chat_send_peers(struct chat_user *from, int self, const char *cmd,
     const char *fmt, ...)
 {
-	struct evs_chat *chat = from->chat;
-	struct chat_member *um, *mb;
-	uint64_t gen = ++chat->gen;
+	struct chat_link *link;
 	struct evs_msg *m;
 	va_list ap;
+	size_t n;
 
 	va_start(ap, fmt);
 	m = chat_send_vnew(from, cmd, fmt, ap);
 	va_end(ap);
 	if (m == NULL)
 		return;
-	from->seen = gen;
-	if (self)
+	if ((link = chat_send_link(from)) != NULL &&
+	    !TAILQ_EMPTY(&from->chans)) {
+		const char *data = evs_msg_data(m, &n);
+
+		link->ops->peers_line(link, from, data, n);
+	}
+	if (self && !(from->flags & U_REMOTE))
 		evs_conn_send_msg(from->c, m);
+	chat_send_peers_msg(from, m);
+	evs_msg_unref(m);
+}
+
+void
+chat_send_peers_msg(struct chat_user *from, struct evs_msg *m)
+{
+	struct evs_chat *chat = from->chat;
+	struct chat_member *um, *mb;
+	uint64_t gen = ++chat->gen;
+
+	from->seen = gen;
 	TAILQ_FOREACH(um, &from->chans, by_user) {
 		TAILQ_FOREACH(mb, &um->ch->members, by_chan) {
 			if (mb->u->seen == gen)
 				continue;
 			mb->u->seen = gen;
-			evs_conn_send_msg(mb->u->c, m);
+			if (!(mb->u->flags & U_REMOTE))
+				evs_conn_send_msg(mb->u->c, m);
 		}
 	}
-	evs_msg_unref(m);
 }
 
 size_t

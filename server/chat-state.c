@@ -11,12 +11,34 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 
 #include "chat-int.h"
+#include "chat-link.h"
 
 static void chat_state_set_prefix(struct chat_user *);
+
+/* The backplane to tell of u's changes: only for local users, and not
+   while the backplane itself applies another instance's events. */
+static struct chat_link *
+chat_state_link(const struct chat_user *u)
+{
+	struct evs_chat *chat = u->chat;
+
+	return chat->link != NULL && chat->link_quiet == 0 &&
+	    !(u->flags & U_REMOTE) ? chat->link : NULL;
+}
+
+uint64_t
+chat_state_wallclock_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 /* The owner of a name table entry. */
 #define CHAT_STATE_OWNER(e, type) \
@@ -93,16 +115,28 @@ void
 chat_state_quit(struct chat_user *u)
 {
 	struct evs_chat *chat = u->chat;
+	struct chat_link *link = chat_state_link(u);
 
+	/* Other instances drop the memberships with the user. */
+	if (link != NULL)
+		link->ops->quit(link, u);
+	chat->link_quiet += link != NULL;
 	chat_state_leave_all(u);
+	chat->link_quiet -= link != NULL;
 	if (u->nick[0] != '\0')
 		nametab_del(&chat->nicks, &u->h);
-	if (u->flags & U_INVISIBLE)
-		chat->ninvisible--;
-	if (u->flags & U_REGISTERED)
-		chat->nusers--;
-	else
-		chat->nunknown--;
+	if (u->flags & U_REMOTE) {
+		chat->nremote--;
+		if (u->flags & U_INVISIBLE)
+			chat->nremote_invisible--;
+	} else {
+		if (u->flags & U_INVISIBLE)
+			chat->ninvisible--;
+		if (u->flags & U_REGISTERED)
+			chat->nusers--;
+		else
+			chat->nunknown--;
+	}
 	TAILQ_REMOVE(&chat->users, u, link);
 	chat_state_user_free(u);
 }
@@ -185,6 +219,8 @@ chat_state_join(struct chat_user *u, struct chat_chan *ch, const char *name)
 	TAILQ_INSERT_TAIL(&u->chans, mb, by_user);
 	ch->nmembers++;
 	u->nchans++;
+	if (chat_state_link(u) != NULL)
+		u->chat->link->ops->join(u->chat->link, mb);
 	return mb;
 }
 
@@ -194,6 +230,9 @@ chat_state_part(struct chat_member *m)
 	struct chat_chan *ch = m->ch;
 	struct chat_user *u = m->u;
 
+	/* Remote users too: a local operator may kick them. */
+	if (u->chat->link != NULL && u->chat->link_quiet == 0)
+		u->chat->link->ops->part(u->chat->link, u, ch);
 	TAILQ_REMOVE(&u->chans, m, by_user);
 	TAILQ_REMOVE(&ch->members, m, by_chan);
 	u->nchans--;
@@ -224,12 +263,19 @@ void
 chat_state_nick(struct chat_user *u, const char *nick)
 {
 	struct evs_chat *chat = u->chat;
+	struct chat_link *link = chat_state_link(u);
+	char old[IRC_NICK_MAX + 1];
 
+	snprintf(old, sizeof(old), "%s", u->nick);
 	if (u->nick[0] != '\0')
 		nametab_del(&chat->nicks, &u->h);
 	snprintf(u->nick, sizeof(u->nick), "%s", nick);
 	nametab_add(&chat->nicks, &u->h, u->nick);
 	chat_state_set_prefix(u);
+	if (!(u->flags & U_REMOTE))
+		u->nick_ts = chat_state_wallclock_ms();
+	if (link != NULL)
+		link->ops->nick(link, u, old);
 }
 
 void
@@ -252,6 +298,8 @@ chat_state_register(struct chat_user *u)
 	if (chat->nusers > chat->maxusers)
 		chat->maxusers = chat->nusers;
 	u->signon = u->idle_since = time(NULL);
+	if (chat_state_link(u) != NULL)
+		chat->link->ops->user(chat->link, u);
 }
 
 int
@@ -266,5 +314,80 @@ chat_state_invisible(struct chat_user *u, int on)
 		u->flags &= ~U_INVISIBLE;
 		u->chat->ninvisible--;
 	}
+	if ((u->flags & U_REGISTERED) && chat_state_link(u) != NULL)
+		u->chat->link->ops->user(u->chat->link, u);
 	return 1;
+}
+
+void
+chat_state_away(struct chat_user *u, const char *text)
+{
+	struct chat_link *link = chat_state_link(u);
+
+	free(u->away);
+	u->away = text != NULL ? strdup(text) : NULL;
+	if (link != NULL && (u->flags & U_REGISTERED))
+		link->ops->user(link, u);
+}
+
+int
+chat_state_claim(struct chat_user *u, const char *nick)
+{
+	struct chat_link *link = chat_state_link(u);
+
+	if (link == NULL || !link->ops->claim(link, u, nick))
+		return 0;
+	/* No other command of u's runs before the answer. */
+	u->flags |= U_HOLD;
+	evs_conn_pause(u->c);
+	return 1;
+}
+
+void
+chat_state_unhold(struct chat_user *u)
+{
+	u->flags &= ~U_HOLD;
+	/* A line the flood limit holds back resumes reading itself. */
+	if (u->pending == NULL && !(u->flags & U_CLOSING))
+		evs_conn_resume(u->c);
+}
+
+struct chat_user *
+chat_state_remote_new(struct evs_chat *chat, struct chat_node *node,
+    const char *nick, const char *user, const char *host,
+    const char *realname)
+{
+	struct chat_user *u;
+
+	if (chat_state_find_user(chat, nick) != NULL ||
+	    (u = calloc(1, sizeof(*u))) == NULL)
+		return NULL;
+	u->chat = chat;
+	u->node = node;
+	u->flags = U_REMOTE | U_REGISTERED | U_HAS_USER | U_PASS_OK;
+	TAILQ_INIT(&u->chans);
+	snprintf(u->host, sizeof(u->host), "%s", host);
+	snprintf(u->user, sizeof(u->user), "%s", user);
+	snprintf(u->realname, sizeof(u->realname), "%s", realname);
+	snprintf(u->nick, sizeof(u->nick), "%s", nick);
+	nametab_add(&chat->nicks, &u->h, u->nick);
+	chat_state_set_prefix(u);
+	u->signon = u->idle_since = time(NULL);
+	TAILQ_INSERT_TAIL(&chat->users, u, link);
+	chat->nremote++;
+	return u;
+}
+
+void
+chat_state_remote_invisible(struct chat_user *u, int on)
+{
+	if (on == !!(u->flags & U_INVISIBLE))
+		return;
+	if (on) {
+		u->flags |= U_INVISIBLE;
+		u->chat->nremote_invisible++;
+	} else {
+		u->flags &= ~U_INVISIBLE;
+		u->chat->nremote_invisible--;
+	}
 }

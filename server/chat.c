@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "chat-int.h"
+#include "chat-link.h"
 
 struct chat_cmd {
 	const char *name;
@@ -103,7 +104,7 @@ chat_disconnect(struct chat_user *u, const char *reason)
 	char line[IRC_LINE_MAX];
 	size_t n;
 
-	if (u->flags & U_CLOSING)
+	if (u->flags & (U_CLOSING | U_REMOTE))
 		return;
 	u->flags |= U_CLOSING;
 	if (u->quit_reason == NULL)
@@ -313,6 +314,9 @@ evs_chat_free(struct evs_chat *chat)
 {
 	if (chat == NULL)
 		return;
+	if (chat->link != NULL)
+		chat->link->ops->free(chat->link);
+	chat->link = NULL;
 	/* Connections the engine freed without close(): drop their state
 	   without touching them. */
 	chat_state_fini(chat);
@@ -348,6 +352,11 @@ evs_chat_set(struct evs_chat *chat, enum evs_chat_option opt,
 		if (value < 1)
 			break;
 		chat->flood_burst = (unsigned)value;
+		return 0;
+	case EVS_CHAT_HISTORY_LINES:
+		if (value > 1000000)
+			break;
+		chat->history_lines = (unsigned)value;
 		return 0;
 	}
 	errno = EINVAL;
@@ -424,6 +433,33 @@ fail:
 		free(lines[i]);
 	free(lines);
 	return -1;
+}
+
+int
+evs_chat_set_cluster(struct evs_chat *chat, const char *url, const char *node,
+    unsigned timeout_ms, char *err, size_t errlen)
+{
+	struct chat_link *link;
+
+	if (chat->link != NULL || url == NULL || node == NULL ||
+	    timeout_ms < 300) {
+		snprintf(err, errlen, "%s", chat->link != NULL ?
+		    "already in a cluster" : "invalid cluster settings");
+		errno = EINVAL;
+		return -1;
+	}
+#ifdef EVS_HAVE_HIREDIS
+	if ((link = chat_redis_new(chat, url, node, timeout_ms, err,
+	    errlen)) == NULL)
+		return -1;
+#else
+	(void)link;
+	snprintf(err, errlen, "built without hiredis: no cluster");
+	errno = ENOTSUP;
+	return -1;
+#endif
+	chat->link = link;
+	return 0;
 }
 
 void

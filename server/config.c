@@ -36,7 +36,7 @@ struct config_opt {
 	enum config_kind kind;
 	unsigned flags;
 	size_t off;              /* field in struct config */
-	uint64_t min, max;       /* UINT and SIZE bounds; DURATION: max ms */
+	uint64_t min, max;       /* UINT, SIZE and DURATION (ms) bounds */
 	/* CUSTOM: stores the value, and for a REPEAT option empties its
 	   list when the value is NULL; STRING: checks it (NULL: any) */
 	int (*set)(struct config *, const char *, const char **);
@@ -108,6 +108,23 @@ static const struct config_opt config_opts[] = {
 	{ "server-name", 0, CONFIG_STRING, CONFIG_RESTART, F(server_name), 0,
 	  0, config_check_server_name, "NAME",
 	  "chat: server name (default evsockd)" },
+	{ "cluster", 0, CONFIG_STRING, CONFIG_RESTART, F(cluster), 0, 0,
+	  NULL, "URL",
+	  "chat: one network with the other instances on\n"
+	  "Redis redis://HOST:PORT[/DB] or unix:PATH" },
+	{ "node-name", 0, CONFIG_STRING, CONFIG_RESTART, F(node_name), 0, 0,
+	  NULL, "NAME", "chat: this instance's name in the cluster\n"
+	  "(default: host name and chat port)" },
+	{ "cluster-timeout", 0, CONFIG_DURATION, CONFIG_RESTART,
+	  F(cluster_timeout_ms), 300, 3600000, NULL, "DUR",
+	  "chat: an instance silent this long is gone\n"
+	  "(300ms to 1h; default 15s)" },
+	{ "reuseport", 0, CONFIG_FLAG, CONFIG_RESTART, F(reuseport), 0, 0,
+	  NULL, NULL, "chat: share the port with other evsockd\n"
+	  "processes (SO_REUSEPORT)" },
+	{ "history-lines", 0, CONFIG_UINT, 0, F(history_lines), 0, 1000000,
+	  NULL, "N", "chat: messages kept per channel (default 0;\n"
+	  "with --cluster, in Redis for the network)" },
 	{ "threads", 't', CONFIG_UINT, CONFIG_RESTART, F(threads), 1, 256,
 	  NULL, "N", "echo worker threads (default: cores)" },
 	{ "log-level", 0, CONFIG_STRING, 0, F(log_level), 0, 0,
@@ -181,6 +198,7 @@ config_defaults(struct config *cfg)
 	cfg->ping_timeout_ms = 60000;
 	cfg->flood_rate = 10;
 	cfg->flood_burst = 20;
+	cfg->cluster_timeout_ms = 15000;
 	if (config_strdup(&cfg->server_name, "evsockd") == -1 ||
 	    config_strdup(&cfg->log_level, "info") == -1 ||
 	    config_strdup(&cfg->log_format, "text") == -1)
@@ -312,7 +330,7 @@ static int
 config_apply(struct config *cfg, const struct config_opt *o, const char *v,
     const char **why)
 {
-	uint64_t *u = (uint64_t *)(void *)((char *)cfg + o->off);
+	uint64_t *u = (uint64_t *)(void *)((char *)cfg + o->off), ms;
 
 	switch (o->kind) {
 	case CONFIG_FLAG:
@@ -323,7 +341,14 @@ config_apply(struct config *cfg, const struct config_opt *o, const char *v,
 	case CONFIG_SIZE:
 		return opt_parse_size(v, o->min, o->max, u, why);
 	case CONFIG_DURATION:
-		return opt_parse_duration(v, o->max, u, why);
+		if (opt_parse_duration(v, o->max, &ms, why) == -1)
+			return -1;
+		if (ms < o->min) {
+			*why = "duration out of range";
+			return -1;
+		}
+		*u = ms;
+		return 0;
 	case CONFIG_STRING:
 		if (*v == '\0') {
 			*why = "expected a value";

@@ -39,6 +39,8 @@ struct config {
 	uint64_t flood_rate;       /* commands/s; 0: off */
 	uint64_t flood_burst;
 	uint64_t threads;          /* 0: number of cores */
+	uint64_t cluster_timeout_ms;
+	uint64_t history_lines;    /* per channel; 0: none */
 	char *config_file;         /* --config; NULL: none */
 	char *password_file;
 	char *motd_file;
@@ -48,6 +50,9 @@ struct config {
 	char *log_format;          /* "text" or "json" */
 	char *metrics;             /* HOST:PORT of /metrics; NULL: off */
 	char *user;                /* drop to this user after binding */
+	char *cluster;             /* Redis URL; NULL: one instance */
+	char *node_name;           /* NULL: host name and chat port */
+	int reuseport;             /* SO_REUSEPORT on the chat listeners */
 	int check_config;
 	int help;
 	int version;

@@ -397,6 +397,8 @@ daemon_apply_chat(struct daemon *d, const struct config *cfg, void *state)
 		    (long long)cfg->flood_rate);
 		evs_chat_set(d->chat, EVS_CHAT_FLOOD_BURST,
 		    (long long)cfg->flood_burst);
+		evs_chat_set(d->chat, EVS_CHAT_HISTORY_LINES,
+		    (long long)cfg->history_lines);
 		if (evs_chat_set_password(d->chat, cf->password) == -1 ||
 		    evs_chat_set_motd(d->chat, cf->motd) == -1)
 			log_error("chat: out of memory; password or motd "
@@ -445,6 +447,30 @@ fail:
 		if (daemon_reload_steps[j].discard != NULL)
 			daemon_reload_steps[j].discard(state[j]);
 	return -1;
+}
+
+/* Joins the chat to the cluster as node-name, by default the host
+   name and the first chat port. */
+static int
+daemon_join_cluster(struct daemon *d, const struct config *cfg, int port)
+{
+	char node[128], host[64], err[256];
+
+	if (cfg->node_name != NULL) {
+		snprintf(node, sizeof(node), "%s", cfg->node_name);
+	} else {
+		if (gethostname(host, sizeof(host)) == -1)
+			snprintf(host, sizeof(host), "evsockd");
+		host[sizeof(host) - 1] = '\0';
+		snprintf(node, sizeof(node), "%s:%d", host, port);
+	}
+	if (evs_chat_set_cluster(d->chat, cfg->cluster, node,
+	    (unsigned)cfg->cluster_timeout_ms, err, sizeof(err)) == -1) {
+		log_error("cannot join the cluster: %s", err);
+		return -1;
+	}
+	log_info("cluster: node %s on %s", node, cfg->cluster);
+	return 0;
 }
 
 static size_t
@@ -821,7 +847,7 @@ main(int argc, char **argv)
 	static struct daemon d;
 	char err[ERR_MAX], addr[80], names[MAX_PASSED_FDS][32];
 	const char *svcname;
-	int status = 1, need_chat = 0, need_echo = 0, npassed;
+	int status = 1, need_chat = 0, need_echo = 0, npassed, chat_port = 0;
 	size_t nthreads;
 	long ncpu;
 
@@ -924,6 +950,10 @@ main(int argc, char **argv)
 		goto out;
 	}
 	d.loaded = 1;
+	/* Only the main server's listeners: echo workers share their port
+	   among themselves already. */
+	if (d.cfg.reuseport)
+		evs_server_set(d.srv, EVS_OPT_REUSEPORT, 1);
 	/* Signals are caught before the first "listening" line, so that a
 	   supervisor reacting to that line can always stop us cleanly. */
 	if (daemon_signals(&d) == -1) {
@@ -944,6 +974,8 @@ main(int argc, char **argv)
 		}
 		log_info("listening %s on %s", names[i],
 		    evs_listener_addr_str(l, addr, sizeof(addr)));
+		if (strcmp(names[i], "chat") == 0 && chat_port == 0)
+			chat_port = evs_listener_port(l);
 	}
 	for (size_t i = 0; npassed <= 0 && i < d.cfg.nlisten; i++) {
 		const struct config_listen *cl = &d.cfg.listen[i];
@@ -955,7 +987,12 @@ main(int argc, char **argv)
 		}
 		log_info("listening %s on %s", cl->service,
 		    evs_listener_addr_str(l, addr, sizeof(addr)));
+		if (strcmp(cl->service, "chat") == 0 && chat_port == 0)
+			chat_port = evs_listener_port(l);
 	}
+	if (need_chat && d.cfg.cluster != NULL &&
+	    daemon_join_cluster(&d, &d.cfg, chat_port) == -1)
+		goto out;
 	if (d.cfg.metrics != NULL) {
 		if (metrics_listen(d.metrics, d.base, d.cfg.metrics, addr,
 		    sizeof(addr), err, sizeof(err)) == -1) {

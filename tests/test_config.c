@@ -147,6 +147,59 @@ START_TEST(test_config_errors)
 }
 END_TEST
 
+START_TEST(test_config_cluster)
+{
+	char **argv = ARGV("--cluster", "redis://127.0.0.1:6379/2",
+	    "--node-name", "a1", "--cluster-timeout", "2s", "--reuseport",
+	    "--history-lines", "100");
+	char **bad = ARGV("--cluster-timeout", "100ms");
+	static struct config cfg;
+	char err[256];
+
+	ck_assert_int_eq(parse(&cfg, bad, 3, err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "--cluster-timeout"));
+	ck_assert_int_eq(parse(&cfg, argv, 10, err), 0);
+	ck_assert_str_eq(cfg.cluster, "redis://127.0.0.1:6379/2");
+	ck_assert_str_eq(cfg.node_name, "a1");
+	ck_assert_uint_eq(cfg.cluster_timeout_ms, 2000);
+	ck_assert_int_eq(cfg.reuseport, 1);
+	ck_assert_uint_eq(cfg.history_lines, 100);
+	ck_assert_int_eq(parse(&cfg, ARGV("--reuseport"), 2, err), 0);
+	ck_assert_ptr_null(cfg.cluster);
+	ck_assert_uint_eq(cfg.cluster_timeout_ms, 15000);
+	ck_assert_uint_eq(cfg.history_lines, 0);
+	/* Only the history length changes without a restart. */
+	ck_assert_int_eq(config_reloadable("cluster"), 0);
+	ck_assert_int_eq(config_reloadable("node-name"), 0);
+	ck_assert_int_eq(config_reloadable("cluster-timeout"), 0);
+	ck_assert_int_eq(config_reloadable("reuseport"), 0);
+	ck_assert_int_eq(config_reloadable("history-lines"), 1);
+}
+END_TEST
+
+START_TEST(test_config_cluster_file)
+{
+	char err[256], **argv = ARGV("--config", conf(
+	    "cluster unix:/run/redis.sock\n"
+	    "node-name b2\n"
+	    "cluster-timeout 1m\n"
+	    "reuseport\n"
+	    "history-lines 50\n"));
+	static struct config cfg;
+
+	ck_assert_int_eq(parse(&cfg, argv, 3, err), 0);
+	ck_assert_str_eq(cfg.cluster, "unix:/run/redis.sock");
+	ck_assert_str_eq(cfg.node_name, "b2");
+	ck_assert_uint_eq(cfg.cluster_timeout_ms, 60000);
+	ck_assert_int_eq(cfg.reuseport, 1);
+	ck_assert_uint_eq(cfg.history_lines, 50);
+	unlink(conf_path);
+	argv = ARGV("--config", conf("history-lines 1000001\n"));
+	ck_assert_int_eq(parse(&cfg, argv, 3, err), -1);
+	ck_assert_ptr_nonnull(strstr(err, ":1: history-lines"));
+}
+END_TEST
+
 START_TEST(test_config_help_version)
 {
 	char **argv = ARGV("--help", "-V");
@@ -244,7 +297,9 @@ START_TEST(test_config_usage_lists_every_option)
 	const char *u = config_usage();
 	const char *names[] = { "--config PATH", "--check-config", "--listen",
 		"--sendq BYTES", "--log-file PATH", "--log-format FORMAT",
-		"--metrics HOST:PORT", "--user NAME", "-t, --threads N" };
+		"--metrics HOST:PORT", "--user NAME", "-t, --threads N",
+		"--cluster URL", "--cluster-timeout DUR", "--reuseport",
+		"--history-lines N" };
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		const char *p = strstr(u, names[i]);
@@ -299,6 +354,7 @@ config_suite(void)
 	tcase_add_test(tc, test_config_defaults);
 	tcase_add_test(tc, test_config_listen);
 	tcase_add_test(tc, test_config_values);
+	tcase_add_test(tc, test_config_cluster);
 	tcase_add_test(tc, test_config_help_version);
 	tcase_add_test(tc, test_config_usage_lists_every_option);
 	tcase_add_test(tc, test_config_diff_and_keep_restart);
@@ -307,6 +363,7 @@ config_suite(void)
 	tcase_add_checked_fixture(tc, NULL, teardown);
 	tcase_add_test(tc, test_config_file);
 	tcase_add_test(tc, test_config_command_line_overrides);
+	tcase_add_test(tc, test_config_cluster_file);
 	tcase_add_test(tc, test_config_file_errors);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("errors");

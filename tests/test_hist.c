@@ -1,6 +1,7 @@
 #include <check.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../common/hist.h"
 
@@ -207,6 +208,59 @@ START_TEST(test_hist_overflow_keeps_max)
 }
 END_TEST
 
+/* The .hgrm text: HdrHistogram's columns, ticks that grow denser
+   towards 100%, the final 100% row, the trailer. */
+START_TEST(test_hist_hgrm_form)
+{
+	struct hist *h = hist_new(), *back = hist_new();
+	char *buf = NULL, *last;
+	size_t len = 0;
+	FILE *fp;
+	unsigned rows = 0;
+	double prev = -1;
+
+	for (uint64_t v = 1; v <= 100; v++)
+		hist_record(h, v);
+	fp = open_memstream(&buf, &len);
+	ck_assert_int_eq(hist_write_hgrm(h, fp, 1), 0);
+	fclose(fp);
+	ck_assert_msg(strncmp(buf, "       Value     Percentile TotalCount "
+	    "1/(1-Percentile)\n\n", 57) == 0, "%s", buf);
+	for (char *line = strchr(buf, '\n') + 2; *line != '#';
+	    line = strchr(line, '\n') + 1) {
+		double v, p;
+		unsigned long long n;
+
+		ck_assert_int_ge(sscanf(line, "%lf %lf %llu", &v, &p, &n), 3);
+		ck_assert(p >= prev);
+		prev = p;
+		rows++;
+	}
+	ck_assert_uint_gt(rows, 20);
+	last = strstr(buf, "     100.000 1.000000000000        100\n");
+	ck_assert_msg(last != NULL, "%s", buf);
+	ck_assert_msg(strstr(buf, "      50.000 0.500000000000         50"
+	    "           2.00\n") != NULL, "%s", buf);
+	ck_assert_msg(strstr(buf, "#[Mean    =       50.500, StdDeviation   "
+	    "= ") != NULL, "%s", buf);
+	ck_assert_msg(strstr(buf, "#[Max     =      100.000, Total count    "
+	    "=          100]\n") != NULL, "%s", buf);
+	ck_assert(strstr(buf, "#[Buckets = ") != NULL);
+	free(buf);
+
+	/* Rebuilt from its buckets, a histogram has the same percentiles. */
+	for (size_t i = 0; i < hist_nbuckets(); i++)
+		hist_record_n(back, hist_bucket_low(i), hist_bucket_count(h, i));
+	hist_set_exact(back, hist_min(h), hist_max(h), hist_sum(h));
+	ck_assert_uint_eq(hist_count(back), hist_count(h));
+	ck_assert_uint_eq(hist_percentile(back, 99.9),
+	    hist_percentile(h, 99.9));
+	ck_assert(hist_mean(back) == hist_mean(h));
+	hist_free(h);
+	hist_free(back);
+}
+END_TEST
+
 static Suite *
 hist_suite(void)
 {
@@ -229,6 +283,7 @@ hist_suite(void)
 	tc = tcase_create("merge");
 	tcase_add_test(tc, test_hist_merge_equals_whole);
 	tcase_add_test(tc, test_hist_merge_into_empty);
+	tcase_add_test(tc, test_hist_hgrm_form);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -23,7 +23,8 @@ enum evs_chat_option {
 	EVS_CHAT_PING_TIMEOUT_MS,  /* no answer to PING: "Ping timeout" */
 	EVS_CHAT_REG_TIMEOUT_MS,   /* NICK/USER not done: closed */
 	EVS_CHAT_FLOOD_RATE,       /* commands per second per client; 0 off */
-	EVS_CHAT_FLOOD_BURST       /* token bucket depth */
+	EVS_CHAT_FLOOD_BURST,      /* token bucket depth */
+	EVS_CHAT_HISTORY_LINES     /* lines kept per channel; 0 none */
 };
 
 /* Returns a new chat for `srv` (not owned), or NULL. */
@@ -50,6 +51,18 @@ EVS_API int evs_chat_set_password(struct evs_chat *chat, const char *password);
 /* Sets the message of the day (copied; lines split on LF; NULL: none,
    clients get 422).  Returns 0 or -1. */
 EVS_API int evs_chat_set_motd(struct evs_chat *chat, const char *text);
+
+/*
+ * Joins the chat to a cluster of instances sharing users, channels and
+ * traffic through Redis at `url` ("redis://HOST:PORT[/DB]" or
+ * "unix:PATH"), as instance `node` (unique in the cluster: letters,
+ * digits, ".-_:"); an instance silent for timeout_ms is declared dead.
+ * Connects on the server's event_base in the background and keeps
+ * reconnecting.  Returns 0, or -1 with a message in err (a bad
+ * argument, or a library built without hiredis).
+ */
+EVS_API int evs_chat_set_cluster(struct evs_chat *chat, const char *url,
+    const char *node, unsigned timeout_ms, char *err, size_t errlen);
 
 /* What a chat holds now. */
 struct evs_chat_stats {
