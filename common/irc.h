@@ -26,6 +26,12 @@
 #define IRC_KICK_MAX 390    /* KICKLEN */
 #define IRC_AWAY_MAX 200    /* AWAYLEN */
 #define IRC_CHANLIMIT 50    /* channels one client may join */
+#define IRC_KEY_MAX 32      /* KEYLEN */
+#define IRC_TARGMAX 4       /* PRIVMSG, NOTICE and KICK targets per line */
+#define IRC_MODES 6         /* MODES: parameter modes per MODE line */
+#define IRC_MAXLIST 100     /* MAXLIST: +b, +e and +I entries together */
+#define IRC_INVITES_MAX 32  /* pending invites one client may hold */
+#define IRC_MASK_MAX 128    /* a ban or exception mask, normalized */
 
 /* One parsed message; the strings point into the parsed line. */
 struct irc_msg {
@@ -134,22 +140,34 @@ size_t irc_list_next(const char **p, char *item, size_t size);
 #define IRC_RPL_LISTEND "323", ":End of /LIST"
 #define IRC_RPL_CHANNELMODEIS "324", "%s %s"
 #define IRC_RPL_CREATIONTIME "329", "%s %lld"
+#define IRC_RPL_INVITELIST "336", "%s"
+#define IRC_RPL_ENDOFINVITELIST "337", ":End of /INVITE list"
 #define IRC_RPL_NOTOPIC "331", "%s :No topic is set"
 #define IRC_RPL_TOPIC "332", "%s :%s"
 #define IRC_RPL_TOPICWHOTIME "333", "%s %s %lld"
+#define IRC_RPL_INVITING "341", "%s %s"
+#define IRC_RPL_INVEXLIST "346", "%s %s %s %lld"
+#define IRC_RPL_ENDOFINVEXLIST "347", \
+	"%s :End of Channel Invite Exception List"
+#define IRC_RPL_EXCEPTLIST "348", "%s %s %s %lld"
+#define IRC_RPL_ENDOFEXCEPTLIST "349", "%s :End of channel exception list"
 #define IRC_RPL_VERSION "351", "%s %s :%s"
 #define IRC_RPL_WHOREPLY "352", "%s %s %s %s %s %s :0 %s"
-#define IRC_RPL_NAMREPLY "353", "= %s" /* list follows, as 319 */
+#define IRC_RPL_NAMREPLY "353", "%c %s" /* list follows, as 319 */
 #define IRC_RPL_ENDOFNAMES "366", "%s :End of /NAMES list"
+#define IRC_RPL_BANLIST "367", "%s %s %s %lld"
 #define IRC_RPL_ENDOFBANLIST "368", "%s :End of channel ban list"
 #define IRC_RPL_MOTD "372", ":- %s"
 #define IRC_RPL_MOTDSTART "375", ":- %s Message of the day - "
 #define IRC_RPL_ENDOFMOTD "376", ":End of /MOTD command."
 #define IRC_RPL_TIME "391", "%s %lld :%s"
+#define IRC_ERR_UNKNOWNERROR "400", "%s :%s"
 #define IRC_ERR_NOSUCHNICK "401", "%s :No such nick/channel"
 #define IRC_ERR_NOSUCHCHANNEL "403", "%s :No such channel"
 #define IRC_ERR_CANNOTSENDTOCHAN "404", "%s :Cannot send to channel"
 #define IRC_ERR_TOOMANYCHANNELS "405", "%s :You have joined too many channels"
+#define IRC_ERR_TOOMANYTARGETS "407", \
+	"%s :Too many targets; the limit is %d, nothing was sent"
 #define IRC_ERR_INVALIDCAPCMD "410", "%s :Invalid CAP command"
 #define IRC_ERR_NORECIPIENT "411", ":No recipient given (%s)"
 #define IRC_ERR_NOTEXTTOSEND "412", ":No text to send"
@@ -161,14 +179,22 @@ size_t irc_list_next(const char **p, char *item, size_t size);
 #define IRC_ERR_NICKNAMEINUSE "433", "%s :Nickname is already in use"
 #define IRC_ERR_USERNOTINCHANNEL "441", "%s %s :They aren't on that channel"
 #define IRC_ERR_NOTONCHANNEL "442", "%s :You're not on that channel"
+#define IRC_ERR_USERONCHANNEL "443", "%s %s :is already on channel"
 #define IRC_ERR_NOTREGISTERED "451", ":You have not registered"
 #define IRC_ERR_NEEDMOREPARAMS "461", "%s :Not enough parameters"
 #define IRC_ERR_ALREADYREGISTERED "462", ":You may not reregister"
 #define IRC_ERR_PASSWDMISMATCH "464", ":Password incorrect"
+#define IRC_ERR_KEYSET "467", "%s :Channel key already set"
+#define IRC_ERR_CHANNELISFULL "471", "%s :Cannot join channel (+l)"
 #define IRC_ERR_UNKNOWNMODE "472", "%c :is unknown mode char to me"
+#define IRC_ERR_INVITEONLYCHAN "473", "%s :Cannot join channel (+i)"
+#define IRC_ERR_BANNEDFROMCHAN "474", "%s :Cannot join channel (+b)"
+#define IRC_ERR_BADCHANNELKEY "475", "%s :Cannot join channel (+k)"
+#define IRC_ERR_BANLISTFULL "478", "%s %c :Channel list is full"
 #define IRC_ERR_CHANOPRIVSNEEDED "482", "%s :You're not channel operator"
 #define IRC_ERR_UMODEUNKNOWNFLAG "501", ":Unknown MODE flag"
 #define IRC_ERR_USERSDONTMATCH "502", ":Cant change mode for other users"
+#define IRC_ERR_INVALIDMODEPARAM "696", "%s %c %s :%s"
 
 /* Messages from the server itself; format after ":<server> ". */
 #define IRC_MSG_PING "PING", ":%s"
@@ -186,6 +212,7 @@ size_t irc_list_next(const char **p, char *item, size_t size);
 #define IRC_MSG_TOPIC "TOPIC", "%s :%s"
 #define IRC_MSG_KICK "KICK", "%s %s :%s"
 #define IRC_MSG_MODE "MODE", "%s %s"
+#define IRC_MSG_INVITE "INVITE", "%s %s"
 
 /* A connection being closed; no prefix.  The reason is a sentence. */
 #define IRC_ERROR_CLOSING "ERROR :Closing Link: %s (%s)\r\n"
@@ -193,11 +220,13 @@ size_t irc_list_next(const char **p, char *item, size_t size);
 
 /* What the server supports, as 004 and 005 announce it. */
 #define IRC_USER_MODES "i"
-#define IRC_CHANNEL_MODES "nto"
-#define IRC_CHANNEL_MODES_PARAM "o"
+#define IRC_CHANNEL_MODES "CIbeiklmnostv"
+#define IRC_CHANNEL_MODES_PARAM "beIklov"
 #define IRC_ISUPPORT_1 "AWAYLEN=200 CASEMAPPING=ascii CHANLIMIT=#:50 " \
-	"CHANMODES=,,,nt CHANNELLEN=50 CHANTYPES=# KICKLEN=390"
-#define IRC_ISUPPORT_2 "NETWORK=%s NICKLEN=30 PREFIX=(o)@ TOPICLEN=390 " \
-	"USERLEN=10"
+	"CHANMODES=beI,k,l,Cimnst CHANNELLEN=50 CHANTYPES=# ELIST=MNU " \
+	"EXCEPTS=e INVEX=I KEYLEN=32 KICKLEN=390"
+#define IRC_ISUPPORT_2 "MAXLIST=beI:100 MODES=6 NETWORK=%s NICKLEN=30 " \
+	"PREFIX=(ov)@+ STATUSMSG=@+ TARGMAX=KICK:4,NOTICE:4,PRIVMSG:4 " \
+	"TOPICLEN=390 USERLEN=10"
 
 #endif

@@ -1,8 +1,9 @@
-/* Channel commands: JOIN, PART, TOPIC, KICK, NAMES, LIST. */
+/* Channel commands: JOIN, PART, TOPIC, KICK, NAMES, LIST, INVITE. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/mask.h"
 #include "chat-int.h"
 
 static void
@@ -20,9 +21,11 @@ chat_chan_send_names(struct chat_user *u, struct chat_chan *ch)
 	struct chat_send_list l;
 	struct chat_member *mb;
 
-	chat_send_list_begin(&l, u, IRC_RPL_NAMREPLY, ch->name);
+	chat_send_list_begin(&l, u, IRC_RPL_NAMREPLY, ch->secret ? '@' : '=',
+	    ch->name);
 	TAILQ_FOREACH(mb, &ch->members, by_chan)
-		chat_send_list_add(&l, mb->op ? "@" : "", mb->u->nick);
+		chat_send_list_add(&l, mb->op ? "@" : mb->voice ? "+" : "",
+		    mb->u->nick);
 	chat_send_list_end(&l);
 	chat_send_reply(u, IRC_RPL_ENDOFNAMES, ch->name);
 }
@@ -38,11 +41,18 @@ chat_chan_part_all(struct chat_user *u)
 	}
 }
 
+int
+chat_chan_visible(const struct chat_user *u, const struct chat_chan *ch)
+{
+	return !ch->secret || chat_state_member(u, ch) != NULL;
+}
+
 static void
-chat_chan_join_one(struct chat_user *u, const char *name)
+chat_chan_join_one(struct chat_user *u, const char *name, const char *key)
 {
 	struct chat_chan *ch;
 	struct chat_member *mb;
+	const char *refused;
 
 	if (!irc_valid_channel(name)) {
 		chat_send_reply(u, IRC_ERR_NOSUCHCHANNEL, name);
@@ -53,6 +63,17 @@ chat_chan_join_one(struct chat_user *u, const char *name)
 		return;
 	if (u->nchans >= IRC_CHANLIMIT) {
 		chat_send_reply(u, IRC_ERR_TOOMANYCHANNELS, name);
+		return;
+	}
+	if (ch != NULL && (refused = chat_access_join(u, ch, key)) != NULL) {
+		if (strcmp(refused, "474") == 0)
+			chat_send_reply(u, IRC_ERR_BANNEDFROMCHAN, ch->name);
+		else if (strcmp(refused, "473") == 0)
+			chat_send_reply(u, IRC_ERR_INVITEONLYCHAN, ch->name);
+		else if (strcmp(refused, "475") == 0)
+			chat_send_reply(u, IRC_ERR_BADCHANNELKEY, ch->name);
+		else
+			chat_send_reply(u, IRC_ERR_CHANNELISFULL, ch->name);
 		return;
 	}
 	if ((mb = chat_state_join(u, ch, name)) == NULL)
@@ -68,7 +89,8 @@ void
 chat_chan_join(struct chat_user *u, struct irc_msg *m)
 {
 	const char *list = m->params[0];
-	char name[CHAT_OUT_MAX];
+	const char *keys = m->nparams > 1 ? m->params[1] : "";
+	char name[CHAT_OUT_MAX], key[CHAT_OUT_MAX];
 
 	if (*list == '\0') {
 		chat_send_reply(u, IRC_ERR_NEEDMOREPARAMS, m->command);
@@ -78,8 +100,12 @@ chat_chan_join(struct chat_user *u, struct irc_msg *m)
 		chat_chan_part_all(u);
 		return;
 	}
-	while (irc_list_next(&list, name, sizeof(name)) > 0)
-		chat_chan_join_one(u, name);
+	/* Keys pair with channels in order: "JOIN #a,#b ka,kb". */
+	while (irc_list_next(&list, name, sizeof(name)) > 0) {
+		size_t kl = irc_list_next(&keys, key, sizeof(key));
+
+		chat_chan_join_one(u, name, kl > 0 ? key : NULL);
+	}
 }
 
 void
@@ -128,7 +154,7 @@ chat_chan_names(struct chat_user *u, struct irc_msg *m)
 	while (irc_list_next(&list, name, sizeof(name)) > 0) {
 		struct chat_chan *ch = chat_state_find_chan(u->chat, name);
 
-		if (ch != NULL)
+		if (ch != NULL && chat_chan_visible(u, ch))
 			chat_chan_send_names(u, ch);
 		else
 			chat_send_reply(u, IRC_RPL_ENDOFNAMES, name);
@@ -177,73 +203,216 @@ chat_chan_list_one(struct chat_user *u, const struct chat_chan *ch)
 	    ch->topic != NULL ? ch->topic : "");
 }
 
+/* The conditions of a LIST with ELIST=MNU: masks a channel must match
+   one of (M), masks it must match none of (N), and member counts. */
+struct chat_chan_elist {
+	const char *masks;   /* the comma-separated parameter */
+	size_t min, max;     /* members: more than min, fewer than max */
+	int have_match;      /* a positive mask was given */
+};
+
+/* Returns 1 if ch passes every condition of the LIST parameter. */
+static int
+chat_chan_elist_match(const struct chat_chan_elist *e,
+    const struct chat_chan *ch)
+{
+	const char *list = e->masks;
+	char item[CHAT_OUT_MAX];
+	int matched = !e->have_match;
+
+	if (ch->nmembers <= e->min || ch->nmembers >= e->max)
+		return 0;
+	while (irc_list_next(&list, item, sizeof(item)) > 0) {
+		if (item[0] == '<' || item[0] == '>')
+			continue;
+		if (item[0] == '!') {
+			if (mask_match(item + 1, ch->name))
+				return 0;
+		} else if (mask_match(item, ch->name)) {
+			matched = 1;
+		}
+	}
+	return matched;
+}
+
+/* Reads the LIST parameter; returns 1 if it holds more than channel
+   names (a wildcard, '!', '<' or '>'). */
+static int
+chat_chan_elist_parse(struct chat_chan_elist *e, const char *param)
+{
+	const char *list = param;
+	char item[CHAT_OUT_MAX];
+	int filter = 0;
+
+	e->masks = param;
+	e->min = 0;
+	e->max = (size_t)-1;
+	e->have_match = 0;
+	while (irc_list_next(&list, item, sizeof(item)) > 0) {
+		if (item[0] == '<' || item[0] == '>') {
+			size_t v = (size_t)strtoul(item + 1, NULL, 10);
+
+			if (item[0] == '<' && v < e->max)
+				e->max = v;
+			else if (item[0] == '>' && v > e->min)
+				e->min = v;
+			filter = 1;
+			continue;
+		}
+		if (item[0] == '!' || strpbrk(item, "*?") != NULL)
+			filter = 1;
+		if (item[0] != '!')
+			e->have_match = 1;
+	}
+	return filter;
+}
+
 void
 chat_chan_list(struct chat_user *u, struct irc_msg *m)
 {
 	struct evs_chat *chat = u->chat;
 	struct chat_chan *ch;
+	struct chat_chan_elist e;
+	int filter = 0;
 
 	chat_send_reply(u, IRC_RPL_LISTSTART);
-	if (m->nparams > 0 && m->params[0][0] != '\0') {
+	if (m->nparams > 0 && m->params[0][0] != '\0')
+		filter = chat_chan_elist_parse(&e, m->params[0]);
+	if (m->nparams > 0 && m->params[0][0] != '\0' && !filter) {
 		const char *list = m->params[0];
 		char name[CHAT_OUT_MAX];
 
 		while (irc_list_next(&list, name, sizeof(name)) > 0) {
-			if ((ch = chat_state_find_chan(chat, name)) != NULL)
+			if ((ch = chat_state_find_chan(chat, name)) != NULL &&
+			    chat_chan_visible(u, ch))
 				chat_chan_list_one(u, ch);
 		}
 	} else {
 		for (ch = chat_state_chan_next(chat, NULL); ch != NULL;
 		    ch = chat_state_chan_next(chat, ch))
-			chat_chan_list_one(u, ch);
+			if (chat_chan_visible(u, ch) &&
+			    (!filter || chat_chan_elist_match(&e, ch)))
+				chat_chan_list_one(u, ch);
 	}
 	chat_send_reply(u, IRC_RPL_LISTEND);
 }
 
+/* Kicks `nick` from the channel `name`; returns -1 when the channel
+   itself refuses (missing, not a member, not an operator, emptied). */
+static int
+chat_chan_kick_one(struct chat_user *u, const char *name, const char *nick,
+    const char *reason)
+{
+	struct evs_chat *chat = u->chat;
+	struct chat_chan *ch = chat_state_find_chan(chat, name);
+	struct chat_member *me, *target;
+	struct chat_user *who;
+	char why[IRC_KICK_MAX + 1];
+	int last;
+
+	if (ch == NULL) {
+		chat_send_reply(u, IRC_ERR_NOSUCHCHANNEL, name);
+		return -1;
+	}
+	if ((me = chat_state_member(u, ch)) == NULL) {
+		chat_send_reply(u, IRC_ERR_NOTONCHANNEL, ch->name);
+		return -1;
+	}
+	if (!me->op) {
+		chat_send_reply(u, IRC_ERR_CHANOPRIVSNEEDED, ch->name);
+		return -1;
+	}
+	if ((who = chat_state_find_registered(chat, nick)) == NULL) {
+		chat_send_reply(u, IRC_ERR_NOSUCHNICK, nick);
+		return 0;
+	}
+	if ((target = chat_state_member(who, ch)) == NULL) {
+		chat_send_reply(u, IRC_ERR_USERNOTINCHANNEL, who->nick,
+		    ch->name);
+		return 0;
+	}
+	snprintf(why, sizeof(why), "%s", reason);
+	chat_send_chan(ch, NULL, u, IRC_MSG_KICK, ch->name, who->nick, why);
+	/* The kicker may empty the channel by kicking itself. */
+	last = ch->nmembers == 1;
+	chat_state_part(target);
+	return last ? -1 : 0;
+}
+
+/* KICK #c a,b kicks both from #c; KICK #c,#d a,b pairs them in order.
+   Past TARGMAX (KICK:4) users, the rest are dropped, as modern IRC
+   allows. */
 void
 chat_chan_kick(struct chat_user *u, struct irc_msg *m)
 {
-	struct evs_chat *chat = u->chat;
-	struct chat_chan *ch = chat_state_find_chan(chat, m->params[0]);
-	struct chat_member *me, *target;
-	const char *list = m->params[1];
+	const char *chans = m->params[0], *list = m->params[1];
 	const char *reason = m->nparams > 2 && m->params[2][0] != '\0' ?
 	    m->params[2] : u->nick;
-	char nick[CHAT_OUT_MAX];
+	char name[CHAT_OUT_MAX], nick[CHAT_OUT_MAX];
+	int single = strchr(chans, ',') == NULL, n = 0;
 
-	if (ch == NULL) {
-		chat_send_reply(u, IRC_ERR_NOSUCHCHANNEL, m->params[0]);
+	if (single)
+		snprintf(name, sizeof(name), "%s", chans);
+	while (n++ < IRC_TARGMAX && irc_list_next(&list, nick, sizeof(nick)) >
+	    0) {
+		if (!single && irc_list_next(&chans, name, sizeof(name)) == 0)
+			return;
+		if (chat_chan_kick_one(u, name, nick, reason) == -1 && single)
+			return;
+	}
+}
+
+/* INVITE with no parameters lists the caller's pending invitations. */
+static void
+chat_chan_invite_list(struct chat_user *u)
+{
+	const struct chat_invite *iv;
+
+	for (iv = u->invites; iv != NULL; iv = iv->next)
+		chat_send_reply(u, IRC_RPL_INVITELIST, iv->chan);
+	chat_send_reply(u, IRC_RPL_ENDOFINVITELIST);
+}
+
+void
+chat_chan_invite(struct chat_user *u, struct irc_msg *m)
+{
+	struct evs_chat *chat = u->chat;
+	struct chat_user *who;
+	struct chat_chan *ch;
+	struct chat_member *me;
+
+	if (m->nparams == 0) {
+		chat_chan_invite_list(u);
+		return;
+	}
+	if (m->nparams < 2) {
+		chat_send_reply(u, IRC_ERR_NEEDMOREPARAMS, m->command);
+		return;
+	}
+	if ((who = chat_state_find_registered(chat, m->params[0])) == NULL) {
+		chat_send_reply(u, IRC_ERR_NOSUCHNICK, m->params[0]);
+		return;
+	}
+	if ((ch = chat_state_find_chan(chat, m->params[1])) == NULL) {
+		chat_send_reply(u, IRC_ERR_NOSUCHCHANNEL, m->params[1]);
 		return;
 	}
 	if ((me = chat_state_member(u, ch)) == NULL) {
 		chat_send_reply(u, IRC_ERR_NOTONCHANNEL, ch->name);
 		return;
 	}
-	if (!me->op) {
+	if (ch->invite_only && !me->op) {
 		chat_send_reply(u, IRC_ERR_CHANOPRIVSNEEDED, ch->name);
 		return;
 	}
-	while (irc_list_next(&list, nick, sizeof(nick)) > 0) {
-		struct chat_user *who = chat_state_find_registered(chat, nick);
-		char why[IRC_KICK_MAX + 1];
-		int last;
-
-		if (who == NULL) {
-			chat_send_reply(u, IRC_ERR_NOSUCHNICK, nick);
-			continue;
-		}
-		if ((target = chat_state_member(who, ch)) == NULL) {
-			chat_send_reply(u, IRC_ERR_USERNOTINCHANNEL, who->nick,
-			    ch->name);
-			continue;
-		}
-		snprintf(why, sizeof(why), "%s", reason);
-		chat_send_chan(ch, NULL, u, IRC_MSG_KICK, ch->name, who->nick,
-		    why);
-		/* The kicker may empty the channel by kicking itself. */
-		last = ch->nmembers == 1;
-		chat_state_part(target);
-		if (last)
-			return;
+	if (chat_state_member(who, ch) != NULL) {
+		chat_send_reply(u, IRC_ERR_USERONCHANNEL, who->nick, ch->name);
+		return;
 	}
+	if (chat_access_invite(who, ch, me->op) == -1)
+		return;
+	chat_send_reply(u, IRC_RPL_INVITING, who->nick, ch->name);
+	chat_send_user(who, u, IRC_MSG_INVITE, who->nick, ch->name);
+	if (who->away != NULL)
+		chat_send_reply(u, IRC_RPL_AWAY, who->nick, who->away);
 }

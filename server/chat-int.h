@@ -9,7 +9,8 @@
  *                 packed name lists (chat_send_*)
  *   chat-flood.c  the per-client command rate (chat_flood_*)
  *   chat-reg.c    registration: PASS NICK USER CAP PING PONG QUIT
- *   chat-chan.c   JOIN PART TOPIC KICK NAMES LIST
+ *   chat-chan.c   JOIN PART TOPIC KICK NAMES LIST INVITE
+ *   chat-access.c who may join and speak: masks, bans, invites, keys
  *   chat-msg.c    PRIVMSG NOTICE AWAY
  *   chat-query.c  WHO WHOIS LUSERS MOTD VERSION TIME
  *   chat-mode.c   MODE, for users and channels
@@ -43,6 +44,7 @@
 #define U_CLOSING    0x40 /* we said goodbye; the engine is closing */
 #define U_REMOTE     0x80 /* on another instance: no connection here */
 #define U_HOLD       0x100 /* input paused while the cluster claims a nick */
+#define U_DETACHED   0x200 /* gone from nicks, channels and counts */
 
 #define CHAT_PRINTF(f, a) __attribute__((format(printf, f, a)))
 
@@ -50,6 +52,22 @@ struct event;
 struct chat_member;
 struct chat_link;
 struct chat_node;
+
+/* One entry of a channel's +b, +e or +I list. */
+struct chat_mask {
+	struct chat_mask *next;
+	time_t when;
+	char mask[IRC_MASK_MAX + 1];
+	char by[IRC_NICK_MAX + 1];
+};
+
+/* A pending invitation, used up by the JOIN it allows. */
+struct chat_invite {
+	struct chat_invite *next;
+	time_t created; /* the channel's, so a namesake never inherits it */
+	int by_op;      /* an operator's invite also passes +b, +k and +l */
+	char chan[IRC_CHANNEL_MAX + 1];
+};
 TAILQ_HEAD(chat_member_list, chat_member);
 
 struct chat_user {
@@ -77,6 +95,8 @@ struct chat_user {
 	char realname[IRC_REALNAME_MAX + 1];
 	char host[CHAT_HOST_MAX];
 	char prefix[CHAT_PREFIX_MAX];
+	struct chat_invite *invites;
+	size_t ninvites;
 };
 
 TAILQ_HEAD(chat_user_list, chat_user);
@@ -91,6 +111,14 @@ struct chat_chan {
 	time_t created;
 	int topic_ops;   /* +t: only operators set the topic */
 	int no_external; /* +n: only members send to the channel */
+	int invite_only; /* +i */
+	int moderated;   /* +m: only +v and +o speak */
+	int secret;      /* +s */
+	int no_ctcp;     /* +C: no CTCP but ACTION */
+	size_t limit;    /* +l; 0: none */
+	struct chat_mask *bans, *excepts, *invex; /* +b, +e, +I */
+	size_t nmasks;   /* entries on the three lists together */
+	char key[IRC_KEY_MAX + 1]; /* +k; empty: none */
 	char name[IRC_CHANNEL_MAX + 1];
 };
 
@@ -100,6 +128,7 @@ struct chat_member {
 	struct chat_user *u;
 	struct chat_chan *ch;
 	int op;
+	int voice;
 };
 
 struct evs_chat {
@@ -152,8 +181,11 @@ void chat_state_fini(struct evs_chat *chat);
    of memory. */
 struct chat_user *chat_state_user_new(struct evs_chat *chat,
     struct evs_conn *c);
-/* Removes u from its channels, the nick table and the counters, and
-   frees it. */
+/* Removes u from its channels, the nick table and the counters at once
+   (QUIT takes effect before the connection has drained); u stays
+   allocated, unregistered and unfindable until chat_state_quit. */
+void chat_state_detach(struct chat_user *u);
+/* Detaches u if not yet done, and frees it. */
 void chat_state_quit(struct chat_user *u);
 /* Returns the user with this nick (any case), or NULL. */
 struct chat_user *chat_state_find_user(struct evs_chat *chat,
@@ -225,6 +257,11 @@ void chat_send_user(struct chat_user *to, struct chat_user *from,
 void chat_send_chan(struct chat_chan *ch, struct chat_user *except,
     struct chat_user *from, const char *cmd, const char *fmt, ...)
     CHAT_PRINTF(5, 6);
+/* As chat_send_chan, to the members of ch at least as privileged as
+   `status` ('@': operators, '+': voiced and operators), but `except`. */
+void chat_send_chan_status(struct chat_chan *ch, int status,
+    struct chat_user *except, struct chat_user *from, const char *cmd,
+    const char *fmt, ...) CHAT_PRINTF(6, 7);
 /* A message from `from` to everyone sharing a channel with it, once
    each, and to `from` itself when `self` is set. */
 void chat_send_peers(struct chat_user *from, int self, const char *cmd,
@@ -278,7 +315,38 @@ void chat_reg_nick_claimed(struct chat_user *u, const char *nick, int ok);
 
 /* chat-chan.c */
 chat_cmd_fn chat_chan_join, chat_chan_part, chat_chan_topic, chat_chan_kick,
-    chat_chan_names, chat_chan_list;
+    chat_chan_names, chat_chan_list, chat_chan_invite;
+/* Returns 1 if u may see ch in LIST, NAMES and WHOIS: ch is not secret
+   or u is a member. */
+int chat_chan_visible(const struct chat_user *u, const struct chat_chan *ch);
+
+/* chat-access.c: who may join a channel and who may speak in it. */
+/* Returns 1 if u's nick!user@host matches an entry of the list. */
+int chat_access_match(const struct chat_user *u, const struct chat_mask *l);
+/* Returns the numeric's code ("474", ...) that refuses u's JOIN to ch
+   with `key` (may be NULL), or NULL if u may join; uses up an invite
+   that allowed it. */
+const char *chat_access_join(struct chat_user *u, struct chat_chan *ch,
+    const char *key);
+/* Returns 1 if u may send to ch (+n, +m, +b with +e; ops and voiced
+   members always may). */
+int chat_access_speak(const struct chat_user *u, const struct chat_chan *ch);
+/* Records an invitation of u to ch; an old one for ch is replaced, the
+   oldest dropped past IRC_INVITES_MAX.  Returns 0 or -1. */
+int chat_access_invite(struct chat_user *u, const struct chat_chan *ch,
+    int by_op);
+/* Frees u's invitations. */
+void chat_access_invites_clear(struct chat_user *u);
+/* Adds mask to *list as set by `by`; returns 1 if added, 0 if already
+   there, -1 if out of memory. */
+int chat_access_mask_add(struct chat_chan *ch, struct chat_mask **list,
+    const char *mask, const char *by);
+/* Removes mask (compared case-insensitively) from *list; returns 1 if
+   it was there. */
+int chat_access_mask_del(struct chat_chan *ch, struct chat_mask **list,
+    const char *mask);
+/* Frees ch's three mask lists. */
+void chat_access_masks_clear(struct chat_chan *ch);
 
 /* chat-msg.c */
 chat_cmd_fn chat_msg_privmsg, chat_msg_notice, chat_msg_away;

@@ -5,20 +5,45 @@
 
 #include "chat-int.h"
 
-/* Sends one message to a channel, or says why it cannot. */
+/* One resolved target of PRIVMSG or NOTICE. */
+struct chat_msg_target {
+	struct chat_chan *ch;
+	struct chat_user *to;
+	int status; /* STATUSMSG prefix ('@' or '+') or 0 */
+};
+
+/* Sends one message to a channel (to its operators, or voiced members
+   too, for a STATUSMSG target), or says why it cannot. */
 static void
-chat_msg_to_chan(struct chat_user *u, struct chat_chan *ch, const char *text,
-    int notice)
+chat_msg_to_chan(struct chat_user *u, const struct chat_msg_target *t,
+    const char *text, int notice)
 {
-	if (ch->no_external && chat_state_member(u, ch) == NULL) {
+	struct chat_chan *ch = t->ch;
+	char target[IRC_CHANNEL_MAX + 2];
+
+	/* +C: a CTCP other than ACTION (/me) is refused. */
+	if (!chat_access_speak(u, ch) || (ch->no_ctcp && text[0] == '\001' &&
+	    strncmp(text + 1, "ACTION ", 7) != 0)) {
 		if (!notice)
 			chat_send_reply(u, IRC_ERR_CANNOTSENDTOCHAN, ch->name);
 		return;
 	}
+	if (t->status == 0) {
+		if (notice)
+			chat_send_chan(ch, u, u, IRC_MSG_NOTICE, ch->name,
+			    text);
+		else
+			chat_send_chan(ch, u, u, IRC_MSG_PRIVMSG, ch->name,
+			    text);
+		return;
+	}
+	snprintf(target, sizeof(target), "%c%s", t->status, ch->name);
 	if (notice)
-		chat_send_chan(ch, u, u, IRC_MSG_NOTICE, ch->name, text);
+		chat_send_chan_status(ch, t->status, u, u, IRC_MSG_NOTICE,
+		    target, text);
 	else
-		chat_send_chan(ch, u, u, IRC_MSG_PRIVMSG, ch->name, text);
+		chat_send_chan_status(ch, t->status, u, u, IRC_MSG_PRIVMSG,
+		    target, text);
 }
 
 static void
@@ -33,12 +58,38 @@ chat_msg_to_user(struct chat_user *u, struct chat_user *to, const char *text,
 		chat_send_reply(u, IRC_RPL_AWAY, to->nick, to->away);
 }
 
-/* PRIVMSG and NOTICE: NOTICE never causes a reply (RFC 2812 3.3.2). */
+/* Resolves one name of a target list into *t; returns 0, or -1 after
+   saying (for PRIVMSG) that there is no such target. */
+static int
+chat_msg_resolve(struct chat_user *u, const char *name, int notice,
+    struct chat_msg_target *t)
+{
+	const char *n = name;
+
+	memset(t, 0, sizeof(*t));
+	if ((*n == '@' || *n == '+') && irc_is_channel(n + 1))
+		t->status = *n++;
+	if (irc_is_channel(n))
+		t->ch = chat_state_find_chan(u->chat, n);
+	else
+		t->to = chat_state_find_registered(u->chat, n);
+	if (t->ch != NULL || t->to != NULL)
+		return 0;
+	if (!notice)
+		chat_send_reply(u, IRC_ERR_NOSUCHNICK, name);
+	return -1;
+}
+
+/* PRIVMSG and NOTICE: NOTICE never causes a reply (RFC 2812 3.3.2).
+   The targets are resolved first: one named twice (in any case) gets
+   the message once, and a list longer than TARGMAX sends nothing. */
 static void
 chat_msg_send(struct chat_user *u, struct irc_msg *m, int notice)
 {
+	struct chat_msg_target t[IRC_TARGMAX];
 	const char *list, *text;
 	char name[CHAT_OUT_MAX];
+	size_t n = 0, i, j;
 
 	if (m->nparams < 1 || m->params[0][0] == '\0') {
 		if (!notice)
@@ -55,19 +106,29 @@ chat_msg_send(struct chat_user *u, struct irc_msg *m, int notice)
 	if (!notice)
 		u->idle_since = time(NULL);
 	while (irc_list_next(&list, name, sizeof(name)) > 0) {
-		struct chat_chan *ch = NULL;
-		struct chat_user *to = NULL;
+		struct chat_msg_target one;
 
-		if (irc_is_channel(name))
-			ch = chat_state_find_chan(u->chat, name);
+		if (chat_msg_resolve(u, name, notice, &one) == -1)
+			continue;
+		for (j = 0; j < n; j++)
+			if (t[j].ch == one.ch && t[j].to == one.to &&
+			    t[j].status == one.status)
+				break;
+		if (j < n)
+			continue;
+		if (n == IRC_TARGMAX) {
+			if (!notice)
+				chat_send_reply(u, IRC_ERR_TOOMANYTARGETS,
+				    name, IRC_TARGMAX);
+			return;
+		}
+		t[n++] = one;
+	}
+	for (i = 0; i < n; i++) {
+		if (t[i].ch != NULL)
+			chat_msg_to_chan(u, &t[i], text, notice);
 		else
-			to = chat_state_find_registered(u->chat, name);
-		if (ch != NULL)
-			chat_msg_to_chan(u, ch, text, notice);
-		else if (to != NULL)
-			chat_msg_to_user(u, to, text, notice);
-		else if (!notice)
-			chat_send_reply(u, IRC_ERR_NOSUCHNICK, name);
+			chat_msg_to_user(u, t[i].to, text, notice);
 	}
 }
 

@@ -26,7 +26,7 @@ chat_query_send_lusers(struct chat_user *u)
 	if (chat->nunknown > 0)
 		chat_send_reply(u, IRC_RPL_LUSERUNKNOWN, chat->nunknown);
 	chat_send_reply(u, IRC_RPL_LUSERCHANNELS, nametab_count(&chat->chans));
-	chat_send_reply(u, IRC_RPL_LUSERME, chat->nusers + chat->nunknown);
+	chat_send_reply(u, IRC_RPL_LUSERME, chat->nusers);
 	chat_send_reply(u, IRC_RPL_LOCALUSERS, chat->nusers, chat->maxusers,
 	    chat->nusers, chat->maxusers);
 	chat_send_reply(u, IRC_RPL_GLOBALUSERS, all,
@@ -107,7 +107,9 @@ chat_query_whois(struct chat_user *u, struct irc_msg *m)
 	    who->realname);
 	chat_send_list_begin(&l, u, IRC_RPL_WHOISCHANNELS, who->nick);
 	TAILQ_FOREACH(mb, &who->chans, by_user)
-		chat_send_list_add(&l, mb->op ? "@" : "", mb->ch->name);
+		if (chat_chan_visible(u, mb->ch))
+			chat_send_list_add(&l, mb->op ? "@" : mb->voice ? "+" :
+			    "", mb->ch->name);
 	chat_send_list_end(&l);
 	chat_send_reply(u, IRC_RPL_WHOISSERVER, who->nick, chat->name,
 	    "evsock chat");

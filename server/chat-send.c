@@ -160,6 +160,29 @@ chat_send_chan_msg(struct chat_chan *ch, struct chat_user *except,
 }
 
 void
+chat_send_chan_status(struct chat_chan *ch, int status,
+    struct chat_user *except, struct chat_user *from, const char *cmd,
+    const char *fmt, ...)
+{
+	struct chat_member *mb;
+	struct evs_msg *m;
+	va_list ap;
+
+	va_start(ap, fmt);
+	m = chat_send_vnew(from, cmd, fmt, ap);
+	va_end(ap);
+	if (m == NULL)
+		return;
+	TAILQ_FOREACH(mb, &ch->members, by_chan) {
+		if (mb->u == except ||
+		    !(mb->op || (status == '+' && mb->voice)))
+			continue;
+		evs_conn_send_msg(mb->u->c, m);
+	}
+	evs_msg_unref(m);
+}
+
+void
 chat_send_peers(struct chat_user *from, int self, const char *cmd,
     const char *fmt, ...)
 {

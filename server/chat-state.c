@@ -57,6 +57,7 @@ static void
 chat_state_user_free(struct chat_user *u)
 {
 	chat_flood_clear(u);
+	chat_access_invites_clear(u);
 	free(u->away);
 	free(u->quit_reason);
 	free(u);
@@ -112,11 +113,13 @@ chat_state_user_new(struct evs_chat *chat, struct evs_conn *c)
 }
 
 void
-chat_state_quit(struct chat_user *u)
+chat_state_detach(struct chat_user *u)
 {
 	struct evs_chat *chat = u->chat;
 	struct chat_link *link = chat_state_link(u);
 
+	if (u->flags & U_DETACHED)
+		return;
 	/* Other instances drop the memberships with the user. */
 	if (link != NULL)
 		link->ops->quit(link, u);
@@ -137,7 +140,17 @@ chat_state_quit(struct chat_user *u)
 		else
 			chat->nunknown--;
 	}
-	TAILQ_REMOVE(&chat->users, u, link);
+	chat_access_invites_clear(u);
+	/* Unregistered: no query counts or finds it any more. */
+	u->flags &= ~(unsigned)(U_REGISTERED | U_INVISIBLE);
+	u->flags |= U_DETACHED;
+}
+
+void
+chat_state_quit(struct chat_user *u)
+{
+	chat_state_detach(u);
+	TAILQ_REMOVE(&u->chat->users, u, link);
 	chat_state_user_free(u);
 }
 
@@ -240,6 +253,7 @@ chat_state_part(struct chat_member *m)
 	free(m);
 	if (ch->nmembers == 0) {
 		nametab_del(&u->chat->chans, &ch->h);
+		chat_access_masks_clear(ch);
 		free(ch->topic);
 		free(ch);
 	}

@@ -7,9 +7,9 @@
  *
  * A connection ends in exactly one place, chat_close(), which the
  * engine calls from its reaper after the socket is gone: only there is
- * a user removed from channels and freed, and only there do its peers
- * see its QUIT.  Everything else (QUIT, timeouts, a bad password,
- * shutdown) just says goodbye and asks the engine to close.
+ * a user freed.  QUIT, timeouts and a bad password take effect at once
+ * (chat_disconnect: peers see the QUIT, the user leaves its channels
+ * and its nick is free) while the connection drains its goodbye.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -52,6 +52,7 @@ static const struct evs_service chat_service = {
 static const struct chat_cmd chat_cmds[] = {
 	{ "AWAY", chat_msg_away, 0, 0 },
 	{ "CAP", chat_reg_cap, 1, 1 },
+	{ "INVITE", chat_chan_invite, 0, 0 },
 	{ "JOIN", chat_chan_join, 1, 0 },
 	{ "KICK", chat_chan_kick, 2, 0 },
 	{ "LIST", chat_chan_list, 0, 0 },
@@ -98,6 +99,18 @@ chat_read_line_limit(struct evs_chat *chat)
 		chat->outmax = m > CHAT_OUT_MAX ? CHAT_OUT_MAX : (size_t)m;
 }
 
+/* Ends u's presence: its peers see the QUIT, and it leaves channels,
+   the nick table and the counts, whether or not the socket is gone. */
+static void
+chat_leave(struct chat_user *u, const char *reason)
+{
+	if (u->flags & U_DETACHED)
+		return;
+	if ((u->flags & U_REGISTERED) && !TAILQ_EMPTY(&u->chans))
+		chat_send_peers(u, 0, IRC_MSG_QUIT, reason);
+	chat_state_detach(u);
+}
+
 void
 chat_disconnect(struct chat_user *u, const char *reason)
 {
@@ -111,6 +124,7 @@ chat_disconnect(struct chat_user *u, const char *reason)
 		u->quit_reason = strdup(reason);
 	if ((n = chat_send_error(line, sizeof(line), u->host, reason)) > 0)
 		chat_send_raw(u, line, n);
+	chat_leave(u, u->quit_reason != NULL ? u->quit_reason : reason);
 	evs_conn_close(u->c, reason);
 }
 
@@ -142,8 +156,7 @@ chat_close(struct evs_conn *c, const char *reason, void *arg)
 		return;
 	if (u->quit_reason != NULL)
 		reason = u->quit_reason;
-	if ((u->flags & U_REGISTERED) && !TAILQ_EMPTY(&u->chans))
-		chat_send_peers(u, 0, IRC_MSG_QUIT, reason);
+	chat_leave(u, reason);
 	evs_conn_set_data(c, NULL);
 	chat_state_quit(u);
 }
@@ -206,15 +219,55 @@ chat_overlong(struct evs_conn *c, void *arg)
 	chat_send_reply(u, IRC_ERR_INPUTTOOLONG);
 }
 
+/* Returns the index past spaces from i (past the word at i first when
+   `word` is set). */
+static size_t
+chat_skip(const char *line, size_t len, size_t i, int word)
+{
+	if (word)
+		while (i < len && line[i] != ' ' && line[i] != '\0')
+			i++;
+	while (i < len && line[i] == ' ')
+		i++;
+	return i;
+}
+
+/* Answers a line the parser refused for a NUL, CR or LF inside it,
+   naming its command (the first word after any tags and prefix). */
+static void
+chat_refuse_badchar(struct chat_user *u, const char *line, size_t len)
+{
+	char cmd[32];
+	size_t i = chat_skip(line, len, 0, 0), n = 0;
+
+	if (i < len && line[i] == '@')
+		i = chat_skip(line, len, i, 1);
+	if (i < len && line[i] == ':')
+		i = chat_skip(line, len, i, 1);
+	while (i < len && n < sizeof(cmd) - 1 && line[i] > ' ' &&
+	    (unsigned char)line[i] < 0x7f) {
+		char ch = line[i++];
+
+		cmd[n++] = ch >= 'a' && ch <= 'z' ? (char)(ch - 'a' + 'A') : ch;
+	}
+	cmd[n] = '\0';
+	chat_send_reply(u, IRC_ERR_UNKNOWNERROR, n > 0 ? cmd : "*",
+	    "Line contains a NUL, CR or LF byte and was not run");
+}
+
 void
 chat_dispatch(struct chat_user *u, char *line, size_t len)
 {
 	struct irc_msg m;
 	const struct chat_cmd *cmd = NULL;
 	size_t i;
+	int r;
 
-	if (irc_parse(line, len, &m) != IRC_PARSE_OK)
+	if ((r = irc_parse(line, len, &m)) != IRC_PARSE_OK) {
+		if (r == IRC_PARSE_BADCHAR)
+			chat_refuse_badchar(u, line, len);
 		return;
+	}
 	for (i = 0; i < sizeof(chat_cmds) / sizeof(chat_cmds[0]); i++) {
 		if (strcmp(chat_cmds[i].name, m.command) == 0) {
 			cmd = &chat_cmds[i];

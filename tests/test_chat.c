@@ -319,9 +319,9 @@ START_TEST(test_chat_register_burst)
 	    "running version evsockd-" EVS_VERSION);
 	tc_wait(a, ":evsockd 003 alice :This server was created ");
 	tc_expect(a, " 004 ", ":evsockd 004 alice evsockd evsockd-"
-	    EVS_VERSION " i nto o");
+	    EVS_VERSION " i CIbeiklmnostv beIklov");
 	tc_wait(a, ":evsockd 005 alice AWAYLEN=200 CASEMAPPING=ascii ");
-	tc_wait(a, " PREFIX=(o)@ ");
+	tc_wait(a, " PREFIX=(ov)@+ ");
 	tc_expect(a, " 251 ", ":evsockd 251 alice :There are 1 users and 0 "
 	    "invisible on 1 servers");
 	tc_expect(a, " 254 ", ":evsockd 254 alice 0 :channels formed");
