@@ -46,6 +46,7 @@ static void memtrim_tick(evutil_socket_t, short, void *);
 static void *memtrim_ev_malloc(size_t);
 static void *memtrim_ev_realloc(void *, size_t);
 static void memtrim_ev_free(void *);
+static int memtrim_in_zone(const void *);
 
 /*
  * libevent keeps a small record for every descriptor number it has
