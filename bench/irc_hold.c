@@ -126,10 +126,11 @@ line(int i, char *s, size_t n, double now)
 		}
 		c->st = H_JOIN;
 		if (nchan > 1)
-			n = (size_t)snprintf(out, sizeof(out), "JOIN #bench%d\r\n",
-			    i % nchan);
+			n = (size_t)snprintf(out, sizeof(out),
+			    "JOIN #bench%d\r\n", i % nchan);
 		else
-			n = (size_t)snprintf(out, sizeof(out), "JOIN #bench\r\n");
+			n = (size_t)snprintf(out, sizeof(out),
+			    "JOIN #bench\r\n");
 		put(i, out, n);
 		return;
 	}
@@ -139,8 +140,9 @@ line(int i, char *s, size_t n, double now)
 		inflight--;
 		return;
 	}
-	if (c->st != H_QUIT && (strncmp(cmd, "433 ", 4) == 0 ||
-	    strncmp(cmd, "ERROR", 5) == 0 || strncmp(cmd, "451 ", 4) == 0)) {
+	if (c->st != H_QUIT &&
+	    (strncmp(cmd, "433 ", 4) == 0 || strncmp(cmd, "ERROR", 5) == 0 ||
+	        strncmp(cmd, "451 ", 4) == 0)) {
 		nick_of(i, nick);
 		fprintf(stderr, "irc_hold: client %d (%s): %.200s\n", i, nick,
 		    s);
@@ -267,12 +269,21 @@ main(int argc, char **argv)
 
 	while ((ch = getopt(argc, argv, "n:C:w:p:")) != -1) {
 		switch (ch) {
-		case 'n': n = atoi(optarg); break;
-		case 'C': nchan = atoi(optarg); break;
-		case 'w': window = atoi(optarg); break;
-		case 'p': pid = atoi(optarg); break;
+		case 'n':
+			n = atoi(optarg);
+			break;
+		case 'C':
+			nchan = atoi(optarg);
+			break;
+		case 'w':
+			window = atoi(optarg);
+			break;
+		case 'p':
+			pid = atoi(optarg);
+			break;
 		default:
-			fprintf(stderr, "usage: irc_hold -n N [-C CHANNELS] "
+			fprintf(stderr,
+			    "usage: irc_hold -n N [-C CHANNELS] "
 			    "[-w IN_FLIGHT] [-p SERVER_PID] HOST:PORT\n");
 			return 2;
 		}

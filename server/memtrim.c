@@ -61,8 +61,8 @@ static struct {
 	pthread_mutex_t lock;
 	char *zone[MEMTRIM_ZONES_MAX];
 	size_t nzones;
-	size_t used;      /* slots handed out of the newest zone */
-	void *freelist;   /* slots given back */
+	size_t used;    /* slots handed out of the newest zone */
+	void *freelist; /* slots given back */
 } memtrim_small = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 void
@@ -151,8 +151,7 @@ struct memtrim *
 memtrim_new(struct event_base *base, unsigned interval_ms)
 {
 	struct memtrim *t = calloc(1, sizeof(*t));
-	struct timeval tv = { interval_ms / 1000,
-	    (interval_ms % 1000) * 1000 };
+	struct timeval tv = { interval_ms / 1000, (interval_ms % 1000) * 1000 };
 
 	if (t == NULL)
 		return NULL;
@@ -200,7 +199,8 @@ memtrim_tick(evutil_socket_t fd, short what, void *arg)
 			return;
 		malloc_trim(0);
 		log_debug("returned free heap memory: %zu KiB free, %zu KiB in "
-		    "use", mi.fordblks / 1024, mi.uordblks / 1024);
+		          "use",
+		    mi.fordblks / 1024, mi.uordblks / 1024);
 		t->low = mi.fordblks;
 	}
 #else
