@@ -24,6 +24,7 @@ struct chatmode {
 	struct event_base *base;
 	struct evdns_base *dns;
 	struct evs_client *cl;
+	struct evs_tls *tls;       /* --tls settings, or NULL */
 	struct event *in_ev;       /* stdin when it is not a terminal */
 	struct evbuffer *inbuf;
 	struct chatedit *edit;     /* stdin when it is a terminal */

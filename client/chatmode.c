@@ -23,6 +23,7 @@
 #include <event2/event.h>
 
 #include <evsock/client.h>
+#include <evsock/tls.h>
 
 #include "../common/irc.h"
 #include "../common/opt.h"
@@ -44,7 +45,7 @@ static const struct evs_client_callbacks chatmode_callbacks = {
 };
 
 static const char chatmode_usage_head[] =
-"usage: evsock chat [--nick NICK] [--password PASS] HOST:PORT\n"
+"usage: evsock chat [--nick NICK] [--password PASS] [--tls] HOST:PORT\n"
 "\n"
 "Joins an IRC server and shows its traffic.  Typed lines go to the\n"
 "current channel (on a terminal with line editing and history: what\n"
@@ -56,6 +57,11 @@ static const char chatmode_usage_tail[] =
 "  -p, --password PASS        send PASS first (default: $EVSOCK_PASSWORD;\n"
 "                             the environment keeps it out of ps)\n"
 "  -w, --connect-timeout DUR  give up connecting after DUR (default 10s)\n"
+"      --tls                  speak TLS (the server's certificate must\n"
+"                             verify against the system's CA store\n"
+"                             and name HOST; chat's TLS port is 6697)\n"
+"      --ca-file FILE         verify against the CA certificates in FILE\n"
+"      --insecure             TLS without any verification\n"
 "  -h, --help                 this text\n"
 "\n"
 "Exit status: 0 after /quit or end of input, 1 when the server refuses\n"
@@ -329,11 +335,15 @@ chatmode_options(struct chatmode *cm, int argc, char **argv,
 		{ "nick", required_argument, NULL, 'n' },
 		{ "password", required_argument, NULL, 'p' },
 		{ "connect-timeout", required_argument, NULL, 'w' },
+		{ "tls", no_argument, NULL, 'T' },
+		{ "ca-file", required_argument, NULL, 'C' },
+		{ "insecure", no_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *nick = getenv("USER"), *err;
-	int ch;
+	const char *nick = getenv("USER"), *err, *ca_file = NULL;
+	int ch, tls = 0, insecure = 0;
+	char why[256];
 
 	cm->password = getenv("EVSOCK_PASSWORD");
 	optind = 1;
@@ -361,6 +371,16 @@ chatmode_options(struct chatmode *cm, int argc, char **argv,
 				return -1;
 			}
 			break;
+		case 'T':
+			tls = 1;
+			break;
+		case 'C':
+			ca_file = optarg;
+			tls = 1;
+			break;
+		case 'I':
+			insecure = tls = 1;
+			break;
 		case 'h':
 			chatmode_usage(stdout);
 			*exit_status = 0;
@@ -374,6 +394,12 @@ chatmode_options(struct chatmode *cm, int argc, char **argv,
 	if (argc - optind != 1) {
 		chatmode_usage(stderr);
 		*exit_status = 2;
+		return -1;
+	}
+	if (tls && (cm->tls = evs_tls_client_new(ca_file, insecure, why,
+	    sizeof(why))) == NULL) {
+		fprintf(stderr, "evsock: %s\n", why);
+		*exit_status = 1;
 		return -1;
 	}
 	if (cm->password != NULL && cm->password[0] == '\0')
@@ -432,6 +458,8 @@ chatmode_main(int argc, char **argv)
 		cm.status = 1;
 		goto out;
 	}
+	if (cm.tls != NULL)
+		evs_client_set_tls(cm.cl, cm.tls, NULL);
 	if (evs_client_connect(cm.cl, argv[optind], (unsigned)timeout_ms) ==
 	    -1) {
 		fprintf(stderr, "evsock: %s: expected HOST:PORT with a port "
@@ -443,6 +471,7 @@ chatmode_main(int argc, char **argv)
 out:
 	chatedit_free(cm.edit);
 	evs_client_free(cm.cl);
+	evs_tls_free(cm.tls);
 	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 		if (cm.sig_ev[i] != NULL)
 			event_free(cm.sig_ev[i]);

@@ -24,11 +24,14 @@
 
 #include "../common/addr.h"
 #include "../common/sockio.h"
+#include "../common/tls.h"
+#include "../common/tlsio.h"
 
 enum client_state {
 	CLIENT_IDLE,
 	CLIENT_RESOLVING,
 	CLIENT_CONNECTING,
+	CLIENT_HANDSHAKING, /* TLS: connected, handshake under way */
 	CLIENT_CONNECTED,
 	CLIENT_DONE
 };
@@ -59,6 +62,13 @@ struct evs_client {
 	int last_err;
 	int error;
 	char reason[320];
+	struct evs_tls *tls;        /* TLS settings, or NULL for plain TCP */
+	struct tlsio *tio;          /* the TLS transport once connected */
+	struct evbuffer *plain;     /* TLS: decrypted input for data() */
+	struct evbuffer *wire;      /* TLS: records on their way out */
+	int tls_shut;               /* TLS: close_notify sent */
+	char server_name[ADDR_HOST_MAX]; /* checked and sent as SNI; "":
+	                                    the target's host */
 };
 
 static void client_read_cb(struct bufferevent *, void *);
@@ -73,6 +83,12 @@ static int client_start(struct evs_client *, const struct sockaddr *,
     socklen_t);
 static void client_finish(struct evs_client *, int, const char *);
 static void client_check_flushed(struct evs_client *);
+static void client_up(struct evs_client *);
+static int client_tls_start(struct evs_client *);
+static void client_tls_read(struct evs_client *);
+static int client_tls_send(struct evs_client *, struct sockio_out *);
+static int client_tls_flush(struct evs_client *);
+static void client_tls_failed(struct evs_client *, const char *);
 static int client_queue(struct evs_client *, struct sockio_out *);
 
 struct evs_client *
@@ -117,6 +133,11 @@ evs_client_free(struct evs_client *cl)
 		event_free(cl->deferred);
 	if (cl->early != NULL)
 		evbuffer_free(cl->early);
+	tlsio_free(cl->tio);
+	if (cl->plain != NULL)
+		evbuffer_free(cl->plain);
+	if (cl->wire != NULL)
+		evbuffer_free(cl->wire);
 	if (cl->ai_list != NULL)
 		evutil_freeaddrinfo(cl->ai_list);
 	if (cl->own_dns != NULL)
@@ -339,6 +360,10 @@ client_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (cl->state == CLIENT_HANDSHAKING) {
+		client_tls_failed(cl, "handshake timed out");
+		return;
+	}
 	if (cl->state != CLIENT_RESOLVING && cl->state != CLIENT_CONNECTING)
 		return;
 	if (cl->req != NULL) {
@@ -385,6 +410,11 @@ client_read_cb(struct bufferevent *bev, void *arg)
 	struct evs_client *cl = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 
+	if (cl->tio != NULL &&
+	    (cl->state == CLIENT_HANDSHAKING || cl->state == CLIENT_CONNECTED)) {
+		client_tls_read(cl);
+		return;
+	}
 	if (cl->state != CLIENT_CONNECTED || cl->cbs->data == NULL) {
 		evbuffer_drain(in, evbuffer_get_length(in));
 		return;
@@ -398,6 +428,14 @@ client_check_flushed(struct evs_client *cl)
 	if (cl->state != CLIENT_CONNECTED ||
 	    evbuffer_get_length(bufferevent_get_output(cl->bev)) > 0)
 		return;
+	/* TLS: close_notify before the FIN; its write brings us back. */
+	if ((cl->shut_wr || cl->closing) && cl->tio != NULL && !cl->tls_shut) {
+		cl->tls_shut = 1;
+		tlsio_shutdown(cl->tio, cl->wire);
+		if (client_tls_flush(cl) == -1 ||
+		    evbuffer_get_length(bufferevent_get_output(cl->bev)) > 0)
+			return;
+	}
 	if (cl->shut_wr && !cl->shut_done) {
 		cl->shut_done = 1;
 		(void)shutdown(bufferevent_getfd(cl->bev), SHUT_WR);
@@ -429,25 +467,15 @@ client_event_cb(struct bufferevent *bev, short what, void *arg)
 	(void)bev;
 	if (cl->state == CLIENT_CONNECTING) {
 		if (what & BEV_EVENT_CONNECTED) {
-			cl->state = CLIENT_CONNECTED;
-			event_del(cl->timer);
 			if (cl->ai_list != NULL) {
 				evutil_freeaddrinfo(cl->ai_list);
 				cl->ai_list = cl->ai_next = NULL;
 			}
-			if (!cl->paused)
-				bufferevent_enable(cl->bev, EV_READ);
-			bufferevent_setwatermark(cl->bev, EV_WRITE,
-			    cl->drain_level, 0);
-			/* What was sent while resolving or connecting goes
-			   first, ahead of anything connected() sends. */
-			if (evbuffer_get_length(cl->early) > 0)
-				evbuffer_add_buffer(bufferevent_get_output(
-				    cl->bev), cl->early);
-			if (cl->cbs->connected != NULL)
-				cl->cbs->connected(cl, cl->arg);
-			if (cl->state == CLIENT_CONNECTED)
-				client_check_flushed(cl);
+			if (cl->tls != NULL) {
+				(void)client_tls_start(cl);
+				return;
+			}
+			client_up(cl);
 			return;
 		}
 		cl->last_err = EVUTIL_SOCKET_ERROR();
@@ -456,8 +484,20 @@ client_event_cb(struct bufferevent *bev, short what, void *arg)
 		client_try_next(cl);
 		return;
 	}
+	if (cl->state == CLIENT_HANDSHAKING) {
+		err = (what & BEV_EVENT_ERROR) ? EVUTIL_SOCKET_ERROR() : 0;
+		if (what & BEV_EVENT_EOF)
+			tlsio_input_eof(cl->tio);
+		client_tls_failed(cl, err != 0 ? strerror(err) :
+		    "the server closed the connection during the handshake");
+		return;
+	}
 	if (cl->state != CLIENT_CONNECTED)
 		return;
+	/* The read callback has taken every record that came before the
+	   FIN. */
+	if ((what & BEV_EVENT_EOF) && cl->tio != NULL)
+		tlsio_input_eof(cl->tio);
 	if (what & BEV_EVENT_EOF) {
 		if (cl->cbs->eof != NULL) {
 			cl->cbs->eof(cl, cl->arg);
@@ -514,6 +554,8 @@ client_queue(struct evs_client *cl, struct sockio_out *o)
 	}
 	if (cl->state != CLIENT_CONNECTED)
 		return sockio_queue(cl->early, o) == 0 ? 0 : -1;
+	if (cl->tio != NULL)
+		return client_tls_send(cl, o);
 	switch (sockio_write_through(bufferevent_getfd(cl->bev),
 	    bufferevent_get_output(cl->bev), o)) {
 	case 0:
@@ -573,7 +615,8 @@ evs_client_resume(struct evs_client *cl)
 	if (cl->bev == NULL || cl->state != CLIENT_CONNECTED || cl->closing)
 		return;
 	bufferevent_enable(cl->bev, EV_READ);
-	if (evbuffer_get_length(bufferevent_get_input(cl->bev)) > 0)
+	if (evbuffer_get_length(bufferevent_get_input(cl->bev)) > 0 ||
+	    (cl->plain != NULL && evbuffer_get_length(cl->plain) > 0))
 		bufferevent_trigger(cl->bev, EV_READ,
 		    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
 }
@@ -596,4 +639,171 @@ evutil_socket_t
 evs_client_fd(const struct evs_client *cl)
 {
 	return cl->bev != NULL ? bufferevent_getfd(cl->bev) : -1;
+}
+
+int
+evs_client_set_tls(struct evs_client *cl, struct evs_tls *tls,
+    const char *server_name)
+{
+	if (cl->state != CLIENT_IDLE || (tls != NULL && tls_is_server(tls))) {
+		errno = EINVAL;
+		return -1;
+	}
+	cl->tls = tls;
+	snprintf(cl->server_name, sizeof(cl->server_name), "%s",
+	    server_name != NULL ? server_name : "");
+	return 0;
+}
+
+/* The connection is up (after the TLS handshake, for TLS): output
+   waiting in `early` goes first, then connected() runs. */
+static void
+client_up(struct evs_client *cl)
+{
+	cl->state = CLIENT_CONNECTED;
+	event_del(cl->timer);
+	if (!cl->paused)
+		bufferevent_enable(cl->bev, EV_READ);
+	bufferevent_setwatermark(cl->bev, EV_WRITE, cl->drain_level, 0);
+	/* What was sent while resolving or connecting goes first, ahead
+	   of anything connected() sends. */
+	if (evbuffer_get_length(cl->early) > 0) {
+		if (cl->tio != NULL) {
+			struct sockio_out o = { .buf = cl->early };
+
+			if (client_tls_send(cl, &o) == -1)
+				return;
+		} else {
+			evbuffer_add_buffer(bufferevent_get_output(cl->bev),
+			    cl->early);
+		}
+	}
+	if (cl->cbs->connected != NULL)
+		cl->cbs->connected(cl, cl->arg);
+	if (cl->state == CLIENT_CONNECTED)
+		client_check_flushed(cl);
+}
+
+/* TCP is up: the TLS handshake starts, under the connect deadline.
+   Returns 0, or -1 when the client finished. */
+static int
+client_tls_start(struct evs_client *cl)
+{
+	const char *name = cl->server_name[0] != '\0' ? cl->server_name :
+	    cl->host;
+
+	cl->state = CLIENT_HANDSHAKING;
+	if ((cl->plain == NULL && (cl->plain = evbuffer_new()) == NULL) ||
+	    (cl->wire == NULL && (cl->wire = evbuffer_new()) == NULL) ||
+	    (cl->tio = tlsio_new(cl->tls, bufferevent_getfd(cl->bev),
+	    name)) == NULL) {
+		client_tls_failed(cl, "out of memory");
+		return -1;
+	}
+	/* The bufferevent reads; the SSL takes its records from there. */
+	tlsio_set_input(cl->tio, bufferevent_get_input(cl->bev));
+	bufferevent_enable(cl->bev, EV_READ);
+	client_tls_read(cl);
+	return cl->state == CLIENT_DONE ? -1 : 0;
+}
+
+/* The handshake or the connection failed: one line naming the peer. */
+static void
+client_tls_failed(struct evs_client *cl, const char *why)
+{
+	char msg[300];
+
+	snprintf(msg, sizeof(msg), "TLS with %s: %s", cl->target, why);
+	client_finish(cl, EPROTO, msg);
+}
+
+/* Runs the handshake, then decrypts what arrived and hands it to
+   data(). */
+static void
+client_tls_read(struct evs_client *cl)
+{
+	char buf[16384];
+	ssize_t n;
+	int rc;
+
+	if (cl->state == CLIENT_HANDSHAKING) {
+		rc = tlsio_handshake(cl->tio, cl->wire);
+		if (client_tls_flush(cl) == -1)
+			return;
+		if (rc == TLSIO_ERROR) {
+			client_tls_failed(cl, tlsio_error(cl->tio));
+			return;
+		}
+		if (rc == 0)
+			return;
+		client_up(cl);
+		if (cl->state != CLIENT_CONNECTED)
+			return;
+	}
+	while (!cl->paused) {
+		n = tlsio_read(cl->tio, buf, sizeof(buf), cl->wire);
+		if (client_tls_flush(cl) == -1)
+			return;
+		if (n > 0) {
+			if (evbuffer_add(cl->plain, buf, (size_t)n) == -1) {
+				client_tls_failed(cl, "out of memory");
+				return;
+			}
+			continue;
+		}
+		if (n == TLSIO_ERROR) {
+			client_tls_failed(cl, tlsio_error(cl->tio));
+			return;
+		}
+		break; /* TLSIO_AGAIN, or the end: the EOF event follows */
+	}
+	if (evbuffer_get_length(cl->plain) == 0)
+		return;
+	if (cl->cbs->data == NULL)
+		evbuffer_drain(cl->plain, evbuffer_get_length(cl->plain));
+	else
+		cl->cbs->data(cl, cl->plain, cl->arg);
+}
+
+/* Encrypts o (taken) and writes the records through.  Returns 0 or
+   -1. */
+static int
+client_tls_send(struct evs_client *cl, struct sockio_out *o)
+{
+	int rc = o->buf != NULL ? tlsio_write_buffer(cl->tio, o->buf,
+	    cl->wire) : tlsio_write(cl->tio, o->data, o->len, cl->wire);
+
+	/* The bytes are encrypted (or kept by the SSL until its
+	   handshake): a reference can go. */
+	sockio_discard(o);
+	if (rc == -1) {
+		evbuffer_drain(cl->wire, evbuffer_get_length(cl->wire));
+		client_tls_failed(cl, *tlsio_error(cl->tio) != '\0' ?
+		    tlsio_error(cl->tio) : "out of memory");
+		return -1;
+	}
+	return client_tls_flush(cl);
+}
+
+/* Writes the records made so far through, like plain output: straight
+   to the socket while nothing is queued, the rest queued.  Returns 0
+   or -1 (the client ended). */
+static int
+client_tls_flush(struct evs_client *cl)
+{
+	struct sockio_out o = { .buf = cl->wire };
+
+	if (evbuffer_get_length(cl->wire) == 0)
+		return 0;
+	switch (sockio_write_through(bufferevent_getfd(cl->bev),
+	    bufferevent_get_output(cl->bev), &o)) {
+	case 0:
+		return 0;
+	case SOCKIO_WRITE_ERROR:
+		client_write_failed(cl, errno);
+		return -1;
+	default:
+		client_tls_failed(cl, "out of memory");
+		return -1;
+	}
 }

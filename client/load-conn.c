@@ -15,6 +15,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "../common/tls.h"
 #include "load-engine.h"
 
 #define RING_MAX (1u << 16)
@@ -35,24 +39,118 @@ static ssize_t load_conn_send(struct load_conn *c, const void *buf,
     size_t len);
 static void load_conn_peer(const struct load_conn *c, char *buf,
     size_t len);
+static void load_conn_tls_start(struct load_conn *c);
+static void load_conn_tls_step(struct load_conn *c, short what);
 
 /*
  * The transport: every byte in and out of a load connection passes
- * through these two.  Plain TCP today; TLS (--tls) wraps the socket
- * here -- a handshake after connect, then SSL_read/SSL_write with
- * their want-read/want-write mapped to EAGAIN -- and nothing above
- * changes.
+ * through these two.  With --tls the socket is wrapped here -- a
+ * handshake after connect (load_conn_tls_step), then SSL_read and
+ * SSL_write with their want-read/want-write mapped to EAGAIN -- and
+ * nothing above changes.  A server's EOF without close_notify reads as
+ * an end (the context ignores unexpected EOF), as in plain TCP.
  */
 static ssize_t
 load_conn_recv(struct load_conn *c, void *buf, size_t len)
 {
-	return read(c->fd, buf, len);
+	size_t done;
+	int e;
+
+	if (c->ssl == NULL)
+		return read(c->fd, buf, len);
+	ERR_clear_error();
+	if (SSL_read_ex(c->ssl, buf, len, &done) == 1)
+		return (ssize_t)done;
+	e = SSL_get_error(c->ssl, 0);
+	ERR_clear_error();
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		errno = EAGAIN;
+		return -1;
+	}
+	if (e == SSL_ERROR_ZERO_RETURN ||
+	    (e == SSL_ERROR_SYSCALL && errno == 0))
+		return 0;
+	if (e != SSL_ERROR_SYSCALL)
+		errno = EPROTO;
+	return -1;
 }
 
 static ssize_t
 load_conn_send(struct load_conn *c, const void *buf, size_t len)
 {
-	return write(c->fd, buf, len);
+	size_t done;
+	int e;
+
+	if (c->ssl == NULL)
+		return write(c->fd, buf, len);
+	ERR_clear_error();
+	if (SSL_write_ex(c->ssl, buf, len, &done) == 1)
+		return (ssize_t)done;
+	e = SSL_get_error(c->ssl, 0);
+	ERR_clear_error();
+	errno = e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ ?
+	    EAGAIN : e == SSL_ERROR_SYSCALL && errno != 0 ? errno : EPROTO;
+	return -1;
+}
+
+/* --tls: TCP is up; the handshake runs under the connect timeout, and
+   the connect latency runs to its end. */
+static void
+load_conn_tls_start(struct load_conn *c)
+{
+	const struct load_conf *conf = c->w->conf;
+	SSL *ssl = SSL_new(conf->tls_ctx);
+
+	if (ssl == NULL || SSL_set_fd(ssl, c->fd) != 1 ||
+	    tls_set_peer_name(ssl, conf->tls_name) == -1) {
+		SSL_free(ssl);
+		load_conn_fail(c, ENOMEM);
+		return;
+	}
+	/* Output the kernel does not take is retried from obuf, which may
+	   have moved and may hold more by then. */
+	SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE |
+	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_set_connect_state(ssl);
+	c->ssl = ssl;
+	load_conn_tls_step(c, 0);
+}
+
+static void
+load_conn_tls_step(struct load_conn *c, short what)
+{
+	struct load_worker *w = c->w;
+	const struct load_conf *conf = w->conf;
+	struct timeval tv;
+	char why[200], peer[80];
+	int rc, e;
+
+	if (what & EV_TIMEOUT) {
+		load_conn_fail(c, ETIMEDOUT);
+		return;
+	}
+	ERR_clear_error();
+	rc = SSL_do_handshake(c->ssl);
+	if (rc == 1) {
+		load_conn_connected(c);
+		return;
+	}
+	e = SSL_get_error(c->ssl, rc);
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		tv.tv_sec = (time_t)(conf->connect_timeout_ms / 1000);
+		tv.tv_usec = (suseconds_t)(conf->connect_timeout_ms % 1000 *
+		    1000);
+		event_del(c->ev);
+		event_assign(c->ev, w->base, c->fd, e == SSL_ERROR_WANT_READ ?
+		    EV_READ : EV_WRITE, load_conn_cb, c);
+		event_add(c->ev, conf->connect_timeout_ms ? &tv : NULL);
+		return;
+	}
+	load_conn_peer(c, peer, sizeof(peer));
+	load_worker_note(w, "connection %llu to %s: TLS: %s",
+	    (unsigned long long)c->id, peer,
+	    tls_failure(c->ssl, why, sizeof(why)));
+	load_conn_fail(c, EPROTO);
 }
 
 /* The address c connects to, as text. */
@@ -94,6 +192,8 @@ load_conn_start(struct load_conn *c)
 	c->want_write = 0;
 	c->ooff = c->olen = 0;
 	c->connect_at = load_now();
+	if (w->hs_first == 0 || c->connect_at < w->hs_first)
+		w->hs_first = c->connect_at;
 	fd = socket(to->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 	    0);
 	if (fd == -1)
@@ -136,6 +236,8 @@ load_conn_drop(struct load_conn *c)
 		event_free(c->ev);
 		c->ev = NULL;
 	}
+	SSL_free(c->ssl);
+	c->ssl = NULL;
 	if (c->fd != -1) {
 		close(c->fd);
 		c->fd = -1;
@@ -338,12 +440,18 @@ load_conn_cb(evutil_socket_t fd, short what, void *arg)
 		int err = 0;
 		socklen_t len = sizeof(err);
 
+		if (c->ssl != NULL) {
+			load_conn_tls_step(c, what);
+			return;
+		}
 		if (what & EV_TIMEOUT)
 			err = ETIMEDOUT;
 		else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
 			err = errno;
 		if (err != 0)
 			load_conn_fail(c, err);
+		else if (c->w->conf->tls_ctx != NULL)
+			load_conn_tls_start(c);
 		else
 			load_conn_connected(c);
 		return;
@@ -362,6 +470,8 @@ load_conn_connected(struct load_conn *c)
 
 	w->connecting--;
 	w->up++;
+	if (now > w->hs_last)
+		w->hs_last = now;
 	/* With connections as the load, only connects begun inside the
 	   window count; otherwise every connect is the setup's. */
 	if (!w->conf->churn)
@@ -386,6 +496,7 @@ load_conn_read(struct load_conn *c)
 	size_t want = LOAD_RBUF_SIZE;
 	ssize_t r;
 
+again:
 	if (proto->read_want != NULL)
 		want = proto->read_want(c, want);
 	r = load_conn_recv(c, w->rbuf, want);
@@ -404,4 +515,8 @@ load_conn_read(struct load_conn *c)
 	}
 	w->bytes_in += (size_t)r;
 	proto->input(c, w->rbuf, (size_t)r, load_now());
+	/* Decrypted bytes left inside the SSL raise no socket event. */
+	if (c->ssl != NULL && c->state != LOAD_CONN_CLOSED &&
+	    SSL_pending(c->ssl) > 0)
+		goto again;
 }

@@ -71,6 +71,7 @@ struct load_conn {
 	int fd;
 	enum load_conn_state state;
 	int want_write;       /* EV_WRITE is armed */
+	void *ssl;            /* --tls: the connection's SSL, else NULL */
 	struct event *ev;
 	/* Output not yet taken by the kernel. */
 	char *obuf;
@@ -149,6 +150,7 @@ struct load_worker {
 	/* figures */
 	struct hist *total;     /* latencies inside the window */
 	struct hist *iv;        /* latencies since the last publish */
+	uint64_t hs_first, hs_last; /* --tls: first connect, last handshake */
 	uint64_t iv_published;
 	uint64_t up, failed, ready, open, msgs, sent, bytes_out, bytes_in;
 	uint64_t members;

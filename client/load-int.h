@@ -74,6 +74,8 @@ struct load_conf {
 	const char *report;            /* .html file, or NULL */
 	int progress;
 	int json;
+	void *tls_ctx;                 /* --tls: an SSL_CTX; NULL: plain */
+	const char *tls_name;          /* --tls: the name checked */
 };
 
 /* One second of the run, as the progress line saw it. */
@@ -149,6 +151,7 @@ struct load_result {
 	uint64_t err[LOAD_ERR_COUNT];
 	char first_error[LOAD_ERROR_LEN];    /* "" when none */
 	char first_mismatch[LOAD_ERROR_LEN]; /* "" when none */
+	uint64_t hs_first, hs_last; /* --tls: first connect, last handshake */
 };
 
 /* Fills *r and merges w's window latencies into total and its connect
@@ -179,7 +182,10 @@ struct load_summary {
 	double secs, warmup_s;        /* the measured window */
 	double mps, bps, cps;         /* replies, bytes, connections per s */
 	struct hist *lat;             /* latencies inside the window */
-	struct hist *conn_lat;        /* connect latencies */
+	struct hist *conn_lat;        /* connect latencies (--tls: the
+	                                 handshake's end) */
+	int tls;                      /* --tls: every connect a handshake */
+	double hps;                   /* --tls: handshakes/s */
 	uint64_t err[LOAD_ERR_COUNT], errors;
 	uint64_t msgs, sent, bytes_out, bytes_in, cycles;
 	uint64_t members, expected, lost, throttled; /* irc */

@@ -255,6 +255,13 @@ load_report_json(const struct load_summary *s, const struct load_output *o)
 	printf(",\"interrupted\":%s,\"runs\":%u,", s->interrupted ? "true" :
 	    "false", s->runs);
 	load_report_json_lat("connect_latency_us", s->conn_lat, o);
+	if (s->tls) {
+		printf(",\"tls\":{\"handshakes\":%llu,"
+		    "\"handshakes_per_s\":%.1f,",
+		    (unsigned long long)hist_count(s->conn_lat), s->hps);
+		load_report_json_lat("handshake_latency_us", s->conn_lat, o);
+		printf("}");
+	}
 	printf(",\"first_error\":");
 	load_report_json_str(s->first_error);
 	printf(",\"first_mismatch\":");
@@ -328,8 +335,12 @@ load_report_text(const struct load_summary *s, const struct load_output *o)
 	if (s->churn)
 		printf("connections %.0f/s (%llu closed after their "
 		    "exchange)\n", s->cps, (unsigned long long)s->cycles);
+	if (s->tls)
+		printf("handshakes  %llu, %.0f/s (from connect to the "
+		    "handshake's end below)\n",
+		    (unsigned long long)hist_count(s->conn_lat), s->hps);
 	if (hist_count(s->conn_lat) > 0) {
-		printf("connect us ");
+		printf(s->tls ? "handshake us" : "connect us ");
 		for (unsigned i = 0; i < o->npercentiles; i++) {
 			load_report_pkey(o->percentiles[i], key, sizeof(key));
 			printf(" %s %.1f", key, (double)hist_percentile(
@@ -419,6 +430,7 @@ load_report_final(const struct load_conf *conf, struct load_shared *sh,
 	uint64_t t_end = atomic_load(&sh->t_end);
 	uint64_t t_measure = atomic_load(&sh->t_measure);
 	uint64_t win_msgs = 0, win_bytes = 0, win_conns = 0;
+	uint64_t hs_first = 0, hs_last = 0;
 	int rc;
 
 	if ((s = load_summary_new()) == NULL) {
@@ -442,6 +454,10 @@ load_report_final(const struct load_conf *conf, struct load_shared *sh,
 		win_msgs += r.win_msgs;
 		win_bytes += r.win_bytes;
 		win_conns += r.win_conns;
+		if (r.hs_first != 0 && (hs_first == 0 || r.hs_first < hs_first))
+			hs_first = r.hs_first;
+		if (r.hs_last > hs_last)
+			hs_last = r.hs_last;
 		s->cycles += r.cycles;
 		for (int e = 0; e < LOAD_ERR_COUNT; e++)
 			s->err[e] += r.err[e];
@@ -471,6 +487,13 @@ load_report_final(const struct load_conf *conf, struct load_shared *sh,
 	s->mps = s->secs > 0 ? (double)win_msgs / s->secs : 0;
 	s->bps = s->secs > 0 ? (double)win_bytes / s->secs : 0;
 	s->cps = s->secs > 0 ? (double)win_conns / s->secs : 0;
+	/* --tls: with connections as the load, handshakes/s is their rate
+	   in the window; else every handshake of the setup, first connect
+	   to last handshake. */
+	s->tls = conf->tls_ctx != NULL;
+	s->hps = s->churn ? s->cps : hs_last > hs_first ?
+	    (double)hist_count(s->conn_lat) / ((double)(hs_last - hs_first) /
+	    1e9) : 0;
 	s->samples = sh->samples;
 	s->nsamples = sh->nsamples;
 	sh->samples = NULL;

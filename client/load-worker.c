@@ -142,6 +142,8 @@ load_worker_result(const struct load_worker *w, struct load_result *r,
 	    sizeof(r->first_mismatch));
 	hist_merge(total, w->total);
 	hist_merge(conn_total, w->conn_total);
+	r->hs_first = w->hs_first;
+	r->hs_last = w->hs_last;
 }
 
 void *

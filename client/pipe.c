@@ -20,6 +20,7 @@
 #include <event2/event.h>
 
 #include <evsock/client.h>
+#include <evsock/tls.h>
 
 #include "../common/opt.h"
 #include "pipe.h"
@@ -31,6 +32,7 @@
 struct pipe_state {
 	struct event_base *base;
 	struct evs_client *cl;
+	struct evs_tls *tls;     /* --tls settings, or NULL */
 	struct event *in_ev;     /* stdin readable (or a regular file) */
 	struct event *out_ev;    /* stdout writable */
 	struct evbuffer *outq;   /* socket bytes waiting for stdout */
@@ -44,6 +46,11 @@ struct pipe_state {
 	int status;
 	int quiet;
 };
+
+/* enum values of the long options without a short one */
+#define PIPE_OPT_TLS 1000
+#define PIPE_OPT_CA_FILE 1001
+#define PIPE_OPT_INSECURE 1002
 
 static void pipe_in_cb(evutil_socket_t, short, void *);
 static void pipe_out_cb(evutil_socket_t, short, void *);
@@ -75,6 +82,11 @@ static const char pipe_usage_text[] =
 "\n"
 "  -w, --connect-timeout DUR  give up connecting after DUR (default 10s;\n"
 "                             0 = never)\n"
+"      --tls                  speak TLS; the server's certificate must\n"
+"                             verify against the system's CA store\n"
+"                             and name HOST\n"
+"      --ca-file FILE         verify against the CA certificates in FILE\n"
+"      --insecure             TLS without any verification\n"
 "  -q, --quiet                no error messages\n"
 "  -h, --help                 this text\n"
 "  -V, --version              the version\n"
@@ -282,14 +294,18 @@ pipe_main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "connect-timeout", required_argument, NULL, 'w' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "tls", no_argument, NULL, PIPE_OPT_TLS },
+		{ "ca-file", required_argument, NULL, PIPE_OPT_CA_FILE },
+		{ "insecure", no_argument, NULL, PIPE_OPT_INSECURE },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct pipe_state ps;
 	uint64_t timeout_ms = 10000;
-	const char *err;
-	int ch;
+	const char *err, *ca_file = NULL;
+	char why[256];
+	int ch, tls = 0, insecure = 0;
 
 	memset(&ps, 0, sizeof(ps));
 	opterr = 0;
@@ -306,6 +322,17 @@ pipe_main(int argc, char **argv)
 			break;
 		case 'q':
 			ps.quiet = 1;
+			break;
+		case PIPE_OPT_TLS:
+			tls = 1;
+			break;
+		case PIPE_OPT_CA_FILE:
+			ca_file = optarg;
+			tls = 1;
+			break;
+		case PIPE_OPT_INSECURE:
+			insecure = 1;
+			tls = 1;
 			break;
 		case 'h':
 			fputs(pipe_usage_text, stdout);
@@ -326,6 +353,11 @@ pipe_main(int argc, char **argv)
 	if (argc - optind != 1) {
 		fputs(pipe_usage_text, stderr);
 		return 2;
+	}
+	if (tls && (ps.tls = evs_tls_client_new(ca_file, insecure, why,
+	    sizeof(why))) == NULL) {
+		fprintf(stderr, "evsock: %s\n", why);
+		return 1;
 	}
 
 	ps.in_file = pipe_is_file(STDIN_FILENO);
@@ -352,6 +384,8 @@ pipe_main(int argc, char **argv)
 		fprintf(stderr, "evsock: out of memory\n");
 		return 1;
 	}
+	if (ps.tls != NULL)
+		evs_client_set_tls(ps.cl, ps.tls, NULL);
 	if (evs_client_connect(ps.cl, argv[optind], (unsigned)timeout_ms) ==
 	    -1) {
 		fprintf(stderr, "evsock: %s: expected HOST:PORT with a port "
@@ -362,6 +396,7 @@ pipe_main(int argc, char **argv)
 	}
 
 	evs_client_free(ps.cl);
+	evs_tls_free(ps.tls);
 	event_free(ps.in_ev);
 	event_free(ps.out_ev);
 	evbuffer_free(ps.outq);

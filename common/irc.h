@@ -131,6 +131,7 @@ size_t irc_list_next(const char **p, char *item, size_t size);
 #define IRC_RPL_WHOISSERVER "312", "%s %s :%s"
 #define IRC_RPL_ENDOFWHO "315", "%s :End of WHO list"
 #define IRC_RPL_WHOISIDLE "317", "%s %lld %lld :seconds idle, signon time"
+#define IRC_RPL_WHOISSECURE "671", "%s :is using a secure connection"
 #define IRC_RPL_ENDOFWHOIS "318", "%s :End of /WHOIS list"
 /* Lists packed as many to a line as fit: the format is the part before
    the list, which follows as the trailing parameter. */

@@ -140,6 +140,7 @@ struct evs_chat {
 	char *password;
 	char **motd;
 	size_t nmotd;
+	char *tls_ports; /* ISUPPORT SSL=, or NULL */
 	size_t outmax; /* the server's line limit, as replies may use it */
 	unsigned ping_interval_ms;
 	unsigned ping_timeout_ms;

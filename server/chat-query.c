@@ -2,6 +2,8 @@
 #include <stdio.h>
 #include <time.h>
 
+#include <evsock/tls.h>
+
 #include "chat-int.h"
 
 void
@@ -12,6 +14,10 @@ chat_query_send_isupport(struct chat_user *u)
 	chat_send_reply(u, IRC_RPL_ISUPPORT, IRC_ISUPPORT_1);
 	snprintf(tokens, sizeof(tokens), IRC_ISUPPORT_2, u->chat->name);
 	chat_send_reply(u, IRC_RPL_ISUPPORT, tokens);
+	if (u->chat->tls_ports != NULL) {
+		snprintf(tokens, sizeof(tokens), "SSL=%s", u->chat->tls_ports);
+		chat_send_reply(u, IRC_RPL_ISUPPORT, tokens);
+	}
 }
 
 void
@@ -115,6 +121,8 @@ chat_query_whois(struct chat_user *u, struct irc_msg *m)
 	    "evsock chat");
 	if (who->away != NULL)
 		chat_send_reply(u, IRC_RPL_AWAY, who->nick, who->away);
+	if (who->c != NULL && evs_conn_is_tls(who->c))
+		chat_send_reply(u, IRC_RPL_WHOISSECURE, who->nick);
 	chat_send_reply(u, IRC_RPL_WHOISIDLE, who->nick,
 	    (long long)(time(NULL) - who->idle_since), (long long)who->signon);
 	chat_send_reply(u, IRC_RPL_ENDOFWHOIS, who->nick);

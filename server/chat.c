@@ -374,6 +374,7 @@ evs_chat_free(struct evs_chat *chat)
 	   without touching them. */
 	chat_state_fini(chat);
 	chat_motd_clear(chat);
+	free(chat->tls_ports);
 	free(chat->name);
 	/* Wipes the password: with NULL it cannot fail. */
 	(void)evs_chat_set_password(chat, NULL);
@@ -431,6 +432,23 @@ evs_chat_set_server_name(struct evs_chat *chat, const char *name)
 		return -1;
 	free(chat->name);
 	chat->name = copy;
+	return 0;
+}
+
+int
+evs_chat_set_tls_ports(struct evs_chat *chat, const char *ports)
+{
+	char *copy = NULL;
+
+	if (ports != NULL && (*ports == '\0' || *ports == ':' ||
+	    strpbrk(ports, " \r\n") != NULL || strlen(ports) > 200)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (ports != NULL && (copy = strdup(ports)) == NULL)
+		return -1;
+	free(chat->tls_ports);
+	chat->tls_ports = copy;
 	return 0;
 }
 

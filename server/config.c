@@ -45,6 +45,8 @@ struct config_opt {
 };
 
 static int config_set_listen(struct config *, const char *, const char **);
+static int config_set_tls_listen(struct config *, const char *,
+    const char **);
 static int config_check_server_name(struct config *, const char *,
     const char **);
 static int config_check_log_level(struct config *, const char *,
@@ -70,6 +72,16 @@ static const struct config_opt config_opts[] = {
 	  "repeatable; port 0 picks a free port;\n"
 	  "IPv6 as [::1]:7007; 0.0.0.0 serves the\n"
 	  "network (loopback is the default)" },
+	{ "tls-listen", 0, CONFIG_CUSTOM, CONFIG_REPEAT | CONFIG_RESTART, 0,
+	  0, 0, config_set_tls_listen, "SERVICE=HOST:PORT",
+	  "serve SERVICE over TLS on HOST:PORT\n"
+	  "(chat's convention: port 6697); repeatable;\n"
+	  "needs tls-cert and tls-key" },
+	{ "tls-cert", 0, CONFIG_STRING, 0, F(tls_cert), 0, 0, NULL, "PATH",
+	  "TLS certificate chain (PEM, leaf first);\n"
+	  "SIGHUP loads it again" },
+	{ "tls-key", 0, CONFIG_STRING, 0, F(tls_key), 0, 0, NULL, "PATH",
+	  "TLS private key (PEM) of tls-cert" },
 	{ "max-clients", 'm', CONFIG_UINT, 0, F(max_clients), 1, 10000000,
 	  NULL, "N", "connections at once (default: descriptor\n"
 	  "limit less a reserve)" },
@@ -220,7 +232,7 @@ config_free(struct config *cfg)
 
 static int
 config_add_listen(struct config *cfg, const char *service, const char *host,
-    int port, const char **err)
+    int port, int tls, const char **err)
 {
 	struct config_listen *l;
 
@@ -236,6 +248,7 @@ config_add_listen(struct config *cfg, const char *service, const char *host,
 	snprintf(l->service, sizeof(l->service), "%s", service);
 	snprintf(l->host, sizeof(l->host), "%s", host);
 	l->port = port;
+	l->tls = tls;
 	if (strchr(host, ':') != NULL)
 		snprintf(l->spec, sizeof(l->spec), "[%s]:%d", host, port);
 	else
@@ -243,20 +256,39 @@ config_add_listen(struct config *cfg, const char *service, const char *host,
 	return 0;
 }
 
+/* Sets a listen (tls 0) or tls-listen (tls 1) value; NULL empties
+   that option's list and leaves the other's. */
 static int
-config_set_listen(struct config *cfg, const char *v, const char **why)
+config_set_any_listen(struct config *cfg, const char *v, int tls,
+    const char **why)
 {
 	char service[ADDR_SERVICE_MAX], host[ADDR_HOST_MAX];
+	size_t n = 0;
 	int port;
 
 	if (v == NULL) {
-		cfg->nlisten = 0;
+		for (size_t i = 0; i < cfg->nlisten; i++)
+			if (cfg->listen[i].tls != tls)
+				cfg->listen[n++] = cfg->listen[i];
+		cfg->nlisten = n;
 		return 0;
 	}
 	if (addr_split_listen(v, service, sizeof(service), host, sizeof(host),
 	    &port, why) == -1)
 		return -1;
-	return config_add_listen(cfg, service, host, port, why);
+	return config_add_listen(cfg, service, host, port, tls, why);
+}
+
+static int
+config_set_listen(struct config *cfg, const char *v, const char **why)
+{
+	return config_set_any_listen(cfg, v, 0, why);
+}
+
+static int
+config_set_tls_listen(struct config *cfg, const char *v, const char **why)
+{
+	return config_set_any_listen(cfg, v, 1, why);
 }
 
 static int
@@ -581,9 +613,22 @@ config_parse(struct config *cfg, int argc, char **argv, char *err,
 	if (config_parse_args(cfg, argc, argv, 0, err, errlen) == -1)
 		return -1;
 	if (cfg->nlisten == 0) {
-		config_add_listen(cfg, "echo", "127.0.0.1", 7007, &why);
-		config_add_listen(cfg, "chat", "127.0.0.1", 6667, &why);
+		config_add_listen(cfg, "echo", "127.0.0.1", 7007, 0, &why);
+		config_add_listen(cfg, "chat", "127.0.0.1", 6667, 0, &why);
 	}
+	if (config_tls(cfg) && (cfg->tls_cert == NULL || cfg->tls_key == NULL)) {
+		snprintf(err, errlen, "tls-listen needs tls-cert and tls-key");
+		return -1;
+	}
+	return 0;
+}
+
+int
+config_tls(const struct config *cfg)
+{
+	for (size_t i = 0; i < cfg->nlisten; i++)
+		if (cfg->listen[i].tls)
+			return 1;
 	return 0;
 }
 
@@ -688,13 +733,18 @@ config_value(const struct config *cfg, const struct config_opt *o, char *buf,
 		snprintf(buf, len, "%s", v != NULL ? v : "(none)");
 		break;
 	}
-	case CONFIG_CUSTOM:
-		/* listen is the only custom option. */
+	case CONFIG_CUSTOM: {
+		/* listen and tls-listen are the custom options. */
+		int tls = strcmp(o->name, "tls-listen") == 0;
+
 		for (size_t i = 0; i < cfg->nlisten && n < len; i++)
-			n += (size_t)snprintf(buf + n, len - n, "%s%s=%s",
-			    i > 0 ? " " : "", cfg->listen[i].service,
-			    cfg->listen[i].spec);
+			if (cfg->listen[i].tls == tls)
+				n += (size_t)snprintf(buf + n, len - n,
+				    "%s%s=%s", n > 0 ? " " : "",
+				    cfg->listen[i].service,
+				    cfg->listen[i].spec);
 		break;
+	}
 	}
 }
 

@@ -20,6 +20,7 @@ struct config_listen {
 	char host[ADDR_HOST_MAX];
 	int port;
 	char spec[ADDR_HOST_MAX + 8]; /* "HOST:PORT" as evs_server_listen takes */
+	int tls;                      /* from tls-listen */
 };
 
 /* Every string is owned by the struct (config_free releases it). */
@@ -50,6 +51,8 @@ struct config {
 	char *log_format;          /* "text" or "json" */
 	char *metrics;             /* HOST:PORT of /metrics; NULL: off */
 	char *user;                /* drop to this user after binding */
+	char *tls_cert;            /* PEM chain for tls-listen; NULL: none */
+	char *tls_key;             /* PEM private key */
 	char *cluster;             /* Redis URL; NULL: one instance */
 	char *node_name;           /* NULL: host name and chat port */
 	int reuseport;             /* SO_REUSEPORT on the chat listeners */
@@ -85,6 +88,9 @@ int config_parse(struct config *cfg, int argc, char **argv, char *err,
  */
 int config_parse_file(struct config *cfg, const char *path, char *err,
     size_t errlen);
+
+/* Returns 1 if any listener is a tls-listen one. */
+int config_tls(const struct config *cfg);
 
 /* Writes where option `name` got its value ("FILE:LINE" or
    "--name") into buf; returns buf. */

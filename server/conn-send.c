@@ -92,8 +92,7 @@ conn_send_queue(struct evs_conn *c, struct sockio_out *o)
 			rc = sockio_queue(cork, o);
 		}
 	} else {
-		rc = sockio_write_through(bufferevent_getfd(c->bev),
-		    bufferevent_get_output(c->bev), o);
+		rc = conn_write_through(c, o);
 	}
 	if (rc == SOCKIO_WRITE_ERROR) {
 		conn_write_failed(c, errno);
@@ -142,8 +141,7 @@ conn_send_flush(struct evs_conn *c)
 	if (c->cork == NULL || evbuffer_get_length(c->cork) == 0 ||
 	    (c->flags & CONN_DEAD))
 		return;
-	switch (sockio_write_through(bufferevent_getfd(c->bev),
-	    bufferevent_get_output(c->bev), &o)) {
+	switch (conn_write_through(c, &o)) {
 	case SOCKIO_WRITE_ERROR:
 		conn_write_failed(c, errno);
 		break;

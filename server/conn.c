@@ -31,6 +31,8 @@
 
 #include "../common/addr.h"
 #include "../common/log.h"
+#include "../common/sockio.h"
+#include "../common/tlsio.h"
 #include "server-int.h"
 
 static void conn_read_cb(evutil_socket_t, short, void *);
@@ -46,6 +48,8 @@ static void conn_set_reason(struct evs_conn *, const char *);
 static void conn_write_timeout(struct evs_conn *, unsigned);
 static size_t conn_queued(const struct evs_conn *);
 static void conn_drop_output(struct evs_conn *);
+static int conn_tls_read(struct evs_conn *, struct evbuffer *, int *);
+static int conn_tls_flush(struct evs_conn *);
 static const struct timeval *conn_timeval(struct evs_server *, unsigned,
     struct timeval *);
 
@@ -78,6 +82,16 @@ conn_new(struct evs_listener *l, evutil_socket_t fd,
 	   write was exactly 16 KiB, and a server behind stayed behind.
 	   Let each write take what the kernel takes. */
 	bufferevent_set_max_single_write(c->bev, EV_SSIZE_MAX);
+	if (l->tls != NULL && ((srv->tlswire == NULL &&
+	    (srv->tlswire = evbuffer_new()) == NULL) ||
+	    (c->tls = tlsio_new(l->tls, fd, NULL)) == NULL)) {
+		log_error("TLS: cannot set up a connection: out of memory");
+		bufferevent_free(c->bev);
+		free(c);
+		return NULL;
+	}
+	if (c->tls != NULL)
+		c->flags |= CONN_HANDSHAKE;
 	c->rev = (struct event *)(void *)(c + 1);
 	event_assign(c->rev, srv->base, fd, EV_READ | EV_PERSIST, conn_read_cb,
 	    c);
@@ -144,6 +158,7 @@ conn_free(struct evs_conn *c)
 	if (c->cork != NULL)
 		evbuffer_free(c->cork);
 	event_del(c->rev);
+	tlsio_free(c->tls);
 	bufferevent_free(c->bev);
 	free(c->reason);
 	free(c->host);
@@ -224,16 +239,18 @@ conn_process_lines(struct evs_conn *c, struct evbuffer *in)
 	}
 }
 
-/* Arms the read event with the connection's current timeout. */
+/* Arms the read event with the connection's current timeout (the
+   handshake's own while a TLS handshake runs). */
 static void
 conn_read_on(struct evs_conn *c)
 {
+	unsigned ms = (c->flags & CONN_HANDSHAKE) ? c->srv->handshake_ms :
+	    c->read_ms;
 	struct timeval tmp;
 
 	if (c->flags & CONN_DEAD)
 		return;
-	event_add(c->rev, c->read_ms > 0 ?
-	    conn_timeval(c->srv, c->read_ms, &tmp) : NULL);
+	event_add(c->rev, ms > 0 ? conn_timeval(c->srv, ms, &tmp) : NULL);
 }
 
 /* Returns a timeval for `ms` to pass to event_add: a common timeout
@@ -299,14 +316,36 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 	/* A pass that ran past its budget reads no more: the bytes wait in
 	   the kernel, epoll reports the socket again next pass, and the
 	   output already made is written first (a join storm otherwise
-	   holds the loop for seconds). */
+	   holds the loop for seconds).  Not over TLS: bytes it decrypted
+	   already wait where epoll cannot see them. */
 	if ((what & EV_READ) && srv->pass_budget_us > 0 &&
-	    evbuffer_get_length(in) == 0 && conn_read_later(srv))
+	    c->tls == NULL && evbuffer_get_length(in) == 0 &&
+	    conn_read_later(srv))
 		return;
-	if (what & EV_READ) {
+	if ((what & EV_READ) && c->tls != NULL) {
+		if (conn_tls_read(c, in, &eof) == -1)
+			return;
+	} else if (what & EV_READ) {
 		n = recv(fd, srv->readbuf, srv->max_read, 0);
 		if (n > 0) {
 			srv->st.bytes_in += (uint64_t)n;
+			/* A TLS client on a plain text port would wait for a
+			   ServerHello until its own timeout: a handshake
+			   record (0x16, version 3.x) is no line of text. */
+			if (!(c->flags & CONN_GOT_DATA)) {
+				c->flags |= CONN_GOT_DATA;
+				if (c->svc->framing == EVS_FRAMING_LINE &&
+				    n >= 2 && srv->readbuf[0] == 0x16 &&
+				    srv->readbuf[1] == 0x03) {
+					log_info("conn %llu from %s: TLS "
+					    "handshake on a plain port; closed",
+					    (unsigned long long)c->id,
+					    evs_conn_peer_host(c));
+					conn_lost(c, "TLS handshake on a plain "
+					    "port");
+					return;
+				}
+			}
 			/* Closing: what the peer still sends is read and
 			   dropped, so our close ends in a FIN, not a reset. */
 			if (!(c->flags & CONN_CLOSING) &&
@@ -362,6 +401,12 @@ conn_timeout(struct evs_conn *c)
 		conn_lost(c, NULL);
 		return;
 	}
+	if (c->flags & CONN_HANDSHAKE) {
+		log_info("conn %llu from %s: TLS handshake timed out",
+		    (unsigned long long)c->id, evs_conn_peer_host(c));
+		conn_lost(c, "TLS handshake timeout");
+		return;
+	}
 	/* The read event is persistent: its timer restarts by itself. */
 	if ((c->flags & CONN_OPENED) && c->svc->timeout != NULL)
 		c->svc->timeout(c, c->arg);
@@ -395,6 +440,23 @@ conn_flushed(struct evs_conn *c)
 {
 	evutil_socket_t fd = bufferevent_getfd(c->bev);
 
+	if (c->tls != NULL) {
+		/* Nothing can be said before the handshake is done. */
+		if (!tlsio_ready(c->tls)) {
+			conn_lost(c, NULL);
+			return;
+		}
+		/* close_notify goes before the FIN; its write completes
+		   like any output and brings us back here. */
+		tlsio_shutdown(c->tls, c->srv->tlswire);
+		if (conn_tls_flush(c) == -1)
+			return;
+		if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) {
+			conn_write_timeout(c, c->srv->linger_ms > 0 ?
+			    c->srv->linger_ms : 1000);
+			return;
+		}
+	}
 	if ((c->flags & CONN_EOF) || c->srv->linger_ms == 0) {
 		conn_lost(c, NULL);
 		return;
@@ -444,6 +506,12 @@ conn_after_queue(struct evs_conn *c)
 
 	if (conn_queued(c) <= srv->sendq)
 		return 0;
+	if ((c->svc->flags & EVS_SERVICE_SENDQ_CLOSE) && c->tls != NULL) {
+		/* Cutting queued records would break the stream, and a
+		   peer that does not read would not see the line anyway. */
+		conn_lost(c, "SendQ exceeded");
+		return -1;
+	}
 	if (c->svc->flags & EVS_SERVICE_SENDQ_CLOSE) {
 		/* The peer is not reading: drop what it has not taken, say
 		   why on a fresh line, and close. */
@@ -556,8 +624,10 @@ evs_conn_resume(struct evs_conn *c)
 	if (c->flags & CONN_EOF)
 		return;
 	conn_read_on(c);
-	/* Lines already buffered would otherwise wait for the next read. */
-	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+	/* Lines already buffered (or records inside the SSL) would
+	   otherwise wait for the next read. */
+	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0 ||
+	    (c->tls != NULL && tlsio_pending(c->tls)))
 		event_active(c->rev, 0, 0);
 }
 
@@ -702,4 +772,136 @@ evs_conn_service(const struct evs_conn *c, void **arg)
 	if (arg != NULL)
 		*arg = c->arg;
 	return c->svc;
+}
+
+int
+evs_conn_is_tls(const struct evs_conn *c)
+{
+	return c->tls != NULL;
+}
+
+/*
+ * The TLS read: records until the socket has no more or max_read
+ * plaintext bytes came, into `in` (dropped while closing).  The first
+ * reads drive the handshake.  *eof is set at the peer's end.  Returns
+ * 0, or -1 when c was lost.
+ */
+static int
+conn_tls_read(struct evs_conn *c, struct evbuffer *in, int *eof)
+{
+	struct evs_server *srv = c->srv;
+	size_t total = 0;
+	ssize_t n;
+
+	for (;;) {
+		n = tlsio_read(c->tls, srv->readbuf, srv->max_read,
+		    srv->tlswire);
+		/* Handshake messages, alerts and tickets go out first. */
+		if (conn_tls_flush(c) == -1)
+			return -1;
+		if ((c->flags & CONN_HANDSHAKE) && tlsio_ready(c->tls)) {
+			char desc[96];
+
+			c->flags &= ~CONN_HANDSHAKE;
+			log_debug("conn %llu from %s: %s",
+			    (unsigned long long)c->id, evs_conn_peer_host(c),
+			    tlsio_describe(c->tls, desc, sizeof(desc)));
+			/* Back to the connection's own read timeout
+			   (event_add without one would keep the
+			   handshake's). */
+			if (event_pending(c->rev, EV_READ, NULL)) {
+				conn_read_off(c);
+				conn_read_on(c);
+			}
+		}
+		if (n > 0) {
+			srv->st.bytes_in += (uint64_t)n;
+			if (!(c->flags & CONN_CLOSING) &&
+			    evbuffer_add(in, srv->readbuf, (size_t)n) == -1) {
+				conn_lost(c, "Out of memory");
+				return -1;
+			}
+			total += (size_t)n;
+			if (total < srv->max_read)
+				continue;
+			/* Fair to the other connections: the rest waits
+			   for the next pass. */
+			if (tlsio_pending(c->tls))
+				event_active(c->rev, EV_READ, 0);
+			return 0;
+		}
+		if (n == 0) {
+			*eof = 1;
+			return 0;
+		}
+		if (n == TLSIO_AGAIN)
+			return 0;
+		break;
+	}
+	if (c->flags & CONN_HANDSHAKE) {
+		log_info("conn %llu from %s: TLS handshake failed: %s",
+		    (unsigned long long)c->id, evs_conn_peer_host(c),
+		    tlsio_error(c->tls));
+		conn_lost(c, "TLS handshake failed");
+	} else {
+		conn_lost(c, tlsio_error(c->tls));
+	}
+	return -1;
+}
+
+/*
+ * The transport's write: o (taken) goes straight to the socket while
+ * nothing is queued and the rest is queued, in plain TCP; over TLS it
+ * is encrypted first and its records go the same way.  Returns what
+ * sockio_write_through returns.
+ */
+int
+conn_write_through(struct evs_conn *c, struct sockio_out *o)
+{
+	struct evbuffer *wire = c->srv->tlswire;
+	int rc;
+
+	if (c->tls == NULL)
+		return sockio_write_through(bufferevent_getfd(c->bev),
+		    bufferevent_get_output(c->bev), o);
+	rc = o->buf != NULL ? tlsio_write_buffer(c->tls, o->buf, wire) :
+	    tlsio_write(c->tls, o->data, o->len, wire);
+	/* Encrypted (or kept until the handshake is done): a reference to
+	   the caller's bytes can go. */
+	sockio_discard(o);
+	if (rc == -1) {
+		evbuffer_drain(wire, evbuffer_get_length(wire));
+		errno = EPROTO;
+		return SOCKIO_NO_MEMORY;
+	}
+	o->buf = wire;
+	return sockio_write_through(bufferevent_getfd(c->bev),
+	    bufferevent_get_output(c->bev), o);
+}
+
+/* Writes the records the last TLS call made (the server's wire
+   buffer) the way plain output goes.  Returns 0, or -1 when c was lost
+   or its peer is gone. */
+static int
+conn_tls_flush(struct evs_conn *c)
+{
+	struct sockio_out o = { .buf = c->srv->tlswire };
+
+	if (evbuffer_get_length(o.buf) == 0)
+		return 0;
+	if (c->flags & (CONN_DEAD | CONN_PEER_GONE)) {
+		sockio_discard(&o);
+		return -1;
+	}
+	switch (sockio_write_through(bufferevent_getfd(c->bev),
+	    bufferevent_get_output(c->bev), &o)) {
+	case 0:
+		return 0;
+	case SOCKIO_WRITE_ERROR:
+		conn_write_failed(c, errno);
+		return -1;
+	default:
+		conn_lost(c, "Out of memory");
+		return -1;
+	}
 }

@@ -20,6 +20,7 @@
 #include <evsock/evsock.h>
 
 #include "../common/log.h"
+#include "../common/tls.h"
 #include "config.h"
 #include "memtrim.h"
 #include "metrics.h"
@@ -58,6 +59,7 @@ struct daemon {
 	struct event_base *base;
 	struct evs_server *srv;
 	struct evs_chat *chat;
+	struct evs_tls *tls;        /* for tls-listen; NULL: none */
 	struct event *sigint, *sigterm, *sighup, *sigusr1, *sigusr2;
 	struct worker *workers;
 	size_t nworkers;
@@ -78,8 +80,7 @@ struct daemon {
  * settings name without touching the running daemon, leaving what it
  * made in *state; apply() makes it live and cannot fail; discard()
  * drops the state of a reload that another part refused.  Startup
- * goes through the same steps.  TLS certificates and server operators
- * join as more rows.
+ * goes through the same steps.  Server operators join as more rows.
  */
 struct reload_step {
 	const char *name;
@@ -107,12 +108,17 @@ static void daemon_apply_chat(struct daemon *, const struct config *,
 static void daemon_discard_chat(void *);
 static void daemon_apply_limits(struct daemon *, const struct config *,
     void *);
+static int daemon_prepare_tls(struct daemon *, const struct config *,
+    void **, char *, size_t);
+static void daemon_apply_tls(struct daemon *, const struct config *, void *);
+static void daemon_discard_tls(void *);
 
 static const struct reload_step daemon_reload_steps[] = {
 	{ "log", daemon_prepare_log, daemon_apply_log, NULL },
 	{ "chat", daemon_prepare_chat, daemon_apply_chat,
 	  daemon_discard_chat },
 	{ "limits", NULL, daemon_apply_limits, NULL },
+	{ "tls", daemon_prepare_tls, daemon_apply_tls, daemon_discard_tls },
 };
 #define NSTEPS (sizeof(daemon_reload_steps) / sizeof(daemon_reload_steps[0]))
 
@@ -424,6 +430,58 @@ daemon_apply_chat(struct daemon *d, const struct config *cfg, void *state)
 	daemon_discard_chat(cf);
 }
 
+/* The certificate and key are read into a new context; a pair that
+   does not load fails the reload and the running context stays. */
+static int
+daemon_prepare_tls(struct daemon *d, const struct config *cfg, void **state,
+    char *err, size_t errlen)
+{
+	char where[CONFIG_WHERE_MAX], why[ERR_MAX];
+	SSL_CTX *ctx;
+
+	(void)d;
+	/* tls-cert alone serves sockets a service manager passes in
+	   (FileDescriptorName=chat-tls). */
+	if (!config_tls(cfg) && (cfg->tls_cert == NULL || cfg->tls_key == NULL))
+		return 0;
+	if ((ctx = tls_prepare(cfg->tls_cert, cfg->tls_key, why,
+	    sizeof(why))) == NULL) {
+		snprintf(err, errlen, "%s: %s", config_where(cfg, "tls-cert",
+		    where, sizeof(where)), why);
+		return -1;
+	}
+	*state = ctx;
+	return 0;
+}
+
+/* New connections take the new context; those already up keep the
+   one they started with (each SSL holds a reference to it). */
+static void
+daemon_apply_tls(struct daemon *d, const struct config *cfg, void *state)
+{
+	SSL_CTX *ctx = state, *old = NULL;
+
+	if (ctx == NULL)
+		return;
+	if (d->tls == NULL) {
+		d->tls = evs_tls_from_ctx(ctx, 1);
+		if (d->tls == NULL)
+			log_error("TLS: out of memory");
+	} else {
+		tls_swap(d->tls, ctx, &old);
+		ctx = old;
+		log_info("reload: TLS certificate %s loaded for new "
+		    "connections", cfg->tls_cert);
+	}
+	SSL_CTX_free(ctx);
+}
+
+static void
+daemon_discard_tls(void *state)
+{
+	SSL_CTX_free(state);
+}
+
 /* Runs every step's prepare; on success applies them all, else
    discards what was prepared.  Returns 0 or -1 with err set. */
 static int
@@ -595,8 +653,8 @@ daemon_signal_cb(evutil_socket_t sig, short what, void *arg)
  * listener, or NULL with err set.
  */
 static struct evs_listener *
-daemon_listen_workers(struct daemon *d, const char *spec, char *err,
-    size_t errlen)
+daemon_listen_workers(struct daemon *d, const char *spec, struct evs_tls *tls,
+    char *err, size_t errlen)
 {
 	struct evs_listener *probe, *first = NULL, *l;
 	const struct sockaddr *sa;
@@ -618,6 +676,8 @@ daemon_listen_workers(struct daemon *d, const char *spec, char *err,
 		    err, errlen);
 		if (l == NULL)
 			return NULL;
+		if (tls != NULL)
+			evs_listener_set_tls(l, tls);
 		if (first == NULL)
 			first = l;
 	}
@@ -729,7 +789,7 @@ daemon_drop_privileges(const struct config *cfg)
 
 static struct evs_listener *
 daemon_listen_one(struct daemon *d, const char *service, const char *spec,
-    int fd, char *err, size_t errlen)
+    int fd, int tls, char *err, size_t errlen)
 {
 	const struct evs_service *svc = evs_echo_service();
 	struct evs_listener *l = NULL;
@@ -739,10 +799,20 @@ daemon_listen_one(struct daemon *d, const char *service, const char *spec,
 		svc = evs_chat_service();
 		arg = d->chat;
 	}
+	if (tls && d->tls == NULL) {
+		snprintf(err, errlen, "TLS %s: no certificate (tls-cert and "
+		    "tls-key)", service);
+		return NULL;
+	}
 	if (fd < 0 && svc == evs_echo_service() && d->nworkers > 0)
-		return daemon_listen_workers(d, spec, err, errlen);
-	if (fd < 0)
-		return evs_server_listen(d->srv, spec, svc, arg, err, errlen);
+		return daemon_listen_workers(d, spec, tls ? d->tls : NULL, err,
+		    errlen);
+	if (fd < 0) {
+		l = evs_server_listen(d->srv, spec, svc, arg, err, errlen);
+		if (l != NULL && tls)
+			evs_listener_set_tls(l, d->tls);
+		return l;
+	}
 	if (svc == evs_echo_service() && d->nworkers > 0) {
 		/* Every worker accepts on its own copy of the socket. */
 		for (size_t i = 0; i < d->nworkers; i++) {
@@ -754,13 +824,18 @@ daemon_listen_one(struct daemon *d, const char *service, const char *spec,
 				close(fd);
 				return NULL;
 			}
+			if (tls)
+				evs_listener_set_tls(wl, d->tls);
 			if (l == NULL)
 				l = wl;
 		}
 		close(fd);
 		return l;
 	}
-	return evs_server_listen_fd(d->srv, fd, svc, arg, err, errlen);
+	l = evs_server_listen_fd(d->srv, fd, svc, arg, err, errlen);
+	if (l != NULL && tls)
+		evs_listener_set_tls(l, d->tls);
+	return l;
 }
 
 static int
@@ -803,6 +878,7 @@ daemon_free(struct daemon *d)
 	memtrim_free(d->trim);
 	evs_server_free(d->srv);
 	evs_chat_free(d->chat);
+	evs_tls_free(d->tls);
 	if (d->base != NULL)
 		event_base_free(d->base);
 	if (d->password != NULL) {
@@ -825,6 +901,11 @@ daemon_check(struct daemon *d)
 	    daemon_prepare_chat(d, &d->cfg, &state, err, sizeof(err)) == -1)
 		rc = -1;
 	daemon_discard_chat(state);
+	state = NULL;
+	if (rc == 0 && daemon_prepare_tls(d, &d->cfg, &state, err,
+	    sizeof(err)) == -1)
+		rc = -1;
+	daemon_discard_tls(state);
 	if (rc == 0 && d->cfg.user != NULL && getpwnam(d->cfg.user) == NULL) {
 		char where[CONFIG_WHERE_MAX];
 		snprintf(err, sizeof(err), "%s: user %s: no such user",
@@ -846,6 +927,7 @@ main(int argc, char **argv)
 {
 	static struct daemon d;
 	char err[ERR_MAX], addr[80], names[MAX_PASSED_FDS][32];
+	char tlsports[200] = "";
 	const char *svcname;
 	int status = 1, need_chat = 0, need_echo = 0, npassed, chat_port = 0;
 	size_t nthreads;
@@ -886,13 +968,16 @@ main(int argc, char **argv)
 		goto out;
 	}
 	for (int i = 0; i < npassed; i++) {
-		if (strcmp(names[i], "chat") == 0)
+		if (strcmp(names[i], "chat") == 0 ||
+		    strcmp(names[i], "chat-tls") == 0)
 			need_chat = 1;
-		else if (strcmp(names[i], "echo") == 0)
+		else if (strcmp(names[i], "echo") == 0 ||
+		    strcmp(names[i], "echo-tls") == 0)
 			need_echo = 1;
 		else {
 			log_error("passed socket %d is named '%s'; name it "
-			    "echo or chat (FileDescriptorName=)", i, names[i]);
+			    "echo, chat, echo-tls or chat-tls "
+			    "(FileDescriptorName=)", i, names[i]);
 			goto out;
 		}
 	}
@@ -965,14 +1050,19 @@ main(int argc, char **argv)
 		log_info("using %d sockets from the service manager; listen "
 		    "settings ignored", npassed);
 	for (int i = 0; i < npassed; i++) {
-		struct evs_listener *l = daemon_listen_one(&d, names[i], NULL,
-		    3 + i, err, sizeof(err));
+		/* "chat-tls" is chat over TLS (tls-cert and tls-key). */
+		int tls = strstr(names[i], "-tls") != NULL;
+		struct evs_listener *l;
+
+		names[i][strcspn(names[i], "-")] = '\0';
+		l = daemon_listen_one(&d, names[i], NULL, 3 + i, tls, err,
+		    sizeof(err));
 		if (l == NULL) {
 			log_error("cannot listen %s on passed socket %d: %s",
 			    names[i], i, err);
 			goto out;
 		}
-		log_info("listening %s on %s", names[i],
+		log_info("listening %s%s on %s", names[i], tls ? " (TLS)" : "",
 		    evs_listener_addr_str(l, addr, sizeof(addr)));
 		if (strcmp(names[i], "chat") == 0 && chat_port == 0)
 			chat_port = evs_listener_port(l);
@@ -980,13 +1070,23 @@ main(int argc, char **argv)
 	for (size_t i = 0; npassed <= 0 && i < d.cfg.nlisten; i++) {
 		const struct config_listen *cl = &d.cfg.listen[i];
 		struct evs_listener *l = daemon_listen_one(&d, cl->service,
-		    cl->spec, -1, err, sizeof(err));
+		    cl->spec, -1, cl->tls, err, sizeof(err));
 		if (l == NULL) {
 			log_error("cannot listen %s on %s", cl->service, err);
 			goto out;
 		}
-		log_info("listening %s on %s", cl->service,
-		    evs_listener_addr_str(l, addr, sizeof(addr)));
+		/* Chat clients learn the TLS ports from ISUPPORT. */
+		if (cl->tls && d.chat != NULL &&
+		    strcmp(cl->service, "chat") == 0) {
+			size_t n = strlen(tlsports);
+			snprintf(tlsports + n, sizeof(tlsports) - n, "%s%s",
+			    n > 0 ? ";" : "", evs_listener_addr_str(l, addr,
+			    sizeof(addr)));
+			evs_chat_set_tls_ports(d.chat, tlsports);
+		}
+		log_info("listening %s%s on %s", cl->service, cl->tls ?
+		    " (TLS)" : "", evs_listener_addr_str(l, addr,
+		    sizeof(addr)));
 		if (strcmp(cl->service, "chat") == 0 && chat_port == 0)
 			chat_port = evs_listener_port(l);
 	}

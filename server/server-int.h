@@ -11,8 +11,10 @@
 #include <event2/listener.h>
 
 #include <evsock/server.h>
+#include <evsock/tls.h>
 
 #include "../common/line.h"
+#include "../common/sockio.h"
 
 union conn_addr {
 	struct sockaddr sa;
@@ -31,6 +33,8 @@ union conn_addr {
 #define CONN_REFUSED    0x100 /* refused by a limit; never opened */
 #define CONN_IP_COUNTED 0x200 /* counted in the per-IP table */
 #define CONN_CORKED     0x400 /* on the server's flush list */
+#define CONN_HANDSHAKE  0x1000 /* TLS handshake not done yet */
+#define CONN_GOT_DATA   0x2000 /* something was received */
 #define CONN_PEER_GONE  0x800 /* a write failed (reset, broken pipe):
                                  nothing more is sent; what the peer
                                  sent before is still read and served */
@@ -43,6 +47,7 @@ struct evs_conn {
 	struct event *rev;   /* our read event, stored after the struct */
 	unsigned read_ms;    /* its timeout while armed; 0: none */
 	struct bufferevent *bev;
+	struct tlsio *tls;   /* the TLS transport, or NULL for plain TCP */
 	struct evbuffer *cork;      /* EVS_SERVICE_CORK output not yet written */
 	TAILQ_ENTRY(evs_conn) flink; /* server's flush list, while CORKED */
 	void *data;
@@ -65,11 +70,13 @@ struct evs_listener {
 	void *arg;
 	union conn_addr addr;
 	socklen_t addrlen;
+	struct evs_tls *tls;  /* TLS settings for new connections, or NULL */
 };
 
 TAILQ_HEAD(listener_list, evs_listener);
 
 struct ipcount;
+struct tlsio;
 
 struct evs_server {
 	struct event_base *base;
@@ -83,6 +90,8 @@ struct evs_server {
 	struct event *shutdown_timer;
 	char *linebuf;              /* LINE framing scratch, max_line + 1 */
 	char *readbuf;              /* recv() scratch, max_read bytes */
+	struct evbuffer *tlswire;   /* TLS records on their way to a socket;
+	                               empty between calls */
 	struct {
 		unsigned ms;
 		const struct timeval *tv;
@@ -107,6 +116,7 @@ struct evs_server {
 	unsigned long pass_max_us;  /* longest pass since the last report */
 	struct timeval pass_report; /* when it was last reported */
 	unsigned linger_ms;
+	unsigned handshake_ms;      /* TLS handshake deadline */
 	int backlog;
 	int reuseport;
 	int accept_paused;
@@ -144,6 +154,11 @@ void conn_lost(struct evs_conn *c, const char *reason);
 
 /* conn.c: a write to c failed with err; see the definition. */
 void conn_write_failed(struct evs_conn *c, int err);
+
+/* conn.c: the transport's write: o (taken) goes to the socket while
+   nothing is queued, the rest to the bufferevent; over TLS encrypted
+   first.  Returns 0, SOCKIO_WRITE_ERROR or SOCKIO_NO_MEMORY. */
+int conn_write_through(struct evs_conn *c, struct sockio_out *o);
 
 /* conn.c: after output was queued: enforces the sendq (pauses reading
    or closes).  Returns 0, or -1 when c was closed. */

@@ -13,12 +13,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <event2/util.h>
 
 #include "../common/addr.h"
 #include "../common/log.h"
+#include "../common/tls.h"
 #include "server-int.h"
 
 #define IPTAB_SIZE 4096
@@ -88,6 +90,7 @@ evs_server_new(struct event_base *base)
 	srv->backlog = 4096;
 	srv->pass_budget_us = SERVER_PASS_BUDGET_US;
 	srv->flush_hold_us = SERVER_FLUSH_HOLD_US;
+	srv->handshake_ms = 10000;
 	srv->reaper = event_new(base, -1, 0, server_reaper_cb, srv);
 	srv->flusher = event_new(base, -1, 0, server_flusher_cb, srv);
 	srv->accept_retry = evtimer_new(base, server_accept_retry_cb, srv);
@@ -139,6 +142,8 @@ evs_server_free(struct evs_server *srv)
 	}
 	free(srv->linebuf);
 	free(srv->readbuf);
+	if (srv->tlswire != NULL)
+		evbuffer_free(srv->tlswire);
 	free(srv);
 }
 
@@ -198,6 +203,11 @@ evs_server_set(struct evs_server *srv, enum evs_server_option opt,
 	case EVS_OPT_REUSEPORT:
 		srv->reuseport = value != 0;
 		return 0;
+	case EVS_OPT_HANDSHAKE_TIMEOUT_MS:
+		if (value < 1 || value > 600000)
+			goto bad;
+		srv->handshake_ms = (unsigned)value;
+		return 0;
 	case EVS_OPT_MAX_READ: {
 		char *p;
 		if (value < 512 || value > 16 * 1024 * 1024)
@@ -240,6 +250,7 @@ evs_server_get(const struct evs_server *srv, enum evs_server_option opt)
 	case EVS_OPT_MAX_READ: return (long long)srv->max_read;
 	case EVS_OPT_PASS_BUDGET_US: return srv->pass_budget_us;
 	case EVS_OPT_FLUSH_HOLD_US: return srv->flush_hold_us;
+	case EVS_OPT_HANDSHAKE_TIMEOUT_MS: return srv->handshake_ms;
 	}
 	return -1;
 }
@@ -394,6 +405,23 @@ const struct evs_service *
 evs_listener_service(const struct evs_listener *l)
 {
 	return l->svc;
+}
+
+int
+evs_listener_set_tls(struct evs_listener *l, struct evs_tls *tls)
+{
+	if (tls != NULL && !tls_is_server(tls)) {
+		errno = EINVAL;
+		return -1;
+	}
+	l->tls = tls;
+	return 0;
+}
+
+struct evs_tls *
+evs_listener_tls(const struct evs_listener *l)
+{
+	return l->tls;
 }
 
 void

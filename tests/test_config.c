@@ -92,6 +92,47 @@ START_TEST(test_config_listen)
 }
 END_TEST
 
+START_TEST(test_config_tls_listen)
+{
+	char **argv = ARGV("--tls-listen", "chat=127.0.0.1:6697", "--listen",
+	    "chat=127.0.0.1:6667", "--tls-cert", "c.pem", "--tls-key", "k.pem");
+	static struct config cfg, cfg2;
+	char err[256], path[128];
+
+	ck_assert_int_eq(parse(&cfg, argv, 9, err), 0);
+	ck_assert_uint_eq(cfg.nlisten, 2);
+	ck_assert_int_eq(cfg.listen[0].tls, 1);
+	ck_assert_str_eq(cfg.listen[0].spec, "127.0.0.1:6697");
+	ck_assert_int_eq(cfg.listen[1].tls, 0);
+	ck_assert_str_eq(cfg.tls_cert, "c.pem");
+	ck_assert_int_eq(config_tls(&cfg), 1);
+	ck_assert_int_eq(config_reloadable("tls-cert"), 1);
+	ck_assert_int_eq(config_reloadable("tls-listen"), 0);
+
+	/* The command line's listen replaces the file's listen and keeps
+	   the file's tls-listen, and the other way round. */
+	snprintf(path, sizeof(path), "%s", conf("tls-listen echo=127.0.0.1:0\n"
+	    "listen echo=127.0.0.1:1\ntls-cert c.pem\ntls-key k.pem\n"));
+	argv = ARGV("--config", path, "--listen", "chat=127.0.0.1:2");
+	ck_assert_int_eq(parse(&cfg2, argv, 5, err), 0);
+	ck_assert_uint_eq(cfg2.nlisten, 2);
+	ck_assert_int_eq(cfg2.listen[0].tls, 1);
+	ck_assert_int_eq(cfg2.listen[1].port, 2);
+	ck_assert_int_eq(cfg2.listen[1].tls, 0);
+}
+END_TEST
+
+START_TEST(test_config_tls_needs_cert)
+{
+	char **argv = ARGV("--tls-listen", "chat=127.0.0.1:6697");
+	static struct config cfg;
+	char err[256];
+
+	ck_assert_int_eq(parse(&cfg, argv, 3, err), -1);
+	ck_assert_str_eq(err, "tls-listen needs tls-cert and tls-key");
+}
+END_TEST
+
 START_TEST(test_config_values)
 {
 	char **argv = ARGV("--max-clients", "100", "--sendq", "64k",
@@ -353,6 +394,8 @@ config_suite(void)
 	tcase_add_checked_fixture(tc, NULL, teardown);
 	tcase_add_test(tc, test_config_defaults);
 	tcase_add_test(tc, test_config_listen);
+	tcase_add_test(tc, test_config_tls_listen);
+	tcase_add_test(tc, test_config_tls_needs_cert);
 	tcase_add_test(tc, test_config_values);
 	tcase_add_test(tc, test_config_cluster);
 	tcase_add_test(tc, test_config_help_version);

@@ -326,7 +326,7 @@ srv_main(void *arg)
 	struct srv *s = arg;
 	struct srv_conn conns[SRV_CONNS];
 	struct pollfd pfd[SRV_CONNS + 1];
-	int n = 0;
+	int n = 0, polled;
 
 	while (!s->stop) {
 		pfd[0].fd = s->lfd;
@@ -337,6 +337,8 @@ srv_main(void *arg)
 		}
 		if (poll(pfd, (nfds_t)n + 1, 50) <= 0)
 			continue;
+		/* A connection accepted below was not polled this time. */
+		polled = n;
 		if ((pfd[0].revents & POLLIN) && n < SRV_CONNS) {
 			int fd = accept(s->lfd, NULL, NULL);
 
@@ -346,7 +348,7 @@ srv_main(void *arg)
 				s->accepted++;
 			}
 		}
-		for (int i = 0; i < n; i++) {
+		for (int i = 0; i < n && i < polled; i++) {
 			struct srv_conn *c = &conns[i];
 			ssize_t r;
 

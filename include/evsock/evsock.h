@@ -7,5 +7,6 @@
 #include <evsock/server.h>
 #include <evsock/client.h>
 #include <evsock/services.h>
+#include <evsock/tls.h>
 
 #endif

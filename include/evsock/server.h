@@ -94,6 +94,8 @@ enum evs_server_option {
 	EVS_OPT_BACKLOG,          /* listen(2) backlog for new listeners */
 	EVS_OPT_REUSEPORT,        /* 1: SO_REUSEPORT on new listeners */
 	EVS_OPT_MAX_READ,         /* bytes per read(2) */
+	EVS_OPT_HANDSHAKE_TIMEOUT_MS, /* TLS listeners: the handshake must
+	                                finish within this (default 10 s) */
 	EVS_OPT_PASS_BUDGET_US,   /* a loop pass that ran this long reads no
 	                             more sockets (they wait for the next);
 	                             0 = off (the default) */

@@ -52,6 +52,11 @@ EVS_API int evs_chat_set_password(struct evs_chat *chat, const char *password);
    clients get 422).  Returns 0 or -1. */
 EVS_API int evs_chat_set_motd(struct evs_chat *chat, const char *text);
 
+/* Names the TLS ports in ISUPPORT (005) as SSL=ports, the
+   "ADDRESS:PORT" list ';'-separated ("127.0.0.1:6697;[::1]:6697");
+   NULL: none.  Copied.  Returns 0, or -1 (EINVAL for spaces). */
+EVS_API int evs_chat_set_tls_ports(struct evs_chat *chat, const char *ports);
+
 /*
  * Joins the chat to a cluster of instances sharing users, channels and
  * traffic through Redis at `url` ("redis://HOST:PORT[/DB]" or
