@@ -18,8 +18,9 @@ cd "$(dirname "$0")/.."
 # the browser of evsock load's tests (zlib lets the HTML report's test
 # read the screenshot); libhiredis-dev builds the chat cluster
 # (--cluster), whose tests start their own redis-server (redis-tools:
-# redis-cli); the openssl command makes the TLS tests' certificates.
-pkgs="gcc pkg-config meson ninja-build libevent-dev libedit-dev check libsystemd-dev libhiredis-dev libssl-dev openssl"
+# redis-cli); the openssl command makes the TLS tests' certificates;
+# libcrypt-dev checks the chat operators' password hashes.
+pkgs="gcc pkg-config meson ninja-build libevent-dev libedit-dev check libsystemd-dev libhiredis-dev libssl-dev openssl libcrypt-dev"
 case "$mode" in
 test)
 	pkgs="$pkgs clang ii ngircd valgrind procps python3 prometheus mandoc systemd"

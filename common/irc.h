@@ -197,6 +197,50 @@ size_t irc_list_next(const char **p, char *item, size_t size);
 #define IRC_ERR_USERSDONTMATCH "502", ":Cant change mode for other users"
 #define IRC_ERR_INVALIDMODEPARAM "696", "%s %c %s :%s"
 
+/* Queries, server information and operators. */
+#define IRC_RPL_STATSLINKINFO "211", \
+	"%s %llu %llu %llu %llu %llu %lld"
+#define IRC_RPL_STATSCOMMANDS "212", "%s %llu 0 0"
+#define IRC_RPL_STATSKLINE "216", "K %s * %s :%s"
+#define IRC_RPL_ENDOFSTATS "219", "%s :End of /STATS report"
+#define IRC_RPL_STATSUPTIME "242", \
+	":Server Up %lld days %lld:%02lld:%02lld"
+#define IRC_RPL_LUSEROP "252", "%zu :operator(s) online"
+#define IRC_RPL_ADMINME "256", "%s :Administrative info"
+#define IRC_RPL_ADMINLOC1 "257", ":%s"
+#define IRC_RPL_ADMINLOC2 "258", ":%s"
+#define IRC_RPL_ADMINEMAIL "259", ":%s"
+#define IRC_RPL_USERHOST "302", ":%s" /* space-separated replies */
+#define IRC_RPL_ISON "303", ":%s"
+#define IRC_RPL_WHOISOPERATOR "313", "%s :is an IRC operator"
+#define IRC_RPL_WHOWASUSER "314", "%s %s %s * :%s"
+#define IRC_RPL_WHOISACTUALLY "338", "%s %s :actually using host"
+#define IRC_RPL_WHOSPCRPL "354", "%s" /* WHOX: the fields asked for */
+#define IRC_RPL_LINKS "364", "%s %s :0 %s"
+#define IRC_RPL_ENDOFLINKS "365", "%s :End of /LINKS list"
+#define IRC_RPL_ENDOFWHOWAS "369", "%s :End of WHOWAS"
+#define IRC_RPL_INFO "371", ":%s"
+#define IRC_RPL_ENDOFINFO "374", ":End of INFO list"
+#define IRC_RPL_YOUREOPER "381", ":You are now an IRC operator"
+#define IRC_RPL_REHASHING "382", "%s :Rehashing"
+#define IRC_ERR_NOSUCHSERVER "402", "%s :No such server"
+#define IRC_ERR_WASNOSUCHNICK "406", "%s :There was no such nickname"
+#define IRC_ERR_YOUREBANNEDCREEP "465", \
+	":You are banned from this server (%s)"
+#define IRC_ERR_NOPRIVILEGES "481", \
+	":Permission Denied - You're not an IRC operator"
+#define IRC_ERR_CANTKILLSERVER "483", ":You can't kill a server!"
+#define IRC_ERR_NOOPERHOST "491", ":No O-lines for your host"
+#define IRC_ERR_HELPNOTFOUND "524", "%s :No help available on this topic"
+#define IRC_RPL_HELPSTART "704", "%s :%s"
+#define IRC_RPL_HELPTXT "705", "%s :%s"
+#define IRC_RPL_ENDOFHELP "706", "%s :End of /HELP"
+#define IRC_RPL_MONONLINE "730", ":%s"
+#define IRC_RPL_MONOFFLINE "731", ":%s"
+#define IRC_RPL_MONLIST "732", ":%s"
+#define IRC_RPL_ENDOFMONLIST "733", ":End of MONITOR list"
+#define IRC_ERR_MONLISTFULL "734", "%d %s :Monitor list is full"
+
 /* Messages from the server itself; format after ":<server> ". */
 #define IRC_MSG_PING "PING", ":%s"
 #define IRC_MSG_PONG "PONG", "%s :%s"
@@ -215,12 +259,15 @@ size_t irc_list_next(const char **p, char *item, size_t size);
 #define IRC_MSG_MODE "MODE", "%s %s"
 #define IRC_MSG_INVITE "INVITE", "%s %s"
 
+#define IRC_MSG_WALLOPS "WALLOPS", ":%s"
+#define IRC_MSG_SERVER_NOTICE "NOTICE", "%s :*** %s"
+
 /* A connection being closed; no prefix.  The reason is a sentence. */
 #define IRC_ERROR_CLOSING "ERROR :Closing Link: %s (%s)\r\n"
 #define IRC_ERROR_SHUTDOWN "ERROR :Server shutting down\r\n"
 
 /* What the server supports, as 004 and 005 announce it. */
-#define IRC_USER_MODES "i"
+#define IRC_USER_MODES "iow"
 #define IRC_CHANNEL_MODES "CIbeiklmnostv"
 #define IRC_CHANNEL_MODES_PARAM "beIklov"
 #define IRC_ISUPPORT_1 "AWAYLEN=200 CASEMAPPING=ascii CHANLIMIT=#:50 " \
@@ -229,5 +276,7 @@ size_t irc_list_next(const char **p, char *item, size_t size);
 #define IRC_ISUPPORT_2 "MAXLIST=beI:100 MODES=6 NETWORK=%s NICKLEN=30 " \
 	"PREFIX=(ov)@+ STATUSMSG=@+ TARGMAX=KICK:4,NOTICE:4,PRIVMSG:4 " \
 	"TOPICLEN=390 USERLEN=10"
+/* The query commands' tokens, on a line of their own. */
+#define IRC_ISUPPORT_QUERY "MONITOR=%d WHOX"
 
 #endif

@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,17 @@ static void (*log_handler)(enum evs_log_level, const char *, void *);
 static void *log_handler_arg;
 static enum log_format log_format = LOG_FORMAT_PLAIN;
 static int log_journal; /* stderr is journald's stream */
+
+static void log_vmsg(enum evs_log_level, const char *, va_list)
+    __attribute__((format(printf, 2, 0)));
+
+/* log_limited's window: the second it counts, lines logged in it and
+   lines suppressed since the last summary. */
+static pthread_mutex_t log_limit_lock = PTHREAD_MUTEX_INITIALIZER;
+static long long log_limit_second = -1;
+static unsigned log_limit_lines;
+static unsigned long long log_limit_suppressed;
+static enum evs_log_level log_limit_level = EVS_LOG_INFO;
 
 void
 evs_log_set_level(enum evs_log_level level)
@@ -189,18 +201,94 @@ static const int log_prio[] = { 3, 4, 6, 7 };
 void
 log_msg(enum evs_log_level level, const char *fmt, ...)
 {
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vmsg(level, fmt, ap);
+	va_end(ap);
+}
+
+/* Starts a new window if the second changed; returns the lines to
+   report as suppressed now (0: none).  Called under the lock. */
+static unsigned long long
+log_limit_roll(long long second)
+{
+	unsigned long long n = 0;
+
+	if (second != log_limit_second) {
+		log_limit_second = second;
+		log_limit_lines = 0;
+		n = log_limit_suppressed;
+		log_limit_suppressed = 0;
+	}
+	return n;
+}
+
+static long long
+log_limit_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec;
+}
+
+void
+log_limited(enum evs_log_level level, const char *fmt, ...)
+{
+	unsigned long long suppressed;
+	int saved = errno, allowed;
+	va_list ap;
+
+	if (level > log_level)
+		return;
+	pthread_mutex_lock(&log_limit_lock);
+	suppressed = log_limit_roll(log_limit_now());
+	allowed = log_limit_lines < LOG_LIMIT_PER_SEC;
+	if (allowed)
+		log_limit_lines++;
+	else
+		log_limit_suppressed++;
+	log_limit_level = level;
+	pthread_mutex_unlock(&log_limit_lock);
+	if (suppressed > 0)
+		log_msg(level, "suppressed %llu similar lines", suppressed);
+	if (allowed) {
+		va_start(ap, fmt);
+		log_vmsg(level, fmt, ap);
+		va_end(ap);
+	}
+	errno = saved;
+}
+
+void
+log_limited_flush(void)
+{
+	unsigned long long suppressed = 0;
+	enum evs_log_level level;
+	long long now = log_limit_now();
+
+	pthread_mutex_lock(&log_limit_lock);
+	if (log_limit_suppressed > 0 && now != log_limit_second)
+		suppressed = log_limit_roll(now);
+	level = log_limit_level;
+	pthread_mutex_unlock(&log_limit_lock);
+	if (suppressed > 0)
+		log_msg(level, "suppressed %llu similar lines", suppressed);
+}
+
+static void
+log_vmsg(enum evs_log_level level, const char *fmt, va_list ap)
+{
 	char msg[1024], line[2048], ts[40];
 	struct timespec now;
 	int saved = errno;
-	va_list ap;
 	size_t n = 0;
 	int w;
 
 	if (level > log_level)
 		return;
-	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	if (log_handler != NULL) {
 		log_handler(level, msg, log_handler_arg);
 		errno = saved;

@@ -22,6 +22,23 @@ void log_set_prog(const char *prog);
 void log_msg(enum evs_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Lines of log_limited a second; the rest are counted. */
+#define LOG_LIMIT_PER_SEC 20
+
+/*
+ * Like log_msg, for lines that an attack could multiply (a limit
+ * closing connections): at most LOG_LIMIT_PER_SEC of them a second,
+ * all kinds together.  The others are counted and reported in one
+ * line, "suppressed N similar lines", before the next one that is
+ * logged or by log_limited_flush.  Safe from any thread.
+ */
+void log_limited(enum evs_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Reports lines log_limited suppressed in a second that is over;
+   call it about once a second. */
+void log_limited_flush(void);
+
 #define log_error(...) log_msg(EVS_LOG_ERROR, __VA_ARGS__)
 #define log_warn(...) log_msg(EVS_LOG_WARN, __VA_ARGS__)
 #define log_info(...) log_msg(EVS_LOG_INFO, __VA_ARGS__)

@@ -15,6 +15,11 @@
  *   chat-query.c  WHO WHOIS LUSERS MOTD VERSION TIME
  *   chat-mode.c   MODE, for users and channels
  *   chat-redis.c  the cluster backplane over Redis (chat-link.h)
+ *   chat-oper.c   server operators: OPER KILL KLINE UNKLINE WALLOPS
+ *                 REHASH STATS, and the address bans (K-lines)
+ *   chat-info.c   HELP INFO ADMIN LINKS ISON USERHOST
+ *   chat-whowas.c WHOWAS and its bounded history of nicks
+ *   chat-monitor.c MONITOR: nick online/offline notifications
  */
 #ifndef EVSOCK_CHAT_INT_H
 #define EVSOCK_CHAT_INT_H
@@ -45,8 +50,14 @@
 #define U_REMOTE     0x80 /* on another instance: no connection here */
 #define U_HOLD       0x100 /* input paused while the cluster claims a nick */
 #define U_DETACHED   0x200 /* gone from nicks, channels and counts */
+#define U_OPER       0x400 /* user mode +o: a server operator */
+#define U_WALLOPS    0x800 /* user mode +w: receives WALLOPS */
 
 #define CHAT_PRINTF(f, a) __attribute__((format(printf, f, a)))
+
+#define CHAT_CMDS_MAX 64      /* rows the command table may have */
+#define CHAT_WHOWAS_MAX 256   /* nicks WHOWAS remembers */
+#define CHAT_MONITOR_MAX 100  /* nicks one client may MONITOR */
 
 struct event;
 struct chat_member;
@@ -68,6 +79,10 @@ struct chat_invite {
 	int by_op;      /* an operator's invite also passes +b, +k and +l */
 	char chan[IRC_CHANNEL_MAX + 1];
 };
+struct chat_oper;
+struct chat_kline;
+struct chat_whowas;
+struct chat_watch;
 TAILQ_HEAD(chat_member_list, chat_member);
 
 struct chat_user {
@@ -97,6 +112,9 @@ struct chat_user {
 	char prefix[CHAT_PREFIX_MAX];
 	struct chat_invite *invites;
 	size_t ninvites;
+	struct chat_watch **watching; /* MONITOR list */
+	size_t nwatching;
+	unsigned oper_fails; /* OPER attempts refused */
 };
 
 TAILQ_HEAD(chat_user_list, chat_user);
@@ -156,9 +174,28 @@ struct evs_chat {
 	struct chat_link *link; /* the cluster backplane; NULL: one instance */
 	unsigned history_lines; /* per channel; 0: none kept */
 	int link_quiet; /* applying the backplane's events: publish nothing */
+	uint64_t relayed;    /* messages from users, formatted once */
+	uint64_t deliveries; /* their copies queued to recipients */
 	uint64_t gen;
 	time_t created;
 	char created_str[64];
+	/* chat-oper.c */
+	struct chat_oper *opers;
+	size_t nopers;
+	size_t nopers_online;
+	struct chat_kline *klines;
+	size_t nklines;
+	char *kline_file;
+	struct bucket oper_checks; /* password checks, server-wide */
+	int oper_checks_ready;
+	evs_chat_rehash_fn *rehash_cb;
+	void *rehash_arg;
+	uint64_t cmd_counts[CHAT_CMDS_MAX]; /* STATS m */
+	/* chat-whowas.c: a ring of the last CHAT_WHOWAS_MAX nicks */
+	struct chat_whowas *whowas;
+	size_t whowas_next, whowas_n;
+	/* chat-monitor.c: the nicks someone monitors */
+	struct nametab watches;
 	char out[CHAT_OUT_MAX];
 };
 
@@ -171,6 +208,9 @@ void chat_dispatch(struct chat_user *u, char *line, size_t len);
 /* Says goodbye with ERROR and asks the engine to close; the service's
    close callback removes u later.  A second call does nothing. */
 void chat_disconnect(struct chat_user *u, const char *reason);
+/* Walks the command table for STATS m: the name of row i, NULL past
+   the end. */
+const char *chat_cmd_name(size_t i);
 
 /* chat-state.c: the only place users, channels and memberships change,
    where a cluster backplane will hook join, part, nick and quit. */
@@ -183,7 +223,8 @@ void chat_state_fini(struct evs_chat *chat);
 struct chat_user *chat_state_user_new(struct evs_chat *chat,
     struct evs_conn *c);
 /* Removes u from its channels, the nick table and the counters at once
-   (QUIT takes effect before the connection has drained); u stays
+   (QUIT takes effect before the connection has drained), drops +o,
+   records it for WHOWAS and tells its MONITOR watchers; u stays
    allocated, unregistered and unfindable until chat_state_quit. */
 void chat_state_detach(struct chat_user *u);
 /* Detaches u if not yet done, and frees it. */
@@ -222,6 +263,10 @@ const char *chat_state_client(const struct chat_user *u);
 void chat_state_register(struct chat_user *u);
 /* Sets or clears user mode +i; returns 1 if it changed. */
 int chat_state_invisible(struct chat_user *u, int on);
+/* Sets or clears user mode +o; returns 1 if it changed. */
+int chat_state_oper(struct chat_user *u, int on);
+/* Writes u's user modes ("+iow", "+" for none) into buf (>= 8 bytes). */
+void chat_state_umodes(const struct chat_user *u, char *buf, size_t len);
 
 /* Marks u away with text (copied), or back with NULL. */
 void chat_state_away(struct chat_user *u, const char *text);
@@ -273,6 +318,10 @@ void chat_send_chan_msg(struct chat_chan *ch, struct chat_user *except,
 /* Queues m to the local users sharing a channel with `from`, once
    each, not to `from`. */
 void chat_send_peers_msg(struct chat_user *from, struct evs_msg *m);
+/* A message from `from` to every registered user with any of the
+   user flags in `mask` (WALLOPS), formatted once. */
+void chat_send_users(struct chat_user *from, unsigned mask, const char *cmd,
+    const char *fmt, ...) CHAT_PRINTF(4, 5);
 /* Formats the ERROR line that ends a link into buf; returns its length
    (0 if it does not fit). */
 size_t chat_send_error(char *buf, size_t len, const char *host,
@@ -364,5 +413,35 @@ void chat_query_send_motd(struct chat_user *u);
 
 /* chat-mode.c */
 chat_cmd_fn chat_mode_cmd;
+
+/* chat-oper.c */
+chat_cmd_fn chat_oper_oper, chat_oper_kill, chat_oper_kline,
+    chat_oper_unkline, chat_oper_wallops, chat_oper_rehash, chat_oper_stats;
+/* Returns 1 if a K-line matches u's user@host, and then refuses u with
+   465 and ERROR. */
+int chat_oper_refuse_banned(struct chat_user *u);
+/* Frees the operators and the K-lines. */
+void chat_oper_fini(struct evs_chat *chat);
+
+/* chat-info.c */
+chat_cmd_fn chat_info_help, chat_info_info, chat_info_admin,
+    chat_info_links, chat_info_ison, chat_info_userhost;
+
+/* chat-whowas.c */
+chat_cmd_fn chat_whowas_cmd;
+/* Remembers u's nick, user, host and real name (a quit or nick change). */
+void chat_whowas_add(const struct chat_user *u);
+/* Frees the history. */
+void chat_whowas_fini(struct evs_chat *chat);
+
+/* chat-monitor.c */
+chat_cmd_fn chat_monitor_cmd;
+/* Tells those monitoring u's nick that it is online (1) or offline. */
+void chat_monitor_notify(struct chat_user *u, int online);
+/* Drops u's MONITOR list. */
+void chat_monitor_clear(struct chat_user *u);
+/* Sets up and frees the table of monitored nicks. */
+int chat_monitor_init(struct evs_chat *chat);
+void chat_monitor_fini(struct evs_chat *chat);
 
 #endif

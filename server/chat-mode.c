@@ -1,8 +1,8 @@
 /*
- * MODE: user mode +i, and the channel modes: the lists +b, +e and +I,
- * +k and +l with their parameters, +C +i +m +n +s +t, and the member
- * statuses +o and +v.  A MODE line is read as clients send it: each
- * letter that takes a parameter consumes the next one, at most
+ * MODE: user modes +i, +w and -o, and the channel modes: the lists +b,
+ * +e and +I, +k and +l with their parameters, +C +i +m +n +s +t, and
+ * the member statuses +o and +v.  A MODE line is read as clients send
+ * it: each letter that takes a parameter consumes the next one, at most
  * IRC_MODES of them; what changed is announced to the channel in as
  * few lines as fit.
  */
@@ -12,6 +12,25 @@
 
 #include "../common/mask.h"
 #include "chat-int.h"
+
+/* Applies one user mode letter to u; returns 1 if it changed, 0 if
+   not, -1 for a letter it does not know.  +o comes only from OPER. */
+static int
+chat_mode_user_flag(struct chat_user *u, char mode, int add)
+{
+	switch (mode) {
+	case 'i':
+		return chat_state_invisible(u, add);
+	case 'o':
+		return add ? 0 : chat_state_oper(u, 0);
+	case 'w':
+		if (add == !!(u->flags & U_WALLOPS))
+			return 0;
+		u->flags ^= U_WALLOPS;
+		return 1;
+	}
+	return -1;
+}
 
 static void
 chat_mode_user(struct chat_user *u, struct irc_msg *m)
@@ -32,25 +51,27 @@ chat_mode_user(struct chat_user *u, struct irc_msg *m)
 		return;
 	}
 	if (m->nparams < 2) {
-		chat_send_reply(u, IRC_RPL_UMODEIS,
-		    (u->flags & U_INVISIBLE) ? "+i" : "+");
+		chat_state_umodes(u, applied, sizeof(applied));
+		chat_send_reply(u, IRC_RPL_UMODEIS, applied);
 		return;
 	}
 	for (p = m->params[1]; *p != '\0'; p++) {
+		int r;
+
 		if (*p == '+' || *p == '-') {
 			add = *p == '+';
 			continue;
 		}
-		if (*p != 'i') {
+		if ((r = chat_mode_user_flag(u, *p, add)) == -1) {
 			unknown = 1;
 			continue;
 		}
-		if (!chat_state_invisible(u, add))
+		if (r == 0)
 			continue;
 		if (lastsign != (add ? '+' : '-') && n < sizeof(applied) - 2)
 			applied[n++] = (char)(lastsign = add ? '+' : '-');
 		if (n < sizeof(applied) - 1)
-			applied[n++] = 'i';
+			applied[n++] = *p;
 	}
 	applied[n] = '\0';
 	if (unknown)

@@ -23,6 +23,8 @@ chat_reg_try(struct chat_user *u)
 		chat_disconnect(u, "Bad Password");
 		return;
 	}
+	if (chat_oper_refuse_banned(u))
+		return;
 	chat_state_register(u);
 	evs_conn_set_timeout(u->c, chat->ping_interval_ms);
 	chat_send_reply(u, IRC_RPL_WELCOME, chat->name, u->prefix);
@@ -139,7 +141,8 @@ chat_reg_user(struct chat_user *u, struct irc_msg *m)
 		chat_send_reply(u, IRC_ERR_ALREADYREGISTERED);
 		return;
 	}
-	if (m->params[0][0] == '\0') {
+	/* Neither the user name nor the real name may be empty. */
+	if (m->params[0][0] == '\0' || m->params[3][0] == '\0') {
 		chat_send_reply(u, IRC_ERR_NEEDMOREPARAMS, m->command);
 		return;
 	}

@@ -96,6 +96,9 @@ chat_send_user(struct chat_user *to, struct chat_user *from, const char *cmd,
 	va_start(ap, fmt);
 	n = chat_send_vbuild(from->chat, from->prefix, cmd, NULL, fmt, ap);
 	va_end(ap);
+	from->chat->relayed++;
+	if (!(to->flags & U_REMOTE) && !evs_conn_closing(to->c))
+		from->chat->deliveries++;
 	chat_send_raw(to, from->chat->out, n);
 }
 
@@ -127,6 +130,7 @@ chat_send_chan(struct chat_chan *ch, struct chat_user *except,
 	va_end(ap);
 	if (m == NULL)
 		return;
+	from->chat->relayed++;
 	if ((link = chat_send_link(from)) != NULL) {
 		const char *data = evs_msg_data(m, &n);
 		/* Messages reach local members in the cluster's one order,
@@ -154,8 +158,9 @@ chat_send_chan_msg(struct chat_chan *ch, struct chat_user *except,
 	struct chat_member *mb;
 
 	TAILQ_FOREACH(mb, &ch->members, by_chan) {
-		if (mb->u != except && !(mb->u->flags & U_REMOTE))
-			evs_conn_send_msg(mb->u->c, m);
+		if (mb->u != except && !(mb->u->flags & U_REMOTE) &&
+		    evs_conn_send_msg(mb->u->c, m) == 0)
+			mb->u->chat->deliveries++;
 	}
 }
 
@@ -173,11 +178,13 @@ chat_send_chan_status(struct chat_chan *ch, int status,
 	va_end(ap);
 	if (m == NULL)
 		return;
+	from->chat->relayed++;
 	TAILQ_FOREACH(mb, &ch->members, by_chan) {
 		if (mb->u == except ||
 		    !(mb->op || (status == '+' && mb->voice)))
 			continue;
-		evs_conn_send_msg(mb->u->c, m);
+		if (evs_conn_send_msg(mb->u->c, m) == 0)
+			from->chat->deliveries++;
 	}
 	evs_msg_unref(m);
 }
@@ -196,14 +203,16 @@ chat_send_peers(struct chat_user *from, int self, const char *cmd,
 	va_end(ap);
 	if (m == NULL)
 		return;
+	from->chat->relayed++;
 	if ((link = chat_send_link(from)) != NULL &&
 	    !TAILQ_EMPTY(&from->chans)) {
 		const char *data = evs_msg_data(m, &n);
 
 		link->ops->peers_line(link, from, data, n);
 	}
-	if (self && !(from->flags & U_REMOTE))
-		evs_conn_send_msg(from->c, m);
+	if (self && !(from->flags & U_REMOTE) &&
+	    evs_conn_send_msg(from->c, m) == 0)
+		from->chat->deliveries++;
 	chat_send_peers_msg(from, m);
 	evs_msg_unref(m);
 }
@@ -221,8 +230,9 @@ chat_send_peers_msg(struct chat_user *from, struct evs_msg *m)
 			if (mb->u->seen == gen)
 				continue;
 			mb->u->seen = gen;
-			if (!(mb->u->flags & U_REMOTE))
-				evs_conn_send_msg(mb->u->c, m);
+			if (!(mb->u->flags & U_REMOTE) &&
+			    evs_conn_send_msg(mb->u->c, m) == 0)
+				chat->deliveries++;
 		}
 	}
 }
@@ -280,4 +290,28 @@ chat_send_list_end(struct chat_send_list *l)
 {
 	if (l->n > 0)
 		chat_send_list_flush(l);
+}
+
+void
+chat_send_users(struct chat_user *from, unsigned mask, const char *cmd,
+    const char *fmt, ...)
+{
+	struct chat_user *u;
+	struct evs_msg *m;
+	va_list ap;
+
+	va_start(ap, fmt);
+	m = chat_send_vnew(from, cmd, fmt, ap);
+	va_end(ap);
+	if (m == NULL)
+		return;
+	from->chat->relayed++;
+	/* This instance's users only: the modes in `mask` (+w, +o) are
+	   not shared with the cluster. */
+	TAILQ_FOREACH(u, &from->chat->users, link)
+		if ((u->flags & (U_REGISTERED | U_REMOTE | U_CLOSING)) ==
+		    U_REGISTERED && (u->flags & mask) &&
+		    evs_conn_send_msg(u->c, m) == 0)
+			from->chat->deliveries++;
+	evs_msg_unref(m);
 }

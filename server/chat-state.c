@@ -19,6 +19,7 @@
 #include "chat-link.h"
 
 static void chat_state_set_prefix(struct chat_user *);
+static void chat_state_depart(struct chat_user *);
 
 /* The backplane to tell of u's changes: only for local users, and not
    while the backplane itself applies another instance's events. */
@@ -58,6 +59,7 @@ chat_state_user_free(struct chat_user *u)
 {
 	chat_flood_clear(u);
 	chat_access_invites_clear(u);
+	chat_monitor_clear(u);
 	free(u->away);
 	free(u->quit_reason);
 	free(u);
@@ -126,6 +128,7 @@ chat_state_detach(struct chat_user *u)
 	chat->link_quiet += link != NULL;
 	chat_state_leave_all(u);
 	chat->link_quiet -= link != NULL;
+	chat_state_depart(u);
 	if (u->nick[0] != '\0')
 		nametab_del(&chat->nicks, &u->h);
 	if (u->flags & U_REMOTE) {
@@ -140,7 +143,9 @@ chat_state_detach(struct chat_user *u)
 		else
 			chat->nunknown--;
 	}
+	(void)chat_state_oper(u, 0);
 	chat_access_invites_clear(u);
+	chat_monitor_clear(u);
 	/* Unregistered: no query counts or finds it any more. */
 	u->flags &= ~(unsigned)(U_REGISTERED | U_INVISIBLE);
 	u->flags |= U_DETACHED;
@@ -279,8 +284,14 @@ chat_state_nick(struct chat_user *u, const char *nick)
 	struct evs_chat *chat = u->chat;
 	struct chat_link *link = chat_state_link(u);
 	char old[IRC_NICK_MAX + 1];
+	/* A change of case only is the same nick to WHOWAS and MONITOR. */
+	int other = (u->flags & U_REGISTERED) && irc_casecmp(u->nick, nick);
 
 	snprintf(old, sizeof(old), "%s", u->nick);
+	if (other) {
+		chat_whowas_add(u);
+		chat_monitor_notify(u, 0);
+	}
 	if (u->nick[0] != '\0')
 		nametab_del(&chat->nicks, &u->h);
 	snprintf(u->nick, sizeof(u->nick), "%s", nick);
@@ -290,6 +301,8 @@ chat_state_nick(struct chat_user *u, const char *nick)
 		u->nick_ts = chat_state_wallclock_ms();
 	if (link != NULL)
 		link->ops->nick(link, u, old);
+	if (other)
+		chat_monitor_notify(u, 1);
 }
 
 void
@@ -314,6 +327,7 @@ chat_state_register(struct chat_user *u)
 	u->signon = u->idle_since = time(NULL);
 	if (chat_state_link(u) != NULL)
 		chat->link->ops->user(chat->link, u);
+	chat_monitor_notify(u, 1);
 }
 
 int
@@ -389,6 +403,7 @@ chat_state_remote_new(struct evs_chat *chat, struct chat_node *node,
 	u->signon = u->idle_since = time(NULL);
 	TAILQ_INSERT_TAIL(&chat->users, u, link);
 	chat->nremote++;
+	chat_monitor_notify(u, 1);
 	return u;
 }
 
@@ -405,3 +420,37 @@ chat_state_remote_invisible(struct chat_user *u, int on)
 		u->chat->nremote_invisible--;
 	}
 }
+
+/* WHOWAS remembers a registered user that leaves and MONITOR tells its
+   watchers; chat_state_detach runs it once, for local and remote users. */
+static void
+chat_state_depart(struct chat_user *u)
+{
+	if (!(u->flags & U_REGISTERED))
+		return;
+	chat_whowas_add(u);
+	chat_monitor_notify(u, 0);
+}
+
+int
+chat_state_oper(struct chat_user *u, int on)
+{
+	if (on == !!(u->flags & U_OPER))
+		return 0;
+	if (on) {
+		u->flags |= U_OPER;
+		u->chat->nopers_online++;
+	} else {
+		u->flags &= ~U_OPER;
+		u->chat->nopers_online--;
+	}
+	return 1;
+}
+
+void
+chat_state_umodes(const struct chat_user *u, char *buf, size_t len)
+{
+	snprintf(buf, len, "+%s%s%s", (u->flags & U_INVISIBLE) ? "i" : "",
+	    (u->flags & U_OPER) ? "o" : "", (u->flags & U_WALLOPS) ? "w" : "");
+}
+

@@ -50,31 +50,50 @@ static const struct evs_service chat_service = {
 };
 
 static const struct chat_cmd chat_cmds[] = {
+	{ "ADMIN", chat_info_admin, 0, 0 },
 	{ "AWAY", chat_msg_away, 0, 0 },
 	{ "CAP", chat_reg_cap, 1, 1 },
 	{ "INVITE", chat_chan_invite, 0, 0 },
+	{ "HELP", chat_info_help, 0, 0 },
+	{ "HELPOP", chat_info_help, 0, 0 },
+	{ "INFO", chat_info_info, 0, 0 },
+	{ "ISON", chat_info_ison, 1, 0 },
 	{ "JOIN", chat_chan_join, 1, 0 },
 	{ "KICK", chat_chan_kick, 2, 0 },
+	{ "KILL", chat_oper_kill, 1, 0 },
+	{ "KLINE", chat_oper_kline, 1, 0 },
+	{ "LINKS", chat_info_links, 0, 0 },
 	{ "LIST", chat_chan_list, 0, 0 },
 	{ "LUSERS", chat_query_lusers, 0, 0 },
 	{ "MODE", chat_mode_cmd, 1, 0 },
+	{ "MONITOR", chat_monitor_cmd, 1, 0 },
 	{ "MOTD", chat_query_motd, 0, 0 },
 	{ "NAMES", chat_chan_names, 0, 0 },
 	{ "NICK", chat_reg_nick, 0, 1 },
 	{ "NOTICE", chat_msg_notice, 0, 0 },
+	{ "OPER", chat_oper_oper, 2, 0 },
 	{ "PART", chat_chan_part, 1, 0 },
 	{ "PASS", chat_reg_pass, 1, 1 },
 	{ "PING", chat_reg_ping, 1, 1 },
 	{ "PONG", chat_reg_pong, 0, 1 },
 	{ "PRIVMSG", chat_msg_privmsg, 0, 0 },
 	{ "QUIT", chat_reg_quit, 0, 1 },
+	{ "REHASH", chat_oper_rehash, 0, 0 },
+	{ "STATS", chat_oper_stats, 1, 0 },
 	{ "TIME", chat_query_time, 0, 0 },
 	{ "TOPIC", chat_chan_topic, 1, 0 },
+	{ "UNKLINE", chat_oper_unkline, 1, 0 },
 	{ "USER", chat_reg_user, 4, 1 },
+	{ "USERHOST", chat_info_userhost, 1, 0 },
 	{ "VERSION", chat_query_version, 0, 0 },
+	{ "WALLOPS", chat_oper_wallops, 1, 0 },
 	{ "WHO", chat_query_who, 0, 0 },
 	{ "WHOIS", chat_query_whois, 1, 0 },
+	{ "WHOWAS", chat_whowas_cmd, 0, 0 },
 };
+
+#define CHAT_NCMDS (sizeof(chat_cmds) / sizeof(chat_cmds[0]))
+_Static_assert(CHAT_NCMDS <= CHAT_CMDS_MAX, "raise CHAT_CMDS_MAX");
 
 /* Returns a monotonic clock in milliseconds. */
 static uint64_t
@@ -289,6 +308,7 @@ chat_dispatch(struct chat_user *u, char *line, size_t len)
 		chat_send_reply(u, IRC_ERR_NEEDMOREPARAMS, m.command);
 		return;
 	}
+	u->chat->cmd_counts[cmd - chat_cmds]++;
 	cmd->fn(u, &m);
 }
 
@@ -311,6 +331,12 @@ chat_line(struct evs_conn *c, char *line, size_t len, void *arg)
 	}
 	if (chat_flood_take(u, line, len))
 		chat_dispatch(u, line, len);
+}
+
+const char *
+chat_cmd_name(size_t i)
+{
+	return i < CHAT_NCMDS ? chat_cmds[i].name : NULL;
 }
 
 /* The public API. */
@@ -345,7 +371,7 @@ evs_chat_new(struct evs_server *srv)
 	    "%a %b %d %Y at %H:%M:%S UTC", &tm);
 	chat_read_line_limit(chat);
 	if ((chat->name = strdup("evsockd")) == NULL ||
-	    chat_state_init(chat) == -1) {
+	    chat_state_init(chat) == -1 || chat_monitor_init(chat) == -1) {
 		evs_chat_free(chat);
 		return NULL;
 	}
@@ -373,6 +399,9 @@ evs_chat_free(struct evs_chat *chat)
 	/* Connections the engine freed without close(): drop their state
 	   without touching them. */
 	chat_state_fini(chat);
+	chat_monitor_fini(chat);
+	chat_whowas_fini(chat);
+	chat_oper_fini(chat);
 	chat_motd_clear(chat);
 	free(chat->tls_ports);
 	free(chat->name);
@@ -540,4 +569,11 @@ evs_chat_stats(const struct evs_chat *chat, struct evs_chat_stats *st)
 	st->unregistered = chat->nunknown;
 	st->channels = chat->chans.n;
 	st->max_users = chat->maxusers;
+}
+
+void
+evs_chat_traffic(const struct evs_chat *chat, struct evs_chat_traffic *st)
+{
+	st->relayed = chat->relayed;
+	st->deliveries = chat->deliveries;
 }

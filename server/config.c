@@ -38,13 +38,17 @@ struct config_opt {
 	size_t off;              /* field in struct config */
 	uint64_t min, max;       /* UINT, SIZE and DURATION (ms) bounds */
 	/* CUSTOM: stores the value, and for a REPEAT option empties its
-	   list when the value is NULL; STRING: checks it (NULL: any) */
+	   list when the value is NULL; STRING, UINT, SIZE: checks it
+	   (NULL: any), after it is stored for UINT and SIZE */
 	int (*set)(struct config *, const char *, const char **);
 	const char *metavar;
 	const char *help;        /* lines separated by \n */
 };
 
 static int config_set_listen(struct config *, const char *, const char **);
+static int config_set_oper(struct config *, const char *, const char **);
+static int config_check_socket_buffer(struct config *, const char *,
+    const char **);
 static int config_set_tls_listen(struct config *, const char *,
     const char **);
 static int config_check_server_name(struct config *, const char *,
@@ -98,6 +102,14 @@ static const struct config_opt config_opts[] = {
 	{ "idle-timeout", 0, CONFIG_DURATION, 0, F(idle_timeout_ms), 0,
 	  DAY_MS * 30, NULL, "DUR", "close clients silent this long\n"
 	  "(default off)" },
+	{ "stall-timeout", 0, CONFIG_DURATION, 0, F(stall_timeout_ms), 0,
+	  DAY_MS * 30, NULL, "DUR", "close clients whose unsent output has\n"
+	  "not moved this long (default 60s; 0 = off)" },
+	{ "socket-buffer", 0, CONFIG_SIZE, CONFIG_RESTART, F(socket_buffer),
+	  0, 64 * 1024 * 1024, config_check_socket_buffer, "BYTES",
+	  "kernel send and receive buffer of each\n"
+	  "client socket (default 64k; 0 = the\n"
+	  "kernel's autotuning, up to megabytes)" },
 	{ "shutdown-timeout", 0, CONFIG_DURATION, 0, F(shutdown_timeout_ms),
 	  0, DAY_MS, NULL, "DUR", "on SIGINT/SIGTERM, wait this long for\n"
 	  "clients to finish (default 5s)" },
@@ -117,6 +129,12 @@ static const struct config_opt config_opts[] = {
 	  "PATH", "chat: require PASS, read from PATH" },
 	{ "motd-file", 0, CONFIG_STRING, 0, F(motd_file), 0, 0, NULL, "PATH",
 	  "chat: message of the day" },
+	{ "oper", 0, CONFIG_CUSTOM, CONFIG_FILE_ONLY | CONFIG_REPEAT, 0, 0, 0,
+	  config_set_oper, "NAME HASH",
+	  "chat: a server operator: OPER name and\n"
+	  "the crypt(3) hash of its password" },
+	{ "kline-file", 0, CONFIG_STRING, 0, F(kline_file), 0, 0, NULL,
+	  "PATH", "chat: keep address bans (KLINE) in PATH" },
 	{ "server-name", 0, CONFIG_STRING, CONFIG_RESTART, F(server_name), 0,
 	  0, config_check_server_name, "NAME",
 	  "chat: server name (default evsockd)" },
@@ -210,6 +228,8 @@ config_defaults(struct config *cfg)
 	cfg->ping_timeout_ms = 60000;
 	cfg->flood_rate = 10;
 	cfg->flood_burst = 20;
+	cfg->stall_timeout_ms = 60000;
+	cfg->socket_buffer = 64 * 1024;
 	cfg->cluster_timeout_ms = 15000;
 	if (config_strdup(&cfg->server_name, "evsockd") == -1 ||
 	    config_strdup(&cfg->log_level, "info") == -1 ||
@@ -221,6 +241,8 @@ config_defaults(struct config *cfg)
 void
 config_free(struct config *cfg)
 {
+	explicit_bzero(cfg->opers, sizeof(cfg->opers));
+	cfg->nopers = 0;
 	for (size_t i = 0; i < CONFIG_NOPTS; i++) {
 		if (config_opts[i].kind == CONFIG_STRING) {
 			char **p = config_str(cfg, config_opts[i].off);
@@ -289,6 +311,88 @@ static int
 config_set_tls_listen(struct config *cfg, const char *v, const char **why)
 {
 	return config_set_any_listen(cfg, v, 1, why);
+}
+
+/* 0, or a size the kernel honours (it has minimums of its own). */
+static int
+config_check_socket_buffer(struct config *cfg, const char *v,
+    const char **why)
+{
+	(void)v;
+	if (cfg->socket_buffer != 0 && cfg->socket_buffer < 4096) {
+		*why = "expected 0 (off) or at least 4k";
+		return -1;
+	}
+	return 0;
+}
+
+int
+config_check_hash(const char *hash)
+{
+	const char *p = hash, *id;
+	size_t len = strlen(hash);
+
+	if (len < 13 || len > CONFIG_OPER_HASH_MAX || *p++ != '$')
+		return -1;
+	for (id = p; (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9');
+	    p++)
+		;
+	if (p == id || p - id > 8 || *p != '$')
+		return -1;
+	/* crypt(3)'s alphabet, and the '$', '=' and ',' of parameters. */
+	if (strspn(p, "$./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklm"
+	    "nopqrstuvwxyz=,") != strlen(p))
+		return -1;
+	/* Something after the last '$': the hash itself. */
+	return hash[len - 1] == '$' ? -1 : 0;
+}
+
+/* "oper NAME HASH": a name, blanks, a crypt(3) hash. */
+static int
+config_set_oper(struct config *cfg, const char *v, const char **why)
+{
+	struct config_oper *op;
+	const char *hash;
+	size_t nlen;
+
+	if (v == NULL) {
+		explicit_bzero(cfg->opers, sizeof(cfg->opers));
+		cfg->nopers = 0;
+		return 0;
+	}
+	nlen = strcspn(v, " \t");
+	hash = v + nlen + strspn(v + nlen, " \t");
+	if (nlen == 0 || *hash == '\0') {
+		*why = "expected an operator name and a password hash";
+		return -1;
+	}
+	if (nlen > CONFIG_OPER_NAME_MAX || memchr(v, ':', nlen) != NULL ||
+	    memchr(v, ',', nlen) != NULL) {
+		*why = "expected a name of at most 64 bytes, without ':' "
+		    "or ','";
+		return -1;
+	}
+	if (strpbrk(hash, " \t") != NULL || config_check_hash(hash) == -1) {
+		*why = "expected a crypt(3) hash such as $6$salt$... (mkpasswd "
+		    "-m sha-512, or openssl passwd -6); never the password";
+		return -1;
+	}
+	for (size_t i = 0; i < cfg->nopers; i++) {
+		if (strlen(cfg->opers[i].name) == nlen &&
+		    strncmp(cfg->opers[i].name, v, nlen) == 0) {
+			*why = "operator named twice";
+			return -1;
+		}
+	}
+	if (cfg->nopers == CONFIG_MAX_OPERS) {
+		*why = "too many operators";
+		return -1;
+	}
+	op = &cfg->opers[cfg->nopers++];
+	memcpy(op->name, v, nlen);
+	op->name[nlen] = '\0';
+	snprintf(op->hash, sizeof(op->hash), "%s", hash);
+	return 0;
 }
 
 static int
@@ -369,9 +473,13 @@ config_apply(struct config *cfg, const struct config_opt *o, const char *v,
 		*(int *)(void *)((char *)cfg + o->off) = 1;
 		return 0;
 	case CONFIG_UINT:
-		return opt_parse_uint(v, o->min, o->max, u, why);
+		if (opt_parse_uint(v, o->min, o->max, u, why) == -1)
+			return -1;
+		return o->set != NULL ? o->set(cfg, v, why) : 0;
 	case CONFIG_SIZE:
-		return opt_parse_size(v, o->min, o->max, u, why);
+		if (opt_parse_size(v, o->min, o->max, u, why) == -1)
+			return -1;
+		return o->set != NULL ? o->set(cfg, v, why) : 0;
 	case CONFIG_DURATION:
 		if (opt_parse_duration(v, o->max, &ms, why) == -1)
 			return -1;
@@ -578,8 +686,14 @@ config_parse_file(struct config *cfg, const char *path, char *err,
 		}
 		config_reset_list(cfg, o, seen);
 		if (config_apply(cfg, o, v, &why) == -1) {
-			snprintf(err, errlen, "%s:%u: %s '%s': %s", path,
-			    lineno, name, v, why);
+			/* A file-only value may hold a secret (a password
+			   pasted where its hash belongs): not repeated. */
+			if (o->flags & CONFIG_FILE_ONLY)
+				snprintf(err, errlen, "%s:%u: %s: %s", path,
+				    lineno, name, why);
+			else
+				snprintf(err, errlen, "%s:%u: %s '%s': %s",
+				    path, lineno, name, v, why);
 			goto out;
 		}
 		cfg->line[o - config_opts] = lineno;
@@ -705,6 +819,17 @@ config_usage(void)
 	return text;
 }
 
+/* FNV-1a of s: tells two strings apart, reveals nothing useful. */
+static unsigned
+config_fingerprint(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
 /* Writes option o's value in cfg as text. */
 static void
 config_value(const struct config *cfg, const struct config_opt *o, char *buf,
@@ -734,9 +859,21 @@ config_value(const struct config *cfg, const struct config_opt *o, char *buf,
 		break;
 	}
 	case CONFIG_CUSTOM: {
-		/* listen and tls-listen are the custom options. */
+		/* listen, tls-listen and oper are the custom options. */
 		int tls = strcmp(o->name, "tls-listen") == 0;
 
+		if (strcmp(o->name, "oper") == 0) {
+			/* Names and a fingerprint of each hash: a reload
+			   tells a changed password without logging it. */
+			for (size_t i = 0; i < cfg->nopers && n < len; i++)
+				n += (size_t)snprintf(buf + n, len - n,
+				    "%s%s:%08x", i > 0 ? " " : "",
+				    cfg->opers[i].name,
+				    config_fingerprint(cfg->opers[i].hash));
+			if (cfg->nopers == 0)
+				snprintf(buf, len, "(none)");
+			break;
+		}
 		for (size_t i = 0; i < cfg->nlisten && n < len; i++)
 			if (cfg->listen[i].tls == tls)
 				n += (size_t)snprintf(buf + n, len - n,
@@ -753,7 +890,7 @@ config_diff(const struct config *a, const struct config *b,
     void (*fn)(const char *, const char *, const char *, int, void *),
     void *arg)
 {
-	char va[1024], vb[1024];
+	char va[4096], vb[4096]; /* 64 operators or 32 listeners fit */
 	size_t n = 0;
 
 	for (size_t i = 0; i < CONFIG_NOPTS; i++) {
@@ -804,6 +941,8 @@ config_keep_restart(struct config *to, const struct config *from)
 			break;
 		}
 		case CONFIG_CUSTOM:
+			/* listen and tls-listen share one list; oper is
+			   reloadable. */
 			memcpy(to->listen, from->listen, sizeof(to->listen));
 			to->nlisten = from->nlisten;
 			break;

@@ -12,6 +12,9 @@
 #include "../common/addr.h"
 
 #define CONFIG_MAX_LISTEN 32
+#define CONFIG_MAX_OPERS 64
+#define CONFIG_OPER_NAME_MAX 64  /* bytes in an operator's name */
+#define CONFIG_OPER_HASH_MAX 160 /* bytes in a crypt(3) hash */
 #define CONFIG_MAX_OPTS 48 /* entries in the option table, at most */
 #define CONFIG_WHERE_MAX 512
 
@@ -23,10 +26,19 @@ struct config_listen {
 	int tls;                      /* from tls-listen */
 };
 
+/* A server operator: a name for OPER and its password's crypt(3)
+   hash ("$6$salt$..."), never the password itself. */
+struct config_oper {
+	char name[CONFIG_OPER_NAME_MAX + 1];
+	char hash[CONFIG_OPER_HASH_MAX + 1];
+};
+
 /* Every string is owned by the struct (config_free releases it). */
 struct config {
 	struct config_listen listen[CONFIG_MAX_LISTEN];
 	size_t nlisten;
+	struct config_oper opers[CONFIG_MAX_OPERS]; /* "oper" lines */
+	size_t nopers;
 	uint64_t max_clients;      /* 0: from the descriptor limit */
 	uint64_t max_per_ip;       /* 0: off */
 	uint64_t backlog;          /* listen(2) backlog */
@@ -40,6 +52,8 @@ struct config {
 	uint64_t flood_rate;       /* commands/s; 0: off */
 	uint64_t flood_burst;
 	uint64_t threads;          /* 0: number of cores */
+	uint64_t stall_timeout_ms; /* 0: off */
+	uint64_t socket_buffer;    /* bytes; 0: the kernel's autotuning */
 	uint64_t cluster_timeout_ms;
 	uint64_t history_lines;    /* per channel; 0: none */
 	char *config_file;         /* --config; NULL: none */
@@ -51,6 +65,7 @@ struct config {
 	char *log_format;          /* "text" or "json" */
 	char *metrics;             /* HOST:PORT of /metrics; NULL: off */
 	char *user;                /* drop to this user after binding */
+	char *kline_file;          /* chat: address bans kept here */
 	char *tls_cert;            /* PEM chain for tls-listen; NULL: none */
 	char *tls_key;             /* PEM private key */
 	char *cluster;             /* Redis URL; NULL: one instance */
@@ -113,6 +128,10 @@ size_t config_diff(const struct config *a, const struct config *b,
 /* Copies every setting SIGHUP cannot change from `from` into `to`, so
    `to` describes what runs.  Returns 0 or -1 (out of memory). */
 int config_keep_restart(struct config *to, const struct config *from);
+
+/* Returns 0 if `hash` looks like a crypt(3) hash of the "$id$..."
+   kind ("$6$salt$...", "$y$j9T$...", "$2b$12$..."), else -1. */
+int config_check_hash(const char *hash);
 
 /* Returns evsockd's --help text, generated from the option table
    (static storage). */

@@ -103,6 +103,7 @@ conn_send_queue(struct evs_conn *c, struct sockio_out *o)
 		return -1;
 	}
 	c->srv->st.bytes_out += len;
+	c->ls->st.bytes_out += len;
 	return conn_after_queue(c);
 }
 

@@ -18,6 +18,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,39 @@ static int conn_tls_read(struct evs_conn *, struct evbuffer *, int *);
 static int conn_tls_flush(struct evs_conn *);
 static const struct timeval *conn_timeval(struct evs_server *, unsigned,
     struct timeval *);
+static int conn_cause_of(const char *);
+static void conn_cause_error(struct evs_conn *);
+
+/* Connection ids come from one counter for the whole process, so that
+   a log line names one connection whatever server or thread it is on. */
+static atomic_uint_least64_t conn_next_id;
+
+/* How the reasons a connection closes with are counted. */
+static const struct {
+	const char *prefix;
+	enum evs_close_cause cause;
+} conn_causes[] = {
+	{ "Connection closed by peer", EVS_CLOSED_PEER },
+	{ "Connection reset by peer", EVS_CLOSED_ERROR },
+	{ "Broken pipe", EVS_CLOSED_ERROR },
+	{ "Connection error", EVS_CLOSED_ERROR },
+	{ "Out of memory", EVS_CLOSED_ERROR },
+	{ "TLS handshake", EVS_CLOSED_ERROR },
+	{ "Idle timeout", EVS_CLOSED_IDLE },
+	{ "SendQ exceeded", EVS_CLOSED_SENDQ },
+	{ "Stalled output", EVS_CLOSED_STALL },
+	{ "Write timeout", EVS_CLOSED_STALL },
+	{ "Server shutting down", EVS_CLOSED_SHUTDOWN },
+	{ "Shutdown timeout", EVS_CLOSED_SHUTDOWN },
+	{ "Registration tim", EVS_CLOSED_REGISTRATION },
+	{ "Ping timeout", EVS_CLOSED_PING },
+	{ "Excess Flood", EVS_CLOSED_FLOOD },
+	{ "Flood", EVS_CLOSED_FLOOD },
+	{ "Killed", EVS_CLOSED_KILL },
+	{ "K-lined", EVS_CLOSED_KILL },
+	{ "Quit", EVS_CLOSED_QUIT },
+	{ "Client Quit", EVS_CLOSED_QUIT },
+};
 
 struct evs_conn *
 conn_new(struct evs_listener *l, evutil_socket_t fd,
@@ -96,9 +130,12 @@ conn_new(struct evs_listener *l, evutil_socket_t fd,
 	event_assign(c->rev, srv->base, fd, EV_READ | EV_PERSIST, conn_read_cb,
 	    c);
 	c->srv = srv;
+	c->ls = l->ls;
 	c->svc = l->svc;
 	c->arg = l->arg;
-	c->id = ++srv->next_id;
+	c->cause = -1;
+	c->id = atomic_fetch_add_explicit(&conn_next_id, 1,
+	    memory_order_relaxed) + 1;
 	if (salen <= sizeof(c->peer))
 		memcpy(&c->peer, sa, salen);
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -111,6 +148,8 @@ int
 conn_open(struct evs_conn *c)
 {
 	c->flags |= CONN_OPENED;
+	if (c->srv->stall_timeout_ms > 0)
+		conn_stall_timer(c);
 	if (c->srv->idle_timeout_ms > 0)
 		evs_conn_set_timeout(c, c->srv->idle_timeout_ms);
 	if (c->svc->open != NULL && c->svc->open(c, c->arg) == -1) {
@@ -125,13 +164,23 @@ conn_open(struct evs_conn *c)
 }
 
 void
-conn_refuse(struct evs_conn *c, const char *reason)
+conn_refuse(struct evs_conn *c, enum evs_refusal why, const char *reason)
 {
 	char line[256];
 	size_t n;
 
 	c->flags |= CONN_REFUSED;
 	c->srv->st.refused++;
+	c->ls->st.refused++;
+	c->ls->st.refused_by[why]++;
+	/* A limit at work is news for the operator; many of them are an
+	   attack, and the log must not grow with it. */
+	if (why == EVS_REFUSED_MAX_CLIENTS || why == EVS_REFUSED_PER_IP)
+		log_limited(EVS_LOG_INFO, "conn %llu from %s refused: %s",
+		    (unsigned long long)c->id, evs_conn_peer_host(c), reason);
+	else
+		log_debug("conn %llu from %s refused: %s",
+		    (unsigned long long)c->id, evs_conn_peer_host(c), reason);
 	if (c->svc->refuse != NULL)
 		n = c->svc->refuse(c, line, sizeof(line), reason, c->arg);
 	else
@@ -139,7 +188,6 @@ conn_refuse(struct evs_conn *c, const char *reason)
 		    reason);
 	if (n >= sizeof(line))
 		n = sizeof(line) - 1;
-	log_debug("refused %s: %s", evs_conn_peer_host(c), reason);
 	evs_conn_send(c, line, n);
 	evs_conn_close(c, reason);
 }
@@ -168,11 +216,31 @@ conn_free(struct evs_conn *c)
 void
 conn_end(struct evs_conn *c)
 {
+	int cause;
+
 	if (!(c->flags & CONN_OPENED))
 		return;
-	log_debug("conn %llu from %s closed: %s", (unsigned long long)c->id,
-	    evs_conn_peer_host(c), c->reason != NULL ? c->reason : "closed");
+	cause = c->cause >= 0 ? c->cause : EVS_CLOSED_SERVICE;
+	switch (cause) {
+	case EVS_CLOSED_IDLE:
+	case EVS_CLOSED_REGISTRATION:
+	case EVS_CLOSED_PING:
+	case EVS_CLOSED_SENDQ:
+	case EVS_CLOSED_STALL:
+	case EVS_CLOSED_FLOOD:
+		log_limited(EVS_LOG_INFO, "conn %llu from %s closed: %s",
+		    (unsigned long long)c->id, evs_conn_peer_host(c),
+		    c->reason);
+		break;
+	default:
+		log_debug("conn %llu from %s closed: %s",
+		    (unsigned long long)c->id, evs_conn_peer_host(c),
+		    c->reason != NULL ? c->reason : "closed");
+		break;
+	}
 	c->srv->st.closed++;
+	c->ls->st.closed++;
+	c->ls->st.closed_by[cause]++;
 	if (c->svc->close != NULL)
 		c->svc->close(c, c->reason != NULL ? c->reason :
 		    "Connection closed", c->arg);
@@ -189,11 +257,35 @@ conn_shutdown(struct evs_conn *c)
 		evs_conn_close(c, "Server shutting down");
 }
 
+/* The first reason given is the one kept, and the one counted. */
 static void
 conn_set_reason(struct evs_conn *c, const char *reason)
 {
-	if (c->reason == NULL && reason != NULL)
+	if (c->reason == NULL && reason != NULL) {
 		c->reason = strdup(reason);
+		if (c->cause < 0)
+			c->cause = conn_cause_of(reason);
+	}
+}
+
+/* Returns the cause a reason is counted under. */
+static int
+conn_cause_of(const char *reason)
+{
+	for (size_t i = 0; i < sizeof(conn_causes) / sizeof(conn_causes[0]);
+	    i++)
+		if (strncmp(reason, conn_causes[i].prefix,
+		    strlen(conn_causes[i].prefix)) == 0)
+			return (int)conn_causes[i].cause;
+	return EVS_CLOSED_SERVICE;
+}
+
+/* The reason about to be given is a socket error's text. */
+static void
+conn_cause_error(struct evs_conn *c)
+{
+	if (c->reason == NULL)
+		c->cause = EVS_CLOSED_ERROR;
 }
 
 /* The one way out: mark dead, stop all I/O, let the reaper finish. */
@@ -329,6 +421,7 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 		n = recv(fd, srv->readbuf, srv->max_read, 0);
 		if (n > 0) {
 			srv->st.bytes_in += (uint64_t)n;
+			c->ls->st.bytes_in += (uint64_t)n;
 			/* A TLS client on a plain text port would wait for a
 			   ServerHello until its own timeout: a handshake
 			   record (0x16, version 3.x) is no line of text. */
@@ -357,6 +450,7 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 			eof = 1;
 		} else if (errno != EAGAIN && errno != EWOULDBLOCK &&
 		    errno != EINTR) {
+			conn_cause_error(c);
 			conn_lost(c, errno == ECONNRESET ?
 			    "Connection reset by peer" : strerror(errno));
 			return;
@@ -491,8 +585,12 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 			conn_write_failed(c, err);
 		return;
 	}
+	/* The write timeout is the stall timer: it restarts whenever the
+	   socket takes output, so it fires only when nothing moved. */
 	if (what & BEV_EVENT_TIMEOUT)
-		conn_lost(c, (c->flags & CONN_CLOSING) ? NULL : "Write timeout");
+		conn_lost(c, (c->flags & CONN_CLOSING) ? NULL :
+		    c->srv->stall_timeout_ms > 0 ? "Stalled output" :
+		    "Write timeout");
 }
 
 /* After output was queued: enforce the sendq.  Returns 0 or -1. */
@@ -653,10 +751,21 @@ evs_conn_set_timeout(struct evs_conn *c, unsigned ms)
 		return;
 	c->timeout_ms = ms;
 	c->read_ms = ms;
-	conn_write_timeout(c, ms);
+	conn_stall_timer(c);
 	/* Re-arm with the new length if reading is on now. */
 	if (event_pending(c->rev, EV_READ, NULL))
 		conn_read_on(c);
+}
+
+/* With a stall timeout, output may wait that long; without one, as
+   long as the connection's timer. */
+void
+conn_stall_timer(struct evs_conn *c)
+{
+	if (c->flags & (CONN_CLOSING | CONN_DEAD | CONN_PEER_GONE))
+		return;
+	conn_write_timeout(c, c->srv->stall_timeout_ms > 0 ?
+	    c->srv->stall_timeout_ms : c->timeout_ms);
 }
 
 size_t
@@ -681,6 +790,7 @@ conn_write_failed(struct evs_conn *c, int err)
 
 	if (c->flags & (CONN_DEAD | CONN_PEER_GONE))
 		return;
+	conn_cause_error(c);
 	if ((err != EPIPE && err != ECONNRESET) ||
 	    (c->flags & (CONN_CLOSING | CONN_EOF))) {
 		conn_lost(c, why);

@@ -1,5 +1,6 @@
 /* evsockd: the daemon.  Loads its settings, opens listeners, runs the
    loop, reloads on SIGHUP and shuts down gracefully on SIGINT/SIGTERM. */
+#include <crypt.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -37,7 +38,7 @@
 /* The limits a server takes, copied to a worker under its lock. */
 struct limits {
 	uint64_t max_clients, max_per_ip, sendq, max_line, idle_timeout_ms,
-	    shutdown_timeout_ms;
+	    shutdown_timeout_ms, stall_timeout_ms;
 };
 
 /* An echo worker: its own event_base, server and SO_REUSEPORT
@@ -61,6 +62,7 @@ struct daemon {
 	struct evs_chat *chat;
 	struct evs_tls *tls;        /* for tls-listen; NULL: none */
 	struct event *sigint, *sigterm, *sighup, *sigusr1, *sigusr2;
+	struct event *logtick;      /* reports suppressed log lines */
 	struct worker *workers;
 	size_t nworkers;
 	struct metrics *metrics;
@@ -108,6 +110,10 @@ static void daemon_apply_chat(struct daemon *, const struct config *,
 static void daemon_discard_chat(void *);
 static void daemon_apply_limits(struct daemon *, const struct config *,
     void *);
+static int daemon_prepare_opers(struct daemon *, const struct config *,
+    void **, char *, size_t);
+static void daemon_apply_opers(struct daemon *, const struct config *,
+    void *);
 static int daemon_prepare_tls(struct daemon *, const struct config *,
     void **, char *, size_t);
 static void daemon_apply_tls(struct daemon *, const struct config *, void *);
@@ -118,6 +124,7 @@ static const struct reload_step daemon_reload_steps[] = {
 	{ "chat", daemon_prepare_chat, daemon_apply_chat,
 	  daemon_discard_chat },
 	{ "limits", NULL, daemon_apply_limits, NULL },
+	{ "opers", daemon_prepare_opers, daemon_apply_opers, NULL },
 	{ "tls", daemon_prepare_tls, daemon_apply_tls, daemon_discard_tls },
 };
 #define NSTEPS (sizeof(daemon_reload_steps) / sizeof(daemon_reload_steps[0]))
@@ -161,6 +168,8 @@ daemon_set_limits(struct evs_server *srv, const struct limits *lim)
 	    (long long)lim->idle_timeout_ms);
 	evs_server_set(srv, EVS_OPT_SHUTDOWN_TIMEOUT_MS,
 	    (long long)lim->shutdown_timeout_ms);
+	evs_server_set(srv, EVS_OPT_STALL_TIMEOUT_MS,
+	    (long long)lim->stall_timeout_ms);
 }
 
 /* Runs on the worker's loop: a server is touched only by its thread. */
@@ -201,6 +210,7 @@ daemon_limits(const struct config *cfg, size_t share, struct limits *lim)
 	lim->max_line = cfg->max_line;
 	lim->idle_timeout_ms = cfg->idle_timeout_ms;
 	lim->shutdown_timeout_ms = cfg->shutdown_timeout_ms;
+	lim->stall_timeout_ms = cfg->stall_timeout_ms;
 }
 
 static void
@@ -430,6 +440,100 @@ daemon_apply_chat(struct daemon *d, const struct config *cfg, void *state)
 	daemon_discard_chat(cf);
 }
 
+/* Returns 1 if crypt(3) can check passwords against hash: the option
+   table checks its shape, but a method this libcrypt lacks (or a
+   mangled hash) would refuse every OPER. */
+static int
+daemon_hash_usable(const char *hash)
+{
+	struct crypt_data *cd = calloc(1, sizeof(*cd));
+	const char *out;
+	int usable;
+
+	if (cd == NULL)
+		return 0;
+	out = crypt_r("", hash, cd);
+	usable = out != NULL && out[0] != '*' && strlen(out) == strlen(hash);
+	free(cd);
+	return usable;
+}
+
+/* Every operator's hash must be one crypt(3) can use, and the kline
+   file a file we can keep bans in: a regular file, or none yet in a
+   directory that exists. */
+static int
+daemon_prepare_opers(struct daemon *d, const struct config *cfg,
+    void **state, char *err, size_t errlen)
+{
+	char where[CONFIG_WHERE_MAX], *dir, *slash;
+	struct stat sb;
+	int rc = 0;
+
+	(void)d;
+	(void)state;
+	for (size_t i = 0; i < cfg->nopers; i++) {
+		if (!daemon_hash_usable(cfg->opers[i].hash)) {
+			snprintf(err, errlen, "%s: operator %s: this system's "
+			    "crypt(3) cannot check passwords against its hash",
+			    config_where(cfg, "oper", where, sizeof(where)),
+			    cfg->opers[i].name);
+			return -1;
+		}
+	}
+	if (cfg->kline_file == NULL)
+		return 0;
+	config_where(cfg, "kline-file", where, sizeof(where));
+	if (stat(cfg->kline_file, &sb) == 0) {
+		if (!S_ISREG(sb.st_mode)) {
+			snprintf(err, errlen, "%s: kline-file %s: not a "
+			    "regular file", where, cfg->kline_file);
+			return -1;
+		}
+		return 0;
+	}
+	if ((dir = strdup(cfg->kline_file)) == NULL) {
+		snprintf(err, errlen, "%s", strerror(errno));
+		return -1;
+	}
+	slash = strrchr(dir, '/');
+	if (slash == dir)
+		slash[1] = '\0';
+	else if (slash != NULL)
+		*slash = '\0';
+	if (stat(slash != NULL ? dir : ".", &sb) == -1 ||
+	    !S_ISDIR(sb.st_mode)) {
+		snprintf(err, errlen, "%s: kline-file %s: no directory %s",
+		    where, cfg->kline_file, slash != NULL ? dir : ".");
+		rc = -1;
+	}
+	free(dir);
+	return rc;
+}
+
+/*
+ * Server operators ("oper" lines) and the kline file, at start and on
+ * every reload (SIGHUP or an operator's REHASH): the chat's list is
+ * replaced by the file's, and the bans are read again from the kline
+ * file.  Without a kline file the bans stay in memory as they are.
+ */
+static void
+daemon_apply_opers(struct daemon *d, const struct config *cfg, void *state)
+{
+	(void)state;
+	if (d->chat == NULL)
+		return;
+	evs_chat_clear_opers(d->chat);
+	for (size_t i = 0; i < cfg->nopers; i++)
+		if (evs_chat_add_oper(d->chat, cfg->opers[i].name,
+		    cfg->opers[i].hash) == -1)
+			log_error("operator %s: %s", cfg->opers[i].name,
+			    strerror(errno));
+	if (cfg->kline_file != NULL &&
+	    evs_chat_set_kline_file(d->chat, cfg->kline_file) == -1)
+		log_error("kline-file %s: %s; the bans in memory stay",
+		    cfg->kline_file, strerror(errno));
+}
+
 /* The certificate and key are read into a new context; a pair that
    does not load fails the reload and the running context stays. */
 static int
@@ -555,16 +659,18 @@ daemon_log_change(const char *name, const char *oldv, const char *newv,
 		    oldv, newv, oldv);
 }
 
-/* SIGHUP: the settings are read again from the same command line and
-   config file; a broken file leaves everything as it was. */
-static void
+/* SIGHUP and the operators' REHASH: the settings are read again from
+   the same command line and config file; a broken file leaves
+   everything as it was.  Returns 0, or -1 when the new settings were
+   refused. */
+static int
 daemon_reload(struct daemon *d)
 {
 	struct config next;
 	char err[ERR_MAX];
 
 	notify_reloading();
-	log_info("SIGHUP: reloading %s", d->cfg.config_file != NULL ?
+	log_info("reloading %s", d->cfg.config_file != NULL ?
 	    d->cfg.config_file : "the command line settings");
 	if (config_parse(&next, d->argc, d->argv, err, sizeof(err)) == -1)
 		goto fail;
@@ -583,12 +689,21 @@ daemon_reload(struct daemon *d)
 	metrics_count_reload(d->metrics, 1);
 	log_info("reload: done");
 	notify_ready("reloaded");
-	return;
+	return 0;
 fail:
 	config_free(&next);
 	log_error("reload failed, the running settings stay: %s", err);
 	metrics_count_reload(d->metrics, 0);
 	notify_ready("reload failed; previous settings kept");
+	return -1;
+}
+
+/* An operator's REHASH runs the same reload as SIGHUP. */
+static int
+daemon_rehash_cb(struct evs_chat *chat, void *arg)
+{
+	(void)chat;
+	return daemon_reload(arg);
 }
 
 static void
@@ -611,7 +726,7 @@ daemon_signal_cb(evutil_socket_t sig, short what, void *arg)
 	(void)what;
 	switch ((int)sig) {
 	case SIGHUP:
-		daemon_reload(d);
+		(void)daemon_reload(d);
 		return;
 	case SIGUSR1:
 		if (d->cfg.log_file == NULL)
@@ -708,8 +823,8 @@ daemon_start_workers(struct daemon *d, size_t n)
 		    w)) == NULL ||
 		    (w->apply = event_new(w->base, -1, 0,
 		    daemon_worker_apply_cb, w)) == NULL ||
-		    (w->probe = metrics_probe_new(w->base, w->srv, "echo",
-		    name)) == NULL) {
+		    (w->probe = metrics_probe_new(w->base, w->srv, name)) ==
+		    NULL) {
 			log_error("cannot create worker %zu", i);
 			return -1;
 		}
@@ -838,6 +953,17 @@ daemon_listen_one(struct daemon *d, const char *service, const char *spec,
 	return l;
 }
 
+/* Lines the log's rate limit held back are reported within a second
+   or so, even when no further line comes to carry the report. */
+static void
+daemon_logtick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	log_limited_flush();
+}
+
 static int
 daemon_signals(struct daemon *d)
 {
@@ -846,6 +972,7 @@ daemon_signals(struct daemon *d)
 		{ &d->sighup, SIGHUP }, { &d->sigusr1, SIGUSR1 },
 		{ &d->sigusr2, SIGUSR2 },
 	};
+	struct timeval second = { 1, 0 };
 
 	for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
 		*tab[i].ev = evsignal_new(d->base, tab[i].sig,
@@ -853,6 +980,10 @@ daemon_signals(struct daemon *d)
 		if (*tab[i].ev == NULL || evsignal_add(*tab[i].ev, NULL) == -1)
 			return -1;
 	}
+	d->logtick = event_new(d->base, -1, EV_PERSIST, daemon_logtick_cb,
+	    NULL);
+	if (d->logtick == NULL || event_add(d->logtick, &second) == -1)
+		return -1;
 	/* A write to a closed peer, a log file past its size limit, or a
 	   write to the terminal from the background must not kill or stop
 	   the daemon: each is an error return instead. */
@@ -867,7 +998,7 @@ static void
 daemon_free(struct daemon *d)
 {
 	struct event *evs[] = { d->sigint, d->sigterm, d->sighup, d->sigusr1,
-	    d->sigusr2 };
+	    d->sigusr2, d->logtick };
 
 	daemon_free_workers(d);
 	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
@@ -902,6 +1033,9 @@ daemon_check(struct daemon *d)
 		rc = -1;
 	daemon_discard_chat(state);
 	state = NULL;
+	if (rc == 0 && daemon_prepare_opers(d, &d->cfg, &state, err,
+	    sizeof(err)) == -1)
+		rc = -1;
 	if (rc == 0 && daemon_prepare_tls(d, &d->cfg, &state, err,
 	    sizeof(err)) == -1)
 		rc = -1;
@@ -928,7 +1062,6 @@ main(int argc, char **argv)
 	static struct daemon d;
 	char err[ERR_MAX], addr[80], names[MAX_PASSED_FDS][32];
 	char tlsports[200] = "";
-	const char *svcname;
 	int status = 1, need_chat = 0, need_echo = 0, npassed, chat_port = 0;
 	size_t nthreads;
 	long ncpu;
@@ -1005,9 +1138,14 @@ main(int argc, char **argv)
 		goto out;
 	}
 	evs_server_set(d.srv, EVS_OPT_BACKLOG, (long long)d.cfg.backlog);
-	for (size_t i = 0; i < d.nworkers; i++)
+	evs_server_set(d.srv, EVS_OPT_SOCKET_BUFFER,
+	    (long long)d.cfg.socket_buffer);
+	for (size_t i = 0; i < d.nworkers; i++) {
 		evs_server_set(d.workers[i].srv, EVS_OPT_BACKLOG,
 		    (long long)d.cfg.backlog);
+		evs_server_set(d.workers[i].srv, EVS_OPT_SOCKET_BUFFER,
+		    (long long)d.cfg.socket_buffer);
+	}
 	if (need_chat) {
 		if ((d.chat = evs_chat_new(d.srv)) == NULL ||
 		    evs_chat_set_server_name(d.chat, d.cfg.server_name) == -1) {
@@ -1015,12 +1153,9 @@ main(int argc, char **argv)
 			    strerror(errno));
 			goto out;
 		}
+		evs_chat_set_rehash_cb(d.chat, daemon_rehash_cb, &d);
 	}
-	/* The main server serves chat, and echo too when it has no
-	   workers. */
-	svcname = need_chat && need_echo && d.nworkers == 0 ? "echo+chat" :
-	    need_chat ? "chat" : "echo";
-	if ((d.probe = metrics_probe_new(d.base, d.srv, svcname, "main")) ==
+	if ((d.probe = metrics_probe_new(d.base, d.srv, "main")) ==
 	    NULL || (d.metrics = metrics_new()) == NULL ||
 	    metrics_add_probe(d.metrics, d.probe) == -1) {
 		log_error("cannot set up metrics: %s", strerror(errno));

@@ -15,6 +15,7 @@
 #include "../common/addr.h"
 
 #define METRICS_MAX_PROBES 260
+#define METRICS_MAX_LISTENERS 64 /* addresses per server reported */
 
 /* Upper bounds of the loop lag buckets, in seconds. */
 static const double metrics_lag_bounds[] = {
@@ -25,6 +26,8 @@ static const double metrics_lag_bounds[] = {
 /* What a probe copies out for the metrics thread. */
 struct metrics_snapshot {
 	struct evs_server_stats st;
+	struct evs_listener_stats ls[METRICS_MAX_LISTENERS];
+	size_t nls;
 	uint64_t lag[METRICS_NLAG + 1]; /* per bucket (last: above all) */
 	uint64_t lag_count;
 	double lag_sum;
@@ -33,7 +36,6 @@ struct metrics_snapshot {
 struct metrics_probe {
 	struct evs_server *srv;
 	struct event *timer;
-	char service[32];
 	char loop[32];
 	struct timespec due;         /* when the timer should fire */
 	pthread_mutex_t lock;
@@ -91,6 +93,10 @@ metrics_probe_cb(evutil_socket_t fd, short what, void *arg)
 		;
 	pthread_mutex_lock(&p->lock);
 	evs_server_stats(p->srv, &p->snap.st);
+	p->snap.nls = evs_server_listener_stats(p->srv, p->snap.ls,
+	    METRICS_MAX_LISTENERS);
+	if (p->snap.nls > METRICS_MAX_LISTENERS)
+		p->snap.nls = METRICS_MAX_LISTENERS;
 	p->snap.lag[b]++;
 	p->snap.lag_count++;
 	p->snap.lag_sum += lag;
@@ -102,7 +108,7 @@ metrics_probe_cb(evutil_socket_t fd, short what, void *arg)
 
 struct metrics_probe *
 metrics_probe_new(struct event_base *base, struct evs_server *srv,
-    const char *service, const char *loop)
+    const char *loop)
 {
 	struct timeval tv = { 0, METRICS_PROBE_MS * 1000 };
 	struct metrics_probe *p;
@@ -114,9 +120,12 @@ metrics_probe_new(struct event_base *base, struct evs_server *srv,
 		return NULL;
 	}
 	p->srv = srv;
-	snprintf(p->service, sizeof(p->service), "%s", service);
 	snprintf(p->loop, sizeof(p->loop), "%s", loop);
 	evs_server_stats(srv, &p->snap.st);
+	p->snap.nls = evs_server_listener_stats(srv, p->snap.ls,
+	    METRICS_MAX_LISTENERS);
+	if (p->snap.nls > METRICS_MAX_LISTENERS)
+		p->snap.nls = METRICS_MAX_LISTENERS;
 	if ((p->timer = evtimer_new(base, metrics_probe_cb, p)) == NULL) {
 		metrics_probe_free(p);
 		return NULL;
@@ -301,88 +310,133 @@ metrics_header(struct evbuffer *out, const char *name, const char *type,
 	    name, type);
 }
 
-/* Sums the probes per service label into sums[]; returns how many
-   distinct labels; names[i] points at a probe's label. */
+/* Sums the probes' counters per service and listener address (echo
+   workers each count their own copy of one address) into sums[];
+   returns how many there are. */
 static size_t
-metrics_sum_services(struct metrics *m, struct evs_server_stats *sums,
-    const char **names)
+metrics_sum_listeners(struct metrics *m, struct evs_listener_stats *sums,
+    size_t cap)
 {
-	size_t ns = 0, i, j;
+	struct evs_listener_stats *ls = malloc(sizeof(*ls) *
+	    METRICS_MAX_LISTENERS);
+	size_t ns = 0, nls, i, j, k;
 
+	if (ls == NULL)
+		return 0;
 	for (i = 0; i < m->nprobes; i++) {
 		struct metrics_probe *p = m->probes[i];
-		struct evs_server_stats st;
 
 		pthread_mutex_lock(&p->lock);
-		st = p->snap.st;
+		nls = p->snap.nls;
+		memcpy(ls, p->snap.ls, nls * sizeof(*ls));
 		pthread_mutex_unlock(&p->lock);
-		for (j = 0; j < ns && strcmp(names[j], p->service) != 0; j++)
-			;
-		if (j == ns) {
-			names[ns] = p->service;
-			memset(&sums[ns], 0, sizeof(sums[ns]));
-			ns++;
+		for (k = 0; k < nls; k++) {
+			for (j = 0; j < ns; j++)
+				if (strcmp(sums[j].service, ls[k].service) ==
+				    0 && strcmp(sums[j].address,
+				    ls[k].address) == 0)
+					break;
+			if (j == ns) {
+				if (ns == cap)
+					continue;
+				sums[ns++] = ls[k];
+				continue;
+			}
+			sums[j].listening += ls[k].listening;
+			sums[j].accepted += ls[k].accepted;
+			sums[j].current += ls[k].current;
+			sums[j].refused += ls[k].refused;
+			sums[j].closed += ls[k].closed;
+			sums[j].bytes_in += ls[k].bytes_in;
+			sums[j].bytes_out += ls[k].bytes_out;
+			for (size_t r = 0; r < EVS_STATS_REASONS; r++) {
+				sums[j].refused_by[r] += ls[k].refused_by[r];
+				sums[j].closed_by[r] += ls[k].closed_by[r];
+			}
 		}
-		sums[j].accepted += st.accepted;
-		sums[j].refused += st.refused;
-		sums[j].closed += st.closed;
-		sums[j].current += st.current;
-		sums[j].bytes_in += st.bytes_in;
-		sums[j].bytes_out += st.bytes_out;
-		sums[j].accept_pauses += st.accept_pauses;
 	}
+	free(ls);
 	return ns;
 }
 
-/* One counter family per server statistic, offsets into the struct. */
+/* One family per listener counter, offsets into the struct. */
 static const struct {
 	const char *name, *type, *help;
 	size_t off;
-} metrics_server_fields[] = {
+} metrics_listener_fields[] = {
 	{ "evsockd_connections_open", "gauge",
 	  "Connections open now.",
-	  offsetof(struct evs_server_stats, current) },
+	  offsetof(struct evs_listener_stats, current) },
 	{ "evsockd_connections_accepted_total", "counter",
 	  "Connections accepted and kept.",
-	  offsetof(struct evs_server_stats, accepted) },
-	{ "evsockd_connections_refused_total", "counter",
-	  "Connections refused by a limit or by the service.",
-	  offsetof(struct evs_server_stats, refused) },
-	{ "evsockd_connections_closed_total", "counter",
-	  "Connections closed.",
-	  offsetof(struct evs_server_stats, closed) },
+	  offsetof(struct evs_listener_stats, accepted) },
 	{ "evsockd_received_bytes_total", "counter",
 	  "Bytes received from clients.",
-	  offsetof(struct evs_server_stats, bytes_in) },
+	  offsetof(struct evs_listener_stats, bytes_in) },
 	{ "evsockd_sent_bytes_total", "counter",
 	  "Bytes sent or queued for clients.",
-	  offsetof(struct evs_server_stats, bytes_out) },
-	{ "evsockd_accept_pauses_total", "counter",
-	  "Times accepting paused because descriptors ran out.",
-	  offsetof(struct evs_server_stats, accept_pauses) },
+	  offsetof(struct evs_listener_stats, bytes_out) },
 };
 
 static void
 metrics_render_servers(struct metrics *m, struct evbuffer *out)
 {
-	struct evs_server_stats sums[METRICS_MAX_PROBES];
-	const char *names[METRICS_MAX_PROBES];
-	size_t ns = metrics_sum_services(m, sums, names);
+	size_t cap = METRICS_MAX_LISTENERS * 4, ns, f, i;
+	struct evs_listener_stats *sums = malloc(sizeof(*sums) * cap);
 
-	for (size_t f = 0; f < sizeof(metrics_server_fields) /
-	    sizeof(metrics_server_fields[0]); f++) {
-		metrics_header(out, metrics_server_fields[f].name,
-		    metrics_server_fields[f].type,
-		    metrics_server_fields[f].help);
-		for (size_t i = 0; i < ns; i++) {
+	if (sums == NULL)
+		return;
+	ns = metrics_sum_listeners(m, sums, cap);
+	for (f = 0; f < sizeof(metrics_listener_fields) /
+	    sizeof(metrics_listener_fields[0]); f++) {
+		metrics_header(out, metrics_listener_fields[f].name,
+		    metrics_listener_fields[f].type,
+		    metrics_listener_fields[f].help);
+		for (i = 0; i < ns; i++) {
 			const uint64_t *v = (const uint64_t *)(const void *)
 			    ((const char *)&sums[i] +
-			    metrics_server_fields[f].off);
-			evbuffer_add_printf(out, "%s{service=\"%s\"} %llu\n",
-			    metrics_server_fields[f].name, names[i],
+			    metrics_listener_fields[f].off);
+			evbuffer_add_printf(out, "%s{service=\"%s\",listener="
+			    "\"%s\"} %llu\n", metrics_listener_fields[f].name,
+			    sums[i].service, sums[i].address,
 			    (unsigned long long)*v);
 		}
 	}
+	metrics_header(out, "evsockd_connections_refused_total", "counter",
+	    "Connections refused, by reason: shutdown, max_clients, per_ip "
+	    "or service (the service's own check).");
+	for (i = 0; i < ns; i++)
+		for (int r = 0; r < EVS_REFUSED_COUNT; r++)
+			evbuffer_add_printf(out, "evsockd_connections_refused_"
+			    "total{service=\"%s\",listener=\"%s\",reason="
+			    "\"%s\"} %llu\n", sums[i].service,
+			    sums[i].address,
+			    evs_refusal_name((enum evs_refusal)r),
+			    (unsigned long long)sums[i].refused_by[r]);
+	metrics_header(out, "evsockd_connections_closed_total", "counter",
+	    "Connections closed, by reason (sendq: over the sendq; stall: "
+	    "output did not move for the stall timeout).");
+	for (i = 0; i < ns; i++)
+		for (int r = 0; r < EVS_CLOSED_COUNT; r++)
+			evbuffer_add_printf(out, "evsockd_connections_closed_"
+			    "total{service=\"%s\",listener=\"%s\",reason="
+			    "\"%s\"} %llu\n", sums[i].service,
+			    sums[i].address,
+			    evs_close_cause_name((enum evs_close_cause)r),
+			    (unsigned long long)sums[i].closed_by[r]);
+	metrics_header(out, "evsockd_accept_pauses_total", "counter",
+	    "Times accepting paused because descriptors ran out, per loop.");
+	for (i = 0; i < m->nprobes; i++) {
+		struct metrics_probe *p = m->probes[i];
+		uint64_t v;
+
+		pthread_mutex_lock(&p->lock);
+		v = p->snap.st.accept_pauses;
+		pthread_mutex_unlock(&p->lock);
+		evbuffer_add_printf(out, "evsockd_accept_pauses_total{loop="
+		    "\"%s\"} %llu\n", p->loop, (unsigned long long)v);
+	}
+	free(sums);
 }
 
 static void
@@ -392,11 +446,17 @@ metrics_render_lag(struct metrics *m, struct evbuffer *out)
 	    "How late a periodic timer fires on each event loop.");
 	for (size_t i = 0; i < m->nprobes; i++) {
 		struct metrics_probe *p = m->probes[i];
-		struct metrics_snapshot s;
+		struct {
+			uint64_t lag[METRICS_NLAG + 1];
+			uint64_t lag_count;
+			double lag_sum;
+		} s;
 		uint64_t cum = 0;
 
 		pthread_mutex_lock(&p->lock);
-		s = p->snap;
+		memcpy(s.lag, p->snap.lag, sizeof(s.lag));
+		s.lag_count = p->snap.lag_count;
+		s.lag_sum = p->snap.lag_sum;
 		pthread_mutex_unlock(&p->lock);
 		for (size_t b = 0; b < METRICS_NLAG; b++) {
 			cum += s.lag[b];
@@ -419,6 +479,7 @@ static void
 metrics_render_chat(struct metrics *m, struct evbuffer *out)
 {
 	struct evs_chat_stats cs;
+	struct evs_chat_traffic ct;
 
 	if (m->chat == NULL)
 		return;
@@ -438,6 +499,15 @@ metrics_render_chat(struct metrics *m, struct evbuffer *out)
 	    "Most registered chat users at once since start.");
 	evbuffer_add_printf(out, "evsockd_chat_users_max %llu\n",
 	    (unsigned long long)cs.max_users);
+	evs_chat_traffic(m->chat, &ct);
+	metrics_header(out, "evsockd_chat_messages_relayed_total", "counter",
+	    "Messages from chat clients relayed to others (formatted once).");
+	evbuffer_add_printf(out, "evsockd_chat_messages_relayed_total %llu\n",
+	    (unsigned long long)ct.relayed);
+	metrics_header(out, "evsockd_chat_deliveries_total", "counter",
+	    "Copies of relayed messages queued to this instance's clients.");
+	evbuffer_add_printf(out, "evsockd_chat_deliveries_total %llu\n",
+	    (unsigned long long)ct.deliveries);
 }
 
 static void

@@ -24,13 +24,14 @@ struct metrics_probe;
 
 /*
  * Returns a probe of `srv` (not owned) running on `base` (the server's
- * loop), or NULL.  `service` labels its counters ("echo", "chat");
- * probes with the same label are summed.  `loop` names the loop for
- * the lag histogram ("main", "worker1").  Both strings are copied.
- * Create it before that loop's thread starts.
+ * loop), or NULL.  Its counters are reported per service and
+ * listener address, summed over the probes (echo workers share an
+ * address).  `loop` names the loop for the lag histogram and accept
+ * pauses ("main", "worker1"); it is copied.  Create it before that
+ * loop's thread starts.
  */
 struct metrics_probe *metrics_probe_new(struct event_base *base,
-    struct evs_server *srv, const char *service, const char *loop);
+    struct evs_server *srv, const char *loop);
 
 /* Stops and frees the probe; call after its loop has stopped, or from
    its loop's thread.  NULL is a no-op. */

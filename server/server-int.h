@@ -39,9 +39,23 @@ union conn_addr {
                                  nothing more is sent; what the peer
                                  sent before is still read and served */
 
+/* The counters of one address and service; they outlive the
+   listeners and connections that count in them (until the server is
+   freed), so that a counter never goes back. */
+struct lstats {
+	TAILQ_ENTRY(lstats) link;
+	const struct evs_service *svc;
+	union conn_addr addr;
+	socklen_t addrlen;
+	struct evs_listener_stats st;
+};
+
+TAILQ_HEAD(lstats_list, lstats);
+
 struct evs_conn {
 	TAILQ_ENTRY(evs_conn) link; /* server's live or dead list */
 	struct evs_server *srv;
+	struct lstats *ls;   /* its listener's counters */
 	const struct evs_service *svc;
 	void *arg;
 	struct event *rev;   /* our read event, stored after the struct */
@@ -54,6 +68,7 @@ struct evs_conn {
 	char *reason;
 	char *host; /* peer IP text, made on first use */
 	uint64_t id;
+	int cause;          /* enum evs_close_cause once known, else -1 */
 	unsigned timeout_ms;
 	unsigned flags;
 	struct line_state line;
@@ -70,6 +85,7 @@ struct evs_listener {
 	void *arg;
 	union conn_addr addr;
 	socklen_t addrlen;
+	struct lstats *ls;
 	struct evs_tls *tls;  /* TLS settings for new connections, or NULL */
 };
 
@@ -83,6 +99,7 @@ struct evs_server {
 	struct listener_list listeners;
 	struct conn_list conns;
 	struct conn_list dead;
+	struct lstats_list lstats;  /* per address and service */
 	struct event *reaper;       /* frees dead connections */
 	struct event *flusher;      /* writes corked output, once a pass */
 	TAILQ_HEAD(, evs_conn) flushq;
@@ -99,7 +116,6 @@ struct evs_server {
 	struct ipcount **iptab;     /* per-IP counts, when max_per_ip > 0 */
 	void (*shutdown_done)(struct evs_server *, void *);
 	void *shutdown_arg;
-	uint64_t next_id;
 	struct evs_server_stats st;
 	size_t max_clients;
 	size_t max_per_ip;
@@ -116,6 +132,8 @@ struct evs_server {
 	unsigned long pass_max_us;  /* longest pass since the last report */
 	struct timeval pass_report; /* when it was last reported */
 	unsigned linger_ms;
+	unsigned stall_timeout_ms;
+	int socket_buffer;          /* 0: the kernel's autotuning */
 	unsigned handshake_ms;      /* TLS handshake deadline */
 	int backlog;
 	int reuseport;
@@ -134,9 +152,15 @@ struct evs_conn *conn_new(struct evs_listener *l, evutil_socket_t fd,
    -1 when the service refused (nothing sent, not closed yet). */
 int conn_open(struct evs_conn *c);
 
-/* conn.c: refuses a connection that was never opened: sends the
-   service's refusal line for `reason`, then closes. */
-void conn_refuse(struct evs_conn *c, const char *reason);
+/* conn.c: refuses a connection that was never opened: counts it
+   under `why`, sends the service's refusal line for `reason`, then
+   closes. */
+void conn_refuse(struct evs_conn *c, enum evs_refusal why,
+    const char *reason);
+
+/* conn.c: sets c's stall timer (the bufferevent's write timeout) from
+   the server's settings. */
+void conn_stall_timer(struct evs_conn *c);
 
 /* conn.c: runs the service's close() for a dead connection that was
    opened (the reaper's work, once per connection). */

@@ -59,6 +59,19 @@ static void server_conn_free(struct evs_server *, struct evs_conn *);
 static size_t server_ip_key(const struct sockaddr *, unsigned char *, int *);
 static int server_ip_take(struct evs_server *, const struct sockaddr *);
 static void server_ip_release(struct evs_server *, const struct sockaddr *);
+static struct lstats *server_lstats(struct evs_server *,
+    const struct evs_service *, const union conn_addr *, socklen_t);
+static int server_set_buffers(struct evs_server *, evutil_socket_t);
+
+static const char *const server_refusal_names[EVS_REFUSED_COUNT] = {
+	"shutdown", "max_clients", "per_ip", "service"
+};
+
+static const char *const server_cause_names[EVS_CLOSED_COUNT] = {
+	"peer", "error", "idle_timeout", "registration_timeout",
+	"ping_timeout", "sendq", "stall", "flood", "kill", "shutdown", "quit",
+	"service"
+};
 
 struct evs_server *
 evs_server_new(struct event_base *base)
@@ -81,6 +94,7 @@ evs_server_new(struct event_base *base)
 	TAILQ_INIT(&srv->listeners);
 	TAILQ_INIT(&srv->conns);
 	TAILQ_INIT(&srv->dead);
+	TAILQ_INIT(&srv->lstats);
 	TAILQ_INIT(&srv->flushq);
 	srv->sendq = 1024 * 1024;
 	srv->max_line = 512;
@@ -113,6 +127,7 @@ evs_server_free(struct evs_server *srv)
 {
 	struct evs_listener *l;
 	struct evs_conn *c;
+	struct lstats *ls;
 
 	if (srv == NULL)
 		return;
@@ -122,6 +137,10 @@ evs_server_free(struct evs_server *srv)
 		server_conn_free(srv, c);
 	while ((c = TAILQ_FIRST(&srv->dead)) != NULL)
 		server_conn_free(srv, c);
+	while ((ls = TAILQ_FIRST(&srv->lstats)) != NULL) {
+		TAILQ_REMOVE(&srv->lstats, ls, link);
+		free(ls);
+	}
 	if (srv->reaper != NULL)
 		event_free(srv->reaper);
 	if (srv->flusher != NULL)
@@ -218,6 +237,23 @@ evs_server_set(struct evs_server *srv, enum evs_server_option opt,
 		srv->max_read = (size_t)value;
 		return 0;
 	}
+	case EVS_OPT_STALL_TIMEOUT_MS: {
+		struct evs_conn *c;
+		if (value > 86400000LL * 30)
+			goto bad;
+		if (srv->stall_timeout_ms == (unsigned)value)
+			return 0;
+		srv->stall_timeout_ms = (unsigned)value;
+		/* Connections already open follow the new setting too. */
+		TAILQ_FOREACH(c, &srv->conns, link)
+			conn_stall_timer(c);
+		return 0;
+	}
+	case EVS_OPT_SOCKET_BUFFER:
+		if (value != 0 && (value < 4096 || value > 64 * 1024 * 1024))
+			goto bad;
+		srv->socket_buffer = (int)value;
+		return 0;
 	case EVS_OPT_PASS_BUDGET_US:
 		if (value > 1000000)
 			goto bad;
@@ -248,6 +284,8 @@ evs_server_get(const struct evs_server *srv, enum evs_server_option opt)
 	case EVS_OPT_BACKLOG: return srv->backlog;
 	case EVS_OPT_REUSEPORT: return srv->reuseport;
 	case EVS_OPT_MAX_READ: return (long long)srv->max_read;
+	case EVS_OPT_STALL_TIMEOUT_MS: return srv->stall_timeout_ms;
+	case EVS_OPT_SOCKET_BUFFER: return srv->socket_buffer;
 	case EVS_OPT_PASS_BUDGET_US: return srv->pass_budget_us;
 	case EVS_OPT_FLUSH_HOLD_US: return srv->flush_hold_us;
 	case EVS_OPT_HANDSHAKE_TIMEOUT_MS: return srv->handshake_ms;
@@ -330,6 +368,8 @@ evs_server_listen_addr(struct evs_server *srv, const struct sockaddr *sa,
 	if (sa->sa_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
 	    IPV6_V6ONLY, &one, sizeof(one)) == -1)
 		goto fail;
+	if (server_set_buffers(srv, fd) == -1)
+		goto fail;
 	what = "bind";
 	if (bind(fd, sa, salen) == -1)
 		goto fail;
@@ -340,6 +380,9 @@ evs_server_listen_addr(struct evs_server *srv, const struct sockaddr *sa,
 	l->addrlen = sizeof(l->addr);
 	if (getsockname(fd, &l->addr.sa, &l->addrlen) == -1)
 		goto fail;
+	what = "counters";
+	if ((l->ls = server_lstats(srv, svc, &l->addr, l->addrlen)) == NULL)
+		goto fail;
 	what = "evconnlistener_new";
 	l->lev = evconnlistener_new(srv->base, server_accept_cb, l,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
@@ -348,6 +391,7 @@ evs_server_listen_addr(struct evs_server *srv, const struct sockaddr *sa,
 	evconnlistener_set_error_cb(l->lev, server_accept_error_cb);
 	if (srv->accept_paused)
 		evconnlistener_disable(l->lev);
+	l->ls->st.listening++;
 	TAILQ_INSERT_TAIL(&srv->listeners, l, link);
 	return l;
 
@@ -428,6 +472,74 @@ void
 evs_server_stats(const struct evs_server *srv, struct evs_server_stats *st)
 {
 	*st = srv->st;
+}
+
+size_t
+evs_server_listener_stats(const struct evs_server *srv,
+    struct evs_listener_stats *st, size_t n)
+{
+	const struct lstats *ls;
+	size_t i = 0;
+
+	TAILQ_FOREACH(ls, &srv->lstats, link) {
+		if (i < n)
+			st[i] = ls->st;
+		i++;
+	}
+	return i;
+}
+
+const char *
+evs_refusal_name(enum evs_refusal r)
+{
+	return (unsigned)r < EVS_REFUSED_COUNT ? server_refusal_names[r] :
+	    NULL;
+}
+
+const char *
+evs_close_cause_name(enum evs_close_cause cause)
+{
+	return (unsigned)cause < EVS_CLOSED_COUNT ?
+	    server_cause_names[cause] : NULL;
+}
+
+/* Returns the counters of svc on addr, made on first use, or NULL. */
+static struct lstats *
+server_lstats(struct evs_server *srv, const struct evs_service *svc,
+    const union conn_addr *addr, socklen_t addrlen)
+{
+	struct lstats *ls;
+
+	TAILQ_FOREACH(ls, &srv->lstats, link)
+		if (ls->svc == svc && ls->addrlen == addrlen &&
+		    memcmp(&ls->addr, addr, addrlen) == 0)
+			return ls;
+	if ((ls = calloc(1, sizeof(*ls))) == NULL)
+		return NULL;
+	ls->svc = svc;
+	memcpy(&ls->addr, addr, addrlen);
+	ls->addrlen = addrlen;
+	snprintf(ls->st.service, sizeof(ls->st.service), "%s",
+	    svc->name != NULL ? svc->name : "service");
+	addr_format(&addr->sa, ls->st.address, sizeof(ls->st.address));
+	TAILQ_INSERT_TAIL(&srv->lstats, ls, link);
+	return ls;
+}
+
+/* Caps a listening socket's buffers, which accepted sockets inherit:
+   a peer that sends and never reads then pins that much kernel memory
+   at most, not what autotuning would grow to. */
+static int
+server_set_buffers(struct evs_server *srv, evutil_socket_t fd)
+{
+	int v = srv->socket_buffer;
+
+	if (v == 0)
+		return 0;
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v)) == -1 ||
+	    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v)) == -1)
+		return -1;
+	return 0;
 }
 
 struct event_base *
@@ -557,6 +669,7 @@ server_reaper_cb(evutil_socket_t fd, short what, void *arg)
 static void
 server_listener_free(struct evs_listener *l)
 {
+	l->ls->st.listening--;
 	TAILQ_REMOVE(&l->srv->listeners, l, link);
 	evconnlistener_free(l->lev);
 	free(l);
@@ -589,26 +702,33 @@ server_admit(struct evs_listener *l, evutil_socket_t fd,
 	if ((c = conn_new(l, fd, sa, salen)) == NULL)
 		return;
 	if (srv->shutting_down) {
-		conn_refuse(c, "Server shutting down");
+		conn_refuse(c, EVS_REFUSED_SHUTDOWN, "Server shutting down");
 		return;
 	}
 	if (srv->max_clients > 0 && srv->st.current >= srv->max_clients) {
-		conn_refuse(c, "Server full");
+		conn_refuse(c, EVS_REFUSED_MAX_CLIENTS, "Server full");
 		return;
 	}
 	if (srv->max_per_ip > 0) {
 		if (server_ip_take(srv, &c->peer.sa) == -1) {
-			conn_refuse(c, "Too many connections from your host");
+			conn_refuse(c, EVS_REFUSED_PER_IP,
+			    "Too many connections from your host");
 			return;
 		}
 		c->flags |= CONN_IP_COUNTED;
 	}
 	srv->st.accepted++;
 	srv->st.current++;
+	c->ls->st.accepted++;
+	c->ls->st.current++;
 	if (conn_open(c) == -1) {
 		srv->st.current--;
 		srv->st.accepted--;
 		srv->st.refused++;
+		c->ls->st.current--;
+		c->ls->st.accepted--;
+		c->ls->st.refused++;
+		c->ls->st.refused_by[EVS_REFUSED_SERVICE]++;
 		evs_conn_close(c, "Refused by service");
 	}
 }
@@ -619,8 +739,10 @@ server_conn_free(struct evs_server *srv, struct evs_conn *c)
 {
 	if (c->flags & CONN_IP_COUNTED)
 		server_ip_release(srv, &c->peer.sa);
-	if ((c->flags & CONN_OPENED) && srv->st.current > 0)
+	if ((c->flags & CONN_OPENED) && srv->st.current > 0) {
 		srv->st.current--;
+		c->ls->st.current--;
+	}
 	conn_free(c);
 }
 
@@ -769,6 +891,10 @@ evs_server_listen_fd(struct evs_server *srv, evutil_socket_t fd,
 	l->srv = srv;
 	l->svc = svc;
 	l->arg = arg;
+	/* Accepted sockets inherit the listener's buffer sizes. */
+	what = "setsockopt";
+	if (server_set_buffers(srv, fd) == -1)
+		goto fail;
 	/* listen() again only sets the backlog on a listening socket. */
 	what = "listen";
 	if (listen(fd, srv->backlog) == -1)
@@ -776,6 +902,9 @@ evs_server_listen_fd(struct evs_server *srv, evutil_socket_t fd,
 	what = "getsockname";
 	l->addrlen = sizeof(l->addr);
 	if (getsockname(fd, &l->addr.sa, &l->addrlen) == -1)
+		goto fail;
+	what = "counters";
+	if ((l->ls = server_lstats(srv, svc, &l->addr, l->addrlen)) == NULL)
 		goto fail;
 	what = "evconnlistener_new";
 	l->lev = evconnlistener_new(srv->base, server_accept_cb, l,
@@ -785,6 +914,7 @@ evs_server_listen_fd(struct evs_server *srv, evutil_socket_t fd,
 	evconnlistener_set_error_cb(l->lev, server_accept_error_cb);
 	if (srv->accept_paused)
 		evconnlistener_disable(l->lev);
+	l->ls->st.listening++;
 	TAILQ_INSERT_TAIL(&srv->listeners, l, link);
 	return l;
 fail:

@@ -56,6 +56,47 @@ tc_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 }
 
+static struct event_base *tc_fix_base;
+static struct evs_server *tc_fix_srv;
+static struct evs_chat *tc_fix_chat;
+
+void
+tc_chat_setup(void)
+{
+	struct evs_listener *lst;
+	char err[256];
+
+	tc_fix_base = event_base_new();
+	ck_assert_ptr_nonnull(tc_fix_base);
+	tc_fix_srv = evs_server_new(tc_fix_base);
+	ck_assert_ptr_nonnull(tc_fix_srv);
+	tc_fix_chat = evs_chat_new(tc_fix_srv);
+	ck_assert_ptr_nonnull(tc_fix_chat);
+	ck_assert_int_eq(evs_chat_set(tc_fix_chat, EVS_CHAT_FLOOD_RATE, 0), 0);
+	lst = evs_server_listen(tc_fix_srv, "127.0.0.1:0", evs_chat_service(),
+	    tc_fix_chat, err, sizeof(err));
+	ck_assert_msg(lst != NULL, "listen: %s", err);
+	tc_begin(tc_fix_base, lst);
+}
+
+void
+tc_chat_teardown(void)
+{
+	tc_end();
+	evs_server_free(tc_fix_srv);
+	evs_chat_free(tc_fix_chat);
+	event_base_free(tc_fix_base);
+	tc_fix_srv = NULL;
+	tc_fix_chat = NULL;
+	tc_fix_base = NULL;
+}
+
+struct evs_chat *
+tc_chat(void)
+{
+	return tc_fix_chat;
+}
+
 void
 tc_begin(struct event_base *base, struct evs_listener *lst)
 {

@@ -23,6 +23,13 @@ struct tc {
 	char nick[32];
 };
 
+/* The chat suites' Check fixture: an event_base, a server and a chat
+   on 127.0.0.1:0 without a flood limit, clients connecting to it;
+   teardown frees the clients, then the rest. */
+void tc_chat_setup(void);
+void tc_chat_teardown(void);
+/* The chat of the fixture (NULL outside it). */
+struct evs_chat *tc_chat(void);
 /* Starts a suite's test: clients connect to lst, on base. */
 void tc_begin(struct event_base *base, struct evs_listener *lst);
 /* Frees every client made since tc_begin. */

@@ -319,7 +319,7 @@ START_TEST(test_chat_register_burst)
 	    "running version evsockd-" EVS_VERSION);
 	tc_wait(a, ":evsockd 003 alice :This server was created ");
 	tc_expect(a, " 004 ", ":evsockd 004 alice evsockd evsockd-"
-	    EVS_VERSION " i CIbeiklmnostv beIklov");
+	    EVS_VERSION " iow CIbeiklmnostv beIklov");
 	tc_wait(a, ":evsockd 005 alice AWAYLEN=200 CASEMAPPING=ascii ");
 	tc_wait(a, " PREFIX=(ov)@+ ");
 	tc_expect(a, " 251 ", ":evsockd 251 alice :There are 1 users and 0 "

@@ -18,38 +18,6 @@
 
 #include "tc.h"
 
-static struct event_base *base;
-static struct evs_server *srv;
-static struct evs_chat *chat;
-
-static void
-setup(void)
-{
-	struct evs_listener *lst;
-	char err[256];
-
-	base = event_base_new();
-	ck_assert_ptr_nonnull(base);
-	srv = evs_server_new(base);
-	ck_assert_ptr_nonnull(srv);
-	chat = evs_chat_new(srv);
-	ck_assert_ptr_nonnull(chat);
-	ck_assert_int_eq(evs_chat_set(chat, EVS_CHAT_FLOOD_RATE, 0), 0);
-	lst = evs_server_listen(srv, "127.0.0.1:0", evs_chat_service(), chat,
-	    err, sizeof(err));
-	ck_assert_msg(lst != NULL, "listen: %s", err);
-	tc_begin(base, lst);
-}
-
-static void
-teardown(void)
-{
-	tc_end();
-	evs_server_free(srv);
-	evs_chat_free(chat);
-	event_base_free(base);
-}
-
 /* Fixes. */
 
 /* The quitter's client reads its ERROR but never closes: the server's
@@ -517,7 +485,7 @@ chat_modes_suite(void)
 	TCase *tc;
 
 	tc = tcase_create("fixes");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, tc_chat_setup, tc_chat_teardown);
 	tcase_add_test(tc, test_chat_modes_quit_at_once);
 	tcase_add_test(tc, test_chat_modes_nul_answered);
 	tcase_add_test(tc, test_chat_modes_targets);
@@ -525,14 +493,14 @@ chat_modes_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("lists");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, tc_chat_setup, tc_chat_teardown);
 	tcase_add_test(tc, test_chat_modes_ban);
 	tcase_add_test(tc, test_chat_modes_list_full);
 	tcase_add_test(tc, test_chat_modes_invite);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("modes");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, tc_chat_setup, tc_chat_teardown);
 	tcase_add_test(tc, test_chat_modes_key);
 	tcase_add_test(tc, test_chat_modes_limit);
 	tcase_add_test(tc, test_chat_modes_moderated);

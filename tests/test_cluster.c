@@ -343,6 +343,31 @@ START_TEST(test_cluster_one_network)
 }
 END_TEST
 
+/* The queries see the other instances' users through the same tables:
+   MONITOR as they come and go, ISON and WHO masks while they are here,
+   WHOWAS once they have left. */
+START_TEST(test_cluster_queries_remote)
+{
+	struct cl a, b;
+
+	node_start(0, "5s");
+	node_start(1, "5s");
+	cl_open(&b, 1, "bob");
+	cl_send(&b, "MONITOR + carol");
+	cl_wait(&b, " 731 bob :carol");
+	cl_open(&a, 0, "carol");
+	cl_wait(&b, " 730 bob :carol!carol@127.0.0.1");
+	cl_until(&b, "ISON carol dave", " 303 bob :carol", " 303 ");
+	cl_until(&b, "WHO car*", " 352 bob * carol 127.0.0.1 evsockd carol H ",
+	    " 315 ");
+	cl_close(&a);
+	cl_wait(&b, " 731 bob :carol");
+	cl_until(&b, "WHOWAS carol", " 314 bob carol carol 127.0.0.1 * :",
+	    " 369 ");
+	cl_close(&b);
+}
+END_TEST
+
 START_TEST(test_cluster_nick_taken_elsewhere)
 {
 	struct cl a, b;
@@ -876,6 +901,7 @@ cluster_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_cluster_one_network);
+	tcase_add_test(tc, test_cluster_queries_remote);
 	tcase_add_test(tc, test_cluster_nick_taken_elsewhere);
 	tcase_add_test(tc, test_cluster_nick_race);
 	tcase_add_test(tc, test_cluster_first_member_op);

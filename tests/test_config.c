@@ -385,6 +385,106 @@ START_TEST(test_config_diff_and_keep_restart)
 }
 END_TEST
 
+#define HASH6 "$6$rounds=5000$saltsalt$Kx3uHnJ7Yl0pO1vS7xV3hQ2m9y4bZ0jW" \
+	"w5cR6tF8gA1eD2kL3nM4pQ5rS6tU7vW8xY9zA0bC1dE2fG3hI4jK5lM6nO7pQ8"
+
+/* "oper NAME HASH" lines: only in a file, repeatable (the file's
+   list, emptied by nothing on the command line), the hash must look
+   like crypt(3) output; a reload sees a changed hash without the
+   hash itself being shown. */
+START_TEST(test_config_opers)
+{
+	static struct config cfg, other;
+	char err[256], out[512] = "";
+	char **argv = ARGV("--config", conf(
+	    "oper alice " HASH6 "\n"
+	    "oper bob\t$y$j9T$F5Jx5fExrKuPp53xLKQ..1$X3DX6M94c7o.9agCG9G317f"
+	    "hZg9SqC.8i5rd.RhAtQ7\n"
+	    "kline-file /var/lib/evsockd/klines\n"));
+	char **cli = ARGV("--oper", "eve " HASH6);
+
+	ck_assert_int_eq(parse(&cfg, argv, 3, err), 0);
+	ck_assert_uint_eq(cfg.nopers, 2);
+	ck_assert_str_eq(cfg.opers[0].name, "alice");
+	ck_assert_str_eq(cfg.opers[0].hash, HASH6);
+	ck_assert_str_eq(cfg.opers[1].name, "bob");
+	ck_assert(strncmp(cfg.opers[1].hash, "$y$j9T$", 7) == 0);
+	ck_assert_str_eq(cfg.kline_file, "/var/lib/evsockd/klines");
+	ck_assert_int_eq(config_reloadable("oper"), 1);
+	ck_assert_int_eq(config_reloadable("kline-file"), 1);
+
+	/* Secrets stay off the command line (and out of ps). */
+	ck_assert_int_eq(config_parse(&other, 3, cli, err, sizeof(err)), -1);
+	config_free(&other);
+	ck_assert_str_eq(err, "--oper is only accepted in a config file");
+	ck_assert(strstr(config_usage(), "--oper") == NULL);
+
+	ck_assert_int_eq(config_parse(&other, 3, ARGV("--config", conf(
+	    "oper alice $6$othersalt$Zy3uHnJ7Yl0pO1vS7xV3hQ2m9y4bZ0jW\n")),
+	    err, sizeof(err)), 0);
+	ck_assert_msg(config_diff(&cfg, &other, diff_cb, out) == 2, "%s", out);
+	ck_assert_msg(strstr(out, "oper alice:") != NULL && strstr(out, "$")
+	    == NULL, "%s", out);
+	config_free(&other);
+}
+END_TEST
+
+/* A bad operator line names the file, the line and the problem. */
+START_TEST(test_config_oper_errors)
+{
+	const char *bad[] = {
+		"oper alice\n",
+		"oper alice secret\n",
+		"oper alice $6$\n",
+		"oper alice $6$salt$\n",
+		"oper alice $$salt$hash00000000\n",
+		"oper alice $6$salt$has h\n",
+		"oper al:ice " HASH6 "\n",
+		"oper alice " HASH6 "\noper alice " HASH6 "\n",
+	};
+
+	ck_assert_int_eq(config_check_hash(HASH6), 0);
+	ck_assert_int_eq(config_check_hash("$2b$12$R9h/cIPz0gi.URNNX3kh2O"
+	    "PST9/PgBkqquzi.Ss7KIUgO2t0jWMUW"), 0);
+	ck_assert_int_eq(config_check_hash("password"), -1);
+	ck_assert_int_eq(config_check_hash("$1$"), -1);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		static struct config cfg;
+		char err[256] = "", want[128];
+		char **argv = ARGV("--config", conf(bad[i]));
+
+		ck_assert_int_eq(parse(&cfg, argv, 3, err), -1);
+		snprintf(want, sizeof(want), "%s:%d: oper: ", conf_path,
+		    i == sizeof(bad) / sizeof(bad[0]) - 1 ? 2 : 1);
+		ck_assert_msg(strncmp(err, want, strlen(want)) == 0,
+		    "case %zu: '%s'", i, err);
+		ck_assert_msg(strstr(err, "secret") == NULL, "%s", err);
+		teardown();
+	}
+}
+END_TEST
+
+/* The safe defaults for untrusted networks, and their bounds. */
+START_TEST(test_config_stall_and_buffers)
+{
+	static struct config cfg;
+	char err[256];
+
+	ck_assert_int_eq(parse(&cfg, ARGV("--check-config"), 2, err), 0);
+	ck_assert_uint_eq(cfg.stall_timeout_ms, 60000);
+	ck_assert_uint_eq(cfg.socket_buffer, 64 * 1024);
+	ck_assert_int_eq(parse(&cfg, ARGV("--stall-timeout", "0",
+	    "--socket-buffer", "0"), 5, err), 0);
+	ck_assert_uint_eq(cfg.stall_timeout_ms, 0);
+	ck_assert_uint_eq(cfg.socket_buffer, 0);
+	ck_assert_int_eq(parse(&cfg, ARGV("--socket-buffer", "1k"), 3, err),
+	    -1);
+	ck_assert_msg(strstr(err, "at least 4k") != NULL, "%s", err);
+	ck_assert_int_eq(config_reloadable("stall-timeout"), 1);
+	ck_assert_int_eq(config_reloadable("socket-buffer"), 0);
+}
+END_TEST
+
 static Suite *
 config_suite(void)
 {
@@ -408,6 +508,9 @@ config_suite(void)
 	tcase_add_test(tc, test_config_command_line_overrides);
 	tcase_add_test(tc, test_config_cluster_file);
 	tcase_add_test(tc, test_config_file_errors);
+	tcase_add_test(tc, test_config_opers);
+	tcase_add_test(tc, test_config_oper_errors);
+	tcase_add_test(tc, test_config_stall_and_buffers);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("errors");
 	tcase_add_checked_fixture(tc, NULL, teardown);

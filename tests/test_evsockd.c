@@ -1,4 +1,5 @@
 /* System: the evsockd binary over loopback. */
+#include <crypt.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -245,6 +246,160 @@ START_TEST(test_evsockd_chat_flood_rate)
 }
 END_TEST
 
+/* Reads from fd until the text received contains needle (10 s at
+   most); returns 1 if it did. */
+static int
+read_until(int fd, const char *needle)
+{
+	static char buf[16384];
+	size_t len = 0;
+	uint64_t deadline = harness_now_ms() + 10000;
+
+	while (harness_now_ms() < deadline && len < sizeof(buf) - 1) {
+		struct pollfd pfd = { fd, POLLIN, 0 };
+		ssize_t r;
+
+		if (poll(&pfd, 1, 500) <= 0)
+			continue;
+		if ((r = recv(fd, buf + len, sizeof(buf) - len - 1, 0)) <= 0)
+			return 0;
+		len += (size_t)r;
+		buf[len] = '\0';
+		if (strstr(buf, needle) != NULL)
+			return 1;
+	}
+	return 0;
+}
+
+/* Operators come from the --config file (never the command line), and
+   KLINE bans land in the --kline-file. */
+START_TEST(test_evsockd_chat_opers_from_file)
+{
+	char conf[] = "/tmp/evsockd-conf-XXXXXX";
+	char klines[] = "/tmp/evsockd-kline-XXXXXX";
+	const char *argv[] = { "evsockd", "--listen", "chat=127.0.0.1:0",
+		"--config", conf, "--kline-file", klines, NULL };
+	struct crypt_data cd;
+	struct harness_proc chatd;
+	const char *hash;
+	char line[512], text[1024];
+	FILE *f;
+	size_t n;
+	int cport, fd, cfd = mkstemp(conf), kfd = mkstemp(klines);
+
+	ck_assert_int_ge(cfd, 0);
+	ck_assert_int_ge(kfd, 0);
+	close(kfd);
+	memset(&cd, 0, sizeof(cd));
+	hash = crypt_r("sesame", "$6$evsockdtest$", &cd);
+	ck_assert_ptr_nonnull(hash);
+	n = (size_t)snprintf(line, sizeof(line), "# operators\n\noper root "
+	    "%s\n", hash);
+	ck_assert_int_eq(write(cfd, line, n), (ssize_t)n);
+	close(cfd);
+	ck_assert_msg(harness_evsockd(&chatd, argv, 1, &cport) == 0,
+	    "evsockd did not start: %s", chatd.log);
+	fd = harness_connect(cport, 0);
+	ck_assert_int_ge(fd, 0);
+	n = (size_t)snprintf(line, sizeof(line), "NICK o\r\nUSER o 0 * :o\r\n"
+	    "OPER root sesame\r\nKLINE bad@10.* :go away\r\n");
+	ck_assert_int_eq(harness_write_all(fd, line, n), 0);
+	ck_assert(read_until(fd, "Added K-line for bad@10.*"));
+	close(fd);
+	ck_assert_int_eq(harness_proc_stop(&chatd, SIGTERM, 10000), 0);
+	f = fopen(klines, "r");
+	ck_assert_ptr_nonnull(f);
+	n = fread(text, 1, sizeof(text) - 1, f);
+	text[n] = '\0';
+	fclose(f);
+	ck_assert_msg(strstr(text, "bad@10.* 0 ") != NULL, "%s", text);
+
+	/* A hash crypt(3) cannot use stops the start, naming the line. */
+	f = fopen(conf, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("oper root $6$evsockdtest$notthehashitself\n", f);
+	fclose(f);
+	ck_assert_int_eq(harness_evsockd(&chatd, argv, 1, &cport), -1);
+	ck_assert_msg(strstr(chatd.log, ":1: operator root") != NULL, "%s",
+	    chatd.log);
+	unlink(conf);
+	unlink(klines);
+}
+END_TEST
+
+/* Writes text to the file at path, replacing it. */
+static void
+put_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_ge(fputs(text, f), 0);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+/* An operator's REHASH is the daemon's reload (SIGHUP's): the operators
+   are read again from the config file, and the operator hears whether
+   the new settings were taken; a broken file keeps the old ones. */
+START_TEST(test_evsockd_chat_rehash_reloads)
+{
+	char conf[] = "/tmp/evsockd-conf-XXXXXX";
+	const char *argv[] = { "evsockd", "--listen", "chat=127.0.0.1:0",
+		"--config", conf, NULL };
+	struct crypt_data cd;
+	struct harness_proc chatd;
+	const char *h;
+	char text[512], line[256];
+	int cport, fd, fd2, cfd = mkstemp(conf);
+	size_t n;
+
+	ck_assert_int_ge(cfd, 0);
+	close(cfd);
+	memset(&cd, 0, sizeof(cd));
+	h = crypt_r("sesame", "$6$evsockdtest$", &cd);
+	ck_assert_ptr_nonnull(h);
+	snprintf(text, sizeof(text), "oper root %s\n", h);
+	put_file(conf, text);
+	ck_assert_msg(harness_evsockd(&chatd, argv, 1, &cport) == 0,
+	    "evsockd did not start: %s", chatd.log);
+	fd = harness_connect(cport, 0);
+	ck_assert_int_ge(fd, 0);
+	n = (size_t)snprintf(line, sizeof(line), "NICK o\r\nUSER o 0 * :o\r\n"
+	    "OPER root sesame\r\n");
+	ck_assert_int_eq(harness_write_all(fd, line, n), 0);
+	ck_assert(read_until(fd, " 381 o "));
+
+	h = crypt_r("opensesame", "$6$evsockdtest2$", &cd);
+	ck_assert_ptr_nonnull(h);
+	snprintf(text, sizeof(text), "# root is gone\noper admin %s\n", h);
+	put_file(conf, text);
+	n = (size_t)snprintf(line, sizeof(line), "REHASH\r\n");
+	ck_assert_int_eq(harness_write_all(fd, line, n), 0);
+	ck_assert(read_until(fd, "REHASH done"));
+	fd2 = harness_connect(cport, 0);
+	ck_assert_int_ge(fd2, 0);
+	n = (size_t)snprintf(line, sizeof(line), "NICK p\r\nUSER p 0 * :p\r\n"
+	    "OPER root sesame\r\n");
+	ck_assert_int_eq(harness_write_all(fd2, line, n), 0);
+	ck_assert(read_until(fd2, " 491 p "));
+	n = (size_t)snprintf(line, sizeof(line), "OPER admin opensesame\r\n");
+	ck_assert_int_eq(harness_write_all(fd2, line, n), 0);
+	ck_assert(read_until(fd2, " 381 p "));
+
+	/* A file that no longer parses: refused, the operators stay. */
+	put_file(conf, "max-clients zero\n");
+	n = (size_t)snprintf(line, sizeof(line), "REHASH\r\n");
+	ck_assert_int_eq(harness_write_all(fd2, line, n), 0);
+	ck_assert(read_until(fd2, "REHASH failed"));
+	close(fd2);
+	close(fd);
+	ck_assert_int_eq(harness_proc_stop(&chatd, SIGTERM, 10000), 0);
+	ck_assert_msg(strstr(chatd.log, "reload failed") != NULL, "%s",
+	    chatd.log);
+	unlink(conf);
+}
+END_TEST
+
 static Suite *
 evsockd_suite(void)
 {
@@ -271,6 +426,8 @@ evsockd_suite(void)
 	tcase_add_test(tc, test_evsockd_port_in_use);
 	tcase_add_test(tc, test_evsockd_help_version);
 	tcase_add_test(tc, test_evsockd_chat_flood_rate);
+	tcase_add_test(tc, test_evsockd_chat_opers_from_file);
+	tcase_add_test(tc, test_evsockd_chat_rehash_reloads);
 	suite_add_tcase(s, tc);
 	return s;
 }

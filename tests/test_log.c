@@ -115,6 +115,46 @@ START_TEST(test_log_json)
 }
 END_TEST
 
+static size_t
+count(const char *hay, const char *needle)
+{
+	size_t n = 0;
+
+	for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++)
+		n++;
+	return n;
+}
+
+/* log_limited lets LOG_LIMIT_PER_SEC lines a second through and
+   holds back the rest; log_msg is not limited. */
+START_TEST(test_log_limited)
+{
+	static char buf[65536];
+	size_t n, len;
+	FILE *f;
+
+	log_set_format(LOG_FORMAT_PLAIN);
+	log_set_level(EVS_LOG_INFO);
+	for (int i = 0; i < 100; i++)
+		log_limited(EVS_LOG_INFO, "closed %d", i);
+	log_limited(EVS_LOG_DEBUG, "not shown");
+	for (int i = 0; i < 30; i++)
+		log_info("always %d", i);
+	log_limited_flush();
+	f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	len = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[len] = '\0';
+	fclose(f);
+	n = count(buf, "prog: closed ");
+	/* The loop may straddle one change of second, not more. */
+	ck_assert_msg(n >= LOG_LIMIT_PER_SEC && n <= 2 * LOG_LIMIT_PER_SEC,
+	    "%zu lines: %s", n, buf);
+	ck_assert_uint_eq(count(buf, "prog: always "), 30);
+	ck_assert(strstr(buf, "not shown") == NULL);
+}
+END_TEST
+
 static Suite *
 log_suite(void)
 {
@@ -126,6 +166,7 @@ log_suite(void)
 	tcase_add_test(tc, test_log_plain_and_text);
 	tcase_add_test(tc, test_log_journal_priorities);
 	tcase_add_test(tc, test_log_json);
+	tcase_add_test(tc, test_log_limited);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -329,6 +329,29 @@ START_TEST(test_ops_check_config)
 	snprintf(text, sizeof(text), "%s:2: motd-file /nonexistent/motd", conf);
 	ck_assert_msg(strstr(err, text) != NULL, "%s", err);
 
+	/* Bans need a file, or a directory to make one in. */
+	write_file(conf, "kline-file /nonexistent/dir/klines\n");
+	st = run_evsockd(argv, out, sizeof(out), err, sizeof(err));
+	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) != 0);
+	snprintf(text, sizeof(text), "%s:1: kline-file /nonexistent/dir/"
+	    "klines: no directory /nonexistent/dir", conf);
+	ck_assert_msg(strstr(err, text) != NULL, "%s", err);
+	/* A hash of the right shape that crypt(3) cannot use would refuse
+	   every OPER: the check names it. */
+	write_file(conf, "oper alice "
+	    "$6$saltsalt$Kx3uHnJ7Yl0pO1vS7xV3hQ2m9y4bZ0jW\n");
+	st = run_evsockd(argv, out, sizeof(out), err, sizeof(err));
+	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) != 0);
+	snprintf(text, sizeof(text), "%s:1: operator alice: this system's "
+	    "crypt(3) cannot check", conf);
+	ck_assert_msg(strstr(err, text) != NULL, "%s", err);
+	snprintf(text, sizeof(text), "kline-file %s/klines\noper alice "
+	    "$6$saltsalt$g3uPFdehVnKoLXdidvSAg1zlVgYomPr0X/xgdXSBn2Lux"
+	    "ZUOGgYW4IULZkguZ77fzYteIur49AGHmF9iek6Sf1\n", dir);
+	write_file(conf, text);
+	st = run_evsockd(argv, out, sizeof(out), err, sizeof(err));
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s", err);
+
 	write_file(conf, "config /etc/other.conf\n");
 	st = run_evsockd(argv, out, sizeof(out), err, sizeof(err));
 	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) != 0);
@@ -376,19 +399,86 @@ metric(const char *text, const char *series)
 	return (unsigned long long)-1;
 }
 
+/* Returns the value of name{service="svc",listener="127.0.0.1:port"
+   [,reason="reason"]} in text. */
+static unsigned long long
+listener_metric(const char *text, const char *name, const char *svc,
+    int port, const char *reason)
+{
+	char series[256];
+
+	if (reason != NULL)
+		snprintf(series, sizeof(series), "%s{service=\"%s\",listener="
+		    "\"127.0.0.1:%d\",reason=\"%s\"}", name, svc, port, reason);
+	else
+		snprintf(series, sizeof(series), "%s{service=\"%s\",listener="
+		    "\"127.0.0.1:%d\"}", name, svc, port);
+	return metric(text, series);
+}
+
+/* Scrapes /metrics until series_fn(body) holds or 10 s pass (worker
+   counters reach the main thread within a probe period). */
+static void
+scrape_until(int port, char *body, size_t cap,
+    int (*ok)(const char *, void *), void *arg)
+{
+	uint64_t deadline = harness_now_ms() + 10000 * harness_slowdown();
+
+	for (;;) {
+		http_get(port, "/metrics", body, cap);
+		if (ok(body, arg) || harness_now_ms() > deadline)
+			break;
+		usleep(50000);
+	}
+}
+
+static int
+echo_counted(const char *body, void *arg)
+{
+	int *ports = arg;
+
+	return listener_metric(body, "evsockd_received_bytes_total", "echo",
+	    ports[0], NULL) == 9 && listener_metric(body,
+	    "evsockd_connections_closed_total", "chat", ports[1], "sendq") == 1;
+}
+
+/* A chat client that sends and never reads: PONGs pile up until the
+   sendq closes it.  Returns its socket. */
+static int
+chat_flood_unread(int port)
+{
+	char line[512], buf[4096] = "";
+	size_t len = 0;
+	int fd = chat_register(port, "slow", " 422 ", buf, sizeof(buf), &len);
+
+	memset(line, 'x', sizeof(line));
+	memcpy(line, "PING :", 6);
+	memcpy(line + 400, "\r\n", 2);
+	/* Up to 2 MB: more than the sendq and every socket buffer between
+	   (the client's does not grow while it reads nothing). */
+	for (int i = 0; i < 5000; i++) {
+		struct pollfd pfd = { fd, POLLOUT, 0 };
+		if (poll(&pfd, 1, 10000) <= 0 || send(fd, line, 402,
+		    MSG_NOSIGNAL | MSG_DONTWAIT) != 402)
+			break;
+	}
+	return fd;
+}
+
 /* /metrics counts what happened on echo (served by worker threads) and
-   chat, and promtool accepts the whole scrape. */
+   chat per service and listener, closes by reason, the chat's relayed
+   messages, and promtool accepts the whole scrape. */
 START_TEST(test_ops_metrics)
 {
 	const char *argv[] = { "evsockd", "--listen", "echo=127.0.0.1:0",
 		"--listen", "chat=127.0.0.1:0", "--threads", "2", "--metrics",
-		"127.0.0.1:0", NULL };
+		"127.0.0.1:0", "--sendq", "16k", "--socket-buffer", "4k",
+		"--flood-rate", "0", NULL };
 	const char *promtool[] = { "promtool", "check", "metrics", NULL };
-	static char body[65536];
+	static char body[262144];
 	char buf[8192] = "", out[4096], err[4096];
 	struct harness_proc p;
-	int ports[3], fd, cfd, st;
-	uint64_t deadline;
+	int ports[3], fd, cfd, sfd, st;
 	size_t len = 0, outlen;
 
 	ck_assert_msg(harness_evsockd(&p, argv, 3, ports) == 0, "%s", p.log);
@@ -402,24 +492,34 @@ START_TEST(test_ops_metrics)
 	cfd = chat_register(ports[1], "bob", " 422 ", buf, sizeof(buf), &len);
 	ck_assert_int_eq(harness_write_all(cfd, "JOIN #ops\r\n", 11), 0);
 	ck_assert(read_until(cfd, buf, sizeof(buf), &len, " 366 ", 10000));
+	sfd = chat_flood_unread(ports[1]);
+	ck_assert_msg(harness_proc_wait_log(&p, "closed: SendQ exceeded",
+	    10000), "%s", p.log);
 
-	/* Worker counters reach the main thread within a probe period. */
-	deadline = harness_now_ms() + 10000 * harness_slowdown();
-	for (;;) {
-		http_get(ports[2], "/metrics", body, sizeof(body));
-		if (metric(body, "evsockd_received_bytes_total{service=\"echo\"}")
-		    == 9 || harness_now_ms() > deadline)
-			break;
-		usleep(50000);
-	}
-	ck_assert_msg(metric(body, "evsockd_connections_accepted_total"
-	    "{service=\"echo\"}") == 1, "%s", body);
-	ck_assert_msg(metric(body, "evsockd_received_bytes_total"
-	    "{service=\"echo\"}") == 9, "%s", body);
-	ck_assert_msg(metric(body, "evsockd_connections_open"
-	    "{service=\"chat\"}") == 1, "%s", body);
+	scrape_until(ports[2], body, sizeof(body), echo_counted, ports);
+	ck_assert_msg(listener_metric(body, "evsockd_connections_accepted_"
+	    "total", "echo", ports[0], NULL) == 1, "%s", body);
+	ck_assert_msg(listener_metric(body, "evsockd_received_bytes_total",
+	    "echo", ports[0], NULL) == 9, "%s", body);
+	ck_assert_msg(listener_metric(body, "evsockd_connections_open",
+	    "chat", ports[1], NULL) == 1, "%s", body);
+	ck_assert_msg(listener_metric(body, "evsockd_connections_accepted_"
+	    "total", "chat", ports[1], NULL) == 2, "%s", body);
+	ck_assert_msg(listener_metric(body, "evsockd_connections_closed_total",
+	    "chat", ports[1], "sendq") == 1, "%s", body);
+	ck_assert_msg(listener_metric(body, "evsockd_connections_closed_total",
+	    "chat", ports[1], "stall") == 0, "%s", body);
+	ck_assert_msg(listener_metric(body, "evsockd_connections_refused_"
+	    "total", "echo", ports[0], "max_clients") == 0, "%s", body);
+	ck_assert_msg(strstr(body, "evsockd_accept_pauses_total{loop="
+	    "\"worker1\"} 0\n") != NULL, "%s", body);
 	ck_assert_msg(metric(body, "evsockd_chat_users") == 1, "%s", body);
 	ck_assert_msg(metric(body, "evsockd_chat_channels") == 1, "%s", body);
+	/* bob's JOIN went to the channel: one message, one copy. */
+	ck_assert_msg(metric(body, "evsockd_chat_messages_relayed_total") ==
+	    1, "%s", body);
+	ck_assert_msg(metric(body, "evsockd_chat_deliveries_total") == 1,
+	    "%s", body);
 	ck_assert_msg(strstr(body, "evsockd_event_loop_lag_seconds_bucket"
 	    "{loop=\"worker2\",le=\"+Inf\"}") != NULL, "%s", body);
 	ck_assert(metric(body, "process_open_fds") > 3);
@@ -429,6 +529,7 @@ START_TEST(test_ops_metrics)
 	ck_assert(strstr(body, "\nprocess_start_time_seconds ") != NULL);
 	close(fd);
 	close(cfd);
+	close(sfd);
 
 	st = harness_run(promtool, body, strlen(body), out, sizeof(out) - 1,
 	    &outlen, err, sizeof(err), 30000);
@@ -440,6 +541,187 @@ START_TEST(test_ops_metrics)
 		ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
 		    "promtool: %s%s", out, err);
 	}
+	ck_assert_int_eq(harness_proc_stop(&p, SIGTERM, 10000), 0);
+}
+END_TEST
+
+static int
+stall_counted(const char *body, void *arg)
+{
+	return listener_metric(body, "evsockd_connections_closed_total",
+	    "echo", *(int *)arg, "stall") == 1;
+}
+
+/* An echo peer that sends and never reads is closed once its output
+   has not moved for --stall-timeout; the close is logged at info with
+   the connection's id, address and reason, and counted. */
+START_TEST(test_ops_stall_timeout)
+{
+	const char *argv[] = { "evsockd", "--listen", "echo=127.0.0.1:0",
+		"--threads", "1", "--stall-timeout", "300ms", "--sendq", "4k",
+		"--socket-buffer", "4k", "--metrics", "127.0.0.1:0", NULL };
+	static char body[262144];
+	char chunk[4096];
+	struct harness_proc p;
+	struct pollfd pfd;
+	unsigned long long id;
+	const char *line;
+	int ports[2], fd, n;
+
+	ck_assert_msg(harness_evsockd(&p, argv, 2, ports) == 0, "%s", p.log);
+	fd = harness_connect(ports[0], 0);
+	ck_assert_int_ge(fd, 0);
+	memset(chunk, 'e', sizeof(chunk));
+	/* Send until the kernel takes no more: every buffer on the way is
+	   full and the server has stopped reading. */
+	for (n = 0; n < 100000; n++)
+		if (send(fd, chunk, sizeof(chunk), MSG_DONTWAIT |
+		    MSG_NOSIGNAL) <= 0)
+			break;
+	ck_assert(errno == EAGAIN || errno == EWOULDBLOCK);
+	ck_assert_msg(harness_proc_wait_log(&p, "closed: Stalled output",
+	    10000), "%s", p.log);
+	line = strstr(p.log, "evsockd: conn ");
+	ck_assert_msg(line != NULL && sscanf(line, "evsockd: conn %llu from "
+	    "127.0.0.1 closed: Stalled output", &id) == 1, "%s", p.log);
+	ck_assert(id > 0);
+	/* The server dropped what the peer never took: a reset. */
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	ck_assert_int_eq(poll(&pfd, 1, 10000 * (int)harness_slowdown()), 1);
+	ck_assert(pfd.revents & (POLLERR | POLLHUP | POLLIN));
+	close(fd);
+	scrape_until(ports[1], body, sizeof(body), stall_counted, &ports[0]);
+	ck_assert_msg(stall_counted(body, &ports[0]), "%s", body);
+	ck_assert_int_eq(harness_proc_stop(&p, SIGTERM, 10000), 0);
+}
+END_TEST
+
+/* Collects the ids of "conn N from ... opened" lines; returns how
+   many, all checked to differ. */
+static size_t
+distinct_ids(const char *log, unsigned long long *ids, size_t cap)
+{
+	const char *p = log;
+	size_t n = 0;
+
+	while ((p = strstr(p, "conn ")) != NULL && n < cap) {
+		unsigned long long id;
+		char what[16];
+
+		if (sscanf(p, "conn %llu from 127.0.0.1 %15s", &id,
+		    what) == 2 && strcmp(what, "opened") == 0) {
+			for (size_t i = 0; i < n; i++)
+				ck_assert_msg(ids[i] != id, "id %llu twice: %s",
+				    id, log);
+			ids[n++] = id;
+		}
+		p += 5;
+	}
+	return n;
+}
+
+/* Connection ids differ across services and echo worker threads, and
+   log lines about a connection carry its id. */
+START_TEST(test_ops_log_connection_ids)
+{
+	const char *argv[] = { "evsockd", "--listen", "echo=127.0.0.1:0",
+		"--listen", "chat=127.0.0.1:0", "--threads", "2",
+		"--log-level", "debug", NULL };
+	unsigned long long ids[16];
+	struct harness_proc p;
+	int ports[2], fds[8];
+	uint64_t deadline;
+	size_t n = 0;
+
+	ck_assert_msg(harness_evsockd(&p, argv, 2, ports) == 0, "%s", p.log);
+	for (int i = 0; i < 8; i++) {
+		fds[i] = harness_connect(ports[i % 2], 0);
+		ck_assert_int_ge(fds[i], 0);
+	}
+	deadline = harness_now_ms() + 10000 * harness_slowdown();
+	while (harness_now_ms() < deadline) {
+		harness_proc_drain(&p);
+		if ((n = distinct_ids(p.log, ids, 16)) == 8)
+			break;
+		usleep(20000);
+	}
+	ck_assert_msg(n == 8, "%zu ids: %s", n, p.log);
+	for (int i = 0; i < 8; i++)
+		close(fds[i]);
+	ck_assert_int_eq(harness_proc_stop(&p, SIGTERM, 10000), 0);
+}
+END_TEST
+
+/* Sums N in the "suppressed N similar lines" lines of log. */
+static unsigned long long
+suppressed(const char *log)
+{
+	const char *p = log;
+	unsigned long long sum = 0, k;
+
+	while ((p = strstr(p, "suppressed ")) != NULL) {
+		if (sscanf(p, "suppressed %llu similar lines", &k) == 1)
+			sum += k;
+		p++;
+	}
+	return sum;
+}
+
+static unsigned long long
+refusals_logged(const char *log)
+{
+	const char *p = log;
+	unsigned long long n = 0;
+
+	while ((p = strstr(p, " refused: Server full")) != NULL) {
+		n++;
+		p++;
+	}
+	return n;
+}
+
+/* Connections refused by a limit are logged at info with id, address
+   and reason, at most LOG_LIMIT_PER_SEC a second: the rest show up as
+   one "suppressed N similar lines" line, so a flood of connections
+   cannot flood the log. */
+START_TEST(test_ops_log_limit_rate)
+{
+	const char *argv[] = { "evsockd", "--listen", "echo=127.0.0.1:0",
+		"--threads", "1", "--max-clients", "1", NULL };
+	struct harness_proc p;
+	unsigned long long lines = 0, held = 0;
+	uint64_t deadline;
+	int port, keep;
+
+	ck_assert_msg(harness_evsockd(&p, argv, 1, &port) == 0, "%s", p.log);
+	keep = harness_connect(port, 0);
+	ck_assert_int_ge(keep, 0);
+	ck_assert_int_eq(harness_write_all(keep, "x", 1), 0);
+	{
+		char c;
+		ck_assert_int_eq(harness_read_full(keep, &c, 1), 1);
+	}
+	for (int i = 0; i < 200; i++) {
+		int fd = harness_connect(port, 0);
+		ck_assert_int_ge(fd, 0);
+		close(fd);
+	}
+	deadline = harness_now_ms() + 20000 * harness_slowdown();
+	while (harness_now_ms() < deadline) {
+		harness_proc_drain(&p);
+		lines = refusals_logged(p.log);
+		held = suppressed(p.log);
+		if (lines + held >= 200)
+			break;
+		usleep(50000);
+	}
+	ck_assert_msg(lines + held == 200, "%llu + %llu: %s", lines, held,
+	    p.log);
+	ck_assert_msg(held > 0 && lines < 200, "%s", p.log);
+	ck_assert_msg(strstr(p.log, "evsockd: conn ") != NULL && strstr(p.log,
+	    " from 127.0.0.1 refused: Server full\n") != NULL, "%s", p.log);
+	close(keep);
 	ck_assert_int_eq(harness_proc_stop(&p, SIGTERM, 10000), 0);
 }
 END_TEST
@@ -642,6 +924,9 @@ ops_suite(void)
 	tcase_add_test(tc, test_ops_log_formats);
 	tcase_add_test(tc, test_ops_check_config);
 	tcase_add_test(tc, test_ops_metrics);
+	tcase_add_test(tc, test_ops_stall_timeout);
+	tcase_add_test(tc, test_ops_log_connection_ids);
+	tcase_add_test(tc, test_ops_log_limit_rate);
 	tcase_add_test(tc, test_ops_socket_activation);
 	tcase_add_test(tc, test_ops_sd_notify);
 	tcase_add_test(tc, test_ops_user_drops_root);

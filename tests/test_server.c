@@ -1,6 +1,7 @@
 /* Integration: the server engine and echo with evs_client peers on one
    event_base, over loopback, port 0. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -31,7 +32,9 @@ struct peer {
 
 static struct event_base *base;
 static struct evs_server *srv;
+static struct evs_listener *first_listener;
 static char target[64];
+
 
 static const size_t chunk_sizes[] = { 1, 7, 13, 4099, 65537, 3, 1500, 9000 };
 
@@ -155,6 +158,7 @@ setup(void)
 	ck_assert_msg(l != NULL, "listen: %s", err);
 	ck_assert_int_gt(evs_listener_port(l), 0);
 	evs_listener_addr_str(l, target, sizeof(target));
+	first_listener = l;
 }
 
 static void
@@ -257,6 +261,7 @@ START_TEST(test_server_max_clients_refuses_with_line)
 {
 	struct peer p[3];
 	struct evs_server_stats st;
+	struct evs_listener_stats ls;
 	char *line;
 
 	evs_server_set(srv, EVS_OPT_MAX_CLIENTS, 2);
@@ -276,6 +281,17 @@ START_TEST(test_server_max_clients_refuses_with_line)
 	evs_server_stats(srv, &st);
 	ck_assert_uint_eq(st.refused, 1);
 	ck_assert_uint_eq(st.current, 2);
+	/* Counted for the listener's address, by reason. */
+	ck_assert_uint_eq(evs_server_listener_stats(srv, &ls, 1), 1);
+	ck_assert_str_eq(ls.service, "echo");
+	ck_assert_str_eq(ls.address, target);
+	ck_assert_int_eq(ls.listening, 1);
+	ck_assert_uint_eq(ls.accepted, 2);
+	ck_assert_uint_eq(ls.current, 2);
+	ck_assert_uint_eq(ls.refused, 1);
+	ck_assert_uint_eq(ls.refused_by[EVS_REFUSED_MAX_CLIENTS], 1);
+	ck_assert_str_eq(evs_refusal_name(EVS_REFUSED_MAX_CLIENTS),
+	    "max_clients");
 	for (int i = 0; i < 3; i++)
 		peer_fini(&p[i]);
 }
@@ -310,6 +326,7 @@ START_TEST(test_server_open_refuses)
 	};
 	struct evs_listener *l;
 	struct evs_server_stats st0, st;
+	struct evs_listener_stats ls[2];
 	struct peer p;
 	char where[64];
 
@@ -326,6 +343,12 @@ START_TEST(test_server_open_refuses)
 	ck_assert_uint_eq(st.accepted, st0.accepted);
 	ck_assert_uint_eq(st.refused, st0.refused + 1);
 	ck_assert_uint_eq(st.current, st0.current);
+	ck_assert_uint_eq(evs_server_listener_stats(srv, ls, 2), 2);
+	ck_assert_str_eq(ls[1].service, "refusing");
+	ck_assert_str_eq(ls[1].address, where);
+	ck_assert_uint_eq(ls[1].refused_by[EVS_REFUSED_SERVICE], 1);
+	ck_assert_uint_eq(ls[1].accepted, 0);
+	ck_assert_uint_eq(ls[0].refused, 0);
 	peer_fini(&p);
 }
 END_TEST
@@ -652,6 +675,84 @@ START_TEST(test_server_shutdown_flushes_and_finishes)
 }
 END_TEST
 
+static int
+stalled(void *arg)
+{
+	struct evs_listener_stats ls;
+
+	(void)arg;
+	evs_server_listener_stats(srv, &ls, 1);
+	return ls.closed_by[EVS_CLOSED_STALL] == 1;
+}
+
+/* A peer that sends and never reads: echo stops reading at the sendq,
+   and the stall timeout closes it once its output has not moved; set
+   while the connection is already stuck, it applies to it too. */
+START_TEST(test_server_stall_timeout_closes)
+{
+	struct evs_listener_stats ls;
+	char chunk[4096];
+	int fd, full = 0;
+
+	ck_assert_int_eq(evs_server_get(srv, EVS_OPT_STALL_TIMEOUT_MS), 0);
+	ck_assert_int_eq(evs_server_set(srv, EVS_OPT_SENDQ, 4096), 0);
+	fd = harness_connect(evs_listener_port(first_listener), 0);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fcntl(fd, F_SETFL, O_NONBLOCK), 0);
+	memset(chunk, 's', sizeof(chunk));
+	/* Until nothing more goes in while the server gets its turns. */
+	for (int i = 0; i < 20000 && full < 50; i++) {
+		if (send(fd, chunk, sizeof(chunk), MSG_NOSIGNAL) > 0)
+			full = 0;
+		else
+			full++;
+		event_base_loop(base, EVLOOP_NONBLOCK);
+	}
+	ck_assert_int_eq(evs_server_set(srv, EVS_OPT_STALL_TIMEOUT_MS, 200),
+	    0);
+	ck_assert_int_eq(evs_server_get(srv, EVS_OPT_STALL_TIMEOUT_MS), 200);
+	ck_assert(harness_loop_until(base, stalled, NULL, 10000));
+	evs_server_listener_stats(srv, &ls, 1);
+	ck_assert_uint_eq(ls.closed, 1);
+	ck_assert_uint_eq(ls.current, 0);
+	ck_assert_str_eq(evs_close_cause_name(EVS_CLOSED_STALL), "stall");
+	ck_assert_ptr_null(evs_close_cause_name(EVS_CLOSED_COUNT));
+	close(fd);
+}
+END_TEST
+
+/* Counters belong to the address and service: a listener opened again
+   there continues them; another server has its own. */
+START_TEST(test_server_listener_stats_continue)
+{
+	struct evs_listener_stats ls[2];
+	struct evs_listener *l;
+	struct evs_server *other;
+	struct peer p;
+
+	peer_init(&p, 100, 9);
+	evs_client_connect(p.cl, target, 5000);
+	ck_assert(harness_loop_until(base, peer_done, &p, 10000));
+	peer_fini(&p);
+	evs_listener_free(first_listener);
+	ck_assert_uint_eq(evs_server_listener_stats(srv, ls, 2), 1);
+	ck_assert_int_eq(ls[0].listening, 0);
+	ck_assert_uint_eq(ls[0].accepted, 1);
+	ck_assert_uint_eq(ls[0].bytes_in, 100);
+	ck_assert_uint_eq(ls[0].bytes_out, 100);
+	l = evs_server_listen(srv, target, evs_echo_service(), NULL, NULL, 0);
+	ck_assert_ptr_nonnull(l);
+	ck_assert_uint_eq(evs_server_listener_stats(srv, ls, 2), 1);
+	ck_assert_int_eq(ls[0].listening, 1);
+	ck_assert_uint_eq(ls[0].accepted, 1);
+
+	other = evs_server_new(base);
+	ck_assert_ptr_nonnull(other);
+	ck_assert_uint_eq(evs_server_listener_stats(other, ls, 2), 0);
+	evs_server_free(other);
+}
+END_TEST
+
 static Suite *
 server_suite(void)
 {
@@ -673,6 +774,8 @@ server_suite(void)
 	tcase_add_test(tc, test_server_cork_budget_delivers_all);
 	tcase_add_test(tc, test_server_last_words_after_reset);
 	tcase_add_test(tc, test_server_listen_errors);
+	tcase_add_test(tc, test_server_stall_timeout_closes);
+	tcase_add_test(tc, test_server_listener_stats_continue);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("shutdown");
 	tcase_add_checked_fixture(tc, setup, teardown);

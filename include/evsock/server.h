@@ -96,6 +96,13 @@ enum evs_server_option {
 	EVS_OPT_MAX_READ,         /* bytes per read(2) */
 	EVS_OPT_HANDSHAKE_TIMEOUT_MS, /* TLS listeners: the handshake must
 	                                finish within this (default 10 s) */
+	EVS_OPT_STALL_TIMEOUT_MS, /* close a connection whose queued output
+	                             has not moved this long ("Stalled
+	                             output"); 0 = off (default) */
+	EVS_OPT_SOCKET_BUFFER,    /* SO_SNDBUF and SO_RCVBUF of listeners
+	                             opened afterwards, which accepted
+	                             sockets inherit; 0 = the kernel's
+	                             autotuning (default) */
 	EVS_OPT_PASS_BUDGET_US,   /* a loop pass that ran this long reads no
 	                             more sockets (they wait for the next);
 	                             0 = off (the default) */
@@ -113,6 +120,64 @@ struct evs_server_stats {
 	uint64_t bytes_out;  /* bytes sent or queued for sending */
 	uint64_t accept_pauses; /* times accept() ran out of descriptors */
 };
+
+/* Why a connection was refused: an index into refused_by below. */
+enum evs_refusal {
+	EVS_REFUSED_SHUTDOWN,    /* "shutdown": the server is shutting down */
+	EVS_REFUSED_MAX_CLIENTS, /* "max_clients": EVS_OPT_MAX_CLIENTS */
+	EVS_REFUSED_PER_IP,      /* "per_ip": EVS_OPT_MAX_PER_IP */
+	EVS_REFUSED_SERVICE,     /* "service": the service's open() said no */
+	EVS_REFUSED_COUNT
+};
+
+/*
+ * Why a connection closed: an index into closed_by below.  The engine
+ * knows its own reasons; a reason a service gives evs_conn_close is
+ * read by its words: "Registration timed out", "Ping timeout...",
+ * "Excess Flood"/"Flood...", "Killed..."/"K-lined...", "Quit...";
+ * anything else is EVS_CLOSED_SERVICE.
+ */
+enum evs_close_cause {
+	EVS_CLOSED_PEER,         /* "peer": the peer closed (EOF) */
+	EVS_CLOSED_ERROR,        /* "error": reset, broken pipe, no memory,
+	                            a failed TLS handshake */
+	EVS_CLOSED_IDLE,         /* "idle_timeout": EVS_OPT_IDLE_TIMEOUT_MS or
+	                            the service's timer without a timeout() */
+	EVS_CLOSED_REGISTRATION, /* "registration_timeout" (chat) */
+	EVS_CLOSED_PING,         /* "ping_timeout" (chat) */
+	EVS_CLOSED_SENDQ,        /* "sendq": over EVS_OPT_SENDQ */
+	EVS_CLOSED_STALL,        /* "stall": EVS_OPT_STALL_TIMEOUT_MS */
+	EVS_CLOSED_FLOOD,        /* "flood": a rate limit of the service */
+	EVS_CLOSED_KILL,         /* "kill": removed by an operator (KILL,
+	                            a ban) */
+	EVS_CLOSED_SHUTDOWN,     /* "shutdown": the server shut down */
+	EVS_CLOSED_QUIT,         /* "quit": the client said goodbye */
+	EVS_CLOSED_SERVICE,      /* "service": the service, another reason */
+	EVS_CLOSED_COUNT
+};
+
+#define EVS_STATS_REASONS 16 /* room in the arrays below, for new reasons */
+
+/* The counters of one address and service a server listens on. */
+struct evs_listener_stats {
+	char service[32];    /* the service's name ("echo", "chat") */
+	char address[64];    /* "127.0.0.1:7007", "[::1]:6667" */
+	int listening;       /* listeners open on it now (0: all closed) */
+	uint64_t accepted;   /* connections accepted and kept */
+	uint64_t current;    /* connections open now */
+	uint64_t refused;    /* refused, any reason */
+	uint64_t closed;     /* closed, any cause */
+	uint64_t bytes_in;   /* bytes received */
+	uint64_t bytes_out;  /* bytes sent or queued for sending */
+	uint64_t refused_by[EVS_STATS_REASONS]; /* by enum evs_refusal */
+	uint64_t closed_by[EVS_STATS_REASONS];  /* by enum evs_close_cause */
+};
+
+/* Returns a refusal's short name ("max_clients"), or NULL. */
+EVS_API const char *evs_refusal_name(enum evs_refusal r);
+
+/* Returns a close cause's short name ("sendq"), or NULL. */
+EVS_API const char *evs_close_cause_name(enum evs_close_cause cause);
 
 /* Returns a new server on `base` (not owned), or NULL with errno set. */
 EVS_API struct evs_server *evs_server_new(struct event_base *base);
@@ -177,6 +242,15 @@ EVS_API const struct evs_service *evs_listener_service(const struct evs_listener
 /* Fills *st with the server's counters. */
 EVS_API void evs_server_stats(const struct evs_server *srv,
     struct evs_server_stats *st);
+
+/*
+ * Fills st[0..n) with the counters of each address and service the
+ * server listens or listened on, in the order first listened on; a
+ * listener opened again on the same address for the same service
+ * continues its counters.  Returns how many there are (may exceed n).
+ */
+EVS_API size_t evs_server_listener_stats(const struct evs_server *srv,
+    struct evs_listener_stats *st, size_t n);
 
 /* Returns the event_base the server runs on (not owned). */
 EVS_API struct event_base *evs_server_base(const struct evs_server *srv);
@@ -259,7 +333,8 @@ EVS_API const struct sockaddr *evs_conn_peer(const struct evs_conn *c,
    the connection. */
 EVS_API const char *evs_conn_peer_host(const struct evs_conn *c);
 
-/* Returns a number unique to this connection within its server. */
+/* Returns a number unique to this connection within the process
+   (across servers and threads). */
 EVS_API uint64_t evs_conn_id(const struct evs_conn *c);
 
 /* User data for the service; NULL until set. */

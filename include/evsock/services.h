@@ -81,6 +81,48 @@ struct evs_chat_stats {
 EVS_API void evs_chat_stats(const struct evs_chat *chat,
     struct evs_chat_stats *st);
 
+/* What a chat has carried since it was made. */
+struct evs_chat_traffic {
+	uint64_t relayed;    /* messages from this instance's users,
+	                        each counted once */
+	uint64_t deliveries; /* copies of relayed messages queued to this
+	                        instance's clients (with a cluster, also of
+	                        messages from other instances) */
+};
+
+/* Fills *st with the chat's traffic counters. */
+EVS_API void evs_chat_traffic(const struct evs_chat *chat,
+    struct evs_chat_traffic *st);
+
+/*
+ * Server operators, as the daemon's config file lists them: `name` and
+ * a crypt(3) hash of the password (yescrypt "$y$", SHA-512 "$6$", or
+ * any method the system's libcrypt supports).  Both are copied.
+ * Returns 0, or -1 (EINVAL: a bad name or a hash libcrypt cannot use).
+ */
+EVS_API int evs_chat_add_oper(struct evs_chat *chat, const char *name,
+    const char *hash);
+
+/* Forgets every operator (a reload lists them again); those already
+   opered keep +o until they drop it or leave. */
+EVS_API void evs_chat_clear_opers(struct evs_chat *chat);
+
+/*
+ * Keeps the server bans (KLINE) in the file at `path` (copied; NULL:
+ * in memory only) and loads the bans it holds now, replacing those in
+ * memory.  A missing file is an empty list.  Returns 0, or -1 if the
+ * file cannot be read.
+ */
+EVS_API int evs_chat_set_kline_file(struct evs_chat *chat, const char *path);
+
+/* The operators' REHASH: the embedder reloads its configuration.
+   Returns 0, or -1 when the new configuration was refused. */
+typedef int evs_chat_rehash_fn(struct evs_chat *chat, void *arg);
+
+/* Registers what REHASH runs (NULL: REHASH only answers 382). */
+EVS_API void evs_chat_set_rehash_cb(struct evs_chat *chat,
+    evs_chat_rehash_fn *fn, void *arg);
+
 #ifdef __cplusplus
 }
 #endif

@@ -40,6 +40,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	(void)opt_parse_size(buf, 0, UINT64_MAX, &v, &why);
 	(void)opt_parse_duration(buf, UINT64_MAX / 2, &v, &why);
 	(void)opt_parse_double(buf, 1e300, &d, &why);
+	(void)config_check_hash(buf);
 	free(buf);
 	return 0;
 }
