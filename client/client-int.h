@@ -69,8 +69,10 @@ void client_finish(struct evs_client *cl, int error, const char *reason);
 void client_up(struct evs_client *cl);
 /* Sends the FIN or finishes the close once all output has left. */
 void client_check_flushed(struct evs_client *cl);
-/* A write to the connected socket failed with err: the client ends. */
-void client_write_failed(struct evs_client *cl, int err);
+/* Writes o (taken) to the connected socket, straight while nothing is
+   queued, the rest queued.  Returns 0, SOCKIO_WRITE_ERROR after the
+   client ended, or SOCKIO_NO_MEMORY. */
+int client_write_through(struct evs_client *cl, struct sockio_out *o);
 /* The bufferevent callbacks of a connecting or connected client. */
 void client_read_cb(struct bufferevent *bev, void *arg);
 /* Output drained below the watermark: flush checks, then drained(). */

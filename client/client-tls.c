@@ -124,15 +124,13 @@ client_tls_flush(struct evs_client *cl)
 
 	if (evbuffer_get_length(cl->wire) == 0)
 		return 0;
-	switch (sockio_write_through(bufferevent_getfd(cl->bev),
-	    bufferevent_get_output(cl->bev), &o)) {
+	switch (client_write_through(cl, &o)) {
 	case 0:
 		return 0;
-	case SOCKIO_WRITE_ERROR:
-		client_write_failed(cl, errno);
-		return -1;
-	default:
+	case SOCKIO_NO_MEMORY:
 		client_tls_failed(cl, "out of memory");
 		return -1;
+	default:
+		return -1; /* the client ended */
 	}
 }

@@ -30,6 +30,7 @@
 static void client_deferred_cb(evutil_socket_t, short, void *);
 static int client_queue(struct evs_client *, struct sockio_out *);
 static void client_buffer_free(struct evbuffer *);
+static void client_write_failed(struct evs_client *, int);
 
 
 struct evs_client *
@@ -257,7 +258,7 @@ client_event_cb(struct bufferevent *bev, short what, void *arg)
 }
 
 /* A write to the connected socket failed with err: the client ends. */
-void
+static void
 client_write_failed(struct evs_client *cl, int err)
 {
 	char msg[300];
@@ -296,16 +297,18 @@ client_queue(struct evs_client *cl, struct sockio_out *o)
 		return sockio_queue(cl->early, o) == 0 ? 0 : -1;
 	if (cl->tio != NULL)
 		return client_tls_send(cl, o);
-	switch (sockio_write_through(bufferevent_getfd(cl->bev),
-	    bufferevent_get_output(cl->bev), o)) {
-	case 0:
-		return 0;
-	case SOCKIO_WRITE_ERROR:
+	return client_write_through(cl, o) == 0 ? 0 : -1;
+}
+
+int
+client_write_through(struct evs_client *cl, struct sockio_out *o)
+{
+	int rc = sockio_write_through(bufferevent_getfd(cl->bev),
+	    bufferevent_get_output(cl->bev), o);
+
+	if (rc == SOCKIO_WRITE_ERROR)
 		client_write_failed(cl, errno);
-		return -1;
-	default:
-		return -1;
-	}
+	return rc;
 }
 
 void

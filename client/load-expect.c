@@ -273,15 +273,18 @@ load_expect_http(struct load_match *m, const struct load_expect *e,
 	int r;
 
 	while (off < n) {
-		switch (m->state) {
-		case HTTP_HEAD:
-			/* Gather lines until the empty one ends the head. */
+		if (m->state != HTTP_BODY && m->state != HTTP_CHUNK_DATA) {
+			/* Every other state reads a line at a time. */
 			r = load_expect_take_line(m, p + off, n - off, &u);
 			off += u;
 			if (r == -1)
 				goto toolong;
 			if (r == 0)
-				break;
+				continue; /* all taken: wait for more */
+		}
+		switch (m->state) {
+		case HTTP_HEAD:
+			/* Gather lines until the empty one ends the head. */
 			if (m->blen > 0 &&
 			    memchr(m->buf, '\n', m->blen) == NULL &&
 			    strncmp(m->buf, "HTTP/1.", 7) != 0) {
@@ -322,12 +325,6 @@ load_expect_http(struct load_match *m, const struct load_expect *e,
 		case HTTP_CHUNK_SIZE:
 		case HTTP_CHUNK_END:
 		case HTTP_TRAILER:
-			r = load_expect_take_line(m, p + off, n - off, &u);
-			off += u;
-			if (r == -1)
-				goto toolong;
-			if (r == 0)
-				break;
 			if (m->state == HTTP_CHUNK_END) {
 				if (m->blen != 0) {
 					*used = off;
