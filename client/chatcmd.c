@@ -147,8 +147,8 @@ chatcmd_part(struct chatmode *cm, char *rest)
 /* "/msg" and "/notice": TARGET text as cmd, echoed between marks
    (*nick* for a message, -nick- for a notice). */
 static void
-chatcmd_say(struct chatmode *cm, char *rest, const char *name,
-    const char *cmd, char mark)
+chatcmd_say(struct chatmode *cm, char *rest, const char *name, const char *cmd,
+    char mark)
 {
 	char *target = rest;
 
@@ -164,8 +164,7 @@ chatcmd_say(struct chatmode *cm, char *rest, const char *name,
 /* A command that needs its argument: usage without one, else "CMD
    rest" (or rest itself when cmd is NULL). */
 static void
-chatcmd_need(struct chatmode *cm, char *rest, const char *name,
-    const char *cmd)
+chatcmd_need(struct chatmode *cm, char *rest, const char *name, const char *cmd)
 {
 	if (*rest == '\0')
 		chatcmd_usage(cm, name);
@@ -323,8 +322,7 @@ chatcmd_mode(struct chatmode *cm, char *rest)
 	}
 	if ((chan = chatcmd_current(cm)) == NULL)
 		return;
-	chatmode_sendf(cm, "MODE %s%s%s", chan, *rest != '\0' ? " " : "",
-	    rest);
+	chatmode_sendf(cm, "MODE %s%s%s", chan, *rest != '\0' ? " " : "", rest);
 }
 
 static void

@@ -19,8 +19,8 @@ enum http_state {
 	HTTP_TRAILER
 };
 
-static int load_expect_take_line(struct load_match *m, const char *p,
-    size_t n, size_t *used);
+static int load_expect_take_line(struct load_match *m, const char *p, size_t n,
+    size_t *used);
 static int load_expect_http(struct load_match *m, const struct load_expect *e,
     const char *p, size_t n, size_t *used, char *why, size_t whylen);
 static int load_expect_http_head(struct load_match *m,
@@ -291,8 +291,7 @@ load_expect_http(struct load_match *m, const struct load_expect *e,
 				/* Not HTTP: say so now, not after 64 KiB. */
 				*used = off;
 				return load_expect_got(why, whylen,
-				    "an HTTP/1.1 status line", m->buf,
-				    m->blen);
+				    "an HTTP/1.1 status line", m->buf, m->blen);
 			}
 			if (m->blen > 0 && m->buf[m->blen - 1] != '\n') {
 				/* Keep the line, ready for the next. */
@@ -379,7 +378,9 @@ load_expect_got(char *why, size_t whylen, const char *what, const char *p,
 static int
 load_expect_long_line(char *why, size_t whylen)
 {
-	snprintf(why, whylen, "expected a line, got more than %d bytes "
-	    "without a newline", LOAD_REPLY_MAX);
+	snprintf(why, whylen,
+	    "expected a line, got more than %d bytes "
+	    "without a newline",
+	    LOAD_REPLY_MAX);
 	return -1;
 }

@@ -196,7 +196,8 @@ html_chart(FILE *fp, const char *title, const char *xlabel, const char *ylabel,
 		     v += step) {
 			double x = html_map(v, a->x0, a->x1, 0, px0, px1);
 
-			html_xtick(fp, x, py0, py1, html_num(num, sizeof(num), v));
+			html_xtick(fp, x, py0, py1,
+			    html_num(num, sizeof(num), v));
 		}
 	}
 	fprintf(fp,

@@ -219,10 +219,10 @@ struct load_output {
 };
 
 /* Returns an empty summary with its histograms, or NULL. */
-struct load_summary *load_summary_new(void);
+struct load_summary *load_report_summary_new(void);
 
 /* Frees s; NULL is a no-op. */
-void load_summary_free(struct load_summary *s);
+void load_report_summary_free(struct load_summary *s);
 
 /* Returns the name of error kind e ("corrupt", "mismatch", ...). */
 const char *load_report_err_name(enum load_err e);
