@@ -1,6 +1,5 @@
 /* Reloading: the settings are checked and made live in steps (log,
    chat, limits, opers, tls), at startup, on SIGHUP and on REHASH. */
-#include <crypt.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
@@ -14,6 +13,7 @@
 #include <evsock/evsock.h>
 
 #include "../common/log.h"
+#include "../common/passhash.h"
 #include "../common/tls.h"
 #include "daemon.h"
 #include "notify.h"
@@ -236,20 +236,20 @@ static void
 daemon_apply_chat(struct daemon *d, const struct config *cfg, void *state)
 {
 	struct chat_files *cf = state;
+	/* The chat's settings, each an option of evs_chat_set(). */
+	const struct { enum evs_chat_option opt; uint64_t value; } set[] = {
+		{ EVS_CHAT_PING_INTERVAL_MS, cfg->ping_interval_ms },
+		{ EVS_CHAT_PING_TIMEOUT_MS, cfg->ping_timeout_ms },
+		{ EVS_CHAT_REG_TIMEOUT_MS, cfg->reg_timeout_ms },
+		{ EVS_CHAT_FLOOD_RATE, cfg->flood_rate },
+		{ EVS_CHAT_FLOOD_BURST, cfg->flood_burst },
+		{ EVS_CHAT_HISTORY_LINES, cfg->history_lines },
+	};
 
 	if (d->chat != NULL) {
-		evs_chat_set(d->chat, EVS_CHAT_PING_INTERVAL_MS,
-		    (long long)cfg->ping_interval_ms);
-		evs_chat_set(d->chat, EVS_CHAT_PING_TIMEOUT_MS,
-		    (long long)cfg->ping_timeout_ms);
-		evs_chat_set(d->chat, EVS_CHAT_REG_TIMEOUT_MS,
-		    (long long)cfg->reg_timeout_ms);
-		evs_chat_set(d->chat, EVS_CHAT_FLOOD_RATE,
-		    (long long)cfg->flood_rate);
-		evs_chat_set(d->chat, EVS_CHAT_FLOOD_BURST,
-		    (long long)cfg->flood_burst);
-		evs_chat_set(d->chat, EVS_CHAT_HISTORY_LINES,
-		    (long long)cfg->history_lines);
+		for (size_t i = 0; i < sizeof(set) / sizeof(set[0]); i++)
+			evs_chat_set(d->chat, set[i].opt,
+			    (long long)set[i].value);
 		if (evs_chat_set_password(d->chat, cf->password) == -1 ||
 		    evs_chat_set_motd(d->chat, cf->motd) == -1)
 			log_error("chat: out of memory; password or motd "
@@ -275,24 +275,6 @@ daemon_apply_chat(struct daemon *d, const struct config *cfg, void *state)
 	daemon_discard_chat(cf);
 }
 
-/* Returns 1 if crypt(3) can check passwords against hash: the option
-   table checks its shape, but a method this libcrypt lacks (or a
-   mangled hash) would refuse every OPER. */
-static int
-daemon_hash_usable(const char *hash)
-{
-	struct crypt_data *cd = calloc(1, sizeof(*cd));
-	const char *out;
-	int usable;
-
-	if (cd == NULL)
-		return 0;
-	out = crypt_r("", hash, cd);
-	usable = out != NULL && out[0] != '*' && strlen(out) == strlen(hash);
-	free(cd);
-	return usable;
-}
-
 /* Every operator's hash must be one crypt(3) can use, and the kline
    file a file we can keep bans in: a regular file, or none yet in a
    directory that exists. */
@@ -307,7 +289,7 @@ daemon_prepare_opers(struct daemon *d, const struct config *cfg,
 	(void)d;
 	(void)state;
 	for (size_t i = 0; i < cfg->nopers; i++) {
-		if (!daemon_hash_usable(cfg->opers[i].hash)) {
+		if (passhash_usable(cfg->opers[i].hash) != 1) {
 			snprintf(err, errlen, "%s: operator %s: this system's "
 			    "crypt(3) cannot check passwords against its hash",
 			    config_where(cfg, "oper", where, sizeof(where)),
