@@ -102,8 +102,8 @@ chat_send_user(struct chat_user *to, struct chat_user *from, const char *cmd,
 	chat_send_raw(to, from->chat->out, n);
 }
 
-/* A message from `from`, formatted once for many recipients; NULL when
-   out of memory. */
+/* A message from `from`, formatted once for many recipients and
+   counted as relayed; NULL when out of memory. */
 static struct evs_msg *chat_send_vnew(struct chat_user *, const char *,
     const char *, va_list) CHAT_PRINTF(3, 0);
 static struct evs_msg *
@@ -112,9 +112,22 @@ chat_send_vnew(struct chat_user *from, const char *cmd, const char *fmt,
 {
 	size_t n = chat_send_vbuild(from->chat, from->prefix, cmd, NULL, fmt,
 	    ap);
+	struct evs_msg *m = evs_msg_new(from->chat->out, n);
 
-	return evs_msg_new(from->chat->out, n);
+	if (m != NULL)
+		from->chat->relayed++;
+	return m;
 }
+
+/* In a fan-out function taking (..., cmd, fmt, ...): m becomes the
+   message chat_send_vnew() makes of the variadic arguments.  A macro,
+   because va_start() must run in the variadic function itself. */
+#define CHAT_SEND_NEW(m, from, cmd, fmt) do {				\
+	va_list ap_;							\
+	va_start(ap_, fmt);						\
+	(m) = chat_send_vnew((from), (cmd), (fmt), ap_);		\
+	va_end(ap_);							\
+} while (0)
 
 void
 chat_send_chan(struct chat_chan *ch, struct chat_user *except,
@@ -122,15 +135,11 @@ chat_send_chan(struct chat_chan *ch, struct chat_user *except,
 {
 	struct chat_link *link;
 	struct evs_msg *m;
-	va_list ap;
 	size_t n;
 
-	va_start(ap, fmt);
-	m = chat_send_vnew(from, cmd, fmt, ap);
-	va_end(ap);
+	CHAT_SEND_NEW(m, from, cmd, fmt);
 	if (m == NULL)
 		return;
-	from->chat->relayed++;
 	if ((link = chat_send_link(from)) != NULL) {
 		const char *data = evs_msg_data(m, &n);
 		/* Messages reach local members in the cluster's one order,
@@ -171,14 +180,10 @@ chat_send_chan_status(struct chat_chan *ch, int status,
 {
 	struct chat_member *mb;
 	struct evs_msg *m;
-	va_list ap;
 
-	va_start(ap, fmt);
-	m = chat_send_vnew(from, cmd, fmt, ap);
-	va_end(ap);
+	CHAT_SEND_NEW(m, from, cmd, fmt);
 	if (m == NULL)
 		return;
-	from->chat->relayed++;
 	TAILQ_FOREACH(mb, &ch->members, by_chan) {
 		if (mb->u == except ||
 		    !(mb->op || (status == '+' && mb->voice)))
@@ -195,15 +200,11 @@ chat_send_peers(struct chat_user *from, int self, const char *cmd,
 {
 	struct chat_link *link;
 	struct evs_msg *m;
-	va_list ap;
 	size_t n;
 
-	va_start(ap, fmt);
-	m = chat_send_vnew(from, cmd, fmt, ap);
-	va_end(ap);
+	CHAT_SEND_NEW(m, from, cmd, fmt);
 	if (m == NULL)
 		return;
-	from->chat->relayed++;
 	if ((link = chat_send_link(from)) != NULL &&
 	    !TAILQ_EMPTY(&from->chans)) {
 		const char *data = evs_msg_data(m, &n);
@@ -298,14 +299,10 @@ chat_send_users(struct chat_user *from, unsigned mask, const char *cmd,
 {
 	struct chat_user *u;
 	struct evs_msg *m;
-	va_list ap;
 
-	va_start(ap, fmt);
-	m = chat_send_vnew(from, cmd, fmt, ap);
-	va_end(ap);
+	CHAT_SEND_NEW(m, from, cmd, fmt);
 	if (m == NULL)
 		return;
-	from->chat->relayed++;
 	/* This instance's users only: the modes in `mask` (+w, +o) are
 	   not shared with the cluster. */
 	TAILQ_FOREACH(u, &from->chat->users, link)
