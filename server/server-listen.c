@@ -118,8 +118,6 @@ evs_server_listen_addr(struct evs_server *srv, const struct sockaddr *sa,
 	if (sa->sa_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
 	    IPV6_V6ONLY, &one, sizeof(one)) == -1)
 		goto fail;
-	if (server_set_buffers(srv, fd) == -1)
-		goto fail;
 	what = "bind";
 	if (bind(fd, sa, salen) == -1)
 		goto fail;
@@ -175,10 +173,6 @@ evs_server_listen_fd(struct evs_server *srv, evutil_socket_t fd,
 	l->srv = srv;
 	l->svc = svc;
 	l->arg = arg;
-	/* Accepted sockets inherit the listener's buffer sizes. */
-	what = "setsockopt";
-	if (server_set_buffers(srv, fd) == -1)
-		goto fail;
 	if (server_listen_start(l, fd, &what) == -1)
 		goto fail;
 	return l;
@@ -204,16 +198,20 @@ server_listen_usable(const struct evs_service *svc)
 	    svc->line != NULL);
 }
 
-/* Listens on fd, a socket of l's that is set up and bound (or adopted:
-   listen() again only sets the backlog on a listening socket), and puts
-   l on the server's list.  Returns 0, or -1 with *what naming the step
-   that failed. */
+/* Listens on fd, a socket of l's that is bound (or adopted: listen()
+   again only sets the backlog on a listening socket), and puts l on
+   the server's list.  Returns 0, or -1 with *what naming the step that
+   failed. */
 static int
 server_listen_start(struct evs_listener *l, evutil_socket_t fd,
     const char **what)
 {
 	struct evs_server *srv = l->srv;
 
+	/* Before listen(): accepted sockets inherit the buffer sizes. */
+	*what = "setsockopt";
+	if (server_set_buffers(srv, fd) == -1)
+		return -1;
 	*what = "listen";
 	if (listen(fd, srv->backlog) == -1)
 		return -1;
