@@ -251,7 +251,6 @@ conn_send_after_queue(struct evs_conn *c)
 	return 0;
 }
 
-
 int
 evs_conn_printf(struct evs_conn *c, const char *fmt, ...)
 {
@@ -277,13 +276,11 @@ evs_conn_printf(struct evs_conn *c, const char *fmt, ...)
 	return rc;
 }
 
-
 size_t
 evs_conn_pending(const struct evs_conn *c)
 {
 	return conn_send_queued(c);
 }
-
 
 /* Drops all output the kernel has not taken, queued and corked. */
 void

@@ -258,7 +258,6 @@ conn_cause_of(const char *reason)
 	return EVS_CLOSED_SERVICE;
 }
 
-
 /* The reason about to be given is a socket error's text. */
 void
 conn_cause_error(struct evs_conn *c)
@@ -372,7 +371,6 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		    "Write timeout");
 }
 
-
 void
 evs_conn_close(struct evs_conn *c, const char *reason)
 {
@@ -480,7 +478,6 @@ conn_stall_timer(struct evs_conn *c)
 	    c->srv->stall_timeout_ms : c->timeout_ms);
 }
 
-
 /*
  * A write failed.  After a reset or a broken pipe the peer can no
  * longer hear us, but what it sent before it went may still wait in the
@@ -517,7 +514,6 @@ conn_write_failed(struct evs_conn *c, int err)
 		event_active(c->rev, EV_READ, 0);
 	}
 }
-
 
 const struct sockaddr *
 evs_conn_peer(const struct evs_conn *c, socklen_t *len)

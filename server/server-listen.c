@@ -187,7 +187,6 @@ fail:
 	return NULL;
 }
 
-
 /* A service the engine can serve: raw data or lines, with the callback
    its framing needs. */
 static int
@@ -302,7 +301,6 @@ server_set_buffers(struct evs_server *srv, evutil_socket_t fd)
 	return 0;
 }
 
-
 void
 server_listen_pending(struct evs_listener *l)
 {
@@ -320,7 +318,6 @@ server_listen_pending(struct evs_listener *l)
 	}
 }
 
-
 void
 server_listen_free(struct evs_listener *l)
 {
@@ -329,7 +326,6 @@ server_listen_free(struct evs_listener *l)
 	evconnlistener_free(l->lev);
 	free(l);
 }
-
 
 static void
 server_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
@@ -402,7 +398,6 @@ server_listen_conn_free(struct evs_server *srv, struct evs_conn *c)
 	conn_free(c);
 }
 
-
 static void
 server_accept_error_cb(struct evconnlistener *lev, void *arg)
 {
@@ -442,7 +437,6 @@ server_listen_resume(struct evs_server *srv)
 	TAILQ_FOREACH(it, &srv->listeners, link)
 		evconnlistener_enable(it->lev);
 }
-
 
 static size_t
 server_ip_key(const struct sockaddr *sa, unsigned char *ip, int *family)

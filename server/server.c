@@ -6,7 +6,9 @@
  * from the server's files to the connection's (conn*.c).
  */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdlib.h>
 
 #include <event2/buffer.h>
@@ -32,6 +34,53 @@ static void server_flusher_cb(evutil_socket_t, short, void *);
 static void server_accept_retry_cb(evutil_socket_t, short, void *);
 static void server_shutdown_timer_cb(evutil_socket_t, short, void *);
 static void server_pass_done(struct evs_server *);
+static void server_opt_store(struct evs_server *,
+    enum evs_server_option, long long);
+
+/* Each option's range and the field of struct evs_server that keeps it,
+   so that evs_server_set and evs_server_get read one description. */
+enum server_opt_type { SERVER_OPT_SIZE, SERVER_OPT_UINT, SERVER_OPT_INT };
+
+#define SERVER_OPT(field, type, lo, hi) \
+	{ (lo), (hi), offsetof(struct evs_server, field), (type) }
+
+static const struct {
+	long long min, max;
+	size_t off;
+	enum server_opt_type type;
+} server_opts[] = {
+	[EVS_OPT_MAX_CLIENTS] = SERVER_OPT(max_clients, SERVER_OPT_SIZE, 0,
+	    LLONG_MAX),
+	[EVS_OPT_MAX_PER_IP] = SERVER_OPT(max_per_ip, SERVER_OPT_SIZE, 0,
+	    LLONG_MAX),
+	[EVS_OPT_SENDQ] = SERVER_OPT(sendq, SERVER_OPT_SIZE, 512, LLONG_MAX),
+	[EVS_OPT_MAX_LINE] = SERVER_OPT(max_line, SERVER_OPT_SIZE, 16,
+	    1024 * 1024),
+	[EVS_OPT_IDLE_TIMEOUT_MS] = SERVER_OPT(idle_timeout_ms,
+	    SERVER_OPT_UINT, 0, 86400000LL * 30),
+	[EVS_OPT_SHUTDOWN_TIMEOUT_MS] = SERVER_OPT(shutdown_timeout_ms,
+	    SERVER_OPT_UINT, 0, 86400000LL),
+	[EVS_OPT_LINGER_MS] = SERVER_OPT(linger_ms, SERVER_OPT_UINT, 0,
+	    600000),
+	[EVS_OPT_BACKLOG] = SERVER_OPT(backlog, SERVER_OPT_INT, 1, 65535),
+	[EVS_OPT_REUSEPORT] = SERVER_OPT(reuseport, SERVER_OPT_INT, 0,
+	    LLONG_MAX),
+	[EVS_OPT_MAX_READ] = SERVER_OPT(max_read, SERVER_OPT_SIZE, 512,
+	    16 * 1024 * 1024),
+	[EVS_OPT_HANDSHAKE_TIMEOUT_MS] = SERVER_OPT(handshake_ms,
+	    SERVER_OPT_UINT, 1, 600000),
+	[EVS_OPT_STALL_TIMEOUT_MS] = SERVER_OPT(stall_timeout_ms,
+	    SERVER_OPT_UINT, 0, 86400000LL * 30),
+	/* 0 (the kernel's autotuning) or 4096 and up. */
+	[EVS_OPT_SOCKET_BUFFER] = SERVER_OPT(socket_buffer, SERVER_OPT_INT, 0,
+	    64 * 1024 * 1024),
+	[EVS_OPT_PASS_BUDGET_US] = SERVER_OPT(pass_budget_us,
+	    SERVER_OPT_UINT, 0, 1000000),
+	[EVS_OPT_FLUSH_HOLD_US] = SERVER_OPT(flush_hold_us, SERVER_OPT_UINT,
+	    0, 100000),
+};
+
+#define SERVER_NOPTS (sizeof(server_opts) / sizeof(server_opts[0]))
 
 struct evs_server *
 evs_server_new(struct event_base *base)
@@ -117,126 +166,86 @@ int
 evs_server_set(struct evs_server *srv, enum evs_server_option opt,
     long long value)
 {
-	if (value < 0)
-		goto bad;
+	char *p;
+
+	if ((unsigned)opt >= SERVER_NOPTS || value < server_opts[opt].min ||
+	    value > server_opts[opt].max ||
+	    (opt == EVS_OPT_SOCKET_BUFFER && value != 0 && value < 4096)) {
+		errno = EINVAL;
+		return -1;
+	}
+	/* The options that need more than their field set. */
 	switch (opt) {
-	case EVS_OPT_MAX_CLIENTS:
-		srv->max_clients = (size_t)value;
-		return 0;
 	case EVS_OPT_MAX_PER_IP:
 		if (value > 0 && server_listen_iptab(srv) == -1)
 			return -1;
-		srv->max_per_ip = (size_t)value;
-		return 0;
-	case EVS_OPT_SENDQ:
-		if (value < 512)
-			goto bad;
-		srv->sendq = (size_t)value;
-		return 0;
-	case EVS_OPT_MAX_LINE: {
-		char *p;
-		if (value < 16 || value > 1024 * 1024)
-			goto bad;
+		break;
+	case EVS_OPT_MAX_LINE:
 		if ((p = realloc(srv->linebuf, (size_t)value + 1)) == NULL)
 			return -1;
 		srv->linebuf = p;
-		srv->max_line = (size_t)value;
-		return 0;
-	}
-	case EVS_OPT_IDLE_TIMEOUT_MS:
-		if (value > 86400000LL * 30)
-			goto bad;
-		srv->idle_timeout_ms = (unsigned)value;
-		return 0;
-	case EVS_OPT_SHUTDOWN_TIMEOUT_MS:
-		if (value > 86400000LL)
-			goto bad;
-		srv->shutdown_timeout_ms = (unsigned)value;
-		return 0;
-	case EVS_OPT_LINGER_MS:
-		if (value > 600000)
-			goto bad;
-		srv->linger_ms = (unsigned)value;
-		return 0;
-	case EVS_OPT_BACKLOG:
-		if (value < 1 || value > 65535)
-			goto bad;
-		srv->backlog = (int)value;
-		return 0;
-	case EVS_OPT_REUSEPORT:
-		srv->reuseport = value != 0;
-		return 0;
-	case EVS_OPT_HANDSHAKE_TIMEOUT_MS:
-		if (value < 1 || value > 600000)
-			goto bad;
-		srv->handshake_ms = (unsigned)value;
-		return 0;
-	case EVS_OPT_MAX_READ: {
-		char *p;
-		if (value < 512 || value > 16 * 1024 * 1024)
-			goto bad;
+		break;
+	case EVS_OPT_MAX_READ:
 		if ((p = realloc(srv->readbuf, (size_t)value)) == NULL)
 			return -1;
 		srv->readbuf = p;
-		srv->max_read = (size_t)value;
-		return 0;
-	}
-	case EVS_OPT_STALL_TIMEOUT_MS: {
-		struct evs_conn *c;
-		if (value > 86400000LL * 30)
-			goto bad;
+		break;
+	case EVS_OPT_REUSEPORT:
+		value = value != 0;
+		break;
+	case EVS_OPT_STALL_TIMEOUT_MS:
 		if (srv->stall_timeout_ms == (unsigned)value)
 			return 0;
-		srv->stall_timeout_ms = (unsigned)value;
+		break;
+	default:
+		break;
+	}
+	server_opt_store(srv, opt, value);
+	if (opt == EVS_OPT_STALL_TIMEOUT_MS) {
+		struct evs_conn *c;
+
 		/* Connections already open follow the new setting too. */
 		TAILQ_FOREACH(c, &srv->conns, link)
 			conn_stall_timer(c);
-		return 0;
 	}
-	case EVS_OPT_SOCKET_BUFFER:
-		if (value != 0 && (value < 4096 || value > 64 * 1024 * 1024))
-			goto bad;
-		srv->socket_buffer = (int)value;
-		return 0;
-	case EVS_OPT_PASS_BUDGET_US:
-		if (value > 1000000)
-			goto bad;
-		srv->pass_budget_us = (unsigned)value;
-		return 0;
-	case EVS_OPT_FLUSH_HOLD_US:
-		if (value > 100000)
-			goto bad;
-		srv->flush_hold_us = (unsigned)value;
-		return 0;
-	}
-bad:
-	errno = EINVAL;
-	return -1;
+	return 0;
 }
 
 long long
 evs_server_get(const struct evs_server *srv, enum evs_server_option opt)
 {
-	switch (opt) {
-	case EVS_OPT_MAX_CLIENTS: return (long long)srv->max_clients;
-	case EVS_OPT_MAX_PER_IP: return (long long)srv->max_per_ip;
-	case EVS_OPT_SENDQ: return (long long)srv->sendq;
-	case EVS_OPT_MAX_LINE: return (long long)srv->max_line;
-	case EVS_OPT_IDLE_TIMEOUT_MS: return srv->idle_timeout_ms;
-	case EVS_OPT_SHUTDOWN_TIMEOUT_MS: return srv->shutdown_timeout_ms;
-	case EVS_OPT_LINGER_MS: return srv->linger_ms;
-	case EVS_OPT_BACKLOG: return srv->backlog;
-	case EVS_OPT_REUSEPORT: return srv->reuseport;
-	case EVS_OPT_MAX_READ: return (long long)srv->max_read;
-	case EVS_OPT_STALL_TIMEOUT_MS: return srv->stall_timeout_ms;
-	case EVS_OPT_SOCKET_BUFFER: return srv->socket_buffer;
-	case EVS_OPT_PASS_BUDGET_US: return srv->pass_budget_us;
-	case EVS_OPT_FLUSH_HOLD_US: return srv->flush_hold_us;
-	case EVS_OPT_HANDSHAKE_TIMEOUT_MS: return srv->handshake_ms;
+	const char *f;
+
+	if ((unsigned)opt >= SERVER_NOPTS)
+		return -1;
+	f = (const char *)srv + server_opts[opt].off;
+	switch (server_opts[opt].type) {
+	case SERVER_OPT_SIZE: return (long long)*(const size_t *)(const void *)f;
+	case SERVER_OPT_UINT: return *(const unsigned *)(const void *)f;
+	case SERVER_OPT_INT: return *(const int *)(const void *)f;
 	}
 	return -1;
 }
 
+/* Sets the field that keeps opt to value, which is in its range. */
+static void
+server_opt_store(struct evs_server *srv, enum evs_server_option opt,
+    long long value)
+{
+	char *f = (char *)srv + server_opts[opt].off;
+
+	switch (server_opts[opt].type) {
+	case SERVER_OPT_SIZE:
+		*(size_t *)(void *)f = (size_t)value;
+		break;
+	case SERVER_OPT_UINT:
+		*(unsigned *)(void *)f = (unsigned)value;
+		break;
+	case SERVER_OPT_INT:
+		*(int *)(void *)f = (int)value;
+		break;
+	}
+}
 
 struct event_base *
 evs_server_base(const struct evs_server *srv)
@@ -281,7 +290,6 @@ evs_server_shutdown(struct evs_server *srv, unsigned timeout_ms,
 	event_active(srv->reaper, EV_TIMEOUT, 0);
 	return 0;
 }
-
 
 static void
 server_shutdown_timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -347,7 +355,6 @@ server_reaper_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-
 static void
 server_accept_retry_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -355,7 +362,6 @@ server_accept_retry_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	server_listen_resume(arg);
 }
-
 
 /* Notes how long the current pass has run (at its end, the flush); the
    longest is logged, at most once a second, when over 100 ms. */
