@@ -144,32 +144,46 @@ chatcmd_part(struct chatmode *cm, char *rest)
 		chatmode_sendf(cm, "PART %s", chan);
 }
 
+/* "/msg" and "/notice": TARGET text as cmd, echoed between marks
+   (*nick* for a message, -nick- for a notice). */
 static void
-chatcmd_msg(struct chatmode *cm, char *rest)
+chatcmd_say(struct chatmode *cm, char *rest, const char *name, const char *cmd,
+    char mark)
 {
 	char *target = rest;
 
 	rest = chatcmd_split(rest);
 	if (*target == '\0' || *rest == '\0') {
-		chatcmd_usage(cm, "msg");
+		chatcmd_usage(cm, name);
 		return;
 	}
-	chatmode_sendf(cm, "PRIVMSG %s :%s", target, rest);
-	chatmode_show(cm, "-> *%s* %s", target, rest);
+	chatmode_sendf(cm, "%s %s :%s", cmd, target, rest);
+	chatmode_show(cm, "-> %c%s%c %s", mark, target, mark, rest);
+}
+
+/* A command that needs its argument: usage without one, else "CMD
+   rest" (or rest itself when cmd is NULL). */
+static void
+chatcmd_need(struct chatmode *cm, char *rest, const char *name, const char *cmd)
+{
+	if (*rest == '\0')
+		chatcmd_usage(cm, name);
+	else if (cmd == NULL)
+		chatmode_sendf(cm, "%s", rest);
+	else
+		chatmode_sendf(cm, "%s %s", cmd, rest);
+}
+
+static void
+chatcmd_msg(struct chatmode *cm, char *rest)
+{
+	chatcmd_say(cm, rest, "msg", "PRIVMSG", '*');
 }
 
 static void
 chatcmd_notice(struct chatmode *cm, char *rest)
 {
-	char *target = rest;
-
-	rest = chatcmd_split(rest);
-	if (*target == '\0' || *rest == '\0') {
-		chatcmd_usage(cm, "notice");
-		return;
-	}
-	chatmode_sendf(cm, "NOTICE %s :%s", target, rest);
-	chatmode_show(cm, "-> -%s- %s", target, rest);
+	chatcmd_say(cm, rest, "notice", "NOTICE", '-');
 }
 
 static void
@@ -186,10 +200,7 @@ chatcmd_me(struct chatmode *cm, char *rest)
 static void
 chatcmd_nick(struct chatmode *cm, char *rest)
 {
-	if (*rest == '\0')
-		chatcmd_usage(cm, "nick");
-	else
-		chatmode_sendf(cm, "NICK %s", rest);
+	chatcmd_need(cm, rest, "nick", "NICK");
 }
 
 static void
@@ -213,28 +224,20 @@ chatcmd_topic(struct chatmode *cm, char *rest)
 	} else if ((chan = chatcmd_current(cm)) == NULL) {
 		return;
 	}
-	if (*rest == '\0')
-		chatmode_sendf(cm, "TOPIC %s", chan);
-	else
-		chatmode_sendf(cm, "TOPIC %s :%s", chan, rest);
+	chatmode_sendf(cm, "TOPIC %s%s%s", chan, *rest != '\0' ? " :" : "",
+	    rest);
 }
 
 static void
 chatcmd_whois(struct chatmode *cm, char *rest)
 {
-	if (*rest == '\0')
-		chatcmd_usage(cm, "whois");
-	else
-		chatmode_sendf(cm, "WHOIS %s", rest);
+	chatcmd_need(cm, rest, "whois", "WHOIS");
 }
 
 static void
 chatcmd_away(struct chatmode *cm, char *rest)
 {
-	if (*rest == '\0')
-		chatmode_sendf(cm, "AWAY");
-	else
-		chatmode_sendf(cm, "AWAY :%s", rest);
+	chatmode_sendf(cm, "AWAY%s%s", *rest != '\0' ? " :" : "", rest);
 }
 
 static void
@@ -274,10 +277,8 @@ chatcmd_kick(struct chatmode *cm, char *rest)
 	}
 	if (chan == NULL && (chan = chatcmd_current(cm)) == NULL)
 		return;
-	if (*rest != '\0')
-		chatmode_sendf(cm, "KICK %s %s :%s", chan, nick, rest);
-	else
-		chatmode_sendf(cm, "KICK %s %s", chan, nick);
+	chatmode_sendf(cm, "KICK %s %s%s%s", chan, nick,
+	    *rest != '\0' ? " :" : "", rest);
 }
 
 static void
@@ -289,10 +290,8 @@ chatcmd_ban(struct chatmode *cm, char *rest)
 	if (chan == NULL)
 		return;
 	(void)chatcmd_split(mask);
-	if (*mask == '\0')
-		chatmode_sendf(cm, "MODE %s +b", chan);
-	else
-		chatmode_sendf(cm, "MODE %s +b %s", chan, mask);
+	chatmode_sendf(cm, "MODE %s +b%s%s", chan, *mask != '\0' ? " " : "",
+	    mask);
 }
 
 static void
@@ -323,19 +322,13 @@ chatcmd_mode(struct chatmode *cm, char *rest)
 	}
 	if ((chan = chatcmd_current(cm)) == NULL)
 		return;
-	if (*rest == '\0')
-		chatmode_sendf(cm, "MODE %s", chan);
-	else
-		chatmode_sendf(cm, "MODE %s %s", chan, rest);
+	chatmode_sendf(cm, "MODE %s%s%s", chan, *rest != '\0' ? " " : "", rest);
 }
 
 static void
 chatcmd_quote(struct chatmode *cm, char *rest)
 {
-	if (*rest == '\0')
-		chatcmd_usage(cm, "quote");
-	else
-		chatmode_sendf(cm, "%s", rest);
+	chatcmd_need(cm, rest, "quote", NULL);
 }
 
 static void

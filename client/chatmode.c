@@ -30,6 +30,7 @@
 #include "chatedit.h"
 #include "chatmode-int.h"
 #include "chatmode.h"
+#include "stdfd.h"
 
 #define CHAT_IN_CHUNK 4096
 
@@ -271,17 +272,14 @@ chatmode_connected(struct evs_client *cl, void *arg)
 		if (cm->edit != NULL)
 			return;
 		/* Without libedit the terminal is read as plain lines. */
-		cm->in_ev = event_new(cm->base, STDIN_FILENO, EV_READ |
-		    EV_PERSIST, chatmode_in_cb, cm);
+		cm->in_ev = stdfd_event_new(cm->base, STDIN_FILENO, 0,
+		    chatmode_in_cb, cm);
 		if (cm->in_ev == NULL) {
 			chatmode_fail(cm, "out of memory");
 			return;
 		}
 	}
-	if (cm->in_file)
-		event_active(cm->in_ev, EV_READ, 0);
-	else
-		event_add(cm->in_ev, NULL);
+	stdfd_start(cm->in_ev, cm->in_file);
 }
 
 static void
@@ -441,9 +439,8 @@ chatmode_main(int argc, char **argv)
 	}
 	cm.dns = evdns_base_new(cm.base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
 	if (!cm.use_edit)
-		cm.in_ev = event_new(cm.base, cm.in_file ? -1 : STDIN_FILENO,
-		    cm.in_file ? 0 : EV_READ | EV_PERSIST, chatmode_in_cb,
-		    &cm);
+		cm.in_ev = stdfd_event_new(cm.base, STDIN_FILENO, cm.in_file,
+		    chatmode_in_cb, &cm);
 	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
 		cm.sig_ev[i] = evsignal_new(cm.base, sigs[i],
 		    chatmode_signal_cb, &cm);

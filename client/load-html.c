@@ -39,6 +39,12 @@ static double html_step(double range);
 static void html_chart(FILE *fp, const char *title, const char *xlabel,
     const char *ylabel, const struct html_axes *a, const struct html_series *s,
     size_t ns, int spectrum);
+static void html_tick(FILE *fp, double x1, double x2, double y1, double y2,
+    double tx, double ty, const char *anchor, const char *label);
+static void html_ytick(FILE *fp, double px0, double px1, double y, double v);
+static void html_xtick(FILE *fp, double x, double py0, double py1,
+    const char *label);
+static const char *html_num(char *buf, size_t len, double v);
 static void html_spectrum(const struct hist *h, struct html_series *s);
 static void html_summary(FILE *fp, const struct load_summary *s);
 
@@ -91,12 +97,50 @@ html_step(double range)
 	return e * (m < 1.5 ? 1 : m < 3.5 ? 2 : m < 7.5 ? 5 : 10);
 }
 
+/* One grid line from (x1,y1) to (x2,y2) and its label at (tx,ty). */
+static void
+html_tick(FILE *fp, double x1, double x2, double y1, double y2, double tx,
+    double ty, const char *anchor, const char *label)
+{
+	fprintf(fp,
+	    "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" "
+	    "class=\"g\"/><text x=\"%.1f\" y=\"%.1f\" class=\"l\" "
+	    "text-anchor=\"%s\">%s</text>\n",
+	    x1, x2, y1, y2, tx, ty, anchor, label);
+}
+
+/* A horizontal grid line at y, labelled v on the left. */
+static void
+html_ytick(FILE *fp, double px0, double px1, double y, double v)
+{
+	char num[32];
+
+	html_tick(fp, px0, px1, y, y, px0 - 6, y + 4, "end",
+	    html_num(num, sizeof(num), v));
+}
+
+/* A vertical grid line at x, labelled below. */
+static void
+html_xtick(FILE *fp, double x, double py0, double py1, const char *label)
+{
+	html_tick(fp, x, x, py0, py1, x, py0 + 16, "middle", label);
+}
+
+/* v as %g in buf. */
+static const char *
+html_num(char *buf, size_t len, double v)
+{
+	snprintf(buf, len, "%g", v);
+	return buf;
+}
+
 static void
 html_chart(FILE *fp, const char *title, const char *xlabel, const char *ylabel,
     const struct html_axes *a, const struct html_series *s, size_t ns,
     int spectrum)
 {
 	double px0 = ML, px1 = W - MR, py0 = H - MB, py1 = MT, v, step;
+	char num[32];
 
 	fprintf(fp,
 	    "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
@@ -125,12 +169,7 @@ html_chart(FILE *fp, const char *title, const char *xlabel, const char *ylabel,
 
 			if (v < a->y0)
 				continue;
-			fprintf(fp,
-			    "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" "
-			    "y2=\"%.1f\" class=\"g\"/><text x=\"%.1f\" "
-			    "y=\"%.1f\" class=\"l\" text-anchor=\"end\">%g"
-			    "</text>\n",
-			    px0, px1, y, y, px0 - 6, y + 4, v);
+			html_ytick(fp, px0, px1, y, v);
 		}
 	} else {
 		step = html_step(a->y1 - a->y0);
@@ -138,12 +177,7 @@ html_chart(FILE *fp, const char *title, const char *xlabel, const char *ylabel,
 		     v += step) {
 			double y = html_map(v, a->y0, a->y1, 0, py0, py1);
 
-			fprintf(fp,
-			    "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" "
-			    "y2=\"%.1f\" class=\"g\"/><text x=\"%.1f\" "
-			    "y=\"%.1f\" class=\"l\" text-anchor=\"end\">%g"
-			    "</text>\n",
-			    px0, px1, y, y, px0 - 6, y + 4, v);
+			html_ytick(fp, px0, px1, y, v);
 		}
 	}
 	if (spectrum) {
@@ -154,12 +188,7 @@ html_chart(FILE *fp, const char *title, const char *xlabel, const char *ylabel,
 			double x = html_map(pow(10, i), a->x0, a->x1, 1, px0,
 			    px1);
 
-			fprintf(fp,
-			    "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" "
-			    "y2=\"%.1f\" class=\"g\"/><text x=\"%.1f\" "
-			    "y=\"%.1f\" class=\"l\" text-anchor=\"middle\">%s"
-			    "</text>\n",
-			    x, x, py0, py1, x, py0 + 16, names[i]);
+			html_xtick(fp, x, py0, py1, names[i]);
 		}
 	} else {
 		step = html_step(a->x1 - a->x0);
@@ -167,12 +196,8 @@ html_chart(FILE *fp, const char *title, const char *xlabel, const char *ylabel,
 		     v += step) {
 			double x = html_map(v, a->x0, a->x1, 0, px0, px1);
 
-			fprintf(fp,
-			    "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" "
-			    "y2=\"%.1f\" class=\"g\"/><text x=\"%.1f\" "
-			    "y=\"%.1f\" class=\"l\" text-anchor=\"middle\">%g"
-			    "</text>\n",
-			    x, x, py0, py1, x, py0 + 16, v);
+			html_xtick(fp, x, py0, py1,
+			    html_num(num, sizeof(num), v));
 		}
 	}
 	fprintf(fp,

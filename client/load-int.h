@@ -162,6 +162,20 @@ void load_worker_result(const struct load_worker *w, struct load_result *r,
 /* Returns CLOCK_MONOTONIC in nanoseconds. */
 uint64_t load_now(void);
 
+/* Resolves every target of conf->target (comma-separated) into
+   conf->addrs, blocking.  Returns 0, or -1 after printing why. */
+int load_resolve(struct load_conf *conf);
+
+/* --tls: makes conf->tls_ctx, checked against ca_file (or not, when
+   insecure).  Returns 0, or -1 after printing why. */
+int load_tls(struct load_conf *conf, const char *ca_file, int insecure);
+
+/* Reads the command line of `evsock load` into conf (zeroed by the
+   caller), resolving the targets.  Returns 0, or 2 after printing a
+   usage error; exits 0 after --help.  conf->script is the caller's to
+   free either way. */
+int load_opts_parse(int argc, char **argv, struct load_conf *conf);
+
 /* The workers' counters summed (load.c). */
 struct load_totals {
 	uint64_t up, failed, ready, members, open, msgs, sent, bytes_out;
@@ -205,10 +219,10 @@ struct load_output {
 };
 
 /* Returns an empty summary with its histograms, or NULL. */
-struct load_summary *load_summary_new(void);
+struct load_summary *load_report_summary_new(void);
 
 /* Frees s; NULL is a no-op. */
-void load_summary_free(struct load_summary *s);
+void load_report_summary_free(struct load_summary *s);
 
 /* Returns the name of error kind e ("corrupt", "mismatch", ...). */
 const char *load_report_err_name(enum load_err e);

@@ -398,16 +398,16 @@ load_merge_main(int argc, char **argv)
 		    "--json output files\n");
 		return 2;
 	}
-	if ((s = load_summary_new()) == NULL) {
+	if ((s = load_report_summary_new()) == NULL) {
 		fprintf(stderr, "evsock load merge: out of memory\n");
 		return 1;
 	}
 	for (int i = optind; i < argc; i++)
 		if (load_merge_file(argv[i], s, i == optind) == -1) {
-			load_summary_free(s);
+			load_report_summary_free(s);
 			return 2;
 		}
 	rc = load_report_emit(s, &o);
-	load_summary_free(s);
+	load_report_summary_free(s);
 	return rc;
 }

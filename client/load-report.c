@@ -37,7 +37,7 @@ load_report_err_name(enum load_err e)
 }
 
 struct load_summary *
-load_summary_new(void)
+load_report_summary_new(void)
 {
 	struct load_summary *s;
 
@@ -46,7 +46,7 @@ load_summary_new(void)
 	s->lat = hist_new();
 	s->conn_lat = hist_new();
 	if (s->lat == NULL || s->conn_lat == NULL) {
-		load_summary_free(s);
+		load_report_summary_free(s);
 		return NULL;
 	}
 	s->runs = 1;
@@ -54,7 +54,7 @@ load_summary_new(void)
 }
 
 void
-load_summary_free(struct load_summary *s)
+load_report_summary_free(struct load_summary *s)
 {
 	if (s == NULL)
 		return;
@@ -433,7 +433,7 @@ load_report_final(const struct load_conf *conf, struct load_shared *sh,
 	uint64_t hs_first = 0, hs_last = 0;
 	int rc;
 
-	if ((s = load_summary_new()) == NULL) {
+	if ((s = load_report_summary_new()) == NULL) {
 		fprintf(stderr, "evsock load: out of memory\n");
 		return 1;
 	}
@@ -505,6 +505,6 @@ load_report_final(const struct load_conf *conf, struct load_shared *sh,
 	o.histogram = conf->histogram;
 	o.report = conf->report;
 	rc = load_report_emit(s, &o);
-	load_summary_free(s);
+	load_report_summary_free(s);
 	return rc;
 }

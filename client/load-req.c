@@ -84,7 +84,7 @@ load_req_conn_free(struct load_conn *c)
 	r->q = NULL;
 	free(r->want);
 	r->want = NULL;
-	load_script_match_clear(&r->m);
+	load_expect_match_clear(&r->m);
 }
 
 /* Forgets the script position and the replies awaited, for a new
@@ -101,7 +101,7 @@ load_req_reset(struct load_conn *c)
 	if (r->sleep_ev != NULL)
 		event_del(r->sleep_ev);
 	c->send_seq = c->recv_seq = 0;
-	load_script_match_reset(&r->m);
+	load_expect_match_reset(&r->m);
 }
 
 static int
@@ -337,7 +337,7 @@ load_req_input(struct load_conn *c, char *p, size_t n, uint64_t now)
 		if (r->qlen == 0) {
 			char got[96];
 
-			load_script_escape(p, n, got, sizeof(got));
+			load_expect_escape(p, n, got, sizeof(got));
 			load_worker_error(w, LOAD_ERR_UNEXPECTED,
 			    "connection %llu: %zu byte(s) nobody asked for: "
 			    "%s",
@@ -362,10 +362,10 @@ load_req_input(struct load_conn *c, char *p, size_t n, uint64_t now)
 			r->want_ready = 1;
 		}
 		if (x->kind == LOAD_EXPECT_EXACT && x->text.constant)
-			m = load_script_match(&r->m, x, x->text.lit,
+			m = load_expect_match(&r->m, x, x->text.lit,
 			    x->text.litlen, p, n, &used, why, sizeof(why));
 		else
-			m = load_script_match(&r->m, x, r->want, r->wlen, p, n,
+			m = load_expect_match(&r->m, x, r->want, r->wlen, p, n,
 			    &used, why, sizeof(why));
 		p += used;
 		n -= used;
@@ -391,7 +391,7 @@ load_req_input(struct load_conn *c, char *p, size_t n, uint64_t now)
 			load_req_reconnect(c, now);
 			break;
 		}
-		load_script_match_reset(&r->m);
+		load_expect_match_reset(&r->m);
 		r->want_ready = 0;
 		r->qhead = (r->qhead + 1) % r->qcap;
 		r->qlen--;

@@ -142,11 +142,13 @@ int load_script_parse_file(struct load_script *s, const char *path, char *err,
 size_t load_script_count(const struct load_script *s, enum load_step_kind k,
     size_t from);
 
+/* Replies (load-expect.c). */
+
 /* Empties m for the next reply, keeping its buffer. */
-void load_script_match_reset(struct load_match *m);
+void load_expect_match_reset(struct load_match *m);
 
 /* Frees m's buffer. */
-void load_script_match_clear(struct load_match *m);
+void load_expect_match_clear(struct load_match *m);
 
 /*
  * Feeds p[0..n) to the reply m is reading against e, where want[0..wlen)
@@ -155,12 +157,12 @@ void load_script_match_clear(struct load_match *m);
  * more (all n taken), -1 when it does not match, with why (size
  * whylen) saying what was expected and what came, escaped.
  */
-int load_script_match(struct load_match *m, const struct load_expect *e,
+int load_expect_match(struct load_match *m, const struct load_expect *e,
     const char *want, size_t wlen, const char *p, size_t n, size_t *used,
     char *why, size_t whylen);
 
 /* Writes p[0..n) C-escaped and quoted into out (size cap), cut short
    with "..." when it does not fit. */
-void load_script_escape(const char *p, size_t n, char *out, size_t cap);
+void load_expect_escape(const char *p, size_t n, char *out, size_t cap);
 
 #endif

@@ -10,10 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#ifdef __linux__
-#include <sys/epoll.h>
-#endif
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -24,6 +20,7 @@
 
 #include "../common/opt.h"
 #include "pipe.h"
+#include "stdfd.h"
 
 #define PIPE_CHUNK (64 * 1024)
 #define PIPE_HIGH (1024 * 1024)   /* pause the source above this */
@@ -163,10 +160,7 @@ pipe_in_start(struct pipe_state *ps)
 {
 	if (ps->stdin_eof)
 		return;
-	if (ps->in_file)
-		event_active(ps->in_ev, EV_READ, 0);
-	else
-		event_add(ps->in_ev, NULL);
+	stdfd_start(ps->in_ev, ps->in_file);
 }
 
 static void
@@ -259,35 +253,6 @@ pipe_closed(struct evs_client *cl, int error, const char *reason, void *arg)
 	event_base_loopexit(ps->base, NULL);
 }
 
-/* Returns 1 if fd cannot be watched for readiness and is always ready
-   instead: a regular file, or a device such as /dev/null (epoll refuses
-   both with EPERM, and libevent would only warn at dispatch time). */
-static int
-pipe_is_file(int fd)
-{
-	struct stat sb;
-#ifdef __linux__
-	struct epoll_event ev;
-	int ep, r;
-#endif
-
-	if (fstat(fd, &sb) == -1)
-		return 0;
-	if (S_ISREG(sb.st_mode))
-		return 1;
-#ifdef __linux__
-	if ((ep = epoll_create1(EPOLL_CLOEXEC)) == -1)
-		return 0;
-	memset(&ev, 0, sizeof(ev));
-	ev.events = EPOLLIN;
-	r = epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
-	close(ep);
-	return r == -1 && errno == EPERM;
-#else
-	return 0;
-#endif
-}
-
 int
 pipe_main(int argc, char **argv)
 {
@@ -360,8 +325,8 @@ pipe_main(int argc, char **argv)
 		return 1;
 	}
 
-	ps.in_file = pipe_is_file(STDIN_FILENO);
-	ps.out_file = pipe_is_file(STDOUT_FILENO);
+	ps.in_file = stdfd_is_file(STDIN_FILENO);
+	ps.out_file = stdfd_is_file(STDOUT_FILENO);
 	ps.in_flags = fcntl(STDIN_FILENO, F_GETFL);
 	ps.out_flags = fcntl(STDOUT_FILENO, F_GETFL);
 	if (!ps.in_file && ps.in_flags != -1)
@@ -375,8 +340,8 @@ pipe_main(int argc, char **argv)
 		fprintf(stderr, "evsock: cannot start the event loop\n");
 		return 1;
 	}
-	ps.in_ev = event_new(ps.base, ps.in_file ? -1 : STDIN_FILENO,
-	    ps.in_file ? 0 : EV_READ | EV_PERSIST, pipe_in_cb, &ps);
+	ps.in_ev = stdfd_event_new(ps.base, STDIN_FILENO, ps.in_file,
+	    pipe_in_cb, &ps);
 	ps.out_ev = event_new(ps.base, STDOUT_FILENO, EV_WRITE, pipe_out_cb,
 	    &ps);
 	ps.cl = evs_client_new(ps.base, NULL, &pipe_callbacks, &ps);

@@ -5,7 +5,7 @@
 
 #include "sockio.h"
 
-#define SOCKIO_IOV_MAX 16
+#define SOCKIO_IOV_MAX 64
 
 ssize_t
 sockio_write_evbuffer(evutil_socket_t fd, struct evbuffer *buf)

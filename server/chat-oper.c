@@ -14,6 +14,7 @@
 #include <event2/event.h>
 
 #include "../common/mask.h"
+#include "../common/passhash.h"
 #include "chat-int.h"
 
 #define CHAT_OPER_NAME_MAX 64
@@ -57,23 +58,6 @@ chat_oper_check(const char *password, const char *hash)
 	explicit_bzero(cd, sizeof(*cd));
 	free(cd);
 	return ok;
-}
-
-/* Returns 1 if libcrypt can check passwords against hash, 0 if not,
-   -1 if out of memory. */
-static int
-chat_oper_hash_usable(const char *hash)
-{
-	struct crypt_data *cd = calloc(1, sizeof(*cd));
-	const char *out;
-	int usable;
-
-	if (cd == NULL)
-		return -1;
-	out = crypt_r("", hash, cd);
-	usable = out != NULL && out[0] != '*' && strlen(out) == strlen(hash);
-	free(cd);
-	return usable;
 }
 
 static struct chat_oper *
@@ -514,7 +498,7 @@ evs_chat_add_oper(struct evs_chat *chat, const char *name, const char *hash)
 	}
 	/* A hash libcrypt cannot use would refuse every password later:
 	   refuse it now, where the configuration is read. */
-	switch (chat_oper_hash_usable(hash)) {
+	switch (passhash_usable(hash)) {
 	case -1:
 		return -1;
 	case 0:

@@ -15,7 +15,6 @@
 #include "../common/log.h"
 #include "chat-redis-int.h"
 
-
 /* A nick claim awaiting Redis; u is NULL once the user left. */
 struct cr_claim {
 	TAILQ_ENTRY(cr_claim) link;
@@ -136,13 +135,16 @@ chat_redis_out_published(redisAsyncContext *ac, void *reply, void *priv)
 }
 
 /* Formats an event into r->ev: fmt's words, then len bytes of tail.
-   Returns its length, or 0 if it does not fit. */
+   Returns its length, or 0 if it does not fit or cannot be sent. */
 static size_t
 chat_redis_out_vformat(struct chat_redis *r, const char *tail, size_t len,
     const char *fmt, va_list ap)
 {
-	int n = vsnprintf(r->ev, sizeof(r->ev), fmt, ap);
+	int n;
 
+	if (r->cmd == NULL)
+		return 0;
+	n = vsnprintf(r->ev, sizeof(r->ev), fmt, ap);
 	if (n < 0 || (size_t)n + len > sizeof(r->ev))
 		return 0;
 	if (len > 0)
@@ -150,10 +152,20 @@ chat_redis_out_vformat(struct chat_redis *r, const char *tail, size_t len,
 	return len + (size_t)n;
 }
 
-/* Counts a command of len bytes on its way to Redis. */
+/* Sends a command carrying the len bytes of r->ev and counts them
+   until chat_redis_out_published() hears Redis answer. */
 static void
-chat_redis_out_queued(struct chat_redis *r, size_t len)
+chat_redis_out_send(struct chat_redis *r, size_t len, const char *fmt, ...)
 {
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = redisvAsyncCommand(r->cmd, chat_redis_out_published,
+	    (void *)(uintptr_t)len, fmt, ap);
+	va_end(ap);
+	if (rc != 0)
+		return;
 	r->queued += len;
 	if (r->queued > r->queue_max)
 		chat_redis_split_later(r, "Redis is not keeping up");
@@ -165,15 +177,11 @@ chat_redis_out_publish(struct chat_redis *r, const char *chan, const char *tail,
 {
 	va_list ap;
 
-	if (r->cmd == NULL)
-		return;
 	va_start(ap, fmt);
 	len = chat_redis_out_vformat(r, tail, len, fmt, ap);
 	va_end(ap);
-	if (len == 0 || redisAsyncCommand(r->cmd, chat_redis_out_published,
-	    (void *)(uintptr_t)len, "PUBLISH %s %b", chan, r->ev, len) != 0)
-		return;
-	chat_redis_out_queued(r, len);
+	if (len > 0)
+		chat_redis_out_send(r, len, "PUBLISH %s %b", chan, r->ev, len);
 }
 
 /* Keeps a channel message in the channel's history stream, trimmed to
@@ -194,20 +202,17 @@ chat_redis_out_publish_hist(struct chat_redis *r, const struct chat_chan *ch,
 	size_t n, body = len;
 	va_list ap;
 
-	if (r->cmd == NULL)
-		return;
 	va_start(ap, fmt);
 	n = chat_redis_out_vformat(r, line, len, fmt, ap);
 	va_end(ap);
+	if (n == 0)
+		return;
 	while (body > 0 && (line[body - 1] == '\n' || line[body - 1] == '\r'))
 		body--;
 	irc_strlower(fold, ch->name, sizeof(fold));
-	if (n == 0 || redisAsyncCommand(r->cmd, chat_redis_out_published,
-	    (void *)(uintptr_t)n, "EVAL %s 2 %s evs:hist:%s %b %b %u",
+	chat_redis_out_send(r, n, "EVAL %s 2 %s evs:hist:%s %b %b %u",
 	    cr_hist_lua, r->bus, fold, r->ev, n, line, body,
-	    r->chat->history_lines) != 0)
-		return;
-	chat_redis_out_queued(r, n);
+	    r->chat->history_lines);
 }
 
 /* The key of a nick claim, case-folded. */

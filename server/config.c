@@ -5,45 +5,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "config.h"
+#include "config-int.h"
 #include "../common/log.h"
 #include "../common/opt.h"
-
-#define CONFIG_LINE_MAX 4096 /* bytes in a config file line */
-
-/* How an option's value is read. */
-enum config_kind {
-	CONFIG_FLAG,     /* no value; sets an int to 1 */
-	CONFIG_UINT,     /* opt_parse_uint into a uint64_t */
-	CONFIG_SIZE,     /* opt_parse_size into a uint64_t */
-	CONFIG_DURATION, /* opt_parse_duration (ms) into a uint64_t */
-	CONFIG_STRING,   /* a copy into a char * */
-	CONFIG_CUSTOM    /* the entry's own set() */
-};
-
-/* Option flags. */
-#define CONFIG_CLI_ONLY  0x01 /* refused in a file (--config, --help) */
-#define CONFIG_FILE_ONLY 0x02 /* refused on the command line: secrets
-                                 such as operator password hashes must
-                                 not show in ps(1) */
-#define CONFIG_REPEAT    0x04 /* may be given many times; the command
-                                 line replaces the file's list */
-#define CONFIG_RESTART   0x08 /* SIGHUP cannot change it */
-
-struct config_opt {
-	const char *name;
-	char shortopt;           /* 0: none */
-	enum config_kind kind;
-	unsigned flags;
-	size_t off;              /* field in struct config */
-	uint64_t min, max;       /* UINT, SIZE and DURATION (ms) bounds */
-	/* CUSTOM: stores the value, and for a REPEAT option empties its
-	   list when the value is NULL; STRING, UINT, SIZE: checks it
-	   (NULL: any), after it is stored for UINT and SIZE */
-	int (*set)(struct config *, const char *, const char **);
-	const char *metavar;
-	const char *help;        /* lines separated by \n */
-};
 
 static int config_set_listen(struct config *, const char *, const char **);
 static int config_set_oper(struct config *, const char *, const char **);
@@ -63,7 +27,7 @@ static int config_check_metrics(struct config *, const char *,
 #define F(field) offsetof(struct config, field)
 #define DAY_MS 86400000ULL
 
-static const struct config_opt config_opts[] = {
+const struct config_opt config_opts[] = {
 	{ "config", 'c', CONFIG_STRING, CONFIG_CLI_ONLY, F(config_file), 0, 0,
 	  NULL, "PATH", "read settings from PATH (\"name value\" lines);\n"
 	  "the command line overrides them" },
@@ -181,6 +145,7 @@ static const struct config_opt config_opts[] = {
 
 #define CONFIG_NOPTS (sizeof(config_opts) / sizeof(config_opts[0]))
 _Static_assert(CONFIG_NOPTS <= CONFIG_MAX_OPTS, "raise CONFIG_MAX_OPTS");
+const size_t config_nopts = CONFIG_NOPTS;
 
 static const char config_usage_head[] =
 "usage: evsockd [options]\n"
@@ -198,13 +163,13 @@ static const char config_usage_tail[] =
 "SIGINT or SIGTERM shut down gracefully (exit status 0); SIGHUP\n"
 "reloads the settings; SIGUSR1 reopens the log file.\n";
 
-static char **
+char **
 config_str(struct config *cfg, size_t off)
 {
 	return (char **)(void *)((char *)cfg + off);
 }
 
-static int
+int
 config_strdup(char **dst, const char *s)
 {
 	char *p = strdup(s);
@@ -254,7 +219,7 @@ config_free(struct config *cfg)
 	}
 }
 
-static int
+int
 config_add_listen(struct config *cfg, const char *service, const char *host,
     int port, int tls, const char **err)
 {
@@ -444,7 +409,7 @@ config_check_metrics(struct config *cfg, const char *v, const char **why)
 	return addr_split(v, host, sizeof(host), &port, why);
 }
 
-static const struct config_opt *
+const struct config_opt *
 config_find(const char *name, size_t len)
 {
 	for (size_t i = 0; i < CONFIG_NOPTS; i++)
@@ -454,7 +419,7 @@ config_find(const char *name, size_t len)
 	return NULL;
 }
 
-static const struct config_opt *
+const struct config_opt *
 config_find_short(char c)
 {
 	for (size_t i = 0; i < CONFIG_NOPTS; i++)
@@ -463,281 +428,6 @@ config_find_short(char c)
 	return NULL;
 }
 
-/* Stores one value; *why gets the reason for a bad one. */
-static int
-config_apply(struct config *cfg, const struct config_opt *o, const char *v,
-    const char **why)
-{
-	uint64_t *u = (uint64_t *)(void *)((char *)cfg + o->off), ms;
-
-	switch (o->kind) {
-	case CONFIG_FLAG:
-		*(int *)(void *)((char *)cfg + o->off) = 1;
-		return 0;
-	case CONFIG_UINT:
-		if (opt_parse_uint(v, o->min, o->max, u, why) == -1)
-			return -1;
-		return o->set != NULL ? o->set(cfg, v, why) : 0;
-	case CONFIG_SIZE:
-		if (opt_parse_size(v, o->min, o->max, u, why) == -1)
-			return -1;
-		return o->set != NULL ? o->set(cfg, v, why) : 0;
-	case CONFIG_DURATION:
-		if (opt_parse_duration(v, o->max, &ms, why) == -1)
-			return -1;
-		if (ms < o->min) {
-			*why = "duration out of range";
-			return -1;
-		}
-		*u = ms;
-		return 0;
-	case CONFIG_STRING:
-		if (*v == '\0') {
-			*why = "expected a value";
-			return -1;
-		}
-		if (o->set != NULL && o->set(cfg, v, why) == -1)
-			return -1;
-		if (config_strdup(config_str(cfg, o->off), v) == -1) {
-			*why = strerror(errno);
-			return -1;
-		}
-		return 0;
-	case CONFIG_CUSTOM:
-		return o->set(cfg, v, why);
-	}
-	*why = "unknown kind";
-	return -1;
-}
-
-/* A repeatable option set here for the first time in this source
-   replaces what an earlier source gave. */
-static void
-config_reset_list(struct config *cfg, const struct config_opt *o,
-    unsigned char *seen)
-{
-	size_t i = (size_t)(o - config_opts);
-
-	if (!(o->flags & CONFIG_REPEAT) || seen[i] || o->set == NULL)
-		return;
-	seen[i] = 1;
-	(void)o->set(cfg, NULL, NULL);
-}
-
-/*
- * Reads the command line.  With only_config, takes just --config (and
- * checks the rest for syntax); otherwise applies everything but
- * --config.
- */
-static int
-config_parse_args(struct config *cfg, int argc, char **argv, int only_config,
-    char *err, size_t errlen)
-{
-	unsigned char seen[CONFIG_NOPTS] = { 0 };
-	const struct config_opt *o;
-	const char *why = NULL, *v = NULL;
-	char shortname[3] = "-?";
-	const char *shown;
-
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *eq = NULL;
-
-		v = NULL;
-		if (strcmp(a, "--") == 0) {
-			if (i + 1 < argc) {
-				snprintf(err, errlen, "unexpected argument "
-				    "'%s' (see --help)", argv[i + 1]);
-				return -1;
-			}
-			break;
-		}
-		if (a[0] == '-' && a[1] == '-') {
-			eq = strchr(a + 2, '=');
-			o = config_find(a + 2, eq != NULL ? (size_t)(eq - a - 2) :
-			    strlen(a + 2));
-			shown = a;
-			if (eq != NULL)
-				v = eq + 1;
-		} else if (a[0] == '-' && a[1] != '\0') {
-			o = config_find_short(a[1]);
-			shortname[1] = a[1];
-			shown = shortname;
-			if (a[2] != '\0')
-				v = a + 2;
-		} else {
-			snprintf(err, errlen,
-			    "unexpected argument '%s' (see --help)", a);
-			return -1;
-		}
-		if (o == NULL || (o->flags & CONFIG_FILE_ONLY)) {
-			if (o != NULL)
-				snprintf(err, errlen, "%s is only accepted in "
-				    "a config file", shown);
-			else
-				snprintf(err, errlen,
-				    "unknown option %s (see --help)", a);
-			return -1;
-		}
-		if (o->kind == CONFIG_FLAG) {
-			if (v != NULL) {
-				snprintf(err, errlen, "option --%s takes no "
-				    "value", o->name);
-				return -1;
-			}
-		} else if (v == NULL) {
-			if (i + 1 >= argc) {
-				snprintf(err, errlen, "option %s needs a value",
-				    shown);
-				return -1;
-			}
-			v = argv[++i];
-		}
-		if (only_config != (strcmp(o->name, "config") == 0))
-			continue;
-		config_reset_list(cfg, o, seen);
-		if (config_apply(cfg, o, v, &why) == -1) {
-			snprintf(err, errlen, "--%s '%s': %s", o->name, v, why);
-			return -1;
-		}
-		cfg->line[o - config_opts] = 0;
-	}
-	return 0;
-}
-
-int
-config_parse_file(struct config *cfg, const char *path, char *err,
-    size_t errlen)
-{
-	unsigned char seen[CONFIG_NOPTS] = { 0 };
-	const struct config_opt *o;
-	const char *why;
-	unsigned lineno = 0;
-	char *buf = NULL;
-	size_t cap = 0;
-	struct stat sb;
-	ssize_t len;
-	int rc = -1;
-	FILE *f;
-
-	if ((f = fopen(path, "re")) == NULL) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	/* A device or a pipe could be endless. */
-	if (fstat(fileno(f), &sb) == -1 || !S_ISREG(sb.st_mode)) {
-		snprintf(err, errlen, "%s: not a regular file", path);
-		goto out;
-	}
-	while ((len = getline(&buf, &cap, f)) != -1) {
-		char *p = buf, *name, *v, *end, *hash;
-
-		lineno++;
-		if (len > CONFIG_LINE_MAX) {
-			snprintf(err, errlen, "%s:%u: line too long", path,
-			    lineno);
-			goto out;
-		}
-		if (memchr(buf, '\0', (size_t)len) != NULL) {
-			snprintf(err, errlen, "%s:%u: NUL byte in line", path,
-			    lineno);
-			goto out;
-		}
-		/* '#' starts a comment at the start of a line or after a
-		   blank, so a value such as a path may still hold one. */
-		for (hash = p; (hash = strchr(hash, '#')) != NULL; hash++) {
-			if (hash == p || hash[-1] == ' ' || hash[-1] == '\t') {
-				*hash = '\0';
-				break;
-			}
-		}
-		while (*p == ' ' || *p == '\t')
-			p++;
-		end = p + strlen(p);
-		while (end > p && (end[-1] == ' ' || end[-1] == '\t' ||
-		    end[-1] == '\n' || end[-1] == '\r'))
-			*--end = '\0';
-		if (*p == '\0')
-			continue;
-		name = p;
-		p += strcspn(p, " \t");
-		if (*p != '\0')
-			*p++ = '\0';
-		while (*p == ' ' || *p == '\t')
-			p++;
-		v = p;
-		o = config_find(name, strlen(name));
-		if (o == NULL) {
-			snprintf(err, errlen, "%s:%u: unknown setting '%s'",
-			    path, lineno, name);
-			goto out;
-		}
-		if (o->flags & CONFIG_CLI_ONLY) {
-			snprintf(err, errlen, "%s:%u: '%s' is only accepted "
-			    "on the command line", path, lineno, name);
-			goto out;
-		}
-		if (o->kind == CONFIG_FLAG && *v != '\0') {
-			snprintf(err, errlen, "%s:%u: '%s' takes no value",
-			    path, lineno, name);
-			goto out;
-		}
-		if (o->kind != CONFIG_FLAG && *v == '\0') {
-			snprintf(err, errlen, "%s:%u: '%s' needs a value",
-			    path, lineno, name);
-			goto out;
-		}
-		config_reset_list(cfg, o, seen);
-		if (config_apply(cfg, o, v, &why) == -1) {
-			/* A file-only value may hold a secret (a password
-			   pasted where its hash belongs): not repeated. */
-			if (o->flags & CONFIG_FILE_ONLY)
-				snprintf(err, errlen, "%s:%u: %s: %s", path,
-				    lineno, name, why);
-			else
-				snprintf(err, errlen, "%s:%u: %s '%s': %s",
-				    path, lineno, name, v, why);
-			goto out;
-		}
-		cfg->line[o - config_opts] = lineno;
-	}
-	if (ferror(f)) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		goto out;
-	}
-	rc = 0;
-out:
-	free(buf);
-	fclose(f);
-	return rc;
-}
-
-int
-config_parse(struct config *cfg, int argc, char **argv, char *err,
-    size_t errlen)
-{
-	const char *why;
-
-	if (config_defaults(cfg) == -1) {
-		snprintf(err, errlen, "%s", strerror(errno));
-		return -1;
-	}
-	if (config_parse_args(cfg, argc, argv, 1, err, errlen) == -1)
-		return -1;
-	if (cfg->config_file != NULL &&
-	    config_parse_file(cfg, cfg->config_file, err, errlen) == -1)
-		return -1;
-	if (config_parse_args(cfg, argc, argv, 0, err, errlen) == -1)
-		return -1;
-	if (cfg->nlisten == 0) {
-		config_add_listen(cfg, "echo", "127.0.0.1", 7007, 0, &why);
-		config_add_listen(cfg, "chat", "127.0.0.1", 6667, 0, &why);
-	}
-	if (config_tls(cfg) && (cfg->tls_cert == NULL || cfg->tls_key == NULL)) {
-		snprintf(err, errlen, "tls-listen needs tls-cert and tls-key");
-		return -1;
-	}
-	return 0;
-}
 
 int
 config_tls(const struct config *cfg)
@@ -821,134 +511,3 @@ config_usage(void)
 	return text;
 }
 
-/* FNV-1a of s: tells two strings apart, reveals nothing useful. */
-static unsigned
-config_fingerprint(const char *s)
-{
-	uint32_t h = 2166136261u;
-
-	for (; *s != '\0'; s++)
-		h = (h ^ (unsigned char)*s) * 16777619u;
-	return h;
-}
-
-/* Writes option o's value in cfg as text. */
-static void
-config_value(const struct config *cfg, const struct config_opt *o, char *buf,
-    size_t len)
-{
-	const char *base = (const char *)cfg;
-	size_t n = 0;
-
-	buf[0] = '\0';
-	switch (o->kind) {
-	case CONFIG_FLAG:
-		snprintf(buf, len, "%s", *(const int *)(const void *)
-		    (base + o->off) ? "yes" : "no");
-		break;
-	case CONFIG_UINT:
-	case CONFIG_SIZE:
-		snprintf(buf, len, "%llu", (unsigned long long)
-		    *(const uint64_t *)(const void *)(base + o->off));
-		break;
-	case CONFIG_DURATION:
-		snprintf(buf, len, "%llums", (unsigned long long)
-		    *(const uint64_t *)(const void *)(base + o->off));
-		break;
-	case CONFIG_STRING: {
-		const char *v = *(char *const *)(const void *)(base + o->off);
-		snprintf(buf, len, "%s", v != NULL ? v : "(none)");
-		break;
-	}
-	case CONFIG_CUSTOM: {
-		/* listen, tls-listen and oper are the custom options. */
-		int tls = strcmp(o->name, "tls-listen") == 0;
-
-		if (strcmp(o->name, "oper") == 0) {
-			/* Names and a fingerprint of each hash: a reload
-			   tells a changed password without logging it. */
-			for (size_t i = 0; i < cfg->nopers && n < len; i++)
-				n += (size_t)snprintf(buf + n, len - n,
-				    "%s%s:%08x", i > 0 ? " " : "",
-				    cfg->opers[i].name,
-				    config_fingerprint(cfg->opers[i].hash));
-			if (cfg->nopers == 0)
-				snprintf(buf, len, "(none)");
-			break;
-		}
-		for (size_t i = 0; i < cfg->nlisten && n < len; i++)
-			if (cfg->listen[i].tls == tls)
-				n += (size_t)snprintf(buf + n, len - n,
-				    "%s%s=%s", n > 0 ? " " : "",
-				    cfg->listen[i].service,
-				    cfg->listen[i].spec);
-		break;
-	}
-	}
-}
-
-size_t
-config_diff(const struct config *a, const struct config *b,
-    void (*fn)(const char *, const char *, const char *, int, void *),
-    void *arg)
-{
-	char va[4096], vb[4096]; /* 64 operators or 32 listeners fit */
-	size_t n = 0;
-
-	for (size_t i = 0; i < CONFIG_NOPTS; i++) {
-		const struct config_opt *o = &config_opts[i];
-
-		if (o->flags & CONFIG_CLI_ONLY)
-			continue;
-		config_value(a, o, va, sizeof(va));
-		config_value(b, o, vb, sizeof(vb));
-		if (strcmp(va, vb) == 0)
-			continue;
-		n++;
-		if (fn != NULL)
-			fn(o->name, va, vb, !(o->flags & CONFIG_RESTART), arg);
-	}
-	return n;
-}
-
-int
-config_keep_restart(struct config *to, const struct config *from)
-{
-	for (size_t i = 0; i < CONFIG_NOPTS; i++) {
-		const struct config_opt *o = &config_opts[i];
-
-		if (!(o->flags & CONFIG_RESTART))
-			continue;
-		switch (o->kind) {
-		case CONFIG_FLAG:
-			memcpy((char *)to + o->off, (const char *)from + o->off,
-			    sizeof(int));
-			break;
-		case CONFIG_UINT:
-		case CONFIG_SIZE:
-		case CONFIG_DURATION:
-			memcpy((char *)to + o->off, (const char *)from + o->off,
-			    sizeof(uint64_t));
-			break;
-		case CONFIG_STRING: {
-			const char *v = *(char *const *)(const void *)
-			    ((const char *)from + o->off);
-			char **dst = config_str(to, o->off);
-			if (v == NULL) {
-				free(*dst);
-				*dst = NULL;
-			} else if (config_strdup(dst, v) == -1) {
-				return -1;
-			}
-			break;
-		}
-		case CONFIG_CUSTOM:
-			/* listen and tls-listen share one list; oper is
-			   reloadable. */
-			memcpy(to->listen, from->listen, sizeof(to->listen));
-			to->nlisten = from->nlisten;
-			break;
-		}
-	}
-	return 0;
-}

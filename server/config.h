@@ -127,7 +127,7 @@ size_t config_diff(const struct config *a, const struct config *b,
 
 /* Copies every setting SIGHUP cannot change from `from` into `to`, so
    `to` describes what runs.  Returns 0 or -1 (out of memory). */
-int config_keep_restart(struct config *to, const struct config *from);
+int config_diff_keep_restart(struct config *to, const struct config *from);
 
 /* Returns 0 if `hash` looks like a crypt(3) hash of the "$id$..."
    kind ("$6$salt$...", "$y$j9T$...", "$2b$12$..."), else -1. */

@@ -7,23 +7,36 @@
  * (sockio_write_through, shared with the client engine).  A corked
  * service (EVS_SERVICE_CORK) gathers a connection's output during one
  * pass of the loop instead; the server's flusher event then writes each
- * cork once (conn_send_flush_all).  The sendq rule and what a failed
- * write does belong to the connection's life cycle (conn.c).
+ * cork once (conn_send_flush_all).  After each send the sendq rule
+ * applies: reading pauses, or a service that asks for it closes the
+ * connection.  Over TLS the transport's write encrypts first.  What a
+ * failed write does belongs to the connection's life cycle (conn.c).
  */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
 #include "../common/sockio.h"
+#include "../common/tlsio.h"
 #include "server-int.h"
 
 /* Messages up to this size are copied into a cork, larger ones shared. */
 #define CONN_SEND_COPY_MAX 512
 
+/* A flush that wrote to at least this many connections makes the loop
+   busy enough for the next one to wait (EVS_OPT_FLUSH_HOLD_US). */
+#define CONN_SEND_HOLD_MIN 64
+
 static int conn_send_queue(struct evs_conn *, struct sockio_out *);
 static struct evbuffer *conn_send_cork(struct evs_conn *);
+static void conn_send_schedule(struct evs_server *);
+static int conn_send_after_queue(struct evs_conn *);
+static size_t conn_send_queued(const struct evs_conn *);
 
 int
 evs_conn_send(struct evs_conn *c, const void *data, size_t len)
@@ -87,7 +100,7 @@ conn_send_queue(struct evs_conn *c, struct sockio_out *o)
 			rc = sockio_queue(cork, o);
 		}
 	} else {
-		rc = conn_write_through(c, o);
+		rc = conn_send_write_through(c, o);
 	}
 	if (rc == SOCKIO_WRITE_ERROR) {
 		conn_write_failed(c, errno);
@@ -99,7 +112,7 @@ conn_send_queue(struct evs_conn *c, struct sockio_out *o)
 	}
 	c->srv->st.bytes_out += len;
 	c->ls->st.bytes_out += len;
-	return conn_after_queue(c);
+	return conn_send_after_queue(c);
 }
 
 /* Returns the connection's cork, on the flush list, or NULL. */
@@ -113,7 +126,7 @@ conn_send_cork(struct evs_conn *c)
 	if (!(c->flags & CONN_CORKED)) {
 		c->flags |= CONN_CORKED;
 		if (TAILQ_EMPTY(&srv->flushq))
-			event_active(srv->flusher, EV_TIMEOUT, 0);
+			conn_send_schedule(srv);
 		TAILQ_INSERT_TAIL(&srv->flushq, c, flink);
 	}
 	return c->cork;
@@ -137,7 +150,7 @@ conn_send_flush(struct evs_conn *c)
 	if (c->cork == NULL || evbuffer_get_length(c->cork) == 0 ||
 	    (c->flags & CONN_DEAD))
 		return;
-	switch (conn_write_through(c, &o)) {
+	switch (conn_send_write_through(c, &o)) {
 	case SOCKIO_WRITE_ERROR:
 		conn_write_failed(c, errno);
 		break;
@@ -147,11 +160,200 @@ conn_send_flush(struct evs_conn *c)
 	}
 }
 
+/*
+ * Arranges for the flusher to run.  Normally at the end of this pass,
+ * after the callbacks already active, so that each connection gets one
+ * write for all that this pass sent it.  A busy loop (the last flush
+ * wrote to many connections, moments ago) may hold the flush up to
+ * flush_hold_us after the last one began: each write then carries
+ * more messages, and a delivery costs fewer sends.
+ */
+static void
+conn_send_schedule(struct evs_server *srv)
+{
+	struct timeval now, wait = { 0, 0 };
+
+	if (srv->flush_hold_us > 0 &&
+	    srv->last_flush_n >= CONN_SEND_HOLD_MIN &&
+	    event_base_gettimeofday_cached(srv->base, &now) == 0) {
+		struct timeval hold = { 0, (suseconds_t)srv->flush_hold_us };
+
+		evutil_timeradd(&srv->last_flush, &hold, &hold);
+		if (evutil_timercmp(&now, &hold, <)) {
+			evutil_timersub(&hold, &now, &wait);
+			event_add(srv->flusher, &wait);
+			return;
+		}
+	}
+	event_active(srv->flusher, EV_TIMEOUT, 0);
+}
+
 void
 conn_send_flush_all(struct evs_server *srv)
 {
 	struct evs_conn *c;
+	size_t n = 0;
 
-	while ((c = TAILQ_FIRST(&srv->flushq)) != NULL)
+	/* The whole list, however long: a flush split over passes (tried)
+	   leaves whoever was corked last, such as a PING's reply, behind
+	   every member of a 10,000-client channel for several passes, and
+	   the passes between add to the backlog. */
+	event_del(srv->flusher);
+	event_base_gettimeofday_cached(srv->base, &srv->last_flush);
+	while ((c = TAILQ_FIRST(&srv->flushq)) != NULL) {
 		conn_send_flush(c);
+		n++;
+	}
+	srv->last_flush_n = n;
+}
+
+/* After output was queued: enforces the sendq (pauses reading or
+   closes).  Returns 0, or -1 when c was closed. */
+static int
+conn_send_after_queue(struct evs_conn *c)
+{
+	struct evs_server *srv = c->srv;
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	char line[256];
+	size_t n;
+
+	if (conn_send_queued(c) <= srv->sendq)
+		return 0;
+	if ((c->svc->flags & EVS_SERVICE_SENDQ_CLOSE) && c->tls != NULL) {
+		/* Cutting queued records would break the stream, and a
+		   peer that does not read would not see the line anyway. */
+		conn_lost(c, "SendQ exceeded");
+		return -1;
+	}
+	if (c->svc->flags & EVS_SERVICE_SENDQ_CLOSE) {
+		/* The peer is not reading: drop what it has not taken, say
+		   why on a fresh line, and close. */
+		conn_send_drop(c);
+		line[0] = '\r';
+		line[1] = '\n';
+		if (c->svc->refuse != NULL)
+			n = c->svc->refuse(c, line + 2, sizeof(line) - 2,
+			    "SendQ exceeded", c->arg);
+		else
+			n = (size_t)snprintf(line + 2, sizeof(line) - 2,
+			    "ERROR :SendQ exceeded\r\n");
+		if (n >= sizeof(line) - 2)
+			n = sizeof(line) - 3;
+		evbuffer_add(out, line, n + 2);
+		evs_conn_close(c, "SendQ exceeded");
+		return -1;
+	}
+	if (!(c->flags & CONN_SENDQ_WAIT)) {
+		c->flags |= CONN_SENDQ_WAIT;
+		conn_read_off(c);
+		bufferevent_setwatermark(c->bev, EV_WRITE, srv->sendq / 2, 0);
+	}
+	return 0;
+}
+
+int
+evs_conn_printf(struct evs_conn *c, const char *fmt, ...)
+{
+	char stackbuf[512], *p = stackbuf;
+	va_list ap;
+	int n, rc;
+
+	va_start(ap, fmt);
+	n = vsnprintf(stackbuf, sizeof(stackbuf), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -1;
+	if ((size_t)n >= sizeof(stackbuf)) {
+		if ((p = malloc((size_t)n + 1)) == NULL)
+			return -1;
+		va_start(ap, fmt);
+		vsnprintf(p, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+	}
+	rc = evs_conn_send(c, p, (size_t)n);
+	if (p != stackbuf)
+		free(p);
+	return rc;
+}
+
+size_t
+evs_conn_pending(const struct evs_conn *c)
+{
+	return conn_send_queued(c);
+}
+
+/* Drops all output the kernel has not taken, queued and corked. */
+void
+conn_send_drop(struct evs_conn *c)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+
+	evbuffer_drain(out, evbuffer_get_length(out));
+	if (c->cork != NULL)
+		evbuffer_drain(c->cork, evbuffer_get_length(c->cork));
+}
+
+/* Output not yet taken by the kernel: queued and corked. */
+static size_t
+conn_send_queued(const struct evs_conn *c)
+{
+	return evbuffer_get_length(bufferevent_get_output(c->bev)) +
+	    (c->cork != NULL ? evbuffer_get_length(c->cork) : 0);
+}
+
+/*
+ * The transport's write: o (taken) goes straight to the socket while
+ * nothing is queued and the rest is queued, in plain TCP; over TLS it
+ * is encrypted first and its records go the same way.  Returns what
+ * sockio_write_through returns.
+ */
+int
+conn_send_write_through(struct evs_conn *c, struct sockio_out *o)
+{
+	struct evbuffer *wire = c->srv->tlswire;
+	int rc;
+
+	if (c->tls == NULL)
+		return sockio_write_through(bufferevent_getfd(c->bev),
+		    bufferevent_get_output(c->bev), o);
+	rc = o->buf != NULL ? tlsio_write_buffer(c->tls, o->buf, wire) :
+	    tlsio_write(c->tls, o->data, o->len, wire);
+	/* Encrypted (or kept until the handshake is done): a reference to
+	   the caller's bytes can go. */
+	sockio_discard(o);
+	if (rc == -1) {
+		evbuffer_drain(wire, evbuffer_get_length(wire));
+		errno = EPROTO;
+		return SOCKIO_NO_MEMORY;
+	}
+	o->buf = wire;
+	return sockio_write_through(bufferevent_getfd(c->bev),
+	    bufferevent_get_output(c->bev), o);
+}
+
+/* Writes the records the last TLS call made (the server's wire
+   buffer) the way plain output goes.  Returns 0, or -1 when c was lost
+   or its peer is gone. */
+int
+conn_send_tls_flush(struct evs_conn *c)
+{
+	struct sockio_out o = { .buf = c->srv->tlswire };
+
+	if (evbuffer_get_length(o.buf) == 0)
+		return 0;
+	if (c->flags & (CONN_DEAD | CONN_PEER_GONE)) {
+		sockio_discard(&o);
+		return -1;
+	}
+	switch (sockio_write_through(bufferevent_getfd(c->bev),
+	    bufferevent_get_output(c->bev), &o)) {
+	case 0:
+		return 0;
+	case SOCKIO_WRITE_ERROR:
+		conn_write_failed(c, errno);
+		return -1;
+	default:
+		conn_lost(c, "Out of memory");
+		return -1;
+	}
 }

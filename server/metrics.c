@@ -310,6 +310,24 @@ metrics_header(struct evbuffer *out, const char *name, const char *type,
 	    name, type);
 }
 
+/* A family with one unlabelled sample: its header, then its value. */
+static void
+metrics_sample(struct evbuffer *out, const char *name, const char *type,
+    const char *help, uint64_t v)
+{
+	metrics_header(out, name, type, help);
+	evbuffer_add_printf(out, "%s %llu\n", name, (unsigned long long)v);
+}
+
+/* The same for a value with `decimals` digits after the point. */
+static void
+metrics_sample_f(struct evbuffer *out, const char *name, const char *type,
+    const char *help, double v, int decimals)
+{
+	metrics_header(out, name, type, help);
+	evbuffer_add_printf(out, "%s %.*f\n", name, decimals, v);
+}
+
 /* Sums the probes' counters per service and listener address (echo
    workers each count their own copy of one address) into sums[];
    returns how many there are. */
@@ -378,6 +396,27 @@ static const struct {
 	  offsetof(struct evs_listener_stats, bytes_out) },
 };
 
+/* The refused (closed == 0) or closed (closed == 1) family's samples:
+   one per listener and reason. */
+static void
+metrics_render_reasons(struct evbuffer *out,
+    const struct evs_listener_stats *sums, size_t ns, int closed)
+{
+	const char *family = closed ? "evsockd_connections_closed_total" :
+	    "evsockd_connections_refused_total";
+	int count = closed ? EVS_CLOSED_COUNT : EVS_REFUSED_COUNT;
+
+	for (size_t i = 0; i < ns; i++)
+		for (int r = 0; r < count; r++)
+			evbuffer_add_printf(out, "%s{service=\"%s\",listener="
+			    "\"%s\",reason=\"%s\"} %llu\n", family,
+			    sums[i].service, sums[i].address, closed ?
+			    evs_close_cause_name((enum evs_close_cause)r) :
+			    evs_refusal_name((enum evs_refusal)r),
+			    (unsigned long long)(closed ?
+			    sums[i].closed_by[r] : sums[i].refused_by[r]));
+}
+
 static void
 metrics_render_servers(struct metrics *m, struct evbuffer *out)
 {
@@ -405,25 +444,11 @@ metrics_render_servers(struct metrics *m, struct evbuffer *out)
 	metrics_header(out, "evsockd_connections_refused_total", "counter",
 	    "Connections refused, by reason: shutdown, max_clients, per_ip "
 	    "or service (the service's own check).");
-	for (i = 0; i < ns; i++)
-		for (int r = 0; r < EVS_REFUSED_COUNT; r++)
-			evbuffer_add_printf(out, "evsockd_connections_refused_"
-			    "total{service=\"%s\",listener=\"%s\",reason="
-			    "\"%s\"} %llu\n", sums[i].service,
-			    sums[i].address,
-			    evs_refusal_name((enum evs_refusal)r),
-			    (unsigned long long)sums[i].refused_by[r]);
+	metrics_render_reasons(out, sums, ns, 0);
 	metrics_header(out, "evsockd_connections_closed_total", "counter",
 	    "Connections closed, by reason (sendq: over the sendq; stall: "
 	    "output did not move for the stall timeout).");
-	for (i = 0; i < ns; i++)
-		for (int r = 0; r < EVS_CLOSED_COUNT; r++)
-			evbuffer_add_printf(out, "evsockd_connections_closed_"
-			    "total{service=\"%s\",listener=\"%s\",reason="
-			    "\"%s\"} %llu\n", sums[i].service,
-			    sums[i].address,
-			    evs_close_cause_name((enum evs_close_cause)r),
-			    (unsigned long long)sums[i].closed_by[r]);
+	metrics_render_reasons(out, sums, ns, 1);
 	metrics_header(out, "evsockd_accept_pauses_total", "counter",
 	    "Times accepting paused because descriptors ran out, per loop.");
 	for (i = 0; i < m->nprobes; i++) {
@@ -484,30 +509,22 @@ metrics_render_chat(struct metrics *m, struct evbuffer *out)
 	if (m->chat == NULL)
 		return;
 	evs_chat_stats(m->chat, &cs);
-	metrics_header(out, "evsockd_chat_users", "gauge",
-	    "Registered chat users.");
-	evbuffer_add_printf(out, "evsockd_chat_users %llu\n",
-	    (unsigned long long)cs.users);
-	metrics_header(out, "evsockd_chat_unregistered_connections", "gauge",
-	    "Chat connections that have not registered yet.");
-	evbuffer_add_printf(out, "evsockd_chat_unregistered_connections %llu\n",
-	    (unsigned long long)cs.unregistered);
-	metrics_header(out, "evsockd_chat_channels", "gauge", "Chat channels.");
-	evbuffer_add_printf(out, "evsockd_chat_channels %llu\n",
-	    (unsigned long long)cs.channels);
-	metrics_header(out, "evsockd_chat_users_max", "gauge",
-	    "Most registered chat users at once since start.");
-	evbuffer_add_printf(out, "evsockd_chat_users_max %llu\n",
-	    (unsigned long long)cs.max_users);
+	metrics_sample(out, "evsockd_chat_users", "gauge",
+	    "Registered chat users.", cs.users);
+	metrics_sample(out, "evsockd_chat_unregistered_connections", "gauge",
+	    "Chat connections that have not registered yet.",
+	    cs.unregistered);
+	metrics_sample(out, "evsockd_chat_channels", "gauge", "Chat channels.",
+	    cs.channels);
+	metrics_sample(out, "evsockd_chat_users_max", "gauge",
+	    "Most registered chat users at once since start.", cs.max_users);
 	evs_chat_traffic(m->chat, &ct);
-	metrics_header(out, "evsockd_chat_messages_relayed_total", "counter",
-	    "Messages from chat clients relayed to others (formatted once).");
-	evbuffer_add_printf(out, "evsockd_chat_messages_relayed_total %llu\n",
-	    (unsigned long long)ct.relayed);
-	metrics_header(out, "evsockd_chat_deliveries_total", "counter",
-	    "Copies of relayed messages queued to this instance's clients.");
-	evbuffer_add_printf(out, "evsockd_chat_deliveries_total %llu\n",
-	    (unsigned long long)ct.deliveries);
+	metrics_sample(out, "evsockd_chat_messages_relayed_total", "counter",
+	    "Messages from chat clients relayed to others (formatted once).",
+	    ct.relayed);
+	metrics_sample(out, "evsockd_chat_deliveries_total", "counter",
+	    "Copies of relayed messages queued to this instance's clients.",
+	    ct.deliveries);
 }
 
 static void
@@ -518,18 +535,13 @@ metrics_render_process(struct metrics *m, struct evbuffer *out)
 	long fds;
 
 	if (metrics_proc_stat(&cpu, &start, &vsize, &rss) == 0) {
-		metrics_header(out, "process_cpu_seconds_total", "counter",
-		    "Total user and system CPU time spent in seconds.");
-		evbuffer_add_printf(out, "process_cpu_seconds_total %.2f\n",
-		    cpu);
-		metrics_header(out, "process_resident_memory_bytes", "gauge",
-		    "Resident memory size in bytes.");
-		evbuffer_add_printf(out, "process_resident_memory_bytes %.0f\n",
-		    rss);
-		metrics_header(out, "process_virtual_memory_bytes", "gauge",
-		    "Virtual memory size in bytes.");
-		evbuffer_add_printf(out, "process_virtual_memory_bytes %.0f\n",
-		    vsize);
+		metrics_sample_f(out, "process_cpu_seconds_total", "counter",
+		    "Total user and system CPU time spent in seconds.", cpu,
+		    2);
+		metrics_sample_f(out, "process_resident_memory_bytes", "gauge",
+		    "Resident memory size in bytes.", rss, 0);
+		metrics_sample_f(out, "process_virtual_memory_bytes", "gauge",
+		    "Virtual memory size in bytes.", vsize, 0);
 		if ((bt = metrics_boot_time()) > 0)
 			start += bt;
 		else
@@ -537,20 +549,16 @@ metrics_render_process(struct metrics *m, struct evbuffer *out)
 	} else {
 		start = m->start_time;
 	}
-	metrics_header(out, "process_start_time_seconds", "gauge",
-	    "Start time of the process since unix epoch in seconds.");
-	evbuffer_add_printf(out, "process_start_time_seconds %.2f\n", start);
-	if ((fds = metrics_open_fds()) >= 0) {
-		metrics_header(out, "process_open_fds", "gauge",
-		    "Number of open file descriptors.");
-		evbuffer_add_printf(out, "process_open_fds %ld\n", fds);
-	}
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-		metrics_header(out, "process_max_fds", "gauge",
-		    "Maximum number of open file descriptors.");
-		evbuffer_add_printf(out, "process_max_fds %.0f\n",
-		    rl.rlim_cur == RLIM_INFINITY ? 1e9 : (double)rl.rlim_cur);
-	}
+	metrics_sample_f(out, "process_start_time_seconds", "gauge",
+	    "Start time of the process since unix epoch in seconds.", start, 2);
+	if ((fds = metrics_open_fds()) >= 0)
+		metrics_sample(out, "process_open_fds", "gauge",
+		    "Number of open file descriptors.", (uint64_t)fds);
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		metrics_sample_f(out, "process_max_fds", "gauge",
+		    "Maximum number of open file descriptors.",
+		    rl.rlim_cur == RLIM_INFINITY ? 1e9 : (double)rl.rlim_cur,
+		    0);
 }
 
 int

@@ -1,10 +1,13 @@
-/* Internals shared by server.c, conn.c, conn-send.c and msg.c; not
-   installed. */
+/* Internals shared by the server engine's files (server.c,
+   server-listen.c, server-stats.c, conn.c, conn-read.c, conn-send.c,
+   msg.c); not installed.  Calls run one way: server*.c call conn*.c,
+   never the other way. */
 #ifndef EVSOCK_SERVER_INT_H
 #define EVSOCK_SERVER_INT_H
 
 #include <netinet/in.h>
 #include <sys/queue.h>
+#include <sys/time.h>
 
 #include <event2/bufferevent.h>
 #include <event2/listener.h>
@@ -125,6 +128,13 @@ struct evs_server {
 	size_t max_read;
 	unsigned idle_timeout_ms;
 	unsigned shutdown_timeout_ms;
+	unsigned pass_budget_us;    /* EVS_OPT_PASS_BUDGET_US */
+	unsigned flush_hold_us;     /* EVS_OPT_FLUSH_HOLD_US */
+	struct timeval read_pass;   /* the pass that last read a socket */
+	struct timeval last_flush;  /* when the last flush began */
+	size_t last_flush_n;        /* connections it wrote */
+	unsigned long pass_max_us;  /* longest pass since the last report */
+	struct timeval pass_report; /* when it was last reported */
 	unsigned linger_ms;
 	unsigned stall_timeout_ms;
 	int socket_buffer;          /* 0: the kernel's autotuning */
@@ -156,6 +166,11 @@ void conn_refuse(struct evs_conn *c, enum evs_refusal why,
    the server's settings. */
 void conn_stall_timer(struct evs_conn *c);
 
+/* conn.c: counts the close that follows under EVS_CLOSED_ERROR unless
+   a reason was given already (the reason about to be given is a socket
+   error's text). */
+void conn_cause_error(struct evs_conn *c);
+
 /* conn.c: runs the service's close() for a dead connection that was
    opened (the reaper's work, once per connection). */
 void conn_end(struct evs_conn *c);
@@ -173,14 +188,33 @@ void conn_lost(struct evs_conn *c, const char *reason);
 /* conn.c: a write to c failed with err; see the definition. */
 void conn_write_failed(struct evs_conn *c, int err);
 
-/* conn.c: the transport's write: o (taken) goes to the socket while
-   nothing is queued, the rest to the bufferevent; over TLS encrypted
-   first.  Returns 0, SOCKIO_WRITE_ERROR or SOCKIO_NO_MEMORY. */
-int conn_write_through(struct evs_conn *c, struct sockio_out *o);
+/* conn-read.c: sets up c's read event on fd (not yet armed). */
+void conn_read_init(struct evs_conn *c, evutil_socket_t fd);
 
-/* conn.c: after output was queued: enforces the sendq (pauses reading
-   or closes).  Returns 0, or -1 when c was closed. */
-int conn_after_queue(struct evs_conn *c);
+/* conn-read.c: arms c's read event with its current timeout (the
+   handshake's while a TLS handshake runs); nothing once c is dead. */
+void conn_read_on(struct evs_conn *c);
+
+/* conn-read.c: disarms c's read event. */
+void conn_read_off(struct evs_conn *c);
+
+/* conn-read.c: microseconds since the loop's current pass began, from
+   libevent's cached time (about 0 when the base caches no time). */
+unsigned long conn_read_pass_us(struct evs_server *srv);
+
+/* conn-send.c: the transport's write: o (taken) goes to the socket
+   while nothing is queued, the rest to the bufferevent; over TLS
+   encrypted first.  Returns 0, SOCKIO_WRITE_ERROR or SOCKIO_NO_MEMORY. */
+int conn_send_write_through(struct evs_conn *c, struct sockio_out *o);
+
+/* conn-send.c: writes the records the last TLS call made (the server's
+   wire buffer) the way plain output goes.  Returns 0, or -1 when c was
+   lost or its peer is gone. */
+int conn_send_tls_flush(struct evs_conn *c);
+
+/* conn-send.c: drops all output the kernel has not taken, queued and
+   corked. */
+void conn_send_drop(struct evs_conn *c);
 
 /* conn-send.c: takes c off the flush list; its cork keeps its bytes. */
 void conn_send_uncork(struct evs_conn *c);
@@ -193,6 +227,37 @@ void conn_send_flush(struct evs_conn *c);
 /* conn-send.c: flushes every connection on the flush list (the
    flusher event's work, once a pass of the loop). */
 void conn_send_flush_all(struct evs_server *srv);
+
+/* server-listen.c: frees l: its socket closes, its counters stay. */
+void server_listen_free(struct evs_listener *l);
+
+/* server-listen.c: takes in the connections already waiting in l's
+   accept queue, as the accept callback would. */
+void server_listen_pending(struct evs_listener *l);
+
+/* server-listen.c: enables accepting on every listener again (after a
+   pause for descriptors), unless the server is shutting down. */
+void server_listen_resume(struct evs_server *srv);
+
+/* server-listen.c: frees c at once, giving back its admission: its slot
+   and its per-IP count. */
+void server_listen_conn_free(struct evs_server *srv, struct evs_conn *c);
+
+/* server-listen.c: makes the per-IP table if there is none; returns 0,
+   or -1 when out of memory. */
+int server_listen_iptab(struct evs_server *srv);
+
+/* server-listen.c: frees the per-IP table and its entries. */
+void server_listen_iptab_free(struct evs_server *srv);
+
+/* server-stats.c: returns the counters of svc on addr, made on first
+   use and owned by srv, or NULL when out of memory. */
+struct lstats *server_stats_listener(struct evs_server *srv,
+    const struct evs_service *svc, const union conn_addr *addr,
+    socklen_t addrlen);
+
+/* server-stats.c: frees every listener's counters. */
+void server_stats_free(struct evs_server *srv);
 
 /* msg.c: takes one more reference to m and returns it. */
 struct evs_msg *msg_ref(struct evs_msg *m);

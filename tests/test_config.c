@@ -379,7 +379,7 @@ START_TEST(test_config_diff_and_keep_restart)
 	ck_assert_int_eq(config_parse(&b, 5, bv, err, sizeof(err)), 0);
 	ck_assert_uint_eq(config_diff(&a, &b, diff_cb, out), 2);
 	ck_assert_str_eq(out, "sendq 1048576->2097152 1;threads 2->4 0;");
-	ck_assert_int_eq(config_keep_restart(&b, &a), 0);
+	ck_assert_int_eq(config_diff_keep_restart(&b, &a), 0);
 	ck_assert_uint_eq(b.threads, 2);
 	ck_assert_uint_eq(b.sendq, 2 * 1024 * 1024);
 	ck_assert_int_eq(config_reloadable("motd-file"), 1);

@@ -21,11 +21,11 @@ feed(const struct load_expect *e, const char *want, size_t wlen,
 	int r = 0;
 
 	memset(&m, 0, sizeof(m));
-	load_script_match_reset(&m);
+	load_expect_match_reset(&m);
 	while (off < len) {
 		size_t n = len - off < step ? len - off : step;
 
-		r = load_script_match(&m, e, want, wlen, reply + off, n, &used,
+		r = load_expect_match(&m, e, want, wlen, reply + off, n, &used,
 		    why, whylen);
 		off += used;
 		if (r != 0)
@@ -33,7 +33,7 @@ feed(const struct load_expect *e, const char *want, size_t wlen,
 		ck_assert_uint_eq(used, n);
 	}
 	*consumed = off;
-	load_script_match_clear(&m);
+	load_expect_match_clear(&m);
 	return r;
 }
 
@@ -267,9 +267,9 @@ START_TEST(test_load_script_escape_cuts)
 {
 	char out[16];
 
-	load_script_escape("a\"b\\\r\x01", 6, out, sizeof(out));
+	load_expect_escape("a\"b\\\r\x01", 6, out, sizeof(out));
 	ck_assert_str_eq(out, "\"a\\\"b\\\\\\r...\"");
-	load_script_escape("ok", 2, out, sizeof(out));
+	load_expect_escape("ok", 2, out, sizeof(out));
 	ck_assert_str_eq(out, "\"ok\"");
 }
 END_TEST

@@ -451,6 +451,73 @@ START_TEST(test_server_cork_gathers_then_flushes)
 }
 END_TEST
 
+/* A corked service that answers each byte with 2 MiB, more than the
+   kernel takes at once: 20,000 numbered lines of 105 bytes. */
+static void
+bulk_data(struct evs_conn *c, struct evbuffer *in, void *arg)
+{
+	unsigned char b;
+	char line[106];
+
+	(void)arg;
+	while (evbuffer_remove(in, &b, 1) == 1) {
+		for (int i = 0; i < 20000; i++) {
+			snprintf(line, sizeof(line), "%05d %098d\n", i, 0);
+			evs_conn_send(c, line, 105);
+		}
+		if (b == 'q')
+			evs_conn_close(c, "bye");
+	}
+}
+
+/* With a pass budget shorter than any pass (reads wait for the next
+   pass, the flush is split) and a flush hold, output larger than the
+   socket takes still arrives whole and in order. */
+START_TEST(test_server_cork_budget_delivers_all)
+{
+	static const struct evs_service bulk = {
+		.name = "bulk",
+		.framing = EVS_FRAMING_RAW,
+		.flags = EVS_SERVICE_CORK,
+		.data = bulk_data,
+	};
+	static const struct evs_client_callbacks cbs = {
+		.connected = collect_connected,
+		.data = collect_data,
+		.closed = collect_closed,
+	};
+	struct collect col = { evbuffer_new(), 0 };
+	struct evs_client *cl = evs_client_new(base, NULL, &cbs, &col);
+	struct evs_listener *l;
+	char where[64], line[106];
+	const char *got;
+
+	ck_assert_int_eq(evs_server_set(srv, EVS_OPT_PASS_BUDGET_US, 1), 0);
+	ck_assert_int_eq(evs_server_set(srv, EVS_OPT_FLUSH_HOLD_US, 2000), 0);
+	ck_assert_int_eq(evs_server_get(srv, EVS_OPT_PASS_BUDGET_US), 1);
+	ck_assert_int_eq(evs_server_get(srv, EVS_OPT_FLUSH_HOLD_US), 2000);
+	ck_assert_int_eq(evs_server_set(srv, EVS_OPT_FLUSH_HOLD_US, 100001),
+	    -1);
+	ck_assert_int_eq(evs_server_set(srv, EVS_OPT_PASS_BUDGET_US,
+	    1000001), -1);
+	l = evs_server_listen(srv, "127.0.0.1:0", &bulk, NULL, NULL, 0);
+	ck_assert_ptr_nonnull(l);
+	snprintf(where, sizeof(where), "127.0.0.1:%d", evs_listener_port(l));
+	ck_assert_int_eq(evs_client_connect(cl, where, 5000), 0);
+	ck_assert(harness_loop_until(base, collect_done, &col, 20000));
+	ck_assert_uint_eq(evbuffer_get_length(col.got), 2 * 20000 * 105);
+	got = (const char *)evbuffer_pullup(col.got, -1);
+	for (int r = 0; r < 2; r++)
+		for (int i = 0; i < 20000; i++) {
+			snprintf(line, sizeof(line), "%05d %098d\n", i, 0);
+			ck_assert(memcmp(got, line, 105) == 0);
+			got += 105;
+		}
+	evs_client_free(cl);
+	evbuffer_free(col.got);
+}
+END_TEST
+
 /* Last words: a service that holds reading back, then writes to a peer
    that has already sent its last line and reset the connection. */
 struct lastwords {
@@ -704,6 +771,7 @@ server_suite(void)
 	tcase_add_test(tc, test_server_max_clients_refuses_with_line);
 	tcase_add_test(tc, test_server_open_refuses);
 	tcase_add_test(tc, test_server_cork_gathers_then_flushes);
+	tcase_add_test(tc, test_server_cork_budget_delivers_all);
 	tcase_add_test(tc, test_server_last_words_after_reset);
 	tcase_add_test(tc, test_server_listen_errors);
 	tcase_add_test(tc, test_server_stall_timeout_closes);

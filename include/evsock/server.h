@@ -99,10 +99,16 @@ enum evs_server_option {
 	EVS_OPT_STALL_TIMEOUT_MS, /* close a connection whose queued output
 	                             has not moved this long ("Stalled
 	                             output"); 0 = off (default) */
-	EVS_OPT_SOCKET_BUFFER     /* SO_SNDBUF and SO_RCVBUF of listeners
+	EVS_OPT_SOCKET_BUFFER,    /* SO_SNDBUF and SO_RCVBUF of listeners
 	                             opened afterwards, which accepted
 	                             sockets inherit; 0 = the kernel's
 	                             autotuning (default) */
+	EVS_OPT_PASS_BUDGET_US,   /* a loop pass that ran this long reads no
+	                             more sockets (they wait for the next);
+	                             0 = off (the default) */
+	EVS_OPT_FLUSH_HOLD_US     /* corked output of a busy loop waits to be
+	                             written at most this long after the last
+	                             flush, gathering more; 0 = off */
 };
 
 struct evs_server_stats {

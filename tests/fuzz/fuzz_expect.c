@@ -38,14 +38,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* The first byte picks the expectation and the chunk sizes. */
 	e = &s->steps[data[0] % 4].expect;
 	memset(&m, 0, sizeof(m));
-	load_script_match_reset(&m);
+	load_expect_match_reset(&m);
 	while (off < size) {
 		size_t chunk = 1 + (data[off - 1] % 61), used;
 		int r;
 
 		if (chunk > size - off)
 			chunk = size - off;
-		r = load_script_match(&m, e, e->text.lit, e->text.litlen,
+		r = load_expect_match(&m, e, e->text.lit, e->text.litlen,
 		    (const char *)data + off, chunk, &used, why, sizeof(why));
 		if (used > chunk || (r == 0 && used != chunk))
 			abort();
@@ -58,9 +58,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (r == 1) {
 			if (m.pos == 0 && e->kind != LOAD_EXPECT_HTTP)
 				abort();
-			load_script_match_reset(&m);
+			load_expect_match_reset(&m);
 		}
 	}
-	load_script_match_clear(&m);
+	load_expect_match_clear(&m);
 	return 0;
 }
