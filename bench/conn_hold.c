@@ -56,7 +56,8 @@ ping_all(int ep, const int *fds, int n, double limit)
 	int got = 0;
 
 	for (int i = 0; i < n; i++) {
-		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = (uint32_t)i };
+		struct epoll_event ev = { .events = EPOLLIN,
+			.data.u32 = (uint32_t)i };
 		epoll_ctl(ep, EPOLL_CTL_MOD, fds[i], &ev);
 		if (send(fds[i], "p", 1, MSG_NOSIGNAL) != 1)
 			answered[i] = 2;
@@ -89,12 +90,21 @@ main(int argc, char **argv)
 
 	while ((ch = getopt(argc, argv, "n:i:p:s:")) != -1) {
 		switch (ch) {
-		case 'n': n = atoi(optarg); break;
-		case 'i': idle = atoi(optarg); break;
-		case 'p': pid = atoi(optarg); break;
-		case 's': srcs = optarg; break;
+		case 'n':
+			n = atoi(optarg);
+			break;
+		case 'i':
+			idle = atoi(optarg);
+			break;
+		case 'p':
+			pid = atoi(optarg);
+			break;
+		case 's':
+			srcs = optarg;
+			break;
 		default:
-			fprintf(stderr, "usage: conn_hold [-n N] [-i IDLE_S] "
+			fprintf(stderr,
+			    "usage: conn_hold [-n N] [-i IDLE_S] "
 			    "[-p SERVER_PID] [-s SRC,...] HOST:PORT\n");
 			return 2;
 		}
@@ -115,7 +125,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 	for (char *s = srcs ? strtok(srcs, ",") : NULL; s != NULL && nsrc < 16;
-	    s = strtok(NULL, ","))
+	     s = strtok(NULL, ","))
 		src[nsrc++] = s;
 	if (pid > 0)
 		rss0 = rss_kib(pid);
@@ -125,7 +135,8 @@ main(int argc, char **argv)
 	/* All at once: non-blocking connects, then wait for completion. */
 	t0 = now_s();
 	for (int i = 0; i < n; i++) {
-		struct epoll_event ev = { .events = EPOLLOUT, .data.u32 = (uint32_t)i };
+		struct epoll_event ev = { .events = EPOLLOUT,
+			.data.u32 = (uint32_t)i };
 		int one = 1;
 		fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
 		if (fds[i] == -1) {
@@ -141,7 +152,8 @@ main(int argc, char **argv)
 			inet_pton(AF_INET, src[i % nsrc], &s.sin_addr);
 			bind(fds[i], (struct sockaddr *)&s, sizeof(s));
 		}
-		if (connect(fds[i], (struct sockaddr *)&dst, sizeof(dst)) == -1 &&
+		if (connect(fds[i], (struct sockaddr *)&dst, sizeof(dst)) ==
+		        -1 &&
 		    errno != EINPROGRESS) {
 			failed++;
 			continue;
@@ -158,7 +170,8 @@ main(int argc, char **argv)
 				connected++;
 			else
 				failed++;
-			struct epoll_event ev = { .events = 0, .data.u32 = (uint32_t)i };
+			struct epoll_event ev = { .events = 0,
+				.data.u32 = (uint32_t)i };
 			epoll_ctl(ep, EPOLL_CTL_MOD, fds[i], &ev);
 		}
 	}
@@ -176,8 +189,8 @@ main(int argc, char **argv)
 		printf("accepted_and_answering %d in %.2f s\n", ok, t_acc);
 		if (rss0 >= 0 && rss1 >= 0)
 			printf("server_rss_kib %ld -> %ld (%.0f bytes per "
-			    "connection)\n", rss0, rss1,
-			    (double)(rss1 - rss0) * 1024.0 / n);
+			       "connection)\n",
+			    rss0, rss1, (double)(rss1 - rss0) * 1024.0 / n);
 		fflush(stdout);
 		if (ok != n)
 			return 1;

@@ -104,11 +104,18 @@ main(int argc, char **argv)
 
 	while ((opt = getopt(argc, argv, "c:s:d:h")) != -1) {
 		switch (opt) {
-		case 'c': nconns = atoi(optarg); break;
-		case 's': msg_size = (size_t)atol(optarg); break;
-		case 'd': secs = atof(optarg); break;
+		case 'c':
+			nconns = atoi(optarg);
+			break;
+		case 's':
+			msg_size = (size_t)atol(optarg);
+			break;
+		case 'd':
+			secs = atof(optarg);
+			break;
 		default:
-			fprintf(stderr, "usage: engine_client [-c CONNS] "
+			fprintf(stderr,
+			    "usage: engine_client [-c CONNS] "
 			    "[-s BYTES] [-d SECONDS] HOST:PORT\n");
 			return 2;
 		}

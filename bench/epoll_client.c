@@ -77,11 +77,18 @@ main(int argc, char **argv)
 
 	while ((opt = getopt(argc, argv, "c:s:d:h")) != -1) {
 		switch (opt) {
-		case 'c': nconns = atoi(optarg); break;
-		case 's': msg_size = (size_t)atol(optarg); break;
-		case 'd': secs = atof(optarg); break;
+		case 'c':
+			nconns = atoi(optarg);
+			break;
+		case 's':
+			msg_size = (size_t)atol(optarg);
+			break;
+		case 'd':
+			secs = atof(optarg);
+			break;
 		default:
-			fprintf(stderr, "usage: epoll_client [-c CONNS] "
+			fprintf(stderr,
+			    "usage: epoll_client [-c CONNS] "
 			    "[-s BYTES] [-d SECONDS] HOST:PORT\n");
 			return 2;
 		}
@@ -98,7 +105,8 @@ main(int argc, char **argv)
 	sa.sin_family = AF_INET;
 	sa.sin_port = htons((uint16_t)atoi(colon + 1));
 	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
-		fprintf(stderr, "epoll_client: %s: not an IPv4 address\n", host);
+		fprintf(stderr, "epoll_client: %s: not an IPv4 address\n",
+		    host);
 		return 2;
 	}
 	msg = malloc(msg_size);
@@ -143,7 +151,8 @@ main(int argc, char **argv)
 				continue;
 			r = read(c->fd, rbuf, msg_size - c->got);
 			if (r == 0 || (r == -1 && errno != EAGAIN)) {
-				fprintf(stderr, "epoll_client: connection lost\n");
+				fprintf(stderr,
+				    "epoll_client: connection lost\n");
 				return 1;
 			}
 			if (r < 0)

@@ -87,7 +87,7 @@ serve(void *arg)
 				int fd, one = 1;
 
 				while ((fd = accept4(lfd, NULL, NULL,
-				    SOCK_NONBLOCK)) != -1) {
+				            SOCK_NONBLOCK)) != -1) {
 					c = calloc(1, sizeof(*c));
 					c->buf = malloc(BUF_SIZE);
 					if (c == NULL || c->buf == NULL)
@@ -123,7 +123,8 @@ serve(void *arg)
 				if (evs[i].events & EPOLLOUT) {
 					ev.events = EPOLLIN;
 					ev.data.ptr = c;
-					epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+					epoll_ctl(ep, EPOLL_CTL_MOD, c->fd,
+					    &ev);
 				}
 				c->len = c->off = 0;
 			} else if (!(evs[i].events & EPOLLOUT)) {
@@ -153,7 +154,8 @@ main(int argc, char **argv)
 			nthreads = atoi(optarg);
 			break;
 		default:
-			fprintf(stderr, "usage: epoll_echo [-t THREADS] "
+			fprintf(stderr,
+			    "usage: epoll_echo [-t THREADS] "
 			    "[HOST:PORT]\n");
 			return 2;
 		}
@@ -183,7 +185,8 @@ main(int argc, char **argv)
 		}
 		/* Port 0: later threads bind the port the first one got. */
 		if (i == 0)
-			getsockname(fds[0], (struct sockaddr *)&bind_addr, &len);
+			getsockname(fds[0], (struct sockaddr *)&bind_addr,
+			    &len);
 	}
 	fprintf(stderr, "listening echo on %s:%d\n", host,
 	    ntohs(bind_addr.sin_port));

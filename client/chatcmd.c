@@ -43,8 +43,7 @@ static const struct chatcmd chatcmd_table[] = {
 	    "leave (default: the current channel)" },
 	{ "msg", NULL, chatcmd_msg, "/msg TARGET text",
 	    "a message to a nick or a channel" },
-	{ "notice", NULL, chatcmd_notice, "/notice TARGET text",
-	    "a notice" },
+	{ "notice", NULL, chatcmd_notice, "/notice TARGET text", "a notice" },
 	{ "me", NULL, chatcmd_me, "/me text",
 	    "an action in the current channel" },
 	{ "nick", NULL, chatcmd_nick, "/nick NICK", "change your nickname" },
@@ -104,7 +103,8 @@ chatcmd_usage(struct chatmode *cm, const char *name)
 {
 	for (size_t i = 0; i < CHATCMD_COUNT; i++)
 		if (strcmp(chatcmd_table[i].name, name) == 0)
-			chatmode_show(cm, "! usage: %s", chatcmd_table[i].usage);
+			chatmode_show(cm, "! usage: %s",
+			    chatcmd_table[i].usage);
 }
 
 /* Returns the current channel, or NULL after telling the user there is
@@ -343,7 +343,8 @@ chatcmd_help(struct chatmode *cm, char *rest)
 	const char *line;
 
 	(void)rest;
-	chatmode_show(cm, "- commands (plain text goes to the current "
+	chatmode_show(cm,
+	    "- commands (plain text goes to the current "
 	    "channel; //text sends /text):");
 	for (size_t i = 0; (line = chatcmd_help_line(i)) != NULL; i++)
 		chatmode_show(cm, "-%s", line);
@@ -357,8 +358,8 @@ chatcmd_command(struct chatmode *cm, char *line)
 	for (size_t i = 0; i < CHATCMD_COUNT; i++) {
 		const struct chatcmd *c = &chatcmd_table[i];
 
-		if (strcmp(name, c->name) == 0 || (c->alias != NULL &&
-		    strcmp(name, c->alias) == 0)) {
+		if (strcmp(name, c->name) == 0 ||
+		    (c->alias != NULL && strcmp(name, c->alias) == 0)) {
 			c->run(cm, rest);
 			return;
 		}

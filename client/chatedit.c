@@ -210,8 +210,7 @@ chatedit_cont_cb(evutil_socket_t sig, short what, void *arg)
 }
 
 struct chatedit *
-chatedit_new(struct event_base *base, void (*line)(char *, void *),
-    void *arg)
+chatedit_new(struct event_base *base, void (*line)(char *, void *), void *arg)
 {
 	struct chatedit *ed;
 	HistEvent ev;

@@ -24,15 +24,15 @@ struct chatmode {
 	struct event_base *base;
 	struct evdns_base *dns;
 	struct evs_client *cl;
-	struct evs_tls *tls;       /* --tls settings, or NULL */
-	struct event *in_ev;       /* stdin when it is not a terminal */
+	struct evs_tls *tls; /* --tls settings, or NULL */
+	struct event *in_ev; /* stdin when it is not a terminal */
 	struct evbuffer *inbuf;
-	struct chatedit *edit;     /* stdin when it is a terminal */
-	struct event *sig_ev[3];   /* SIGINT, SIGTERM, SIGHUP: /quit */
-	const char *password;      /* sent as PASS first when set */
-	int in_file;   /* stdin is a regular file: read without polling */
+	struct chatedit *edit;   /* stdin when it is a terminal */
+	struct event *sig_ev[3]; /* SIGINT, SIGTERM, SIGHUP: /quit */
+	const char *password;    /* sent as PASS first when set */
+	int in_file; /* stdin is a regular file: read without polling */
 	int in_flags;
-	int use_edit;  /* stdin and stdout are terminals */
+	int use_edit; /* stdin and stdout are terminals */
 	int registered;
 	int quitting;
 	int stdin_eof;

@@ -46,28 +46,28 @@ static const struct evs_client_callbacks chatmode_callbacks = {
 };
 
 static const char chatmode_usage_head[] =
-"usage: evsock chat [--nick NICK] [--password PASS] [--tls] HOST:PORT\n"
-"\n"
-"Joins an IRC server and shows its traffic.  Typed lines go to the\n"
-"current channel (on a terminal with line editing and history: what\n"
-"you type stays whole while messages arrive); commands:\n";
+    "usage: evsock chat [--nick NICK] [--password PASS] [--tls] HOST:PORT\n"
+    "\n"
+    "Joins an IRC server and shows its traffic.  Typed lines go to the\n"
+    "current channel (on a terminal with line editing and history: what\n"
+    "you type stays whole while messages arrive); commands:\n";
 
 static const char chatmode_usage_tail[] =
-"\n"
-"  -n, --nick NICK            nickname (default: $USER, else evsock)\n"
-"  -p, --password PASS        send PASS first (default: $EVSOCK_PASSWORD;\n"
-"                             the environment keeps it out of ps)\n"
-"  -w, --connect-timeout DUR  give up connecting after DUR (default 10s)\n"
-"      --tls                  speak TLS (the server's certificate must\n"
-"                             verify against the system's CA store\n"
-"                             and name HOST; chat's TLS port is 6697)\n"
-"      --ca-file FILE         verify against the CA certificates in FILE\n"
-"      --insecure             TLS without any verification\n"
-"  -h, --help                 this text\n"
-"\n"
-"Exit status: 0 after /quit or end of input, 1 when the server refuses\n"
-"the password or registration, or the connection fails or is lost,\n"
-"2 on a usage error.\n";
+    "\n"
+    "  -n, --nick NICK            nickname (default: $USER, else evsock)\n"
+    "  -p, --password PASS        send PASS first (default: $EVSOCK_PASSWORD;\n"
+    "                             the environment keeps it out of ps)\n"
+    "  -w, --connect-timeout DUR  give up connecting after DUR (default 10s)\n"
+    "      --tls                  speak TLS (the server's certificate must\n"
+    "                             verify against the system's CA store\n"
+    "                             and name HOST; chat's TLS port is 6697)\n"
+    "      --ca-file FILE         verify against the CA certificates in FILE\n"
+    "      --insecure             TLS without any verification\n"
+    "  -h, --help                 this text\n"
+    "\n"
+    "Exit status: 0 after /quit or end of input, 1 when the server refuses\n"
+    "the password or registration, or the connection fails or is lost,\n"
+    "2 on a usage error.\n";
 
 static void
 chatmode_usage(FILE *out)
@@ -99,8 +99,8 @@ chatmode_clean(char *text)
 				r++;
 			if (r[0] == ',' && r[1] >= '0' && r[1] <= '9') {
 				r++;
-				for (int i = 0; i < 2 && *r >= '0' &&
-				    *r <= '9'; i++)
+				for (int i = 0; i < 2 && *r >= '0' && *r <= '9';
+				     i++)
 					r++;
 			}
 		} else if (c == 2 || c == 0x0f || c == 0x11 || c == 0x16 ||
@@ -217,8 +217,8 @@ chatmode_in_cb(evutil_socket_t fd, short what, void *arg)
 	n = evbuffer_read(cm->inbuf, STDIN_FILENO, CHAT_IN_CHUNK);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
-	while ((line = evbuffer_readln(cm->inbuf, &len,
-	    EVBUFFER_EOL_CRLF)) != NULL) {
+	while ((line = evbuffer_readln(cm->inbuf, &len, EVBUFFER_EOL_CRLF)) !=
+	    NULL) {
 		chatcmd_typed(cm, line);
 		free(line);
 	}
@@ -290,8 +290,7 @@ chatmode_data(struct evs_client *cl, struct evbuffer *in, void *arg)
 	size_t len;
 
 	(void)cl;
-	while ((line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF)) !=
-	    NULL) {
+	while ((line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF)) != NULL) {
 		/* irc_parse needs line[len] writable: readln terminates. */
 		chatshow_line(cm, line, len);
 		free(line);
@@ -299,8 +298,7 @@ chatmode_data(struct evs_client *cl, struct evbuffer *in, void *arg)
 }
 
 static void
-chatmode_closed(struct evs_client *cl, int error, const char *reason,
-    void *arg)
+chatmode_closed(struct evs_client *cl, int error, const char *reason, void *arg)
 {
 	struct chatmode *cm = arg;
 
@@ -329,30 +327,29 @@ static int
 chatmode_options(struct chatmode *cm, int argc, char **argv,
     uint64_t *timeout_ms, int *exit_status)
 {
-	static const struct option opts[] = {
-		{ "nick", required_argument, NULL, 'n' },
+	static const struct option opts[] = { { "nick", required_argument, NULL,
+		                                  'n' },
 		{ "password", required_argument, NULL, 'p' },
 		{ "connect-timeout", required_argument, NULL, 'w' },
 		{ "tls", no_argument, NULL, 'T' },
 		{ "ca-file", required_argument, NULL, 'C' },
 		{ "insecure", no_argument, NULL, 'I' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
 	const char *nick = getenv("USER"), *err, *ca_file = NULL;
 	int ch, tls = 0, insecure = 0;
 	char why[256];
 
 	cm->password = getenv("EVSOCK_PASSWORD");
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+n:p:w:h", opts, NULL)) !=
-	    -1) {
+	while ((ch = getopt_long(argc, argv, "+n:p:w:h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'n':
 			nick = optarg;
 			if (!irc_valid_nick(nick)) {
-				fprintf(stderr, "evsock: invalid nickname "
-				    "'%s'\n", nick);
+				fprintf(stderr,
+				    "evsock: invalid nickname "
+				    "'%s'\n",
+				    nick);
 				*exit_status = 2;
 				return -1;
 			}
@@ -362,9 +359,11 @@ chatmode_options(struct chatmode *cm, int argc, char **argv,
 			break;
 		case 'w':
 			if (opt_parse_duration(optarg, 86400000, timeout_ms,
-			    &err) == -1) {
-				fprintf(stderr, "evsock: --connect-timeout "
-				    "'%s': %s\n", optarg, err);
+			        &err) == -1) {
+				fprintf(stderr,
+				    "evsock: --connect-timeout "
+				    "'%s': %s\n",
+				    optarg, err);
 				*exit_status = 2;
 				return -1;
 			}
@@ -394,8 +393,9 @@ chatmode_options(struct chatmode *cm, int argc, char **argv,
 		*exit_status = 2;
 		return -1;
 	}
-	if (tls && (cm->tls = evs_tls_client_new(ca_file, insecure, why,
-	    sizeof(why))) == NULL) {
+	if (tls &&
+	    (cm->tls = evs_tls_client_new(ca_file, insecure, why,
+	         sizeof(why))) == NULL) {
 		fprintf(stderr, "evsock: %s\n", why);
 		*exit_status = 1;
 		return -1;
@@ -444,8 +444,7 @@ chatmode_main(int argc, char **argv)
 	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
 		cm.sig_ev[i] = evsignal_new(cm.base, sigs[i],
 		    chatmode_signal_cb, &cm);
-		if (cm.sig_ev[i] == NULL || event_add(cm.sig_ev[i], NULL) ==
-		    -1)
+		if (cm.sig_ev[i] == NULL || event_add(cm.sig_ev[i], NULL) == -1)
 			break;
 	}
 	cm.cl = evs_client_new(cm.base, cm.dns, &chatmode_callbacks, &cm);
@@ -459,8 +458,10 @@ chatmode_main(int argc, char **argv)
 		evs_client_set_tls(cm.cl, cm.tls, NULL);
 	if (evs_client_connect(cm.cl, argv[optind], (unsigned)timeout_ms) ==
 	    -1) {
-		fprintf(stderr, "evsock: %s: expected HOST:PORT with a port "
-		    "from 1 to 65535\n", argv[optind]);
+		fprintf(stderr,
+		    "evsock: %s: expected HOST:PORT with a port "
+		    "from 1 to 65535\n",
+		    argv[optind]);
 		cm.status = 2;
 		goto out;
 	}

@@ -33,8 +33,7 @@ chatshow_who(const char *prefix, char *buf, size_t len)
 
 /* Joins params[from] .. params[to - 1] with spaces into buf. */
 static const char *
-chatshow_join(const struct irc_msg *m, int from, int to, char *buf,
-    size_t len)
+chatshow_join(const struct irc_msg *m, int from, int to, char *buf, size_t len)
 {
 	size_t n = 0;
 
@@ -65,13 +64,13 @@ chatshow_refused(struct chatmode *cm, int num, const struct irc_msg *m)
 {
 	const char *text = m->nparams > 0 ? m->params[m->nparams - 1] : "";
 	const char *target = cm->cl != NULL ? evs_client_target(cm->cl) :
-	    "the server";
+	                                      "the server";
 
 	if (cm->registered)
 		return 0;
 	if (num == 464) {
-		chatmode_fail(cm, "%s refused the password: %s (464)",
-		    target, text);
+		chatmode_fail(cm, "%s refused the password: %s (464)", target,
+		    text);
 		return 1;
 	}
 	/* An ERROR after our own QUIT is the expected goodbye; after a
@@ -79,9 +78,11 @@ chatshow_refused(struct chatmode *cm, int num, const struct irc_msg *m)
 	if (num == -1 && cm->quitting)
 		return cm->fail[0] != '\0';
 	if (num == -1) {
-		chatmode_fail(cm, "%s closed the link before registration%s: "
-		    "%s", target, cm->password != NULL ?
-		    " (wrong password?)" : "", text);
+		chatmode_fail(cm,
+		    "%s closed the link before registration%s: "
+		    "%s",
+		    target, cm->password != NULL ? " (wrong password?)" : "",
+		    text);
 		return 1;
 	}
 	return 0;
@@ -113,9 +114,11 @@ chatshow_whois(struct chatmode *cm, int num, const struct irc_msg *m)
 		return m->nparams >= 4;
 	case 317:
 		if (m->nparams >= 5)
-			chatmode_show(cm, "* %s has been idle %ss, signed on "
-			    "%s", nick, m->params[2], chatshow_time(
-			    m->params[3], a, sizeof(a)));
+			chatmode_show(cm,
+			    "* %s has been idle %ss, signed on "
+			    "%s",
+			    nick, m->params[2],
+			    chatshow_time(m->params[3], a, sizeof(a)));
 		return m->nparams >= 5;
 	case 318:
 		return 1;
@@ -125,8 +128,8 @@ chatshow_whois(struct chatmode *cm, int num, const struct irc_msg *m)
 		return m->nparams >= 3;
 	case 333:
 		if (m->nparams >= 4)
-			chatmode_show(cm, "* Topic of %s set by %s on %s",
-			    nick, chatshow_who(m->params[2], b, sizeof(b)),
+			chatmode_show(cm, "* Topic of %s set by %s on %s", nick,
+			    chatshow_who(m->params[2], b, sizeof(b)),
 			    chatshow_time(m->params[3], a, sizeof(a)));
 		return m->nparams >= 4;
 	default:
@@ -155,7 +158,7 @@ chatshow_numeric(struct chatmode *cm, struct irc_msg *m)
 		if (m->nparams >= 3) {
 			chatmode_show(cm, "* Modes of %s: %s", m->params[1],
 			    chatshow_join(m, 2, m->nparams, text,
-			    sizeof(text)));
+			        sizeof(text)));
 			return;
 		}
 		break;
@@ -196,8 +199,8 @@ chatshow_numeric(struct chatmode *cm, struct irc_msg *m)
 		}
 		break;
 	case 433:
-		if (!cm->registered && cm->nick_tries++ <
-		    CHATSHOW_NICK_TRIES && strlen(cm->nick) < IRC_NICK_MAX) {
+		if (!cm->registered && cm->nick_tries++ < CHATSHOW_NICK_TRIES &&
+		    strlen(cm->nick) < IRC_NICK_MAX) {
 			strcat(cm->nick, "_");
 			chatmode_show(cm, "! nickname in use, trying %s",
 			    cm->nick);
@@ -218,11 +221,11 @@ chatshow_numeric(struct chatmode *cm, struct irc_msg *m)
 		chatshow_join(m, 1, m->nparams - 1, text, sizeof(text));
 		chatmode_show(cm, "! %s: %s", text, m->params[m->nparams - 1]);
 	} else if (num >= 400 && num < 600) {
-		chatmode_show(cm, "! %s", chatshow_join(m, 1, m->nparams,
-		    text, sizeof(text)));
+		chatmode_show(cm, "! %s",
+		    chatshow_join(m, 1, m->nparams, text, sizeof(text)));
 	} else {
-		chatmode_show(cm, "- %s", chatshow_join(m, 1, m->nparams,
-		    text, sizeof(text)));
+		chatmode_show(cm, "- %s",
+		    chatshow_join(m, 1, m->nparams, text, sizeof(text)));
 	}
 }
 
@@ -236,8 +239,8 @@ chatshow_message(struct chatmode *cm, struct irc_msg *m, const char *who,
 	if (!notice && tl > 8 && strncmp(text, "\001ACTION ", 8) == 0) {
 		int n = (int)(tl - 8 - (text[tl - 1] == '\001'));
 
-		if (irc_is_channel(target) && irc_casecmp(target,
-		    cm->channel) != 0)
+		if (irc_is_channel(target) &&
+		    irc_casecmp(target, cm->channel) != 0)
 			chatmode_show(cm, "[%s] * %s %.*s", target, who, n,
 			    text + 8);
 		else
@@ -257,8 +260,7 @@ chatshow_message(struct chatmode *cm, struct irc_msg *m, const char *who,
 /* Membership changes: JOIN, PART, KICK (the current channel follows
    our own). */
 static void
-chatshow_member(struct chatmode *cm, struct irc_msg *m, const char *who,
-    int me)
+chatshow_member(struct chatmode *cm, struct irc_msg *m, const char *who, int me)
 {
 	const char *cmd = m->command;
 
@@ -275,8 +277,9 @@ chatshow_member(struct chatmode *cm, struct irc_msg *m, const char *who,
 			chatmode_channel_changed(cm);
 		}
 		chatmode_show(cm, "* %s has left %s%s%s%s", who, m->params[0],
-		    m->nparams > 1 ? " (" : "", m->nparams > 1 ?
-		    m->params[1] : "", m->nparams > 1 ? ")" : "");
+		    m->nparams > 1 ? " (" : "",
+		    m->nparams > 1 ? m->params[1] : "",
+		    m->nparams > 1 ? ")" : "");
 	} else if (m->nparams >= 2) { /* KICK */
 		if (irc_casecmp(m->params[1], cm->nick) == 0 &&
 		    irc_casecmp(m->params[0], cm->channel) == 0) {
@@ -284,8 +287,8 @@ chatshow_member(struct chatmode *cm, struct irc_msg *m, const char *who,
 			chatmode_channel_changed(cm);
 		}
 		chatmode_show(cm, "* %s was kicked from %s by %s (%s)",
-		    m->params[1], m->params[0], who, m->nparams > 2 ?
-		    m->params[2] : "");
+		    m->params[1], m->params[0], who,
+		    m->nparams > 2 ? m->params[2] : "");
 	}
 }
 
@@ -303,28 +306,30 @@ chatshow_line(struct chatmode *cm, char *line, size_t len)
 	who = chatshow_who(m.prefix, whobuf, sizeof(whobuf));
 	me = irc_casecmp(who, cm->nick) == 0;
 	if (strcmp(cmd, "PING") == 0) {
-		chatmode_sendf(cm, "PONG :%s", m.nparams > 0 ?
-		    m.params[0] : "");
+		chatmode_sendf(cm, "PONG :%s",
+		    m.nparams > 0 ? m.params[0] : "");
 	} else if (cmd[0] >= '0' && cmd[0] <= '9') {
 		chatshow_numeric(cm, &m);
-	} else if ((strcmp(cmd, "PRIVMSG") == 0 || strcmp(cmd, "NOTICE") ==
-	    0) && m.nparams >= 2) {
+	} else if ((strcmp(cmd, "PRIVMSG") == 0 ||
+	               strcmp(cmd, "NOTICE") == 0) &&
+	    m.nparams >= 2) {
 		chatshow_message(cm, &m, who, cmd[0] == 'N');
 	} else if ((strcmp(cmd, "JOIN") == 0 || strcmp(cmd, "PART") == 0 ||
-	    strcmp(cmd, "KICK") == 0) && m.nparams >= 1) {
+	               strcmp(cmd, "KICK") == 0) &&
+	    m.nparams >= 1) {
 		chatshow_member(cm, &m, who, me);
 	} else if (strcmp(cmd, "QUIT") == 0) {
-		chatmode_show(cm, "* %s has quit (%s)", who, m.nparams > 0 ?
-		    m.params[0] : "");
+		chatmode_show(cm, "* %s has quit (%s)", who,
+		    m.nparams > 0 ? m.params[0] : "");
 	} else if (strcmp(cmd, "NICK") == 0 && m.nparams >= 1) {
 		if (me)
-			snprintf(cm->nick, sizeof(cm->nick), "%s",
-			    m.params[0]);
+			snprintf(cm->nick, sizeof(cm->nick), "%s", m.params[0]);
 		chatmode_show(cm, "* %s is now known as %s", who, m.params[0]);
 	} else if (strcmp(cmd, "INVITE") == 0 && m.nparams >= 2) {
 		chatmode_show(cm, "* %s invites %s to %s (/join %s)", who,
 		    irc_casecmp(m.params[0], cm->nick) == 0 ? "you" :
-		    m.params[0], m.params[1], m.params[1]);
+		                                              m.params[0],
+		    m.params[1], m.params[1]);
 	} else if (strcmp(cmd, "TOPIC") == 0 && m.nparams >= 2) {
 		chatmode_show(cm, "* %s changed the topic of %s to: %s", who,
 		    m.params[0], m.params[1]);
@@ -336,13 +341,13 @@ chatshow_line(struct chatmode *cm, char *line, size_t len)
 		static const struct irc_msg none = { .nparams = 0 };
 
 		if (!chatshow_refused(cm, -1, m.nparams > 0 ? &m : &none))
-			chatmode_show(cm, "! %s", m.nparams > 0 ?
-			    m.params[0] : "error");
+			chatmode_show(cm, "! %s",
+			    m.nparams > 0 ? m.params[0] : "error");
 	} else if (strcmp(cmd, "CAP") == 0) {
 		return;
 	} else {
 		/* irc_parse cut the line in place: show it rebuilt. */
-		chatmode_show(cm, "- %s %s %s", who, cmd, chatshow_join(&m, 0,
-		    m.nparams, text, sizeof(text)));
+		chatmode_show(cm, "- %s %s %s", who, cmd,
+		    chatshow_join(&m, 0, m.nparams, text, sizeof(text)));
 	}
 }

@@ -51,8 +51,8 @@ evs_client_connect(struct evs_client *cl, const char *hostport,
 		errno = EALREADY;
 		return -1;
 	}
-	if (addr_split(hostport, cl->host, sizeof(cl->host), &port,
-	    &err) == -1) {
+	if (addr_split(hostport, cl->host, sizeof(cl->host), &port, &err) ==
+	    -1) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -83,7 +83,7 @@ evs_client_connect(struct evs_client *cl, const char *hostport,
 	if (cl->dns == NULL) {
 		cl->own_dns = evdns_base_new(cl->base,
 		    EVDNS_BASE_INITIALIZE_NAMESERVERS |
-		    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+		        EVDNS_BASE_DISABLE_WHEN_INACTIVE);
 		if (cl->own_dns == NULL) {
 			/* No resolv.conf: /etc/hosts alone still works. */
 			cl->own_dns = evdns_base_new(cl->base, 0);
@@ -146,8 +146,7 @@ evs_client_connect_addr(struct evs_client *cl, const struct sockaddr *sa,
 
 /* Creates the socket and starts connect(); returns 0 or -1. */
 static int
-client_start(struct evs_client *cl, const struct sockaddr *sa,
-    socklen_t salen)
+client_start(struct evs_client *cl, const struct sockaddr *sa, socklen_t salen)
 {
 	evutil_socket_t fd;
 	int one = 1;
@@ -167,8 +166,8 @@ client_start(struct evs_client *cl, const struct sockaddr *sa,
 	if (cl->sourcelen > 0) {
 		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
 		    sizeof(one));
-		if (bind(fd, (struct sockaddr *)&cl->source,
-		    cl->sourcelen) == -1) {
+		if (bind(fd, (struct sockaddr *)&cl->source, cl->sourcelen) ==
+		    -1) {
 			cl->last_err = errno;
 			close(fd);
 			return -1;
@@ -207,8 +206,7 @@ client_connect_next(struct evs_client *cl)
 	}
 	snprintf(msg, sizeof(msg), "connect to %s: %s", cl->target,
 	    strerror(cl->last_err != 0 ? cl->last_err : ECONNREFUSED));
-	client_finish(cl, cl->last_err != 0 ? cl->last_err : ECONNREFUSED,
-	    msg);
+	client_finish(cl, cl->last_err != 0 ? cl->last_err : ECONNREFUSED, msg);
 }
 
 void

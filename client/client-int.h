@@ -15,7 +15,6 @@
 #include "../common/addr.h"
 #include "../common/sockio.h"
 
-
 enum client_state {
 	CLIENT_IDLE,
 	CLIENT_RESOLVING,
@@ -44,18 +43,18 @@ struct evs_client {
 	socklen_t sourcelen;
 	size_t drain_level;
 	enum client_state state;
-	int closing;     /* close once flushed */
-	int shut_wr;     /* FIN once flushed */
+	int closing; /* close once flushed */
+	int shut_wr; /* FIN once flushed */
 	int shut_done;
 	int paused;
 	int last_err;
 	int error;
 	char reason[320];
-	struct evs_tls *tls;        /* TLS settings, or NULL for plain TCP */
-	struct tlsio *tio;          /* the TLS transport once connected */
-	struct evbuffer *plain;     /* TLS: decrypted input for data() */
-	struct evbuffer *wire;      /* TLS: records on their way out */
-	int tls_shut;               /* TLS: close_notify sent */
+	struct evs_tls *tls;    /* TLS settings, or NULL for plain TCP */
+	struct tlsio *tio;      /* the TLS transport once connected */
+	struct evbuffer *plain; /* TLS: decrypted input for data() */
+	struct evbuffer *wire;  /* TLS: records on their way out */
+	int tls_shut;           /* TLS: close_notify sent */
 	char server_name[ADDR_HOST_MAX]; /* checked and sent as SNI; "":
 	                                    the target's host */
 };

@@ -19,13 +19,13 @@ int
 client_tls_start(struct evs_client *cl)
 {
 	const char *name = cl->server_name[0] != '\0' ? cl->server_name :
-	    cl->host;
+	                                                cl->host;
 
 	cl->state = CLIENT_HANDSHAKING;
 	if ((cl->plain == NULL && (cl->plain = evbuffer_new()) == NULL) ||
 	    (cl->wire == NULL && (cl->wire = evbuffer_new()) == NULL) ||
-	    (cl->tio = tlsio_new(cl->tls, bufferevent_getfd(cl->bev),
-	    name)) == NULL) {
+	    (cl->tio = tlsio_new(cl->tls, bufferevent_getfd(cl->bev), name)) ==
+	        NULL) {
 		client_tls_failed(cl, "out of memory");
 		return -1;
 	}
@@ -99,16 +99,18 @@ client_tls_read(struct evs_client *cl)
 int
 client_tls_send(struct evs_client *cl, struct sockio_out *o)
 {
-	int rc = o->buf != NULL ? tlsio_write_buffer(cl->tio, o->buf,
-	    cl->wire) : tlsio_write(cl->tio, o->data, o->len, cl->wire);
+	int rc = o->buf != NULL ?
+	    tlsio_write_buffer(cl->tio, o->buf, cl->wire) :
+	    tlsio_write(cl->tio, o->data, o->len, cl->wire);
 
 	/* The bytes are encrypted (or kept by the SSL until its
 	   handshake): a reference can go. */
 	sockio_discard(o);
 	if (rc == -1) {
 		evbuffer_drain(cl->wire, evbuffer_get_length(cl->wire));
-		client_tls_failed(cl, *tlsio_error(cl->tio) != '\0' ?
-		    tlsio_error(cl->tio) : "out of memory");
+		client_tls_failed(cl,
+		    *tlsio_error(cl->tio) != '\0' ? tlsio_error(cl->tio) :
+		                                    "out of memory");
 		return -1;
 	}
 	return client_tls_flush(cl);

@@ -32,7 +32,6 @@ static int client_queue(struct evs_client *, struct sockio_out *);
 static void client_buffer_free(struct evbuffer *);
 static void client_write_failed(struct evs_client *, int);
 
-
 struct evs_client *
 evs_client_new(struct event_base *base, struct evdns_base *dns,
     const struct evs_client_callbacks *cbs, void *arg)
@@ -152,7 +151,8 @@ client_read_cb(struct bufferevent *bev, void *arg)
 	struct evbuffer *in = bufferevent_get_input(bev);
 
 	if (cl->tio != NULL &&
-	    (cl->state == CLIENT_HANDSHAKING || cl->state == CLIENT_CONNECTED)) {
+	    (cl->state == CLIENT_HANDSHAKING ||
+	        cl->state == CLIENT_CONNECTED)) {
 		client_tls_read(cl);
 		return;
 	}
@@ -229,8 +229,10 @@ client_event_cb(struct bufferevent *bev, short what, void *arg)
 		err = (what & BEV_EVENT_ERROR) ? EVUTIL_SOCKET_ERROR() : 0;
 		if (what & BEV_EVENT_EOF)
 			tlsio_input_eof(cl->tio);
-		client_tls_failed(cl, err != 0 ? strerror(err) :
-		    "the server closed the connection during the handshake");
+		client_tls_failed(cl,
+		    err != 0 ?
+		        strerror(err) :
+		        "the server closed the connection during the handshake");
 		return;
 	}
 	if (cl->state != CLIENT_CONNECTED)
@@ -251,8 +253,7 @@ client_event_cb(struct bufferevent *bev, short what, void *arg)
 		err = EVUTIL_SOCKET_ERROR();
 		if (err == 0)
 			err = ECONNRESET;
-		snprintf(msg, sizeof(msg), "%s: %s", cl->target,
-		    strerror(err));
+		snprintf(msg, sizeof(msg), "%s: %s", cl->target, strerror(err));
 		client_finish(cl, err, msg);
 	}
 }
@@ -426,4 +427,3 @@ client_up(struct evs_client *cl)
 	if (cl->state == CLIENT_CONNECTED)
 		client_check_flushed(cl);
 }
-

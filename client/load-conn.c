@@ -35,10 +35,8 @@ static void load_conn_read(struct load_conn *c);
 static void load_conn_drop(struct load_conn *c);
 static int load_conn_write_error(struct load_conn *c);
 static ssize_t load_conn_recv(struct load_conn *c, void *buf, size_t len);
-static ssize_t load_conn_send(struct load_conn *c, const void *buf,
-    size_t len);
-static void load_conn_peer(const struct load_conn *c, char *buf,
-    size_t len);
+static ssize_t load_conn_send(struct load_conn *c, const void *buf, size_t len);
+static void load_conn_peer(const struct load_conn *c, char *buf, size_t len);
 static void load_conn_tls_start(struct load_conn *c);
 static void load_conn_tls_step(struct load_conn *c, short what);
 
@@ -88,8 +86,9 @@ load_conn_send(struct load_conn *c, const void *buf, size_t len)
 		return (ssize_t)done;
 	e = SSL_get_error(c->ssl, 0);
 	ERR_clear_error();
-	errno = e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ ?
-	    EAGAIN : e == SSL_ERROR_SYSCALL && errno != 0 ? errno : EPROTO;
+	errno = e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ ? EAGAIN :
+	    e == SSL_ERROR_SYSCALL && errno != 0                      ? errno :
+	                                                                EPROTO;
 	return -1;
 }
 
@@ -109,8 +108,9 @@ load_conn_tls_start(struct load_conn *c)
 	}
 	/* Output the kernel does not take is retried from obuf, which may
 	   have moved and may hold more by then. */
-	SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE |
-	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_set_mode(ssl,
+	    SSL_MODE_ENABLE_PARTIAL_WRITE |
+	        SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_set_connect_state(ssl);
 	c->ssl = ssl;
 	load_conn_tls_step(c, 0);
@@ -141,8 +141,9 @@ load_conn_tls_step(struct load_conn *c, short what)
 		tv.tv_usec = (suseconds_t)(conf->connect_timeout_ms % 1000 *
 		    1000);
 		event_del(c->ev);
-		event_assign(c->ev, w->base, c->fd, e == SSL_ERROR_WANT_READ ?
-		    EV_READ : EV_WRITE, load_conn_cb, c);
+		event_assign(c->ev, w->base, c->fd,
+		    e == SSL_ERROR_WANT_READ ? EV_READ : EV_WRITE, load_conn_cb,
+		    c);
 		event_add(c->ev, conf->connect_timeout_ms ? &tv : NULL);
 		return;
 	}
@@ -158,8 +159,8 @@ static void
 load_conn_peer(const struct load_conn *c, char *buf, size_t len)
 {
 	const struct load_conf *conf = c->w->conf;
-	const struct sockaddr_storage *ss = &conf->addrs[c->id %
-	    conf->ntargets];
+	const struct sockaddr_storage
+	    *ss = &conf->addrs[c->id % conf->ntargets];
 	char host[INET6_ADDRSTRLEN];
 	int port;
 
@@ -183,8 +184,8 @@ load_conn_start(struct load_conn *c)
 {
 	struct load_worker *w = c->w;
 	const struct load_conf *conf = w->conf;
-	const struct sockaddr_storage *to = &conf->addrs[c->id %
-	    conf->ntargets];
+	const struct sockaddr_storage
+	    *to = &conf->addrs[c->id % conf->ntargets];
 	int one = 1, fd;
 	struct timeval tv;
 
@@ -209,11 +210,11 @@ load_conn_start(struct load_conn *c)
 		setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
 		    sizeof(one));
 		if (bind(fd, (const struct sockaddr *)&conf->sources[s],
-		    conf->sourcelens[s]) == -1)
+		        conf->sourcelens[s]) == -1)
 			return -1;
 	}
 	if (connect(fd, (const struct sockaddr *)to,
-	    conf->addrlens[c->id % conf->ntargets]) == -1 &&
+	        conf->addrlens[c->id % conf->ntargets]) == -1 &&
 	    errno != EINPROGRESS)
 		return -1;
 	c->ev = event_new(w->base, fd, EV_WRITE, load_conn_cb, c);
@@ -399,8 +400,8 @@ load_conn_push(struct load_conn *c, uint64_t due)
 		uint32_t cap = c->rcap ? c->rcap * 2 : 4;
 		uint64_t *ring;
 
-		if (cap > RING_MAX || (ring = malloc(cap *
-		    sizeof(*ring))) == NULL) {
+		if (cap > RING_MAX ||
+		    (ring = malloc(cap * sizeof(*ring))) == NULL) {
 			load_worker_error(c->w, LOAD_ERR_OVERRUN,
 			    "connection %llu: %llu messages in flight, "
 			    "the server is not keeping up",
@@ -481,8 +482,8 @@ load_conn_connected(struct load_conn *c)
 		hist_record(w->conn_total, now - c->connect_at);
 		w->win_conns++;
 	}
-	event_assign(c->ev, w->base, c->fd, EV_READ | EV_PERSIST,
-	    load_conn_cb, c);
+	event_assign(c->ev, w->base, c->fd, EV_READ | EV_PERSIST, load_conn_cb,
+	    c);
 	event_add(c->ev, NULL);
 	w->proto->opened(c);
 	load_worker_start_connects(w, now);
@@ -505,8 +506,8 @@ again:
 			return;
 		/* A server may close once we are done with it. */
 		if (w->phase < LOAD_PHASE_STOP &&
-		    !(w->phase == LOAD_PHASE_DRAIN && c->send_seq ==
-		    c->recv_seq && proto->replies))
+		    !(w->phase == LOAD_PHASE_DRAIN &&
+		        c->send_seq == c->recv_seq && proto->replies))
 			load_worker_error(w, LOAD_ERR_CLOSED,
 			    "connection %llu: %s", (unsigned long long)c->id,
 			    r == 0 ? "closed by the server" : strerror(errno));

@@ -75,8 +75,7 @@ load_echo_read_want(struct load_conn *c, size_t max)
 
 	if (c->send_seq == c->recv_seq)
 		return max;
-	owed = (c->send_seq - c->recv_seq) * c->w->conf->size -
-	    c->u.echo.rpos;
+	owed = (c->send_seq - c->recv_seq) * c->w->conf->size - c->u.echo.rpos;
 	return owed < max ? (size_t)owed : max;
 }
 
@@ -119,8 +118,9 @@ load_echo_input(struct load_conn *c, char *p, size_t n, uint64_t now)
 				i++;
 			load_worker_error(w, LOAD_ERR_CORRUPT,
 			    "connection %llu: byte %zu of message %llu is "
-			    "0x%02x, sent 0x%02x", (unsigned long long)c->id,
-			    *rpos + i, (unsigned long long)c->recv_seq,
+			    "0x%02x, sent 0x%02x",
+			    (unsigned long long)c->id, *rpos + i,
+			    (unsigned long long)c->recv_seq,
 			    (unsigned char)p[i], (unsigned char)want[i]);
 			load_conn_close(c);
 			return;
@@ -142,7 +142,6 @@ load_echo_done(struct load_conn *c, uint64_t now)
 
 	c->u.echo.rpos = 0;
 	load_worker_record(w, due, now, (size_t)w->conf->size);
-	if (w->conf->rate == 0 && w->phase == LOAD_PHASE_RUN &&
-	    now < w->t_end)
+	if (w->conf->rate == 0 && w->phase == LOAD_PHASE_RUN && now < w->t_end)
 		load_echo_send(c, now);
 }

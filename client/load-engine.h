@@ -23,7 +23,7 @@
 #define LOAD_RBUF_SIZE (256 * 1024)
 
 enum load_conn_state {
-	LOAD_CONN_IDLE,        /* not started */
+	LOAD_CONN_IDLE, /* not started */
 	LOAD_CONN_CONNECTING,
 	LOAD_CONN_REGISTERING, /* irc: NICK/USER sent */
 	LOAD_CONN_JOINING,     /* irc: JOIN sent */
@@ -33,7 +33,7 @@ enum load_conn_state {
 
 /* Per-connection state of each protocol. */
 struct load_echo_conn {
-	size_t rpos;                 /* bytes of the oldest message back */
+	size_t rpos; /* bytes of the oldest message back */
 };
 
 struct load_irc_conn {
@@ -51,27 +51,27 @@ struct load_req_exp {
 };
 
 struct load_req_conn {
-	size_t pos;                  /* the next script step */
-	uint64_t seq;                /* sends so far on this slot */
-	uint64_t last_due;           /* when the last send was due */
-	struct load_req_exp *q;      /* replies awaited, oldest at qhead */
+	size_t pos;             /* the next script step */
+	uint64_t seq;           /* sends so far on this slot */
+	uint64_t last_due;      /* when the last send was due */
+	struct load_req_exp *q; /* replies awaited, oldest at qhead */
 	uint32_t qhead, qlen, qcap;
-	struct load_match m;         /* the oldest reply, as it arrives */
-	char *want;                  /* its expanded bytes (templates) */
+	struct load_match m; /* the oldest reply, as it arrives */
+	char *want;          /* its expanded bytes (templates) */
 	size_t wlen;
 	int want_ready;
 	struct event *sleep_ev;
 	int sleeping;
-	uint64_t rng;                /* {rand:N} */
+	uint64_t rng; /* {rand:N} */
 };
 
 struct load_conn {
 	struct load_worker *w;
-	uint64_t id;          /* global index 0..conns-1 */
+	uint64_t id; /* global index 0..conns-1 */
 	int fd;
 	enum load_conn_state state;
-	int want_write;       /* EV_WRITE is armed */
-	void *ssl;            /* --tls: the connection's SSL, else NULL */
+	int want_write; /* EV_WRITE is armed */
+	void *ssl;      /* --tls: the connection's SSL, else NULL */
 	struct event *ev;
 	/* Output not yet taken by the kernel. */
 	char *obuf;
@@ -83,9 +83,9 @@ struct load_conn {
 	uint64_t *ring;
 	uint32_t rhead, rcap;
 	int sender;
-	int member;           /* ready when sending began */
-	uint64_t ready_at;    /* when it became ready; 0 counts as always */
-	uint64_t connect_at;  /* when its connect began */
+	int member;          /* ready when sending began */
+	uint64_t ready_at;   /* when it became ready; 0 counts as always */
+	uint64_t connect_at; /* when its connect began */
 	union {
 		struct load_echo_conn echo;
 		struct load_irc_conn irc;
@@ -125,22 +125,22 @@ struct load_worker {
 	struct load_shared *sh;
 	const struct load_conf *conf;
 	const struct load_proto *proto;
-	void *pdata;           /* the protocol's per-worker buffer */
+	void *pdata; /* the protocol's per-worker buffer */
 	unsigned id;
 	struct event_base *base;
 	struct event *tick;
-	struct event *pacer;   /* open loop: fires when the next message is due */
+	struct event *pacer; /* open loop: fires when the next message is due */
 	struct load_conn *conns;
 	size_t nconns;
-	size_t next_connect;   /* conns[] index to start next */
-	int starting;          /* inside load_worker_start_connects */
+	size_t next_connect; /* conns[] index to start next */
+	int starting;        /* inside load_worker_start_connects */
 	size_t connecting;
 	uint64_t t_start;
-	int phase;             /* last phase acted on */
+	int phase; /* last phase acted on */
 	uint64_t t_run, t_measure, t_end;
 	uint64_t drain_deadline;
 	/* pacer (open loop) */
-	double pace_ns;        /* ns between messages of this worker */
+	double pace_ns; /* ns between messages of this worker */
 	uint64_t pace_k;
 	uint64_t pace_offset;
 	size_t pace_rr;
@@ -148,8 +148,8 @@ struct load_worker {
 	struct load_conn **senders;
 	char *rbuf;
 	/* figures */
-	struct hist *total;     /* latencies inside the window */
-	struct hist *iv;        /* latencies since the last publish */
+	struct hist *total;         /* latencies inside the window */
+	struct hist *iv;            /* latencies since the last publish */
 	uint64_t hs_first, hs_last; /* --tls: first connect, last handshake */
 	uint64_t iv_published;
 	uint64_t up, failed, ready, open, msgs, sent, bytes_out, bytes_in;
@@ -167,8 +167,8 @@ struct load_worker {
 };
 
 /* Counts an error of kind e and keeps the first error's words. */
-void load_worker_error(struct load_worker *w, enum load_err e,
-    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void load_worker_error(struct load_worker *w, enum load_err e, const char *fmt,
+    ...) __attribute__((format(printf, 3, 4)));
 
 /* Counts a reply that did not match and keeps the first one's words. */
 void load_worker_mismatch(struct load_worker *w, const char *fmt, ...)

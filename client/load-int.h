@@ -45,44 +45,44 @@ enum load_err {
 
 struct load_conf {
 	enum load_mode mode;
-	const char *target;            /* as given: HOST:PORT[,HOST:PORT...] */
+	const char *target; /* as given: HOST:PORT[,HOST:PORT...] */
 	struct sockaddr_storage addrs[LOAD_MAX_TARGETS]; /* resolved */
 	socklen_t addrlens[LOAD_MAX_TARGETS];
-	unsigned ntargets;             /* connection i goes to i % ntargets */
+	unsigned ntargets; /* connection i goes to i % ntargets */
 	uint64_t conns;
-	uint64_t size;                 /* echo: message bytes; irc: text */
+	uint64_t size; /* echo: message bytes; irc: text */
 	uint64_t duration_ms;
 	uint64_t warmup_ms;
-	double rate;                   /* msgs/s in total; 0: closed loop */
+	double rate; /* msgs/s in total; 0: closed loop */
 	unsigned threads;
-	double connect_rate;           /* connections/s; 0: all at once */
+	double connect_rate; /* connections/s; 0: all at once */
 	uint64_t connect_timeout_ms;
-	uint64_t drain_ms;             /* after the end, wait for replies */
+	uint64_t drain_ms; /* after the end, wait for replies */
 	struct sockaddr_storage sources[LOAD_MAX_SOURCES];
 	socklen_t sourcelens[LOAD_MAX_SOURCES];
 	unsigned nsources;
 	double percentiles[LOAD_MAX_PERCENTILES];
 	unsigned npercentiles;
-	uint64_t senders;              /* irc */
-	const char *channel;           /* irc */
-	const char *password;          /* irc: PASS, NULL for none */
-	char tag[LOAD_TAG_LEN + 1];    /* marks this run's messages */
-	struct load_script *script;    /* LOAD_SCRIPT: what to send, expect */
-	unsigned pipeline;             /* replies awaited per connection */
-	int churn;                     /* one exchange per connection */
-	const char *histogram;         /* .hgrm file, or NULL */
-	const char *report;            /* .html file, or NULL */
+	uint64_t senders;           /* irc */
+	const char *channel;        /* irc */
+	const char *password;       /* irc: PASS, NULL for none */
+	char tag[LOAD_TAG_LEN + 1]; /* marks this run's messages */
+	struct load_script *script; /* LOAD_SCRIPT: what to send, expect */
+	unsigned pipeline;          /* replies awaited per connection */
+	int churn;                  /* one exchange per connection */
+	const char *histogram;      /* .hgrm file, or NULL */
+	const char *report;         /* .html file, or NULL */
 	int progress;
 	int json;
-	void *tls_ctx;                 /* --tls: an SSL_CTX; NULL: plain */
-	const char *tls_name;          /* --tls: the name checked */
+	void *tls_ctx;        /* --tls: an SSL_CTX; NULL: plain */
+	const char *tls_name; /* --tls: the name checked */
 };
 
 /* One second of the run, as the progress line saw it. */
 struct load_sample {
-	double t;                      /* seconds since the start */
-	int measured;                  /* inside the measured window */
-	uint64_t msgs, conns, errors;  /* in this second */
+	double t;                          /* seconds since the start */
+	int measured;                      /* inside the measured window */
+	uint64_t msgs, conns, errors;      /* in this second */
 	uint64_t p50, p90, p99, p999, max; /* latency ns */
 };
 
@@ -102,7 +102,7 @@ struct load_shared {
 	_Atomic uint64_t t_measure; /* t_run + warmup: figures start */
 	_Atomic uint64_t t_end;     /* figures and sending end */
 	pthread_mutex_t iv_lock;
-	struct hist *iv;            /* latencies since the last progress line */
+	struct hist *iv; /* latencies since the last progress line */
 	/* main thread only: a sample a second, for the HTML report */
 	struct load_sample *samples;
 	size_t nsamples, capsamples;
@@ -111,13 +111,13 @@ struct load_shared {
 /* Counters a worker publishes each tick (relaxed stores; the main
    thread reads them for progress, and again after join for the end). */
 struct load_counts {
-	_Atomic uint64_t up;        /* connections established, ever */
-	_Atomic uint64_t failed;    /* connections that never came up */
-	_Atomic uint64_t ready;     /* irc: joined; echo: = up */
-	_Atomic uint64_t members;   /* irc: joined when sending started */
-	_Atomic uint64_t open;      /* connections open now */
-	_Atomic uint64_t msgs;      /* echo round trips / irc deliveries */
-	_Atomic uint64_t sent;      /* messages sent */
+	_Atomic uint64_t up;      /* connections established, ever */
+	_Atomic uint64_t failed;  /* connections that never came up */
+	_Atomic uint64_t ready;   /* irc: joined; echo: = up */
+	_Atomic uint64_t members; /* irc: joined when sending started */
+	_Atomic uint64_t open;    /* connections open now */
+	_Atomic uint64_t msgs;    /* echo round trips / irc deliveries */
+	_Atomic uint64_t sent;    /* messages sent */
 	_Atomic uint64_t bytes_out;
 	_Atomic uint64_t bytes_in;
 	_Atomic uint64_t errors;    /* failed connections included */
@@ -144,10 +144,10 @@ struct load_counts *load_worker_counts(struct load_worker *w);
 
 /* The figures of a finished worker, read after the thread joined. */
 struct load_result {
-	uint64_t win_msgs;       /* completed inside the measured window */
-	uint64_t win_bytes;      /* bytes received inside the window */
-	uint64_t win_conns;      /* connects begun inside the window */
-	uint64_t cycles;         /* connections closed by the script */
+	uint64_t win_msgs;  /* completed inside the measured window */
+	uint64_t win_bytes; /* bytes received inside the window */
+	uint64_t win_conns; /* connects begun inside the window */
+	uint64_t cycles;    /* connections closed by the script */
 	uint64_t err[LOAD_ERR_COUNT];
 	char first_error[LOAD_ERROR_LEN];    /* "" when none */
 	char first_mismatch[LOAD_ERROR_LEN]; /* "" when none */
@@ -186,20 +186,20 @@ struct load_totals {
 /* A run's figures, from this process's workers or merged from JSON
    files of several runs (load-merge.c): what every report prints. */
 struct load_summary {
-	char mode[16];                /* echo, irc, script */
+	char mode[16]; /* echo, irc, script */
 	char target[512];
 	uint64_t conns, up, failed;
 	unsigned threads, pipeline, runs;
 	uint64_t size;
-	double rate;                  /* 0: closed loop */
+	double rate; /* 0: closed loop */
 	int churn, interrupted;
-	double secs, warmup_s;        /* the measured window */
-	double mps, bps, cps;         /* replies, bytes, connections per s */
-	struct hist *lat;             /* latencies inside the window */
-	struct hist *conn_lat;        /* connect latencies (--tls: the
+	double secs, warmup_s; /* the measured window */
+	double mps, bps, cps;  /* replies, bytes, connections per s */
+	struct hist *lat;      /* latencies inside the window */
+	struct hist *conn_lat; /* connect latencies (--tls: the
 	                                 handshake's end) */
-	int tls;                      /* --tls: every connect a handshake */
-	double hps;                   /* --tls: handshakes/s */
+	int tls;               /* --tls: every connect a handshake */
+	double hps;            /* --tls: handshakes/s */
 	uint64_t err[LOAD_ERR_COUNT], errors;
 	uint64_t msgs, sent, bytes_out, bytes_in, cycles;
 	uint64_t members, expected, lost, throttled; /* irc */
@@ -214,8 +214,8 @@ struct load_output {
 	const double *percentiles;
 	unsigned npercentiles;
 	int json;
-	const char *histogram;        /* .hgrm path or NULL */
-	const char *report;           /* .html path or NULL */
+	const char *histogram; /* .hgrm path or NULL */
+	const char *report;    /* .html path or NULL */
 };
 
 /* Returns an empty summary with its histograms, or NULL. */
@@ -248,8 +248,7 @@ int load_report_final(const struct load_conf *conf, struct load_shared *sh,
 
 /* Prints s per o (text or JSON on stdout, files); returns the exit
    status as load_report_final does, 1 also when a file fails. */
-int load_report_emit(const struct load_summary *s,
-    const struct load_output *o);
+int load_report_emit(const struct load_summary *s, const struct load_output *o);
 
 /* Writes s as one self-contained HTML page with inline SVG plots;
    returns 0, or -1 (errno). */

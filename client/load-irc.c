@@ -83,9 +83,8 @@ load_irc_register(struct load_conn *c)
 		v /= 36;
 	} while (v > 0);
 	n += snprintf(line + n, sizeof(line) - (size_t)n,
-	    "NICK l%.3s%s%.*s\r\nUSER evl 0 * :evsock load\r\n",
-	    w->conf->tag, p, tries > 0 ? 1 : 0,
-	    &"abcdefghijklmnopqrstuvwxyz"[tries % 26]);
+	    "NICK l%.3s%s%.*s\r\nUSER evl 0 * :evsock load\r\n", w->conf->tag,
+	    p, tries > 0 ? 1 : 0, &"abcdefghijklmnopqrstuvwxyz"[tries % 26]);
 	load_conn_write(c, line, (size_t)n);
 }
 
@@ -168,7 +167,7 @@ load_irc_line(struct load_conn *c, char *line, size_t len, uint64_t now)
 	}
 	if (strcmp(cmd, "ERROR") == 0 ||
 	    (cmd[0] >= '4' && cmd[0] <= '5' && strlen(cmd) == 3 &&
-	    c->state != LOAD_CONN_READY && strcmp(cmd, "422") != 0)) {
+	        c->state != LOAD_CONN_READY && strcmp(cmd, "422") != 0)) {
 		load_irc_rest(&m, out, sizeof(out));
 		load_irc_refused(c, cmd, out);
 	}

@@ -28,91 +28,91 @@ static void
 load_opts_usage(FILE *fp)
 {
 	fputs(
-"usage: evsock load [options] HOST:PORT[,HOST:PORT...]\n"
-"       evsock load merge [--json] [--histogram F] [--report F] A.json...\n"
-"\n"
-"Opens many connections to a TCP server, checks every reply, and\n"
-"reports throughput and latency percentiles.  Several targets share\n"
-"the connections round robin.\n"
-"\n"
-"  -m, --mode echo|irc|script  echo (default): send, check every echoed\n"
-"                            byte; irc: register, join, PRIVMSG and time\n"
-"                            fan-out; script: what --send/--script say\n"
-"  -c, --connections N       connections (default 100)\n"
-"  -s, --size BYTES          echo: message size; irc: text length (64)\n"
-"  -d, --duration TIME       measured time, e.g. 10, 10s, 2m (default 10s)\n"
-"  -r, --rate MSGS_PER_S     open loop at this total rate; latency counts\n"
-"                            from when each message was due.  Default for\n"
-"                            echo and scripts: closed loop (send, await\n"
-"                            the reply, repeat).  irc needs a rate (1000)\n"
-"  -t, --threads N           event loops, one per thread (default 1)\n",
+	    "usage: evsock load [options] HOST:PORT[,HOST:PORT...]\n"
+	    "       evsock load merge [--json] [--histogram F] [--report F] A.json...\n"
+	    "\n"
+	    "Opens many connections to a TCP server, checks every reply, and\n"
+	    "reports throughput and latency percentiles.  Several targets share\n"
+	    "the connections round robin.\n"
+	    "\n"
+	    "  -m, --mode echo|irc|script  echo (default): send, check every echoed\n"
+	    "                            byte; irc: register, join, PRIVMSG and time\n"
+	    "                            fan-out; script: what --send/--script say\n"
+	    "  -c, --connections N       connections (default 100)\n"
+	    "  -s, --size BYTES          echo: message size; irc: text length (64)\n"
+	    "  -d, --duration TIME       measured time, e.g. 10, 10s, 2m (default 10s)\n"
+	    "  -r, --rate MSGS_PER_S     open loop at this total rate; latency counts\n"
+	    "                            from when each message was due.  Default for\n"
+	    "                            echo and scripts: closed loop (send, await\n"
+	    "                            the reply, repeat).  irc needs a rate (1000)\n"
+	    "  -t, --threads N           event loops, one per thread (default 1)\n",
 	    fp);
 	fputs(
-"\n"
-"Any TCP protocol (mode script):\n"
-"      --send STRING         send this; C escapes (\\r \\n \\t \\\\ \\xHH)\n"
-"                            and fields {conn} (connection number), {seq}\n"
-"                            (request number on it), {rand:N} (N random\n"
-"                            letters and digits); {{ is a brace\n"
-"      --expect STRING       the reply is exactly these bytes (escapes,\n"
-"                            {conn} and {seq} as in --send)\n"
-"      --expect-line         the reply is one line, any\n"
-"      --expect-re REGEX     one line matching this POSIX extended regex\n"
-"      --expect-bytes N      any N bytes\n"
-"      --expect-http         one HTTP/1.1 response (Content-Length or\n"
-"                            chunked), status 2xx; without --send,\n"
-"                            GET / HTTP/1.1\n"
-"      --expect-status N     --expect-http: this status instead\n"
-"      --script FILE         steps, one a line: send STRING, expect\n"
-"                            STRING, expect-line, expect-re REGEX,\n"
-"                            expect-bytes N, expect-http [STATUS], sleep\n"
-"                            TIME, close, repeat (the steps after it\n"
-"                            repeat; without it, all of them); # comments\n"
-"  -P, --pipeline N          replies awaited per connection before it\n"
-"                            sends more (closed loop; default 1)\n"
-"      --churn               connections as the load: each connects, does\n"
-"                            one exchange, closes, and a new one takes its\n"
-"                            place; reports connections/s and connect\n"
-"                            latency (closed loop)\n",
+	    "\n"
+	    "Any TCP protocol (mode script):\n"
+	    "      --send STRING         send this; C escapes (\\r \\n \\t \\\\ \\xHH)\n"
+	    "                            and fields {conn} (connection number), {seq}\n"
+	    "                            (request number on it), {rand:N} (N random\n"
+	    "                            letters and digits); {{ is a brace\n"
+	    "      --expect STRING       the reply is exactly these bytes (escapes,\n"
+	    "                            {conn} and {seq} as in --send)\n"
+	    "      --expect-line         the reply is one line, any\n"
+	    "      --expect-re REGEX     one line matching this POSIX extended regex\n"
+	    "      --expect-bytes N      any N bytes\n"
+	    "      --expect-http         one HTTP/1.1 response (Content-Length or\n"
+	    "                            chunked), status 2xx; without --send,\n"
+	    "                            GET / HTTP/1.1\n"
+	    "      --expect-status N     --expect-http: this status instead\n"
+	    "      --script FILE         steps, one a line: send STRING, expect\n"
+	    "                            STRING, expect-line, expect-re REGEX,\n"
+	    "                            expect-bytes N, expect-http [STATUS], sleep\n"
+	    "                            TIME, close, repeat (the steps after it\n"
+	    "                            repeat; without it, all of them); # comments\n"
+	    "  -P, --pipeline N          replies awaited per connection before it\n"
+	    "                            sends more (closed loop; default 1)\n"
+	    "      --churn               connections as the load: each connects, does\n"
+	    "                            one exchange, closes, and a new one takes its\n"
+	    "                            place; reports connections/s and connect\n"
+	    "                            latency (closed loop)\n",
 	    fp);
 	fputs(
-"\n"
-"Connections and timing:\n"
-"      --warmup TIME         run this long before measuring (default 1s)\n"
-"      --connect-rate N      open at most N connections per second\n"
-"      --connect-timeout T   give up on a connection after T (default 10s);\n"
-"                            sending starts when every connection is up\n"
-"                            (irc: joined) or failed, or after twice this\n"
-"      --tls                 speak TLS: every connection does a full\n"
-"                            handshake (the certificate checked against\n"
-"                            the system's CA store and HOST); reports\n"
-"                            handshakes per second and their latency\n"
-"      --ca-file FILE        --tls, trusting the CA certificates in FILE\n"
-"      --insecure            --tls without any verification\n"
-"      --source-ip A,B,...   spread connections over these local addresses\n"
-"      --drain TIME          after the end, wait this long for replies\n"
-"                            still in flight (default 5s)\n"
-"      --senders K           irc: clients that send (default 1)\n"
-"      --channel NAME        irc: channel to join (default #bench)\n"
-"      --password PASS       irc: server password\n",
+	    "\n"
+	    "Connections and timing:\n"
+	    "      --warmup TIME         run this long before measuring (default 1s)\n"
+	    "      --connect-rate N      open at most N connections per second\n"
+	    "      --connect-timeout T   give up on a connection after T (default 10s);\n"
+	    "                            sending starts when every connection is up\n"
+	    "                            (irc: joined) or failed, or after twice this\n"
+	    "      --tls                 speak TLS: every connection does a full\n"
+	    "                            handshake (the certificate checked against\n"
+	    "                            the system's CA store and HOST); reports\n"
+	    "                            handshakes per second and their latency\n"
+	    "      --ca-file FILE        --tls, trusting the CA certificates in FILE\n"
+	    "      --insecure            --tls without any verification\n"
+	    "      --source-ip A,B,...   spread connections over these local addresses\n"
+	    "      --drain TIME          after the end, wait this long for replies\n"
+	    "                            still in flight (default 5s)\n"
+	    "      --senders K           irc: clients that send (default 1)\n"
+	    "      --channel NAME        irc: channel to join (default #bench)\n"
+	    "      --password PASS       irc: server password\n",
 	    fp);
 	fputs(
-"\n"
-"Reports:\n"
-"      --percentiles LIST    e.g. 50,90,99,99.9 (the default)\n"
-"      --progress            a line per second on stderr even when it is\n"
-"                            not a terminal; --no-progress: never\n"
-"      --json                the summary as one JSON object on stdout,\n"
-"                            histogram buckets and per-second samples\n"
-"                            included (what `merge` reads)\n"
-"      --histogram FILE      the latency distribution in HdrHistogram's\n"
-"                            .hgrm text form, in microseconds\n"
-"      --report FILE.html    one self-contained page: throughput and\n"
-"                            latency over time, the distribution\n"
-"  -h, --help                this text\n"
-"\n"
-"Exit status: 0 clean run; 1 errors (a reply that did not match, a\n"
-"failed connection, lost messages); 2 usage error.\n",
+	    "\n"
+	    "Reports:\n"
+	    "      --percentiles LIST    e.g. 50,90,99,99.9 (the default)\n"
+	    "      --progress            a line per second on stderr even when it is\n"
+	    "                            not a terminal; --no-progress: never\n"
+	    "      --json                the summary as one JSON object on stdout,\n"
+	    "                            histogram buckets and per-second samples\n"
+	    "                            included (what `merge` reads)\n"
+	    "      --histogram FILE      the latency distribution in HdrHistogram's\n"
+	    "                            .hgrm text form, in microseconds\n"
+	    "      --report FILE.html    one self-contained page: throughput and\n"
+	    "                            latency over time, the distribution\n"
+	    "  -h, --help                this text\n"
+	    "\n"
+	    "Exit status: 0 clean run; 1 errors (a reply that did not match, a\n"
+	    "failed connection, lost messages); 2 usage error.\n",
 	    fp);
 }
 
@@ -127,7 +127,7 @@ load_opts_percentiles(const char *s, struct load_conf *conf)
 	strcpy(buf, s);
 	conf->npercentiles = 0;
 	for (tok = strtok_r(buf, ",", &save); tok != NULL;
-	    tok = strtok_r(NULL, ",", &save)) {
+	     tok = strtok_r(NULL, ",", &save)) {
 		double p;
 
 		if (conf->npercentiles == LOAD_MAX_PERCENTILES ||
@@ -148,7 +148,7 @@ load_opts_sources(const char *s, struct load_conf *conf)
 	strcpy(buf, s);
 	conf->nsources = 0;
 	for (tok = strtok_r(buf, ",", &save); tok != NULL;
-	    tok = strtok_r(NULL, ",", &save)) {
+	     tok = strtok_r(NULL, ",", &save)) {
 		struct sockaddr_storage *ss;
 
 		if (conf->nsources == LOAD_MAX_SOURCES)
@@ -156,15 +156,15 @@ load_opts_sources(const char *s, struct load_conf *conf)
 		ss = &conf->sources[conf->nsources];
 		memset(ss, 0, sizeof(*ss));
 		if (inet_pton(AF_INET, tok,
-		    &((struct sockaddr_in *)ss)->sin_addr) == 1) {
+		        &((struct sockaddr_in *)ss)->sin_addr) == 1) {
 			ss->ss_family = AF_INET;
-			conf->sourcelens[conf->nsources] =
-			    sizeof(struct sockaddr_in);
+			conf->sourcelens[conf->nsources] = sizeof(
+			    struct sockaddr_in);
 		} else if (inet_pton(AF_INET6, tok,
-		    &((struct sockaddr_in6 *)ss)->sin6_addr) == 1) {
+		               &((struct sockaddr_in6 *)ss)->sin6_addr) == 1) {
 			ss->ss_family = AF_INET6;
-			conf->sourcelens[conf->nsources] =
-			    sizeof(struct sockaddr_in6);
+			conf->sourcelens[conf->nsources] = sizeof(
+			    struct sockaddr_in6);
 		} else
 			return -1;
 		conf->nsources++;
@@ -191,22 +191,24 @@ load_opts_script(struct load_conf *conf, const char *send, int expect_kind,
 	}
 	if (script_file != NULL) {
 		if (send != NULL || expect_kind != -1) {
-			fprintf(stderr, "evsock load: --script: the script "
+			fprintf(stderr,
+			    "evsock load: --script: the script "
 			    "says what to send and expect; drop --send and "
 			    "--expect*\n");
 			return -1;
 		}
-		if (load_script_parse_file(s, script_file, err,
-		    sizeof(err)) == -1) {
+		if (load_script_parse_file(s, script_file, err, sizeof(err)) ==
+		    -1) {
 			fprintf(stderr, "evsock load: --script: %s\n", err);
 			return -1;
 		}
 	} else {
 		if (send == NULL && expect_kind == LOAD_EXPECT_HTTP) {
 			/* The host part of the first target, as Host:. */
-			snprintf(req, sizeof(req), "GET / HTTP/1.1\\r\\nHost: "
-			    "%.*s\\r\\n\\r\\n", (int)strcspn(conf->target, ","),
-			    conf->target);
+			snprintf(req, sizeof(req),
+			    "GET / HTTP/1.1\\r\\nHost: "
+			    "%.*s\\r\\n\\r\\n",
+			    (int)strcspn(conf->target, ","), conf->target);
 			send = req;
 		}
 		if (send == NULL && conf->churn && expect_kind == -1) {
@@ -217,12 +219,14 @@ load_opts_script(struct load_conf *conf, const char *send, int expect_kind,
 			expect_arg = send;
 		}
 		if (send == NULL) {
-			fprintf(stderr, "evsock load: --expect*: what to send? "
+			fprintf(stderr,
+			    "evsock load: --expect*: what to send? "
 			    "give --send STRING\n");
 			return -1;
 		}
 		if (expect_kind == -1) {
-			fprintf(stderr, "evsock load: --send: what reply? give "
+			fprintf(stderr,
+			    "evsock load: --send: what reply? give "
 			    "--expect STRING, --expect-line, --expect-re, "
 			    "--expect-bytes or --expect-http\n");
 			return -1;
@@ -235,8 +239,9 @@ load_opts_script(struct load_conf *conf, const char *send, int expect_kind,
 			snprintf(status, sizeof(status), "%d", expect_status);
 			expect_arg = status;
 		}
-		if (load_script_add_expect(s, (enum load_expect_kind)
-		    expect_kind, expect_arg, err, sizeof(err)) == -1) {
+		if (load_script_add_expect(s,
+		        (enum load_expect_kind)expect_kind, expect_arg, err,
+		        sizeof(err)) == -1) {
 			fprintf(stderr, "evsock load: --expect: %s\n", err);
 			return -1;
 		}
@@ -247,35 +252,40 @@ load_opts_script(struct load_conf *conf, const char *send, int expect_kind,
 		return -1;
 	}
 	if (s->loop == s->nsteps) {
-		fprintf(stderr, "evsock load: --script: repeat at the end "
+		fprintf(stderr,
+		    "evsock load: --script: repeat at the end "
 		    "repeats nothing\n");
 		return -1;
 	}
 	if (conf->rate > 0) {
 		if (conf->churn) {
-			fprintf(stderr, "evsock load: --churn runs closed "
+			fprintf(stderr,
+			    "evsock load: --churn runs closed "
 			    "loop; -c sets how many at once, not --rate\n");
 			return -1;
 		}
 		if (load_script_count(s, LOAD_STEP_SLEEP, 0) > 0 ||
 		    load_script_count(s, LOAD_STEP_CLOSE, 0) > 0) {
-			fprintf(stderr, "evsock load: --rate: a script with "
+			fprintf(stderr,
+			    "evsock load: --rate: a script with "
 			    "sleep or close runs closed loop only\n");
 			return -1;
 		}
 		if (load_script_count(s, LOAD_STEP_SEND, s->loop) == 0) {
-			fprintf(stderr, "evsock load: --rate: the repeated "
+			fprintf(stderr,
+			    "evsock load: --rate: the repeated "
 			    "steps send nothing\n");
 			return -1;
 		}
 	}
 	for (size_t i = 0; i < s->nsteps; i++) {
 		st = &s->steps[i];
-		if (st->kind == LOAD_STEP_SEND || st->kind == LOAD_STEP_EXPECT ||
-		    st->kind == LOAD_STEP_CLOSE)
+		if (st->kind == LOAD_STEP_SEND ||
+		    st->kind == LOAD_STEP_EXPECT || st->kind == LOAD_STEP_CLOSE)
 			break;
 		if (i + 1 == s->nsteps) {
-			fprintf(stderr, "evsock load: --script: no step sends, "
+			fprintf(stderr,
+			    "evsock load: --script: no step sends, "
 			    "expects or closes\n");
 			return -1;
 		}
@@ -288,16 +298,35 @@ int
 load_opts_parse(int argc, char **argv, struct load_conf *conf)
 {
 	enum {
-		OPT_WARMUP = 256, OPT_CONNECT_RATE, OPT_CONNECT_TIMEOUT,
-		OPT_SOURCE_IP, OPT_DRAIN, OPT_PERCENTILES, OPT_SENDERS,
-		OPT_CHANNEL, OPT_PASSWORD, OPT_PROGRESS, OPT_NO_PROGRESS,
-		OPT_JSON, OPT_SEND, OPT_EXPECT, OPT_EXPECT_LINE, OPT_EXPECT_RE,
-		OPT_EXPECT_BYTES, OPT_EXPECT_HTTP, OPT_EXPECT_STATUS,
-		OPT_SCRIPT, OPT_CHURN, OPT_HISTOGRAM, OPT_REPORT, OPT_TLS,
-		OPT_CA_FILE, OPT_INSECURE
+		OPT_WARMUP = 256,
+		OPT_CONNECT_RATE,
+		OPT_CONNECT_TIMEOUT,
+		OPT_SOURCE_IP,
+		OPT_DRAIN,
+		OPT_PERCENTILES,
+		OPT_SENDERS,
+		OPT_CHANNEL,
+		OPT_PASSWORD,
+		OPT_PROGRESS,
+		OPT_NO_PROGRESS,
+		OPT_JSON,
+		OPT_SEND,
+		OPT_EXPECT,
+		OPT_EXPECT_LINE,
+		OPT_EXPECT_RE,
+		OPT_EXPECT_BYTES,
+		OPT_EXPECT_HTTP,
+		OPT_EXPECT_STATUS,
+		OPT_SCRIPT,
+		OPT_CHURN,
+		OPT_HISTOGRAM,
+		OPT_REPORT,
+		OPT_TLS,
+		OPT_CA_FILE,
+		OPT_INSECURE
 	};
-	static const struct option longopts[] = {
-		{ "mode", required_argument, NULL, 'm' },
+	static const struct option longopts[] = { { "mode", required_argument,
+		                                      NULL, 'm' },
 		{ "connections", required_argument, NULL, 'c' },
 		{ "size", required_argument, NULL, 's' },
 		{ "duration", required_argument, NULL, 'd' },
@@ -331,9 +360,7 @@ load_opts_parse(int argc, char **argv, struct load_conf *conf)
 		{ "churn", no_argument, NULL, OPT_CHURN },
 		{ "histogram", required_argument, NULL, OPT_HISTOGRAM },
 		{ "report", required_argument, NULL, OPT_REPORT },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
 	const char *err = NULL;
 	const char *send = NULL, *expect_arg = NULL, *script_file = NULL;
 	uint64_t v;
@@ -367,7 +394,7 @@ load_opts_parse(int argc, char **argv, struct load_conf *conf)
 
 		longindex = -1;
 		if ((ch = getopt_long(argc, argv, ":m:c:s:d:r:t:P:h", longopts,
-		    &longindex)) == -1)
+		         &longindex)) == -1)
 			break;
 		switch (ch) {
 		case 'm':
@@ -426,8 +453,8 @@ load_opts_parse(int argc, char **argv, struct load_conf *conf)
 			break;
 		case 's':
 			size_given = 1;
-			opt_parse_size(optarg, 1, 64 * 1024 * 1024,
-			    &conf->size, &err);
+			opt_parse_size(optarg, 1, 64 * 1024 * 1024, &conf->size,
+			    &err);
 			break;
 		case 'd':
 			opt_parse_duration(optarg, 1000ULL * 86400 * 365,
@@ -468,7 +495,7 @@ load_opts_parse(int argc, char **argv, struct load_conf *conf)
 		case OPT_PERCENTILES:
 			if (load_opts_percentiles(optarg, conf) == -1)
 				err = "expected numbers from 0 to 100, "
-				    "comma-separated";
+				      "comma-separated";
 			break;
 		case OPT_SENDERS:
 			opt_parse_uint(optarg, 1, 10000000, &conf->senders,
@@ -520,7 +547,7 @@ load_opts_parse(int argc, char **argv, struct load_conf *conf)
 		if (expect != -1) {
 			if (expect_kind != -1)
 				err = "one expectation per --send; use "
-				    "--script for more steps";
+				      "--script for more steps";
 			expect_kind = expect;
 			expect_arg = optarg;
 		}
@@ -538,9 +565,9 @@ load_opts_parse(int argc, char **argv, struct load_conf *conf)
 		}
 	}
 	if (optind != argc - 1) {
-		fprintf(stderr, "evsock load: %s\n", optind == argc ?
-		    "which server? give HOST:PORT" :
-		    "one HOST:PORT, please");
+		fprintf(stderr, "evsock load: %s\n",
+		    optind == argc ? "which server? give HOST:PORT" :
+		                     "one HOST:PORT, please");
 		load_opts_usage(stderr);
 		return 2;
 	}
@@ -548,7 +575,8 @@ load_opts_parse(int argc, char **argv, struct load_conf *conf)
 	if (send != NULL || expect_kind != -1 || script_file != NULL ||
 	    (conf->churn && !mode_given)) {
 		if (mode_given && conf->mode != LOAD_SCRIPT) {
-			fprintf(stderr, "evsock load: --mode: --send, --expect* "
+			fprintf(stderr,
+			    "evsock load: --mode: --send, --expect* "
 			    "and --script are mode script\n");
 			return 2;
 		}
@@ -558,11 +586,13 @@ load_opts_parse(int argc, char **argv, struct load_conf *conf)
 		fprintf(stderr, "evsock load: --churn: not with --mode irc\n");
 		return 2;
 	}
-	if (conf->mode == LOAD_SCRIPT && load_opts_script(conf, send,
-	    expect_kind, expect_arg, script_file, expect_status) == -1)
+	if (conf->mode == LOAD_SCRIPT &&
+	    load_opts_script(conf, send, expect_kind, expect_arg, script_file,
+	        expect_status) == -1)
 		return 2;
 	if (conf->pipeline > 1 && conf->mode != LOAD_SCRIPT) {
-		fprintf(stderr, "evsock load: --pipeline: for --send or "
+		fprintf(stderr,
+		    "evsock load: --pipeline: for --send or "
 		    "--script\n");
 		return 2;
 	}
@@ -570,12 +600,14 @@ load_opts_parse(int argc, char **argv, struct load_conf *conf)
 		if (!rate_given)
 			conf->rate = 1000;
 		if (conf->senders > conf->conns) {
-			fprintf(stderr, "evsock load: --senders is more than "
+			fprintf(stderr,
+			    "evsock load: --senders is more than "
 			    "--connections\n");
 			return 2;
 		}
 		if (conf->size > 400) {
-			fprintf(stderr, "evsock load: irc text is at most "
+			fprintf(stderr,
+			    "evsock load: irc text is at most "
 			    "400 bytes\n");
 			return 2;
 		}
@@ -587,7 +619,8 @@ load_opts_parse(int argc, char **argv, struct load_conf *conf)
 		for (unsigned i = 1; i < conf->nsources; i++)
 			if (conf->sources[i].ss_family !=
 			    conf->sources[0].ss_family) {
-				fprintf(stderr, "evsock load: --source-ip "
+				fprintf(stderr,
+				    "evsock load: --source-ip "
 				    "mixes IPv4 and IPv6\n");
 				return 2;
 			}
@@ -598,7 +631,8 @@ load_opts_parse(int argc, char **argv, struct load_conf *conf)
 		return 2;
 	for (unsigned i = 0; conf->nsources > 0 && i < conf->ntargets; i++)
 		if (conf->addrs[i].ss_family != conf->sources[0].ss_family) {
-			fprintf(stderr, "evsock load: --source-ip and %s are "
+			fprintf(stderr,
+			    "evsock load: --source-ip and %s are "
 			    "not of the same address family\n",
 			    conf->target);
 			return 2;

@@ -28,10 +28,9 @@ static const double std_percentiles[] = { 50, 90, 99, 99.9 };
 const char *
 load_report_err_name(enum load_err e)
 {
-	static const char *const names[LOAD_ERR_COUNT] = {
-		"corrupt", "unexpected", "closed", "timeout", "overrun",
-		"protocol", "mismatch", "connect"
-	};
+	static const char *const names[LOAD_ERR_COUNT] = { "corrupt",
+		"unexpected", "closed", "timeout", "overrun", "protocol",
+		"mismatch", "connect" };
 
 	return (unsigned)e < LOAD_ERR_COUNT ? names[e] : "?";
 }
@@ -71,9 +70,11 @@ load_report_tick(const struct load_conf *conf, struct load_shared *sh,
 {
 	struct load_sample x;
 	int phase = atomic_load(&sh->phase);
-	const char *what = phase == LOAD_PHASE_SETUP ? "connecting" :
-	    phase == LOAD_PHASE_RUN ? (now < atomic_load(&sh->t_measure) ?
-	    "warmup" : "running") : "draining";
+	const char *what = phase == LOAD_PHASE_SETUP ?
+	    "connecting" :
+	    phase == LOAD_PHASE_RUN ?
+	    (now < atomic_load(&sh->t_measure) ? "warmup" : "running") :
+	    "draining";
 
 	memset(&x, 0, sizeof(x));
 	x.t = (double)(now - t0) / 1e9;
@@ -133,7 +134,7 @@ load_report_pkey(double p, char *buf, size_t len)
 
 	snprintf(num, sizeof(num), "%g", p);
 	for (const char *s = num; *s != '\0' && (size_t)(o - buf) + 2 < len;
-	    s++)
+	     s++)
 		if (*s != '.')
 			*o++ = *s;
 	*o = '\0';
@@ -180,8 +181,8 @@ load_report_json_lat(const char *name, const struct hist *h,
 		if (dup)
 			continue;
 		load_report_pkey(o->percentiles[i], key, sizeof(key));
-		printf("\"%s\":%.1f,", key, (double)hist_percentile(h,
-		    o->percentiles[i]) / 1e3);
+		printf("\"%s\":%.1f,", key,
+		    (double)hist_percentile(h, o->percentiles[i]) / 1e3);
 	}
 	printf("\"max\":%.1f,\"min\":%.1f,\"mean\":%.1f,\"count\":%llu}",
 	    (double)hist_max(h) / 1e3, (double)hist_min(h) / 1e3,
@@ -197,9 +198,9 @@ load_report_json_hist(const char *name, const struct hist *h)
 	int first = 1;
 
 	printf("\"%s\":{\"sub_bits\":%d,\"min\":%llu,\"max\":%llu,"
-	    "\"sum\":%.17g,\"buckets\":[", name, HIST_SUB_BITS,
-	    (unsigned long long)hist_min(h), (unsigned long long)hist_max(h),
-	    hist_sum(h));
+	       "\"sum\":%.17g,\"buckets\":[",
+	    name, HIST_SUB_BITS, (unsigned long long)hist_min(h),
+	    (unsigned long long)hist_max(h), hist_sum(h));
 	for (size_t i = 0; i < n && hist_count(h) > 0; i++) {
 		uint64_t k = hist_bucket_count(h, i);
 
@@ -219,9 +220,9 @@ load_report_json(const struct load_summary *s, const struct load_output *o)
 	printf("{\"mode\":\"%s\",\"target\":", s->mode);
 	load_report_json_str(s->target);
 	printf(",\"connections\":{\"ok\":%llu,\"failed\":%llu,"
-	    "\"per_s\":%.1f,\"asked\":%llu},\"threads\":%u,\"size\":%llu,"
-	    "\"pipeline\":%u,\"churn\":%s,", (unsigned long long)s->up,
-	    (unsigned long long)s->failed, s->cps,
+	       "\"per_s\":%.1f,\"asked\":%llu},\"threads\":%u,\"size\":%llu,"
+	       "\"pipeline\":%u,\"churn\":%s,",
+	    (unsigned long long)s->up, (unsigned long long)s->failed, s->cps,
 	    (unsigned long long)s->conns, s->threads,
 	    (unsigned long long)s->size, s->pipeline,
 	    s->churn ? "true" : "false");
@@ -230,9 +231,9 @@ load_report_json(const struct load_summary *s, const struct load_output *o)
 	else
 		printf("\"rate\":null,");
 	printf("\"duration_s\":%.6f,\"warmup_s\":%.3f,"
-	    "\"throughput_msgs_per_s\":%.1f,"
-	    "\"throughput_bytes_per_s\":%.1f,", s->secs, s->warmup_s, s->mps,
-	    s->bps);
+	       "\"throughput_msgs_per_s\":%.1f,"
+	       "\"throughput_bytes_per_s\":%.1f,",
+	    s->secs, s->warmup_s, s->mps, s->bps);
 	load_report_json_lat("latency_us", s->lat, o);
 	printf(",\"errors\":%llu,\"error_kinds\":{",
 	    (unsigned long long)s->errors);
@@ -241,23 +242,23 @@ load_report_json(const struct load_summary *s, const struct load_output *o)
 		    load_report_err_name((enum load_err)e),
 		    (unsigned long long)s->err[e]);
 	printf("},\"totals\":{\"msgs\":%llu,\"sent\":%llu,"
-	    "\"bytes_sent\":%llu,\"bytes_received\":%llu,\"closed\":%llu}",
+	       "\"bytes_sent\":%llu,\"bytes_received\":%llu,\"closed\":%llu}",
 	    (unsigned long long)s->msgs, (unsigned long long)s->sent,
 	    (unsigned long long)s->bytes_out, (unsigned long long)s->bytes_in,
 	    (unsigned long long)s->cycles);
 	if (strcmp(s->mode, "irc") == 0)
 		printf(",\"members\":%llu,\"sent\":%llu,\"expected\":%llu,"
-		    "\"delivered\":%llu,\"lost\":%llu,\"throttled\":%llu",
+		       "\"delivered\":%llu,\"lost\":%llu,\"throttled\":%llu",
 		    (unsigned long long)s->members, (unsigned long long)s->sent,
 		    (unsigned long long)s->expected,
 		    (unsigned long long)s->msgs, (unsigned long long)s->lost,
 		    (unsigned long long)s->throttled);
-	printf(",\"interrupted\":%s,\"runs\":%u,", s->interrupted ? "true" :
-	    "false", s->runs);
+	printf(",\"interrupted\":%s,\"runs\":%u,",
+	    s->interrupted ? "true" : "false", s->runs);
 	load_report_json_lat("connect_latency_us", s->conn_lat, o);
 	if (s->tls) {
 		printf(",\"tls\":{\"handshakes\":%llu,"
-		    "\"handshakes_per_s\":%.1f,",
+		       "\"handshakes_per_s\":%.1f,",
 		    (unsigned long long)hist_count(s->conn_lat), s->hps);
 		load_report_json_lat("handshake_latency_us", s->conn_lat, o);
 		printf("}");
@@ -293,14 +294,15 @@ load_report_flood(const struct load_summary *s, FILE *fp)
 	if (strcmp(s->mode, "irc") != 0 || s->members < 2 || s->sent == 0)
 		return;
 	through = s->msgs / (s->members - 1);
-	if (s->throttled == 0 && (s->lost == 0 ||
-	    (double)through > 0.9 * (double)s->sent))
+	if (s->throttled == 0 &&
+	    (s->lost == 0 || (double)through > 0.9 * (double)s->sent))
 		return;
-	fprintf(fp, "note        the server passed on %llu of %llu messages "
+	fprintf(fp,
+	    "note        the server passed on %llu of %llu messages "
 	    "in time: its flood limit (a per-client command rate) slowed "
 	    "the senders; evsockd --flood-rate 0 lifts it, or spread the "
-	    "rate over more --senders\n", (unsigned long long)through,
-	    (unsigned long long)s->sent);
+	    "rate over more --senders\n",
+	    (unsigned long long)through, (unsigned long long)s->sent);
 }
 
 static void
@@ -314,9 +316,9 @@ load_report_text(const struct load_summary *s, const struct load_output *o)
 		printf(", %llu B", (unsigned long long)s->size);
 	if (s->pipeline > 1)
 		printf(", pipelining %u", s->pipeline);
-	printf(", %s%s, %u thread%s", s->rate > 0 ? "open loop" :
-	    "closed loop", s->churn ? ", one exchange per connection" : "",
-	    s->threads, s->threads == 1 ? "" : "s");
+	printf(", %s%s, %u thread%s", s->rate > 0 ? "open loop" : "closed loop",
+	    s->churn ? ", one exchange per connection" : "", s->threads,
+	    s->threads == 1 ? "" : "s");
 	if (s->runs > 1)
 		printf(", %u runs merged", s->runs);
 	printf("\nmeasured    %.2f s after %.2f s warmup%s\n", s->secs,
@@ -326,25 +328,28 @@ load_report_text(const struct load_summary *s, const struct load_output *o)
 	printf("latency us ");
 	for (unsigned i = 0; i < o->npercentiles; i++) {
 		load_report_pkey(o->percentiles[i], key, sizeof(key));
-		printf(" %s %.1f", key, (double)hist_percentile(s->lat,
-		    o->percentiles[i]) / 1e3);
+		printf(" %s %.1f", key,
+		    (double)hist_percentile(s->lat, o->percentiles[i]) / 1e3);
 	}
 	printf("  max %.1f  (mean %.1f, %llu samples)\n",
 	    (double)hist_max(s->lat) / 1e3, hist_mean(s->lat) / 1e3,
 	    (unsigned long long)hist_count(s->lat));
 	if (s->churn)
 		printf("connections %.0f/s (%llu closed after their "
-		    "exchange)\n", s->cps, (unsigned long long)s->cycles);
+		       "exchange)\n",
+		    s->cps, (unsigned long long)s->cycles);
 	if (s->tls)
 		printf("handshakes  %llu, %.0f/s (from connect to the "
-		    "handshake's end below)\n",
+		       "handshake's end below)\n",
 		    (unsigned long long)hist_count(s->conn_lat), s->hps);
 	if (hist_count(s->conn_lat) > 0) {
 		printf(s->tls ? "handshake us" : "connect us ");
 		for (unsigned i = 0; i < o->npercentiles; i++) {
 			load_report_pkey(o->percentiles[i], key, sizeof(key));
-			printf(" %s %.1f", key, (double)hist_percentile(
-			    s->conn_lat, o->percentiles[i]) / 1e3);
+			printf(" %s %.1f", key,
+			    (double)hist_percentile(s->conn_lat,
+			        o->percentiles[i]) /
+			        1e3);
 		}
 		printf("  max %.1f  (%llu connects)\n",
 		    (double)hist_max(s->conn_lat) / 1e3,
@@ -352,7 +357,7 @@ load_report_text(const struct load_summary *s, const struct load_output *o)
 	}
 	if (strcmp(s->mode, "irc") == 0)
 		printf("messages    sent %llu, expected %llu, delivered %llu, "
-		    "lost %llu (%llu in the channel)\n",
+		       "lost %llu (%llu in the channel)\n",
 		    (unsigned long long)s->sent,
 		    (unsigned long long)s->expected,
 		    (unsigned long long)s->msgs, (unsigned long long)s->lost,
@@ -491,9 +496,10 @@ load_report_final(const struct load_conf *conf, struct load_shared *sh,
 	   in the window; else every handshake of the setup, first connect
 	   to last handshake. */
 	s->tls = conf->tls_ctx != NULL;
-	s->hps = s->churn ? s->cps : hs_last > hs_first ?
-	    (double)hist_count(s->conn_lat) / ((double)(hs_last - hs_first) /
-	    1e9) : 0;
+	s->hps = s->churn      ? s->cps :
+	    hs_last > hs_first ? (double)hist_count(s->conn_lat) /
+	        ((double)(hs_last - hs_first) / 1e9) :
+	                         0;
 	s->samples = sh->samples;
 	s->nsamples = sh->nsamples;
 	sh->samples = NULL;

@@ -49,7 +49,8 @@ load_worker_new(struct load_shared *sh, unsigned id)
 	w->sh = sh;
 	w->conf = conf;
 	w->proto = conf->mode == LOAD_IRC ? &load_irc_proto :
-	    conf->mode == LOAD_SCRIPT ? &load_req_proto : &load_echo_proto;
+	    conf->mode == LOAD_SCRIPT     ? &load_req_proto :
+	                                    &load_echo_proto;
 	w->id = id;
 	w->phase = LOAD_PHASE_SETUP;
 	/* Connection i belongs to worker i % threads. */
@@ -138,8 +139,7 @@ load_worker_result(const struct load_worker *w, struct load_result *r,
 	r->cycles = w->cycles;
 	memcpy(r->err, w->err, sizeof(r->err));
 	memcpy(r->first_error, w->first_error, sizeof(r->first_error));
-	memcpy(r->first_mismatch, w->first_mismatch,
-	    sizeof(r->first_mismatch));
+	memcpy(r->first_mismatch, w->first_mismatch, sizeof(r->first_mismatch));
 	hist_merge(total, w->total);
 	hist_merge(conn_total, w->conn_total);
 	r->hs_first = w->hs_first;
@@ -160,8 +160,7 @@ load_worker_run(void *arg)
 	for (size_t i = 0; i < w->nconns; i++) {
 		struct load_conn *c = &w->conns[i];
 
-		if (c->state == LOAD_CONN_CLOSED ||
-		    c->state == LOAD_CONN_IDLE)
+		if (c->state == LOAD_CONN_CLOSED || c->state == LOAD_CONN_IDLE)
 			continue;
 		if (w->proto->bye != NULL && c->olen == 0)
 			w->proto->bye(c);
@@ -250,8 +249,9 @@ load_worker_end_drain(struct load_worker *w)
 		if (left > 0)
 			load_worker_error(w, LOAD_ERR_TIMEOUT,
 			    "connection %llu: %llu repl%s still missing at "
-			    "the end", (unsigned long long)c->id,
-			    (unsigned long long)left, left == 1 ? "y" : "ies");
+			    "the end",
+			    (unsigned long long)c->id, (unsigned long long)left,
+			    left == 1 ? "y" : "ies");
 		load_conn_close(c);
 	}
 }
@@ -317,7 +317,7 @@ load_worker_enter_run(struct load_worker *w)
 		}
 	if (conf->rate > 0 && w->nsenders > 0) {
 		uint64_t total = w->proto->all_send ? conf->conns :
-		    conf->senders;
+		                                      conf->senders;
 
 		/* This worker's share of the rate, staggered against the
 		   other workers so that their messages interleave. */
@@ -376,8 +376,8 @@ load_worker_pace(struct load_worker *w, uint64_t now)
 		}
 		w->pace_k++;
 		for (size_t tries = 0; tries < w->nsenders; tries++) {
-			struct load_conn *s =
-			    w->senders[w->pace_rr++ % w->nsenders];
+			struct load_conn
+			    *s = w->senders[w->pace_rr++ % w->nsenders];
 
 			if (s->state == LOAD_CONN_READY && s->member) {
 				c = s;
@@ -399,8 +399,7 @@ load_worker_vnote(struct load_worker *w, const char *fmt, va_list ap)
 }
 
 void
-load_worker_error(struct load_worker *w, enum load_err e, const char *fmt,
-    ...)
+load_worker_error(struct load_worker *w, enum load_err e, const char *fmt, ...)
 {
 	va_list ap;
 

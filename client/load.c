@@ -31,8 +31,7 @@ static volatile sig_atomic_t load_interrupted;
 
 static int load_resolve_one(struct load_conf *conf, const char *target);
 static void load_on_signal(int sig);
-static void load_sum(struct load_worker **w, unsigned n,
-    struct load_totals *t);
+static void load_sum(struct load_worker **w, unsigned n, struct load_totals *t);
 static void load_sleep_ns(uint64_t ns);
 
 /* Resolves one HOST:PORT into the next target slot. */
@@ -81,14 +80,14 @@ load_tls(struct load_conf *conf, const char *ca_file, int insecure)
 	char why[256], first[ADDR_HOST_MAX + 8];
 	int port;
 
-	snprintf(first, sizeof(first), "%.*s", (int)strcspn(conf->target,
-	    ","), conf->target);
+	snprintf(first, sizeof(first), "%.*s", (int)strcspn(conf->target, ","),
+	    conf->target);
 	if (addr_split(first, host, sizeof(host), &port, &err) == -1) {
 		fprintf(stderr, "evsock load: %s: %s\n", first, err);
 		return -1;
 	}
-	if ((tls = evs_tls_client_new(ca_file, insecure, why,
-	    sizeof(why))) == NULL) {
+	if ((tls = evs_tls_client_new(ca_file, insecure, why, sizeof(why))) ==
+	    NULL) {
 		fprintf(stderr, "evsock load: %s\n", why);
 		return -1;
 	}
@@ -108,7 +107,7 @@ load_resolve(struct load_conf *conf)
 	if ((list = strdup(conf->target)) == NULL)
 		return -1;
 	for (tok = strtok_r(list, ",", &save); tok != NULL && rc == 0;
-	    tok = strtok_r(NULL, ",", &save))
+	     tok = strtok_r(NULL, ",", &save))
 		rc = load_resolve_one(conf, tok);
 	free(list);
 	if (rc == 0 && conf->ntargets == 0) {
@@ -213,8 +212,10 @@ load_main(int argc, char **argv)
 	}
 	for (unsigned i = 0; i < conf.threads; i++)
 		if ((w[i] = load_worker_new(&sh, i)) == NULL) {
-			fprintf(stderr, "evsock load: cannot set up worker "
-			    "%u\n", i);
+			fprintf(stderr,
+			    "evsock load: cannot set up worker "
+			    "%u\n",
+			    i);
 			goto out;
 		}
 
@@ -233,7 +234,7 @@ load_main(int argc, char **argv)
 	t0 = load_now();
 	for (; started < conf.threads; started++)
 		if (pthread_create(&tids[started], NULL, load_worker_run,
-		    w[started]) != 0) {
+		        w[started]) != 0) {
 			fprintf(stderr, "evsock load: cannot start a thread\n");
 			atomic_store(&sh.phase, LOAD_PHASE_STOP);
 			break;
@@ -241,8 +242,9 @@ load_main(int argc, char **argv)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 
 	setup_deadline = t0 + conf.connect_timeout_ms * 2000000ULL +
-	    (conf.connect_rate > 0 ? (uint64_t)((double)conf.conns /
-	    conf.connect_rate * 1e9) : 0);
+	    (conf.connect_rate > 0 ?
+	            (uint64_t)((double)conf.conns / conf.connect_rate * 1e9) :
+	            0);
 	next_progress = t0 + 1000000000ULL;
 	for (;;) {
 		int phase = atomic_load(&sh.phase);
@@ -257,18 +259,21 @@ load_main(int argc, char **argv)
 			atomic_store(&sh.phase, LOAD_PHASE_STOP);
 		else if (phase == LOAD_PHASE_SETUP) {
 			uint64_t settled = (conf.mode == LOAD_IRC ? t.ready :
-			    t.up) + t.failed;
+			                                            t.up) +
+			    t.failed;
 
-			if (load_interrupted || (settled >= conf.conns &&
-			    t.ready == 0)) {
+			if (load_interrupted ||
+			    (settled >= conf.conns && t.ready == 0)) {
 				atomic_store(&sh.phase, LOAD_PHASE_STOP);
 			} else if (settled >= conf.conns ||
 			    now >= setup_deadline) {
 				atomic_store(&sh.t_run, now);
 				atomic_store(&sh.t_measure,
 				    now + conf.warmup_ms * 1000000ULL);
-				atomic_store(&sh.t_end, now + (conf.warmup_ms +
-				    conf.duration_ms) * 1000000ULL);
+				atomic_store(&sh.t_end,
+				    now +
+				        (conf.warmup_ms + conf.duration_ms) *
+				            1000000ULL);
 				atomic_store(&sh.phase, LOAD_PHASE_RUN);
 			}
 		} else if (phase == LOAD_PHASE_RUN) {
@@ -277,8 +282,8 @@ load_main(int argc, char **argv)
 			if (now >= atomic_load(&sh.t_end)) {
 				/* A second past the workers' own deadline:
 				   they count what is still missing. */
-				drain_deadline = now + (conf.drain_ms + 1000) *
-				    1000000ULL;
+				drain_deadline = now +
+				    (conf.drain_ms + 1000) * 1000000ULL;
 				atomic_store(&sh.phase, LOAD_PHASE_DRAIN);
 			}
 		} else if (phase == LOAD_PHASE_DRAIN) {
@@ -287,8 +292,9 @@ load_main(int argc, char **argv)
 			if (conf.mode != LOAD_IRC)
 				finished = t.sending_done && t.open == 0;
 			else
-				finished = t.sending_done && t.msgs >=
-				    t.sent * (t.members ? t.members - 1 : 0);
+				finished = t.sending_done &&
+				    t.msgs >= t.sent *
+				            (t.members ? t.members - 1 : 0);
 			if (finished || now >= drain_deadline)
 				atomic_store(&sh.phase, LOAD_PHASE_STOP);
 		}
@@ -303,7 +309,8 @@ load_main(int argc, char **argv)
 
 	/* The report. */
 	load_sum(w, started, &t);
-	rc = load_report_final(&conf, &sh, w, started, &t, load_interrupted != 0);
+	rc = load_report_final(&conf, &sh, w, started, &t,
+	    load_interrupted != 0);
 out:
 	for (unsigned i = 0; w != NULL && i < conf.threads; i++)
 		load_worker_free(w[i]);

@@ -23,8 +23,8 @@
 #include "stdfd.h"
 
 #define PIPE_CHUNK (64 * 1024)
-#define PIPE_HIGH (1024 * 1024)   /* pause the source above this */
-#define PIPE_LOW (256 * 1024)     /* resume it at or below this */
+#define PIPE_HIGH (1024 * 1024) /* pause the source above this */
+#define PIPE_LOW (256 * 1024)   /* resume it at or below this */
 
 struct pipe_state {
 	struct event_base *base;
@@ -68,28 +68,28 @@ static const struct evs_client_callbacks pipe_callbacks = {
 };
 
 static const char pipe_usage_text[] =
-"usage: evsock [options] HOST:PORT\n"
-"       evsock chat [options] HOST:PORT     (evsock chat --help)\n"
-"       evsock load [options] HOST:PORT     (evsock load --help)\n"
-"\n"
-"Copies stdin to a TCP connection and the connection to stdout.\n"
-"EOF on stdin half-closes the connection; evsock exits when both\n"
-"directions are done.  HOST may be a name, an IPv4 address or an\n"
-"IPv6 address in brackets: [::1]:7007.\n"
-"\n"
-"  -w, --connect-timeout DUR  give up connecting after DUR (default 10s;\n"
-"                             0 = never)\n"
-"      --tls                  speak TLS; the server's certificate must\n"
-"                             verify against the system's CA store\n"
-"                             and name HOST\n"
-"      --ca-file FILE         verify against the CA certificates in FILE\n"
-"      --insecure             TLS without any verification\n"
-"  -q, --quiet                no error messages\n"
-"  -h, --help                 this text\n"
-"  -V, --version              the version\n"
-"\n"
-"Exit status: 0 when both directions finished cleanly, 1 on a\n"
-"connection or I/O error, 2 on a usage error.\n";
+    "usage: evsock [options] HOST:PORT\n"
+    "       evsock chat [options] HOST:PORT     (evsock chat --help)\n"
+    "       evsock load [options] HOST:PORT     (evsock load --help)\n"
+    "\n"
+    "Copies stdin to a TCP connection and the connection to stdout.\n"
+    "EOF on stdin half-closes the connection; evsock exits when both\n"
+    "directions are done.  HOST may be a name, an IPv4 address or an\n"
+    "IPv6 address in brackets: [::1]:7007.\n"
+    "\n"
+    "  -w, --connect-timeout DUR  give up connecting after DUR (default 10s;\n"
+    "                             0 = never)\n"
+    "      --tls                  speak TLS; the server's certificate must\n"
+    "                             verify against the system's CA store\n"
+    "                             and name HOST\n"
+    "      --ca-file FILE         verify against the CA certificates in FILE\n"
+    "      --insecure             TLS without any verification\n"
+    "  -q, --quiet                no error messages\n"
+    "  -h, --help                 this text\n"
+    "  -V, --version              the version\n"
+    "\n"
+    "Exit status: 0 when both directions finished cleanly, 1 on a\n"
+    "connection or I/O error, 2 on a usage error.\n";
 
 static void
 pipe_fail(struct pipe_state *ps, const char *msg, int err)
@@ -263,8 +263,7 @@ pipe_main(int argc, char **argv)
 		{ "ca-file", required_argument, NULL, PIPE_OPT_CA_FILE },
 		{ "insecure", no_argument, NULL, PIPE_OPT_INSECURE },
 		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 }
+		{ "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 }
 	};
 	struct pipe_state ps;
 	uint64_t timeout_ms = 10000;
@@ -274,14 +273,15 @@ pipe_main(int argc, char **argv)
 
 	memset(&ps, 0, sizeof(ps));
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":w:qhV", longopts, NULL)) !=
-	    -1) {
+	while ((ch = getopt_long(argc, argv, ":w:qhV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'w':
 			if (opt_parse_duration(optarg, 86400000ULL, &timeout_ms,
-			    &err) == -1) {
-				fprintf(stderr, "evsock: --connect-timeout "
-				    "'%s': %s\n", optarg, err);
+			        &err) == -1) {
+				fprintf(stderr,
+				    "evsock: --connect-timeout "
+				    "'%s': %s\n",
+				    optarg, err);
 				return 2;
 			}
 			break;
@@ -310,8 +310,10 @@ pipe_main(int argc, char **argv)
 			    argv[optind - 1]);
 			return 2;
 		default:
-			fprintf(stderr, "evsock: unknown option %s (see "
-			    "--help)\n", argv[optind - 1]);
+			fprintf(stderr,
+			    "evsock: unknown option %s (see "
+			    "--help)\n",
+			    argv[optind - 1]);
 			return 2;
 		}
 	}
@@ -319,8 +321,9 @@ pipe_main(int argc, char **argv)
 		fputs(pipe_usage_text, stderr);
 		return 2;
 	}
-	if (tls && (ps.tls = evs_tls_client_new(ca_file, insecure, why,
-	    sizeof(why))) == NULL) {
+	if (tls &&
+	    (ps.tls = evs_tls_client_new(ca_file, insecure, why,
+	         sizeof(why))) == NULL) {
 		fprintf(stderr, "evsock: %s\n", why);
 		return 1;
 	}
@@ -353,8 +356,10 @@ pipe_main(int argc, char **argv)
 		evs_client_set_tls(ps.cl, ps.tls, NULL);
 	if (evs_client_connect(ps.cl, argv[optind], (unsigned)timeout_ms) ==
 	    -1) {
-		fprintf(stderr, "evsock: %s: expected HOST:PORT with a port "
-		    "from 1 to 65535\n", argv[optind]);
+		fprintf(stderr,
+		    "evsock: %s: expected HOST:PORT with a port "
+		    "from 1 to 65535\n",
+		    argv[optind]);
 		ps.status = 2;
 	} else {
 		event_base_dispatch(ps.base);

@@ -92,8 +92,8 @@ addr_split(const char *s, char *host, size_t hostlen, int *port,
 }
 
 int
-addr_split_listen(const char *s, char *service, size_t servicelen,
-    char *host, size_t hostlen, int *port, const char **err)
+addr_split_listen(const char *s, char *service, size_t servicelen, char *host,
+    size_t hostlen, int *port, const char **err)
 {
 	const char *eq = strchr(s, '=');
 	size_t n;
@@ -114,7 +114,7 @@ addr_split_listen(const char *s, char *service, size_t servicelen,
 	for (size_t i = 0; i < n; i++) {
 		char ch = s[i];
 		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-		    ch == '_' || ch == '-')) {
+		        ch == '_' || ch == '-')) {
 			*err = "invalid character in service name";
 			return -1;
 		}
@@ -137,8 +137,8 @@ addr_format_host(const struct sockaddr *sa, char *buf, size_t len)
 		a = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
 	else
 		a = NULL;
-	if (a == NULL || inet_ntop(sa->sa_family, a, buf, (socklen_t)len) ==
-	    NULL)
+	if (a == NULL ||
+	    inet_ntop(sa->sa_family, a, buf, (socklen_t)len) == NULL)
 		snprintf(buf, len, "?");
 	return buf;
 }

@@ -63,7 +63,8 @@ hist_index(uint64_t v)
 		return HIST_BUCKETS - 1;
 	e = 63u - (unsigned)__builtin_clzll(v);
 	shift = e - HIST_SUB_BITS;
-	return (size_t)(shift + 1) * HIST_SUB + (size_t)((v >> shift) - HIST_SUB);
+	return (size_t)(shift + 1) * HIST_SUB +
+	    (size_t)((v >> shift) - HIST_SUB);
 }
 
 uint64_t
@@ -81,7 +82,8 @@ uint64_t
 hist_bucket_high(size_t i)
 {
 	/* A bucket above the first HIST_SUB is 2^shift values wide. */
-	return i < HIST_SUB ? i :
+	return i < HIST_SUB ?
+	    i :
 	    hist_bucket_low(i) + ((uint64_t)1 << (i / HIST_SUB - 1)) - 1;
 }
 
@@ -266,8 +268,8 @@ hist_write_hgrm(const struct hist *h, FILE *fp, double unit)
 			break;
 		}
 		fprintf(fp, "%12.3f %2.12f %10llu %14.2f\n", (double)v / unit,
-		    p / 100.0, (unsigned long long)seen, 1.0 / (1.0 - p /
-		    100.0));
+		    p / 100.0, (unsigned long long)seen,
+		    1.0 / (1.0 - p / 100.0));
 		half = floor(log2(100.0 / (100.0 - p))) + 1;
 		p += 100.0 / (5.0 * pow(2.0, half));
 		/* Past the rank of the last value, the next tick is 100%. */
@@ -276,7 +278,9 @@ hist_write_hgrm(const struct hist *h, FILE *fp, double unit)
 	}
 	for (size_t i = h->lo; h->count > 0 && i <= h->hi; i++) {
 		double mid = ((double)hist_bucket_low(i) +
-		    (double)hist_bucket_high(i)) / 2 - mean;
+		                 (double)hist_bucket_high(i)) /
+		        2 -
+		    mean;
 
 		var += mid * mid * (double)h->buckets[i];
 	}

@@ -24,8 +24,8 @@ irc_parse(char *line, size_t len, struct irc_msg *m)
 	memset(m, 0, sizeof(*m));
 	/* A NUL would cut a parameter short and a CR inside a line could
 	   end it early at a peer; neither belongs in a message. */
-	if (memchr(line, '\0', len) != NULL || memchr(line, '\r', len) != NULL
-	    || memchr(line, '\n', len) != NULL)
+	if (memchr(line, '\0', len) != NULL ||
+	    memchr(line, '\r', len) != NULL || memchr(line, '\n', len) != NULL)
 		return IRC_PARSE_BADCHAR;
 	*end = '\0';
 	p = irc_skip_spaces(line);
@@ -87,8 +87,7 @@ irc_utf8_cut(const char *s, size_t n)
 {
 	size_t i = n, back = 0;
 
-	while (i > 0 && back < 4 &&
-	    ((unsigned char)s[i - 1] & 0xC0) == 0x80) {
+	while (i > 0 && back < 4 && ((unsigned char)s[i - 1] & 0xC0) == 0x80) {
 		i--;
 		back++;
 	}
@@ -151,12 +150,13 @@ irc_build(char *buf, size_t size, size_t max, const char *prefix,
 		max = size;
 	if (max > sizeof(tmp))
 		max = sizeof(tmp);
-#define IRC_PUT(s, sl) do {                                    \
-		l = (sl);                                      \
-		if (l > sizeof(tmp) - 1 - n)                   \
-			l = sizeof(tmp) - 1 - n;               \
-		memcpy(tmp + n, (s), l);                       \
-		n += l;                                        \
+#define IRC_PUT(s, sl) \
+	do { \
+		l = (sl); \
+		if (l > sizeof(tmp) - 1 - n) \
+			l = sizeof(tmp) - 1 - n; \
+		memcpy(tmp + n, (s), l); \
+		n += l; \
 	} while (0)
 	if (prefix != NULL) {
 		IRC_PUT(":", 1);
@@ -229,8 +229,8 @@ irc_casehash(const char *s)
 static int
 irc_nick_special(int ch)
 {
-	return ch == '[' || ch == ']' || ch == '\\' || ch == '`' ||
-	    ch == '_' || ch == '^' || ch == '{' || ch == '|' || ch == '}';
+	return ch == '[' || ch == ']' || ch == '\\' || ch == '`' || ch == '_' ||
+	    ch == '^' || ch == '{' || ch == '|' || ch == '}';
 }
 
 int
@@ -242,7 +242,8 @@ irc_valid_nick(const char *s)
 		return 0;
 	for (i = 0; s[i] != '\0'; i++) {
 		int ch = (unsigned char)s[i];
-		int alpha = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
+		int alpha = (ch >= 'a' && ch <= 'z') ||
+		    (ch >= 'A' && ch <= 'Z');
 		int digit = ch >= '0' && ch <= '9';
 
 		if (i >= IRC_NICK_MAX)
@@ -325,12 +326,24 @@ irc_tag_escape(char *dst, size_t size, const char *src)
 		char one[2] = { *src, '\0' };
 
 		switch (*src) {
-		case ';': e = "\\:"; break;
-		case ' ': e = "\\s"; break;
-		case '\\': e = "\\\\"; break;
-		case '\r': e = "\\r"; break;
-		case '\n': e = "\\n"; break;
-		default: e = one; break;
+		case ';':
+			e = "\\:";
+			break;
+		case ' ':
+			e = "\\s";
+			break;
+		case '\\':
+			e = "\\\\";
+			break;
+		case '\r':
+			e = "\\r";
+			break;
+		case '\n':
+			e = "\\n";
+			break;
+		default:
+			e = one;
+			break;
 		}
 		if (n + strlen(e) >= size) {
 			dst[0] = '\0';
@@ -355,11 +368,21 @@ irc_tag_unescape(char *dst, size_t size, const char *src, size_t len)
 			if (++i == len)
 				break;
 			switch (src[i]) {
-			case ':': ch = ';'; break;
-			case 's': ch = ' '; break;
-			case 'r': ch = '\r'; break;
-			case 'n': ch = '\n'; break;
-			default: ch = src[i]; break;
+			case ':':
+				ch = ';';
+				break;
+			case 's':
+				ch = ' ';
+				break;
+			case 'r':
+				ch = '\r';
+				break;
+			case 'n':
+				ch = '\n';
+				break;
+			default:
+				ch = src[i];
+				break;
 			}
 		}
 		dst[n++] = ch;
@@ -369,8 +392,8 @@ irc_tag_unescape(char *dst, size_t size, const char *src, size_t len)
 }
 
 int
-irc_tag_next(const char **p, const char **key, size_t *keylen,
-    const char **val, size_t *vallen)
+irc_tag_next(const char **p, const char **key, size_t *keylen, const char **val,
+    size_t *vallen)
 {
 	const char *s = *p, *end, *eq;
 
@@ -419,7 +442,7 @@ irc_tag_key_valid(const char *key, size_t len)
 		if (ch == '.' && name < i)
 			continue;
 		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		    (ch >= '0' && ch <= '9') || ch == '-'))
+		        (ch >= '0' && ch <= '9') || ch == '-'))
 			return 0;
 	}
 	return name < len;
@@ -486,8 +509,8 @@ irc_time_format(char *buf, size_t size, int64_t ms)
 	if (ms < 0 || gmtime_r(&t, &tm) == NULL)
 		return 0;
 	n = snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	    tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+	    tm.tm_sec, (int)(ms % 1000));
 	return n > 0 && (size_t)n < size ? (size_t)n : 0;
 }
 
@@ -500,7 +523,7 @@ irc_time_parse(const char *s, int64_t *ms)
 
 	memset(&tm, 0, sizeof(tm));
 	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon,
-	    &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &used) != 6 ||
+	        &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &used) != 6 ||
 	    used != 19)
 		return -1;
 	s += used;
@@ -520,9 +543,9 @@ irc_time_parse(const char *s, int64_t *ms)
 	}
 	if (*s == 'Z')
 		s++;
-	if (*s != '\0' || tm.tm_mon < 1 || tm.tm_mon > 12 ||
-	    tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
-	    tm.tm_min > 59 || tm.tm_sec > 60 || tm.tm_year < 1970)
+	if (*s != '\0' || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 ||
+	    tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 ||
+	    tm.tm_sec > 60 || tm.tm_year < 1970)
 		return -1;
 	tm.tm_year -= 1900;
 	tm.tm_mon -= 1;

@@ -18,21 +18,21 @@
 #include <stdint.h>
 
 #define IRC_MAX_PARAMS 15
-#define IRC_LINE_MAX 512    /* bytes including CRLF (RFC 1459) */
-#define IRC_NICK_MAX 30     /* NICKLEN */
-#define IRC_USER_MAX 10     /* USERLEN */
+#define IRC_LINE_MAX 512 /* bytes including CRLF (RFC 1459) */
+#define IRC_NICK_MAX 30  /* NICKLEN */
+#define IRC_USER_MAX 10  /* USERLEN */
 #define IRC_REALNAME_MAX 50
-#define IRC_CHANNEL_MAX 50  /* CHANNELLEN */
-#define IRC_TOPIC_MAX 390   /* TOPICLEN */
-#define IRC_KICK_MAX 390    /* KICKLEN */
-#define IRC_AWAY_MAX 200    /* AWAYLEN */
-#define IRC_CHANLIMIT 50    /* channels one client may join */
-#define IRC_KEY_MAX 32      /* KEYLEN */
-#define IRC_TARGMAX 4       /* PRIVMSG, NOTICE and KICK targets per line */
-#define IRC_MODES 6         /* MODES: parameter modes per MODE line */
-#define IRC_MAXLIST 100     /* MAXLIST: +b, +e and +I entries together */
-#define IRC_INVITES_MAX 32  /* pending invites one client may hold */
-#define IRC_MASK_MAX 128    /* a ban or exception mask, normalized */
+#define IRC_CHANNEL_MAX 50 /* CHANNELLEN */
+#define IRC_TOPIC_MAX 390  /* TOPICLEN */
+#define IRC_KICK_MAX 390   /* KICKLEN */
+#define IRC_AWAY_MAX 200   /* AWAYLEN */
+#define IRC_CHANLIMIT 50   /* channels one client may join */
+#define IRC_KEY_MAX 32     /* KEYLEN */
+#define IRC_TARGMAX 4      /* PRIVMSG, NOTICE and KICK targets per line */
+#define IRC_MODES 6        /* MODES: parameter modes per MODE line */
+#define IRC_MAXLIST 100    /* MAXLIST: +b, +e and +I entries together */
+#define IRC_INVITES_MAX 32 /* pending invites one client may hold */
+#define IRC_MASK_MAX 128   /* a ban or exception mask, normalized */
 /* Message tags (IRCv3): a client's tag data, without the leading '@'
    and the space after it; a whole line's tag section, both included. */
 #define IRC_TAGS_CLIENT_MAX 4094
@@ -40,9 +40,9 @@
 
 /* One parsed message; the strings point into the parsed line. */
 struct irc_msg {
-	const char *tags;   /* "k=v;k2" without '@'; NULL when absent */
-	const char *prefix;                  /* NULL when absent */
-	const char *command;                 /* upper-cased */
+	const char *tags;    /* "k=v;k2" without '@'; NULL when absent */
+	const char *prefix;  /* NULL when absent */
+	const char *command; /* upper-cased */
 	const char *params[IRC_MAX_PARAMS];
 	int nparams;
 	int trailing; /* 1 if the last parameter was given with ':' */
@@ -50,8 +50,8 @@ struct irc_msg {
 
 enum irc_parse_result {
 	IRC_PARSE_OK = 0,
-	IRC_PARSE_EMPTY = -1,     /* nothing but tags, prefix or spaces */
-	IRC_PARSE_BADCHAR = -2    /* NUL, CR or LF inside the line */
+	IRC_PARSE_EMPTY = -1,  /* nothing but tags, prefix or spaces */
+	IRC_PARSE_BADCHAR = -2 /* NUL, CR or LF inside the line */
 };
 
 /*
@@ -98,8 +98,7 @@ size_t irc_tag_escape(char *dst, size_t size, const char *src);
 /* Unescapes len bytes of an escaped value into dst (capacity size > 0,
    always terminated, cut to fit): an unknown escape "\x" gives x and
    a lone trailing '\' is dropped.  Returns the length. */
-size_t irc_tag_unescape(char *dst, size_t size, const char *src,
-    size_t len);
+size_t irc_tag_unescape(char *dst, size_t size, const char *src, size_t len);
 /* Steps through the tag list at *p: sets the key and the (escaped)
    value, each by pointer and length (a tag without '=' has an empty
    value), and moves *p past it.  Empty items are skipped.  Returns 1
@@ -161,14 +160,13 @@ size_t irc_list_next(const char **p, char *item, size_t size);
 #define IRC_RPL_MYINFO "004", "%s %s %s %s %s"
 #define IRC_RPL_ISUPPORT "005", "%s :are supported by this server"
 #define IRC_RPL_UMODEIS "221", "%s"
-#define IRC_RPL_LUSERCLIENT "251", \
-	":There are %zu users and %zu invisible on 1 servers"
+#define IRC_RPL_LUSERCLIENT \
+	"251", ":There are %zu users and %zu invisible on 1 servers"
 #define IRC_RPL_LUSERUNKNOWN "253", "%zu :unknown connection(s)"
 #define IRC_RPL_LUSERCHANNELS "254", "%zu :channels formed"
 #define IRC_RPL_LUSERME "255", ":I have %zu clients and 0 servers"
 #define IRC_RPL_LOCALUSERS "265", "%zu %zu :Current local users %zu, max %zu"
-#define IRC_RPL_GLOBALUSERS "266", \
-	"%zu %zu :Current global users %zu, max %zu"
+#define IRC_RPL_GLOBALUSERS "266", "%zu %zu :Current global users %zu, max %zu"
 #define IRC_RPL_AWAY "301", "%s :%s"
 #define IRC_RPL_UNAWAY "305", ":You are no longer marked as being away"
 #define IRC_RPL_NOWAWAY "306", ":You have been marked as being away"
@@ -193,8 +191,7 @@ size_t irc_list_next(const char **p, char *item, size_t size);
 #define IRC_RPL_TOPICWHOTIME "333", "%s %s %lld"
 #define IRC_RPL_INVITING "341", "%s %s"
 #define IRC_RPL_INVEXLIST "346", "%s %s %s %lld"
-#define IRC_RPL_ENDOFINVEXLIST "347", \
-	"%s :End of Channel Invite Exception List"
+#define IRC_RPL_ENDOFINVEXLIST "347", "%s :End of Channel Invite Exception List"
 #define IRC_RPL_EXCEPTLIST "348", "%s %s %s %lld"
 #define IRC_RPL_ENDOFEXCEPTLIST "349", "%s :End of channel exception list"
 #define IRC_RPL_VERSION "351", "%s %s :%s"
@@ -212,8 +209,8 @@ size_t irc_list_next(const char **p, char *item, size_t size);
 #define IRC_ERR_NOSUCHCHANNEL "403", "%s :No such channel"
 #define IRC_ERR_CANNOTSENDTOCHAN "404", "%s :Cannot send to channel"
 #define IRC_ERR_TOOMANYCHANNELS "405", "%s :You have joined too many channels"
-#define IRC_ERR_TOOMANYTARGETS "407", \
-	"%s :Too many targets; the limit is %d, nothing was sent"
+#define IRC_ERR_TOOMANYTARGETS \
+	"407", "%s :Too many targets; the limit is %d, nothing was sent"
 #define IRC_ERR_INVALIDCAPCMD "410", "%s :Invalid CAP command"
 #define IRC_ERR_NORECIPIENT "411", ":No recipient given (%s)"
 #define IRC_ERR_NOTEXTTOSEND "412", ":No text to send"
@@ -243,13 +240,11 @@ size_t irc_list_next(const char **p, char *item, size_t size);
 #define IRC_ERR_INVALIDMODEPARAM "696", "%s %c %s :%s"
 
 /* Queries, server information and operators. */
-#define IRC_RPL_STATSLINKINFO "211", \
-	"%s %llu %llu %llu %llu %llu %lld"
+#define IRC_RPL_STATSLINKINFO "211", "%s %llu %llu %llu %llu %llu %lld"
 #define IRC_RPL_STATSCOMMANDS "212", "%s %llu 0 0"
 #define IRC_RPL_STATSKLINE "216", "K %s * %s :%s"
 #define IRC_RPL_ENDOFSTATS "219", "%s :End of /STATS report"
-#define IRC_RPL_STATSUPTIME "242", \
-	":Server Up %lld days %lld:%02lld:%02lld"
+#define IRC_RPL_STATSUPTIME "242", ":Server Up %lld days %lld:%02lld:%02lld"
 #define IRC_RPL_LUSEROP "252", "%zu :operator(s) online"
 #define IRC_RPL_ADMINME "256", "%s :Administrative info"
 #define IRC_RPL_ADMINLOC1 "257", ":%s"
@@ -270,10 +265,9 @@ size_t irc_list_next(const char **p, char *item, size_t size);
 #define IRC_RPL_REHASHING "382", "%s :Rehashing"
 #define IRC_ERR_NOSUCHSERVER "402", "%s :No such server"
 #define IRC_ERR_WASNOSUCHNICK "406", "%s :There was no such nickname"
-#define IRC_ERR_YOUREBANNEDCREEP "465", \
-	":You are banned from this server (%s)"
-#define IRC_ERR_NOPRIVILEGES "481", \
-	":Permission Denied - You're not an IRC operator"
+#define IRC_ERR_YOUREBANNEDCREEP "465", ":You are banned from this server (%s)"
+#define IRC_ERR_NOPRIVILEGES \
+	"481", ":Permission Denied - You're not an IRC operator"
 #define IRC_ERR_CANTKILLSERVER "483", ":You can't kill a server!"
 #define IRC_ERR_NOOPERHOST "491", ":No O-lines for your host"
 #define IRC_ERR_HELPNOTFOUND "524", "%s :No help available on this topic"
@@ -320,15 +314,18 @@ size_t irc_list_next(const char **p, char *item, size_t size);
 #define IRC_USER_MODES "iow"
 #define IRC_CHANNEL_MODES "CIbeiklmnostv"
 #define IRC_CHANNEL_MODES_PARAM "beIklov"
-#define IRC_ISUPPORT_1 "AWAYLEN=200 CASEMAPPING=ascii CHANLIMIT=#:50 " \
+#define IRC_ISUPPORT_1 \
+	"AWAYLEN=200 CASEMAPPING=ascii CHANLIMIT=#:50 " \
 	"CHANMODES=beI,k,l,Cimnst CHANNELLEN=50 CHANTYPES=# ELIST=MNU " \
 	"EXCEPTS=e INVEX=I KEYLEN=32 KICKLEN=390"
-#define IRC_ISUPPORT_2 "MAXLIST=beI:100 MODES=6 NETWORK=%s NICKLEN=30 " \
+#define IRC_ISUPPORT_2 \
+	"MAXLIST=beI:100 MODES=6 NETWORK=%s NICKLEN=30 " \
 	"PREFIX=(ov)@+ STATUSMSG=@+ TARGMAX=KICK:4,NOTICE:4,PRIVMSG:4 " \
 	"TOPICLEN=390 USERLEN=10"
 /* The IRCv3 features' tokens: NAMELEN is SETNAME's real name limit. */
 #define IRC_ISUPPORT_IRCV3 "NAMELEN=50"
-#define IRC_ISUPPORT_IRCV3_HISTORY "CHATHISTORY=%d " \
+#define IRC_ISUPPORT_IRCV3_HISTORY \
+	"CHATHISTORY=%d " \
 	"MSGREFTYPES=msgid,timestamp NAMELEN=50"
 /* The query commands' tokens, on a line of their own. */
 #define IRC_ISUPPORT_QUERY "MONITOR=%d WHOX"

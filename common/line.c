@@ -76,7 +76,8 @@ line_next(struct line_state *st, struct evbuffer *in, size_t max, char *out,
 		if (avail == 0)
 			return LINE_NONE;
 		res = line_decide(st, avail,
-		    (ssize_t)evbuffer_search(in, "\n", 1, NULL).pos, max, &used);
+		    (ssize_t)evbuffer_search(in, "\n", 1, NULL).pos, max,
+		    &used);
 		if (res != LINE_OK) {
 			evbuffer_drain(in, used);
 			if (res == LINE_NONE && used > 0)

@@ -11,9 +11,9 @@
 #include <event2/buffer.h>
 
 enum line_result {
-	LINE_NONE,     /* no complete line yet */
-	LINE_OK,       /* a line was copied out */
-	LINE_OVERLONG  /* a line exceeded max; it is being discarded */
+	LINE_NONE,    /* no complete line yet */
+	LINE_OK,      /* a line was copied out */
+	LINE_OVERLONG /* a line exceeded max; it is being discarded */
 };
 
 struct line_state {
@@ -45,9 +45,9 @@ enum line_result line_frame(struct line_state *st, const char *p, size_t n,
 /* A plain-bytes line reader that keeps a partial line between reads. */
 struct line_reader {
 	struct line_state st;
-	size_t max;   /* as for line_next; set before the first read */
-	size_t held;  /* bytes of a partial line in buf */
-	char *buf;    /* capacity max + 1, allocated when first needed */
+	size_t max;  /* as for line_next; set before the first read */
+	size_t held; /* bytes of a partial line in buf */
+	char *buf;   /* capacity max + 1, allocated when first needed */
 };
 
 /*

@@ -153,8 +153,8 @@ log_format_time(long long sec, long nsec, char *buf, size_t len)
 		return buf;
 	}
 	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	    tm.tm_min, tm.tm_sec, nsec / 1000000);
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+	    tm.tm_sec, nsec / 1000000);
 	return buf;
 }
 
@@ -169,7 +169,8 @@ log_json_escape(char *buf, size_t cap, size_t *n, const char *s)
 			buf[(*n)++] = '\\';
 			buf[(*n)++] = (char)c;
 		} else if (c < 0x20 || c == 0x7f) {
-			*n += (size_t)snprintf(buf + *n, cap - *n, "\\u%04x", c);
+			*n += (size_t)snprintf(buf + *n, cap - *n, "\\u%04x",
+			    c);
 		} else {
 			buf[(*n)++] = (char)c;
 		}
@@ -297,8 +298,10 @@ log_vmsg(enum evs_log_level level, const char *fmt, va_list ap)
 	clock_gettime(CLOCK_REALTIME, &now);
 	log_format_time((long long)now.tv_sec, now.tv_nsec, ts, sizeof(ts));
 	if (log_format == LOG_FORMAT_JSON) {
-		w = snprintf(line, sizeof(line), "{\"time\":\"%s\",\"level\":"
-		    "\"%s\",\"program\":\"", ts, log_names[level]);
+		w = snprintf(line, sizeof(line),
+		    "{\"time\":\"%s\",\"level\":"
+		    "\"%s\",\"program\":\"",
+		    ts, log_names[level]);
 		n = w > 0 ? (size_t)w : 0;
 		log_json_escape(line, sizeof(line) - 8, &n,
 		    log_prog != NULL ? log_prog : "");
@@ -318,11 +321,11 @@ log_vmsg(enum evs_log_level level, const char *fmt, va_list ap)
 		w = 0;
 	n = w > 0 ? (size_t)w : 0;
 	if (log_prog != NULL && n < sizeof(line))
-		n += (size_t)snprintf(line + n, sizeof(line) - n, "%s: ",
-		    log_prog);
+		n += (size_t)snprintf(line + n, sizeof(line) - n,
+		    "%s: ", log_prog);
 	if (level != EVS_LOG_INFO && n < sizeof(line))
-		n += (size_t)snprintf(line + n, sizeof(line) - n, "%s: ",
-		    log_names[level]);
+		n += (size_t)snprintf(line + n, sizeof(line) - n,
+		    "%s: ", log_names[level]);
 	if (n < sizeof(line))
 		n += (size_t)snprintf(line + n, sizeof(line) - n, "%s\n", msg);
 	if (n >= sizeof(line)) {

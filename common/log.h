@@ -42,22 +42,17 @@ void log_limited_flush(void);
 #define log_error(...) log_msg(EVS_LOG_ERROR, __VA_ARGS__)
 #define log_warn(...) log_msg(EVS_LOG_WARN, __VA_ARGS__)
 #define log_info(...) log_msg(EVS_LOG_INFO, __VA_ARGS__)
-#define log_debug(...)                                                \
-	do {                                                          \
-		if (log_get_level() >= EVS_LOG_DEBUG)               \
-			log_msg(EVS_LOG_DEBUG, __VA_ARGS__);        \
+#define log_debug(...) \
+	do { \
+		if (log_get_level() >= EVS_LOG_DEBUG) \
+			log_msg(EVS_LOG_DEBUG, __VA_ARGS__); \
 	} while (0)
-
 
 /* How lines look.  PLAIN (the default, for command-line tools):
    "prog: level: message".  TEXT: an RFC 3339 UTC time first (or, when
    stderr is journald's stream, a <N> priority prefix instead).  JSON:
    one object a line with time, level, program and message. */
-enum log_format {
-	LOG_FORMAT_PLAIN,
-	LOG_FORMAT_TEXT,
-	LOG_FORMAT_JSON
-};
+enum log_format { LOG_FORMAT_PLAIN, LOG_FORMAT_TEXT, LOG_FORMAT_JSON };
 
 /* Sets the line format; with TEXT, checks JOURNAL_STREAM against the
    current stderr (call again after log_open_file). */

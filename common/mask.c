@@ -18,9 +18,10 @@ mask_match(const char *mask, const char *s)
 			retry = s;
 			continue;
 		}
-		if (*mask != '\0' && (*mask == '?' ||
-		    irc_tolower((unsigned char)*mask) ==
-		    irc_tolower((unsigned char)*s))) {
+		if (*mask != '\0' &&
+		    (*mask == '?' ||
+		        irc_tolower((unsigned char)*mask) ==
+		            irc_tolower((unsigned char)*s))) {
 			mask++;
 			s++;
 			continue;

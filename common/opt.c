@@ -58,9 +58,18 @@ opt_parse_size(const char *s, uint64_t min, uint64_t max, uint64_t *out,
 	}
 	if (*end != '\0') {
 		switch (*end) {
-		case 'k': case 'K': mult = 1024ULL; break;
-		case 'm': case 'M': mult = 1024ULL * 1024; break;
-		case 'g': case 'G': mult = 1024ULL * 1024 * 1024; break;
+		case 'k':
+		case 'K':
+			mult = 1024ULL;
+			break;
+		case 'm':
+		case 'M':
+			mult = 1024ULL * 1024;
+			break;
+		case 'g':
+		case 'G':
+			mult = 1024ULL * 1024 * 1024;
+			break;
 		default:
 			*err = "unknown size suffix (use k, M or G)";
 			return -1;

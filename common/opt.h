@@ -21,7 +21,6 @@ int opt_parse_duration(const char *s, uint64_t max_ms, uint64_t *ms,
 
 /* Parses a non-negative decimal number ("1000", "0.5") at most max.
    Returns 0 or -1 with *err. */
-int opt_parse_double(const char *s, double max, double *out,
-    const char **err);
+int opt_parse_double(const char *s, double max, double *out, const char **err);
 
 #endif

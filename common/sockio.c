@@ -31,7 +31,9 @@ sockio_write_evbuffer(evutil_socket_t fd, struct evbuffer *buf)
 	n = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 	if (n < 0)
 		return (errno == EAGAIN || errno == EWOULDBLOCK ||
-		    errno == EINTR) ? 0 : -1;
+		           errno == EINTR) ?
+		    0 :
+		    -1;
 	evbuffer_drain(buf, (size_t)n);
 	return n;
 }
@@ -43,7 +45,9 @@ sockio_write(evutil_socket_t fd, const void *data, size_t len)
 
 	if (n < 0)
 		return (errno == EAGAIN || errno == EWOULDBLOCK ||
-		    errno == EINTR) ? 0 : -1;
+		           errno == EINTR) ?
+		    0 :
+		    -1;
 	return n;
 }
 
@@ -78,8 +82,9 @@ sockio_append(struct evbuffer *dst, struct sockio_out *o, size_t skip)
 		if (o->cleanup != NULL)
 			o->cleanup(o->data, o->len, o->arg);
 		return 0;
-	} else if (o->cleanup == NULL ? evbuffer_add(dst, p, n) == 0 :
-	    evbuffer_add_reference(dst, p, n, o->cleanup, o->arg) == 0) {
+	} else if (o->cleanup == NULL ?
+	        evbuffer_add(dst, p, n) == 0 :
+	        evbuffer_add_reference(dst, p, n, o->cleanup, o->arg) == 0) {
 		return 0;
 	}
 	/* A failed evbuffer_add_reference does not run the cleanup. */

@@ -34,7 +34,7 @@ struct sockio_out {
 
 /* What sockio_queue and sockio_write_through return besides 0. */
 #define SOCKIO_WRITE_ERROR (-1) /* the socket failed; errno says why */
-#define SOCKIO_NO_MEMORY   (-2) /* the destination could not grow */
+#define SOCKIO_NO_MEMORY (-2)   /* the destination could not grow */
 
 /* Returns the number of bytes o holds. */
 size_t sockio_out_len(const struct sockio_out *o);

@@ -38,8 +38,10 @@ main(int argc, char **argv)
 	char err[256] = "", where[64];
 	struct evs_server *srv = evs_server_new(base);
 	struct evs_chat *chat = srv != NULL ? evs_chat_new(srv) : NULL;
-	struct evs_listener *l = chat == NULL ? NULL : evs_server_listen(srv,
-	    addr, evs_chat_service(), chat, err, sizeof(err));
+	struct evs_listener *l = chat == NULL ?
+	    NULL :
+	    evs_server_listen(srv, addr, evs_chat_service(), chat, err,
+	        sizeof(err));
 	if (l == NULL) {
 		fprintf(stderr, "chatmin: cannot serve chat: %s\n", err);
 		return 1;

@@ -25,7 +25,7 @@
 
 struct app {
 	struct event_base *base;
-	struct event *tick;    /* the program's own work */
+	struct event *tick; /* the program's own work */
 	struct event *sigint;
 	struct event *sigterm;
 	struct evs_server *srv;
@@ -75,10 +75,10 @@ main(int argc, char **argv)
 	}
 	evs_chat_set_server_name(app.chat, "embed.example");
 	evs_chat_set_motd(app.chat, "Served from inside another program.");
-	if (app_listen(&app, "echo", echo_addr, evs_echo_service(),
-	    NULL) == -1 ||
-	    app_listen(&app, "chat", chat_addr, evs_chat_service(),
-	    app.chat) == -1)
+	if (app_listen(&app, "echo", echo_addr, evs_echo_service(), NULL) ==
+	        -1 ||
+	    app_listen(&app, "chat", chat_addr, evs_chat_service(), app.chat) ==
+	        -1)
 		goto out;
 	fflush(stdout);
 
@@ -117,8 +117,7 @@ app_listen(struct app *app, const char *name, const char *addr,
 		fprintf(stderr, "embed: %s: %s\n", name, err);
 		return -1;
 	}
-	printf("%s %s\n", name, evs_listener_addr_str(l, bound,
-	    sizeof(bound)));
+	printf("%s %s\n", name, evs_listener_addr_str(l, bound, sizeof(bound)));
 	return 0;
 }
 
@@ -132,8 +131,7 @@ app_tick(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	evs_server_stats(app->srv, &st);
-	if (st.accepted == app->last.accepted &&
-	    st.closed == app->last.closed)
+	if (st.accepted == app->last.accepted && st.closed == app->last.closed)
 		return;
 	fprintf(stderr, "embed: %llu open, %llu accepted, %llu closed\n",
 	    (unsigned long long)st.current, (unsigned long long)st.accepted,
@@ -167,7 +165,9 @@ app_done(struct evs_server *srv, void *arg)
 	struct evs_server_stats st;
 
 	evs_server_stats(srv, &st);
-	fprintf(stderr, "embed: shutdown complete (%llu connections "
-	    "served)\n", (unsigned long long)st.accepted);
+	fprintf(stderr,
+	    "embed: shutdown complete (%llu connections "
+	    "served)\n",
+	    (unsigned long long)st.accepted);
 	event_base_loopexit(app->base, NULL);
 }

@@ -56,7 +56,7 @@ main(int argc, char **argv)
 {
 	int verbose = argc > 1 && strcmp(argv[1], "-v") == 0;
 	const char *addr = argc > 1 + verbose ? argv[1 + verbose] :
-	    "127.0.0.1:7008";
+	                                        "127.0.0.1:7008";
 	struct event_base *base = NULL;
 	struct event *sigint = NULL, *sigterm = NULL;
 	struct evs_server *srv = NULL;
@@ -200,6 +200,6 @@ static void
 upper_log(enum evs_log_level level, const char *msg, void *arg)
 {
 	(void)arg;
-	fprintf(stderr, "upper: %s%s\n", level <= EVS_LOG_WARN ?
-	    "warning: " : "", msg);
+	fprintf(stderr, "upper: %s%s\n",
+	    level <= EVS_LOG_WARN ? "warning: " : "", msg);
 }

@@ -78,8 +78,7 @@ chat_access_speak(const struct chat_user *u, const struct chat_chan *ch)
 }
 
 int
-chat_access_invite(struct chat_user *u, const struct chat_chan *ch,
-    int by_op)
+chat_access_invite(struct chat_user *u, const struct chat_chan *ch, int by_op)
 {
 	struct chat_invite *iv = chat_access_find_invite(u, ch, 1), **pp;
 

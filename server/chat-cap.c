@@ -134,8 +134,10 @@ chat_cap_cmd(struct chat_user *u, struct irc_msg *m)
 	if (irc_casecmp(sub, "LS") == 0) {
 		if (!(u->flags & U_REGISTERED))
 			u->flags |= U_CAP;
-		if (m->nparams > 1 && strspn(m->params[1], "0123456789") ==
-		    strlen(m->params[1]) && strlen(m->params[1]) < 6) {
+		if (m->nparams > 1 &&
+		    strspn(m->params[1], "0123456789") ==
+		        strlen(m->params[1]) &&
+		    strlen(m->params[1]) < 6) {
 			unsigned v = (unsigned)atoi(m->params[1]);
 
 			if (v >= 302) {
@@ -182,7 +184,8 @@ chat_cap_history_changed(struct evs_chat *chat, int on)
 {
 	struct chat_user *u;
 
-	TAILQ_FOREACH(u, &chat->users, link) {
+	TAILQ_FOREACH(u, &chat->users, link)
+	{
 		if (!on)
 			u->caps &= ~CAP_CHATHISTORY;
 		if ((u->caps & CAP_CAP_NOTIFY) && !(u->flags & U_CLOSING))

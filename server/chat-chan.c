@@ -23,13 +23,15 @@ chat_chan_send_names(struct chat_user *u, struct chat_chan *ch)
 
 	chat_send_list_begin(&l, u, IRC_RPL_NAMREPLY, ch->secret ? '@' : '=',
 	    ch->name);
-	TAILQ_FOREACH(mb, &ch->members, by_chan) {
+	TAILQ_FOREACH(mb, &ch->members, by_chan)
+	{
 		char flags[8];
 
-		chat_send_list_add(&l, chat_send_member_prefix(mb,
-		    u->caps & CAP_MULTI_PREFIX, flags),
+		chat_send_list_add(&l,
+		    chat_send_member_prefix(mb, u->caps & CAP_MULTI_PREFIX,
+		        flags),
 		    (u->caps & CAP_USERHOST_NAMES) ? mb->u->prefix :
-		    mb->u->nick);
+		                                     mb->u->nick);
 	}
 	chat_send_list_end(&l);
 	chat_send_reply(u, IRC_RPL_ENDOFNAMES, ch->name);
@@ -214,9 +216,9 @@ chat_chan_list_one(struct chat_user *u, const struct chat_chan *ch)
 /* The conditions of a LIST with ELIST=MNU: masks a channel must match
    one of (M), masks it must match none of (N), and member counts. */
 struct chat_chan_elist {
-	const char *masks;   /* the comma-separated parameter */
-	size_t min, max;     /* members: more than min, fewer than max */
-	int have_match;      /* a positive mask was given */
+	const char *masks; /* the comma-separated parameter */
+	size_t min, max;   /* members: more than min, fewer than max */
+	int have_match;    /* a positive mask was given */
 };
 
 /* Returns 1 if ch passes every condition of the LIST parameter. */
@@ -297,7 +299,7 @@ chat_chan_list(struct chat_user *u, struct irc_msg *m)
 		}
 	} else {
 		for (ch = chat_state_chan_next(chat, NULL); ch != NULL;
-		    ch = chat_state_chan_next(chat, ch))
+		     ch = chat_state_chan_next(chat, ch))
 			if (chat_chan_visible(u, ch) &&
 			    (!filter || chat_chan_elist_match(&e, ch)))
 				chat_chan_list_one(u, ch);
@@ -355,14 +357,15 @@ chat_chan_kick(struct chat_user *u, struct irc_msg *m)
 {
 	const char *chans = m->params[0], *list = m->params[1];
 	const char *reason = m->nparams > 2 && m->params[2][0] != '\0' ?
-	    m->params[2] : u->nick;
+	    m->params[2] :
+	    u->nick;
 	char name[CHAT_OUT_MAX], nick[CHAT_OUT_MAX];
 	int single = strchr(chans, ',') == NULL, n = 0;
 
 	if (single)
 		snprintf(name, sizeof(name), "%s", chans);
-	while (n++ < IRC_TARGMAX && irc_list_next(&list, nick, sizeof(nick)) >
-	    0) {
+	while (
+	    n++ < IRC_TARGMAX && irc_list_next(&list, nick, sizeof(nick)) > 0) {
 		if (!single && irc_list_next(&chans, name, sizeof(name)) == 0)
 			return;
 		if (chat_chan_kick_one(u, name, nick, reason) == -1 && single)

@@ -43,8 +43,8 @@ chat_histlink_send(struct chat_user *u, const char *ref,
 	    m.nparams < 2)
 		return;
 	hm.ms = (int64_t)e->ms;
-	if (m.tags != NULL && irc_tag_get(m.tags, "time", val,
-	    sizeof(val)) == 1)
+	if (m.tags != NULL &&
+	    irc_tag_get(m.tags, "time", val, sizeof(val)) == 1)
 		(void)irc_time_parse(val, &hm.ms);
 	/* A line kept before msgids travelled: its entry id stands in. */
 	snprintf(msgid, sizeof(msgid), "%s", e->id);
@@ -122,7 +122,7 @@ chat_histlink_start(struct chat_user *u, struct chat_chan *ch,
 	w->limit = limit;
 	snprintf(w->target, sizeof(w->target), "%s", ch->name);
 	if (link->ops->history(link, u, ch->name, bp, limit,
-	    chat_histlink_done) == -1) {
+	        chat_histlink_done) == -1) {
 		free(w);
 		return 0;
 	}

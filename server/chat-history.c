@@ -47,8 +47,8 @@ static struct chat_hist_ring *chat_history_ring(struct chat_history *,
     const char *, int);
 
 #define CHAT_HIST_RING(e) \
-	((struct chat_hist_ring *)(void *)((char *)(e) - \
-	offsetof(struct chat_hist_ring, h)))
+	((struct chat_hist_ring *)(void *)(( \
+	    char *)(e)-offsetof(struct chat_hist_ring, h)))
 
 struct chat_history *
 chat_history_new(size_t lines)
@@ -119,7 +119,7 @@ chat_history_forget_nick(struct chat_history *h, const char *nick)
 		if (sp == NULL)
 			continue;
 		if (((size_t)(sp - r->key) == len &&
-		    strncasecmp(r->key, nick, len) == 0) ||
+		        strncasecmp(r->key, nick, len) == 0) ||
 		    irc_casecmp(sp + 1, nick) == 0)
 			chat_history_ring_free(h, r);
 	}
@@ -244,7 +244,7 @@ chat_history_find(const struct chat_hist_ring *r,
 	if (ref->msgid != NULL) {
 		for (i = 0; i < r->n; i++)
 			if (strcmp(chat_history_at(r, i)->m.msgid,
-			    ref->msgid) == 0)
+			        ref->msgid) == 0)
 				return (long)i + after;
 		return -1;
 	}
@@ -297,15 +297,17 @@ chat_history_query(struct chat_history *h, const char *key,
 	switch (op) {
 	case CHAT_HIST_LATEST:
 		i = a != NULL ? chat_history_find(r, a, 1) : 0;
-		return i < 0 ? 0 : chat_history_take(r, i, (long)r->n, limit,
-		    1, out);
+		return i < 0 ?
+		    0 :
+		    chat_history_take(r, i, (long)r->n, limit, 1, out);
 	case CHAT_HIST_BEFORE:
 		i = chat_history_find(r, a, 0);
 		return i < 0 ? 0 : chat_history_take(r, 0, i, limit, 1, out);
 	case CHAT_HIST_AFTER:
 		i = chat_history_find(r, a, 1);
-		return i < 0 ? 0 : chat_history_take(r, i, (long)r->n, limit,
-		    0, out);
+		return i < 0 ?
+		    0 :
+		    chat_history_take(r, i, (long)r->n, limit, 0, out);
 	case CHAT_HIST_AROUND:
 		/* The reference in the middle, the earlier half before. */
 		if ((i = chat_history_find(r, a, 0)) < 0)
@@ -336,7 +338,8 @@ chat_history_targets(struct chat_history *h, int64_t from, int64_t to,
 
 	if (h == NULL)
 		return;
-	TAILQ_FOREACH(r, &h->lru, lru) {
+	TAILQ_FOREACH(r, &h->lru, lru)
+	{
 		int64_t ms;
 
 		if (r->n == 0)
@@ -513,8 +516,8 @@ chat_history_targets_cmd(struct chat_user *u, struct irc_msg *m)
 
 		irc_time_format(time, sizeof(time), tg->t[i].ms);
 		n = irc_format(chat->out, sizeof(chat->out), chat->outmax,
-		    ":%s CHATHISTORY TARGETS %s %s", chat->name,
-		    tg->t[i].name, time);
+		    ":%s CHATHISTORY TARGETS %s %s", chat->name, tg->t[i].name,
+		    time);
 		snprintf(tags, sizeof(tags), "%s%s", ref[0] ? "batch=" : "",
 		    ref);
 		chat_send_tagged(u, tags, chat->out, n);
@@ -566,8 +569,8 @@ chat_history_cmd(struct chat_user *u, struct irc_msg *m)
 		chat_history_targets_cmd(u, m);
 		return;
 	}
-	for (i = 0; i < sizeof(chat_history_subs) /
-	    sizeof(chat_history_subs[0]); i++)
+	for (i = 0;
+	     i < sizeof(chat_history_subs) / sizeof(chat_history_subs[0]); i++)
 		if (irc_casecmp(sub, chat_history_subs[i].name) == 0)
 			k = (int)i;
 	if (k < 0) {
@@ -584,9 +587,9 @@ chat_history_cmd(struct chat_user *u, struct irc_msg *m)
 	target = m->params[1];
 	if (chat_history_ref(m->params[2], k == 0, &a, &ap) == -1 ||
 	    (chat_history_subs[k].nrefs == 2 &&
-	    chat_history_ref(m->params[3], 0, &b, &bp) == -1) ||
-	    (limit = chat_history_limit(m->params[2 +
-	    chat_history_subs[k].nrefs])) == 0) {
+	        chat_history_ref(m->params[3], 0, &b, &bp) == -1) ||
+	    (limit = chat_history_limit(
+	         m->params[2 + chat_history_subs[k].nrefs])) == 0) {
 		chat_history_fail(u, "INVALID_PARAMS", sub, NULL,
 		    "Invalid parameters");
 		return;
@@ -601,7 +604,7 @@ chat_history_cmd(struct chat_user *u, struct irc_msg *m)
 		}
 		/* In a cluster the network's history answers, later. */
 		if (chat_histlink_start(u, ch, chat_history_subs[k].op, ap,
-		    limit))
+		        limit))
 			return;
 		snprintf(key, sizeof(key), "%s", ch->name);
 	} else if (irc_valid_nick(target)) {

@@ -22,20 +22,17 @@ struct chat_help {
 #define HELP(name, ...) \
 	static const char *const chat_help_##name[] = { __VA_ARGS__, NULL }
 
-HELP(index,
-    "evsockd speaks the IRC client protocol. Commands:",
+HELP(index, "evsockd speaks the IRC client protocol. Commands:",
     "ADMIN AWAY HELP INFO INVITE ISON JOIN KICK KILL KLINE LINKS LIST",
     "LUSERS MODE MONITOR MOTD NAMES NICK NOTICE OPER PART PASS PING",
     "PONG PRIVMSG QUIT REHASH STATS TIME TOPIC UNKLINE USER USERHOST",
-    "VERSION WALLOPS WHO WHOIS WHOWAS",
-    "HELP <command> explains one of them.");
+    "VERSION WALLOPS WHO WHOIS WHOWAS", "HELP <command> explains one of them.");
 HELP(admin, "ADMIN [<server>]",
     "Shows who runs this server and how to reach them.");
 HELP(away, "AWAY [:<message>]",
     "Marks you away with <message>; without one, marks you back.",
     "Those who message you or WHOIS you see the message.");
-HELP(help, "HELP [<command>]",
-    "Lists the commands, or explains <command>.");
+HELP(help, "HELP [<command>]", "Lists the commands, or explains <command>.");
 HELP(info, "INFO [<server>]",
     "Shows what software this server runs and since when.");
 HELP(invite, "INVITE <nick> <channel>",
@@ -54,8 +51,7 @@ HELP(kline, "KLINE [<minutes>] <user@host> [:<reason>]",
     "Bans connections from addresses matching user@host (* and ?",
     "match anything) for <minutes>, or until UNKLINE without them.",
     "Matching users are disconnected; for server operators.");
-HELP(links, "LINKS",
-    "Lists the servers of this network.");
+HELP(links, "LINKS", "Lists the servers of this network.");
 HELP(list, "LIST [<channel>{,<channel>}]",
     "Lists channels with their member counts and topics.");
 HELP(lusers, "LUSERS",
@@ -68,25 +64,20 @@ HELP(monitor, "MONITOR (+|-) <nick>{,<nick>} | MONITOR (C|L|S)",
     "Tells you when the nicks you monitor come online (730) or go",
     "offline (731). + adds, - removes, C clears, L lists, S shows the",
     "status of each.");
-HELP(motd, "MOTD",
-    "Shows the message of the day.");
+HELP(motd, "MOTD", "Shows the message of the day.");
 HELP(names, "NAMES [<channel>{,<channel>}]",
     "Lists the members of channels (@ marks operators).");
-HELP(nick, "NICK <nick>",
-    "Sets or changes your nick.");
+HELP(nick, "NICK <nick>", "Sets or changes your nick.");
 HELP(notice, "NOTICE <target>{,<target>} :<text>",
     "Like PRIVMSG, but never answered automatically.");
 HELP(oper, "OPER <name> <password>",
     "Makes you a server operator (+o) if the server's configuration",
     "lists <name> with that password.");
-HELP(part, "PART <channel>{,<channel>} [:<reason>]",
-    "Leaves channels.");
+HELP(part, "PART <channel>{,<channel>} [:<reason>]", "Leaves channels.");
 HELP(pass, "PASS <password>",
     "Gives the server's password, before NICK and USER.");
-HELP(ping, "PING <token>",
-    "Asks the server to answer PONG <token>.");
-HELP(pong, "PONG <token>",
-    "Answers the server's PING.");
+HELP(ping, "PING <token>", "Asks the server to answer PONG <token>.");
+HELP(pong, "PONG <token>", "Answers the server's PING.");
 HELP(privmsg, "PRIVMSG <target>{,<target>} :<text>",
     "Sends <text> to users or channels.");
 HELP(quit, "QUIT [:<reason>]",
@@ -96,8 +87,7 @@ HELP(rehash, "REHASH",
 HELP(stats, "STATS <letter>",
     "Server statistics for server operators: u uptime, m command",
     "counts, l connections, k server bans.");
-HELP(time, "TIME",
-    "Shows the server's time.");
+HELP(time, "TIME", "Shows the server's time.");
 HELP(topic, "TOPIC <channel> [:<topic>]",
     "Shows the topic of <channel>, or sets it.");
 HELP(unkline, "UNKLINE <user@host>",
@@ -107,8 +97,7 @@ HELP(user, "USER <username> 0 * :<real name>",
 HELP(userhost, "USERHOST <nick> [<nick> ...]",
     "Shows user@host of up to five nicks: * marks an operator, - an",
     "away user, + one who is here.");
-HELP(version, "VERSION",
-    "Shows the server's version and what it supports.");
+HELP(version, "VERSION", "Shows the server's version and what it supports.");
 HELP(wallops, "WALLOPS :<text>",
     "Sends <text> to every user with +w and to the operators; for",
     "server operators.");
@@ -124,25 +113,44 @@ HELP(whowas, "WHOWAS <nick> [<count>]",
     "Shows who last used <nick> (the newest first, at most <count>).");
 
 static const struct chat_help chat_help_topics[] = {
-	{ "ADMIN", chat_help_admin }, { "AWAY", chat_help_away },
-	{ "HELP", chat_help_help }, { "HELPOP", chat_help_help },
-	{ "INFO", chat_help_info }, { "INVITE", chat_help_invite },
-	{ "ISON", chat_help_ison }, { "JOIN", chat_help_join },
-	{ "KICK", chat_help_kick }, { "KILL", chat_help_kill },
-	{ "KLINE", chat_help_kline }, { "LINKS", chat_help_links },
-	{ "LIST", chat_help_list }, { "LUSERS", chat_help_lusers },
-	{ "MODE", chat_help_mode }, { "MONITOR", chat_help_monitor },
-	{ "MOTD", chat_help_motd }, { "NAMES", chat_help_names },
-	{ "NICK", chat_help_nick }, { "NOTICE", chat_help_notice },
-	{ "OPER", chat_help_oper }, { "PART", chat_help_part },
-	{ "PASS", chat_help_pass }, { "PING", chat_help_ping },
-	{ "PONG", chat_help_pong }, { "PRIVMSG", chat_help_privmsg },
-	{ "QUIT", chat_help_quit }, { "REHASH", chat_help_rehash },
-	{ "STATS", chat_help_stats }, { "TIME", chat_help_time },
-	{ "TOPIC", chat_help_topic }, { "UNKLINE", chat_help_unkline },
-	{ "USER", chat_help_user }, { "USERHOST", chat_help_userhost },
-	{ "VERSION", chat_help_version }, { "WALLOPS", chat_help_wallops },
-	{ "WHO", chat_help_who }, { "WHOIS", chat_help_whois },
+	{ "ADMIN", chat_help_admin },
+	{ "AWAY", chat_help_away },
+	{ "HELP", chat_help_help },
+	{ "HELPOP", chat_help_help },
+	{ "INFO", chat_help_info },
+	{ "INVITE", chat_help_invite },
+	{ "ISON", chat_help_ison },
+	{ "JOIN", chat_help_join },
+	{ "KICK", chat_help_kick },
+	{ "KILL", chat_help_kill },
+	{ "KLINE", chat_help_kline },
+	{ "LINKS", chat_help_links },
+	{ "LIST", chat_help_list },
+	{ "LUSERS", chat_help_lusers },
+	{ "MODE", chat_help_mode },
+	{ "MONITOR", chat_help_monitor },
+	{ "MOTD", chat_help_motd },
+	{ "NAMES", chat_help_names },
+	{ "NICK", chat_help_nick },
+	{ "NOTICE", chat_help_notice },
+	{ "OPER", chat_help_oper },
+	{ "PART", chat_help_part },
+	{ "PASS", chat_help_pass },
+	{ "PING", chat_help_ping },
+	{ "PONG", chat_help_pong },
+	{ "PRIVMSG", chat_help_privmsg },
+	{ "QUIT", chat_help_quit },
+	{ "REHASH", chat_help_rehash },
+	{ "STATS", chat_help_stats },
+	{ "TIME", chat_help_time },
+	{ "TOPIC", chat_help_topic },
+	{ "UNKLINE", chat_help_unkline },
+	{ "USER", chat_help_user },
+	{ "USERHOST", chat_help_userhost },
+	{ "VERSION", chat_help_version },
+	{ "WALLOPS", chat_help_wallops },
+	{ "WHO", chat_help_who },
+	{ "WHOIS", chat_help_whois },
 	{ "WHOWAS", chat_help_whowas },
 };
 
@@ -156,8 +164,9 @@ chat_info_help(struct chat_user *u, struct irc_msg *m)
 	if (m->nparams > 0 && m->params[0][0] != '\0') {
 		text = NULL;
 		topic = m->params[0];
-		for (i = 0; i < sizeof(chat_help_topics) /
-		    sizeof(chat_help_topics[0]); i++) {
+		for (i = 0;
+		     i < sizeof(chat_help_topics) / sizeof(chat_help_topics[0]);
+		     i++) {
 			if (irc_casecmp(topic, chat_help_topics[i].topic) ==
 			    0) {
 				text = chat_help_topics[i].text;
@@ -201,7 +210,8 @@ chat_info_info(struct chat_user *u, struct irc_msg *m)
 
 	if (!chat_info_is_us(u, m))
 		return;
-	chat_send_reply(u, IRC_RPL_INFO, "evsockd " EVS_VERSION
+	chat_send_reply(u, IRC_RPL_INFO,
+	    "evsockd " EVS_VERSION
 	    ": an event-driven TCP server with an IRC chat service");
 	snprintf(line, sizeof(line), "Built on libevent %s",
 	    event_get_version());
@@ -259,8 +269,7 @@ chat_info_ison(struct chat_user *u, struct irc_msg *m)
 			if (len > 0 && len <= IRC_NICK_MAX) {
 				memcpy(nick, p, len);
 				nick[len] = '\0';
-				who = chat_state_find_registered(u->chat,
-				    nick);
+				who = chat_state_find_registered(u->chat, nick);
 				if (who != NULL && n + len + 2 < sizeof(out))
 					n += (size_t)snprintf(out + n,
 					    sizeof(out) - n, "%s%s",

@@ -48,38 +48,38 @@
 #define CHAT_PREFIX_MAX (IRC_NICK_MAX + IRC_USER_MAX + CHAT_HOST_MAX + 4)
 
 #define U_REGISTERED 0x01
-#define U_CAP        0x02 /* CAP negotiation holds registration back */
-#define U_PASS_OK    0x04
-#define U_PING_SENT  0x08
-#define U_INVISIBLE  0x10
-#define U_HAS_USER   0x20
-#define U_CLOSING    0x40 /* we said goodbye; the engine is closing */
-#define U_REMOTE     0x80 /* on another instance: no connection here */
-#define U_HOLD       0x100 /* input paused while the cluster claims a nick */
-#define U_DETACHED   0x200 /* gone from nicks, channels and counts */
-#define U_OPER       0x400 /* user mode +o: a server operator */
-#define U_WALLOPS    0x800 /* user mode +w: receives WALLOPS */
-#define U_HISTDM     0x8000 /* has private conversations in history */
+#define U_CAP 0x02 /* CAP negotiation holds registration back */
+#define U_PASS_OK 0x04
+#define U_PING_SENT 0x08
+#define U_INVISIBLE 0x10
+#define U_HAS_USER 0x20
+#define U_CLOSING 0x40   /* we said goodbye; the engine is closing */
+#define U_REMOTE 0x80    /* on another instance: no connection here */
+#define U_HOLD 0x100     /* input paused while the cluster claims a nick */
+#define U_DETACHED 0x200 /* gone from nicks, channels and counts */
+#define U_OPER 0x400     /* user mode +o: a server operator */
+#define U_WALLOPS 0x800  /* user mode +w: receives WALLOPS */
+#define U_HISTDM 0x8000  /* has private conversations in history */
 
 #define CHAT_PRINTF(f, a) __attribute__((format(printf, f, a)))
 
-#define CHAT_CMDS_MAX 64      /* rows the command table may have */
-#define CHAT_WHOWAS_MAX 256   /* nicks WHOWAS remembers */
-#define CHAT_MONITOR_MAX 100  /* nicks one client may MONITOR */
+#define CHAT_CMDS_MAX 64     /* rows the command table may have */
+#define CHAT_WHOWAS_MAX 256  /* nicks WHOWAS remembers */
+#define CHAT_MONITOR_MAX 100 /* nicks one client may MONITOR */
 
 /* IRCv3 capabilities a client enabled (chat_user.caps). */
-#define CAP_CAP_NOTIFY     0x0001
-#define CAP_MESSAGE_TAGS   0x0002
-#define CAP_SERVER_TIME    0x0004
-#define CAP_ECHO_MESSAGE   0x0008
-#define CAP_MULTI_PREFIX   0x0010
+#define CAP_CAP_NOTIFY 0x0001
+#define CAP_MESSAGE_TAGS 0x0002
+#define CAP_SERVER_TIME 0x0004
+#define CAP_ECHO_MESSAGE 0x0008
+#define CAP_MULTI_PREFIX 0x0010
 #define CAP_USERHOST_NAMES 0x0020
-#define CAP_AWAY_NOTIFY    0x0040
-#define CAP_INVITE_NOTIFY  0x0080
-#define CAP_SETNAME        0x0100
-#define CAP_BATCH          0x0200
-#define CAP_LABELED        0x0400
-#define CAP_CHATHISTORY    0x0800
+#define CAP_AWAY_NOTIFY 0x0040
+#define CAP_INVITE_NOTIFY 0x0080
+#define CAP_SETNAME 0x0100
+#define CAP_BATCH 0x0200
+#define CAP_LABELED 0x0400
+#define CAP_CHATHISTORY 0x0800
 
 #define CHAT_LABEL_MAX 64 /* longer labels are ignored */
 #define CHAT_MSGID_MAX 32
@@ -114,7 +114,7 @@ struct chat_watch;
 TAILQ_HEAD(chat_member_list, chat_member);
 
 struct chat_user {
-	struct nametab_ent h; /* in chat->nicks once it has a nick */
+	struct nametab_ent h;        /* in chat->nicks once it has a nick */
 	TAILQ_ENTRY(chat_user) link; /* chat->users */
 	struct evs_chat *chat;
 	struct evs_conn *c;
@@ -129,13 +129,13 @@ struct chat_user {
 	time_t signon;
 	time_t idle_since;
 	uint64_t reg_deadline_ms; /* monotonic; 0: none */
-	uint64_t seen; /* fan-out generation, to reach each peer once */
+	uint64_t seen;    /* fan-out generation, to reach each peer once */
 	uint64_t nick_ts; /* wall-clock ms the nick was taken (collisions) */
 	struct chat_node *node; /* the instance of a U_REMOTE user */
 	unsigned flags;
 	struct chat_histlink_wait *hist_wait; /* CHATHISTORY awaiting the
 	                                         cluster; NULL: none */
-	unsigned caps;        /* CAP_* enabled */
+	unsigned caps;                        /* CAP_* enabled */
 	unsigned cap_version; /* 302 once CAP LS 302 was seen, else 0 */
 	char nick[IRC_NICK_MAX + 1];
 	char user[IRC_USER_MAX + 1];
@@ -167,7 +167,7 @@ struct chat_chan {
 	int no_ctcp;     /* +C: no CTCP but ACTION */
 	size_t limit;    /* +l; 0: none */
 	struct chat_mask *bans, *excepts, *invex; /* +b, +e, +I */
-	size_t nmasks;   /* entries on the three lists together */
+	size_t nmasks;             /* entries on the three lists together */
 	char key[IRC_KEY_MAX + 1]; /* +k; empty: none */
 	char name[IRC_CHANNEL_MAX + 1];
 };
@@ -209,22 +209,22 @@ struct evs_chat {
 	char **motd;
 	size_t nmotd;
 	char *tls_ports; /* ISUPPORT SSL=, or NULL */
-	size_t outmax; /* the server's line limit, as replies may use it */
+	size_t outmax;   /* the server's line limit, as replies may use it */
 	unsigned ping_interval_ms;
 	unsigned ping_timeout_ms;
 	unsigned reg_timeout_ms;
 	double flood_rate;
 	unsigned flood_burst;
-	size_t nusers;    /* registered */
-	size_t nunknown;  /* connected, not registered */
+	size_t nusers;     /* registered */
+	size_t nunknown;   /* connected, not registered */
 	size_t ninvisible; /* registered with user mode +i */
 	size_t maxusers;
-	size_t nremote;    /* registered on other instances */
+	size_t nremote; /* registered on other instances */
 	size_t nremote_invisible;
 	struct chat_link *link; /* the cluster backplane; NULL: one instance */
 	unsigned history_lines; /* per target; 0: none kept, no CHATHISTORY */
-	int link_quiet; /* applying the backplane's events: publish nothing */
-	uint64_t relayed;    /* messages from users, formatted once */
+	int link_quiet;   /* applying the backplane's events: publish nothing */
+	uint64_t relayed; /* messages from users, formatted once */
 	uint64_t deliveries; /* their copies queued to recipients */
 	uint64_t gen;
 	time_t created;
@@ -282,14 +282,12 @@ void chat_state_detach(struct chat_user *u);
 /* Detaches u if not yet done, and frees it. */
 void chat_state_quit(struct chat_user *u);
 /* Returns the user with this nick (any case), or NULL. */
-struct chat_user *chat_state_find_user(struct evs_chat *chat,
-    const char *nick);
+struct chat_user *chat_state_find_user(struct evs_chat *chat, const char *nick);
 /* Returns the registered user with this nick, or NULL. */
 struct chat_user *chat_state_find_registered(struct evs_chat *chat,
     const char *nick);
 /* Returns the channel with this name (any case), or NULL. */
-struct chat_chan *chat_state_find_chan(struct evs_chat *chat,
-    const char *name);
+struct chat_chan *chat_state_find_chan(struct evs_chat *chat, const char *name);
 /* Walks the channels: the first when ch is NULL; NULL at the end. */
 struct chat_chan *chat_state_chan_next(struct evs_chat *chat,
     const struct chat_chan *ch);
@@ -299,8 +297,8 @@ struct chat_member *chat_state_member(const struct chat_user *u,
 /* Makes u a member of ch, creating the channel `name` when ch is NULL
    (its first member is its operator).  Returns the membership, or NULL
    if out of memory. */
-struct chat_member *chat_state_join(struct chat_user *u,
-    struct chat_chan *ch, const char *name);
+struct chat_member *chat_state_join(struct chat_user *u, struct chat_chan *ch,
+    const char *name);
 /* Ends membership m; frees the channel when it empties. */
 void chat_state_part(struct chat_member *m);
 /* Gives u the nick (free, checked by the caller). */
@@ -344,11 +342,11 @@ void chat_state_remote_invisible(struct chat_user *u, int on);
 /* Queues len bytes to u. */
 void chat_send_raw(struct chat_user *u, const char *data, size_t len);
 /* A numeric reply: ":<server> <num> <client> ...". */
-void chat_send_reply(struct chat_user *u, const char *num,
-    const char *fmt, ...) CHAT_PRINTF(3, 4);
+void chat_send_reply(struct chat_user *u, const char *num, const char *fmt, ...)
+    CHAT_PRINTF(3, 4);
 /* A message from the server: ":<server> <cmd> ...". */
-void chat_send_server(struct chat_user *u, const char *cmd,
-    const char *fmt, ...) CHAT_PRINTF(3, 4);
+void chat_send_server(struct chat_user *u, const char *cmd, const char *fmt,
+    ...) CHAT_PRINTF(3, 4);
 /* A message from `from` to one user. */
 void chat_send_user(struct chat_user *to, struct chat_user *from,
     const char *cmd, const char *fmt, ...) CHAT_PRINTF(4, 5);
@@ -372,20 +370,18 @@ void chat_send_chan_line(struct evs_chat *chat, struct chat_chan *ch,
 /* Delivers a line from `from` (same form) to the local users sharing a
    channel with it, once each, not to `from`; AWAY and SETNAME only to
    those who enabled away-notify or setname. */
-void chat_send_peers_line(struct chat_user *from, const char *line,
-    size_t len);
+void chat_send_peers_line(struct chat_user *from, const char *line, size_t len);
 /* Delivers a line (same form) to local user u in its form; a private
    PRIVMSG or NOTICE goes into the local history. */
-void chat_send_user_line(struct chat_user *u, const char *line,
-    size_t len);
+void chat_send_user_line(struct chat_user *u, const char *line, size_t len);
 /* PRIVMSG, NOTICE or TAGMSG (cmd) from `from` to channel ch (only to
    its operators, or voiced members too, when status is '@' or '+') or
    user to (one of them NULL): the client-only tags of the command go
    to those who enabled message-tags (TAGMSG only to them), an echo to
    `from` when it enabled echo-message, and PRIVMSG/NOTICE to a whole
    channel or a user into the history. */
-void chat_send_message(struct chat_user *from, struct chat_chan *ch,
-    int status, struct chat_user *to, const char *cmd, const char *text);
+void chat_send_message(struct chat_user *from, struct chat_chan *ch, int status,
+    struct chat_user *to, const char *cmd, const char *text);
 /* A message from `from` to everyone sharing a channel with it who
    enabled `cap` (and to itself if `self` and it did), once each. */
 void chat_send_peers_cap(struct chat_user *from, int self, unsigned cap,
@@ -393,8 +389,8 @@ void chat_send_peers_cap(struct chat_user *from, int self, unsigned cap,
 /* A message from `from` to the members of ch who enabled `cap`, but
    `except` (may be NULL). */
 void chat_send_chan_cap(struct chat_chan *ch, struct chat_user *except,
-    unsigned cap, struct chat_user *from, const char *cmd,
-    const char *fmt, ...) CHAT_PRINTF(6, 7);
+    unsigned cap, struct chat_user *from, const char *cmd, const char *fmt, ...)
+    CHAT_PRINTF(6, 7);
 /* invite-notify: tells the members of ch who enabled it, but `from`
    and `to`, that `from` invited `to` (INVITE calls this). */
 void chat_send_invite_notify(struct chat_chan *ch, struct chat_user *from,
@@ -414,12 +410,12 @@ void chat_send_batch_end(struct chat_user *u, const char *ref);
 /* Sends u the line `body` (":prefix CMD ...\r\n", len bytes) with
    exactly the tags ("k=v;...", "" for none) the caller chose for u's
    capabilities. */
-void chat_send_tagged(struct chat_user *u, const char *tags,
-    const char *body, size_t len);
+void chat_send_tagged(struct chat_user *u, const char *tags, const char *body,
+    size_t len);
 /* The prefixes of membership mb in rank order, all of them with
    multi-prefix, else the highest: into buf (at least 4 bytes). */
-const char *chat_send_member_prefix(const struct chat_member *mb,
-    int multi, char *buf);
+const char *chat_send_member_prefix(const struct chat_member *mb, int multi,
+    char *buf);
 
 /* A message from `from` to every registered user with any of the
    user flags in `mask` (WALLOPS), formatted once. */
@@ -510,8 +506,13 @@ struct chat_hist_ref {
 	const char *msgid;
 	int64_t ms;
 };
-enum chat_hist_op { CHAT_HIST_LATEST, CHAT_HIST_BEFORE, CHAT_HIST_AFTER,
-    CHAT_HIST_AROUND, CHAT_HIST_BETWEEN };
+enum chat_hist_op {
+	CHAT_HIST_LATEST,
+	CHAT_HIST_BEFORE,
+	CHAT_HIST_AFTER,
+	CHAT_HIST_AROUND,
+	CHAT_HIST_BETWEEN
+};
 /* Fills out[] (room for limit) with up to `limit` messages of key,
    oldest first, as op selects around a (NULL for LATEST *) and b
    (BETWEEN).  The messages stay valid until the next add.  Returns
@@ -542,9 +543,9 @@ struct chat_relay {
 	struct evs_chat *chat;
 	size_t bodylen; /* chat->out holds ":<prefix> <cmd> ...\r\n" */
 	const char *ctags;
-	int tagmsg; /* only recipients with message-tags get it */
+	int tagmsg;   /* only recipients with message-tags get it */
 	unsigned cap; /* the capabilities a recipient needs */
-	int status; /* '@' or '+': only members of that rank or higher */
+	int status;   /* '@' or '+': only members of that rank or higher */
 	int64_t ms;
 	char time[32];
 	char msgid[CHAT_MSGID_MAX];
@@ -572,8 +573,8 @@ void chat_relay_done(struct chat_relay *r);
    time, msgid and client-only tags (copied into ctags, ctagsize
    bytes) are kept, the body goes into chat->out.  Returns the body's
    offset in line. */
-size_t chat_relay_line(struct chat_relay *r, struct evs_chat *chat,
-    char *ctags, size_t ctagsize, const char *line, size_t len);
+size_t chat_relay_line(struct chat_relay *r, struct evs_chat *chat, char *ctags,
+    size_t ctagsize, const char *line, size_t len);
 /* Sets r's capability rule from its body's command: AWAY and SETNAME
    need away-notify and setname, TAGMSG message-tags. */
 void chat_relay_kind(struct chat_relay *r);
@@ -589,8 +590,8 @@ int chat_histlink_start(struct chat_user *u, struct chat_chan *ch,
 /* chat-reg.c */
 /* Registers u if NICK, USER and CAP allow it now. */
 void chat_reg_try(struct chat_user *u);
-chat_cmd_fn chat_reg_pass, chat_reg_nick, chat_reg_user,
-    chat_reg_ping, chat_reg_pong, chat_reg_quit;
+chat_cmd_fn chat_reg_pass, chat_reg_nick, chat_reg_user, chat_reg_ping,
+    chat_reg_pong, chat_reg_quit;
 
 /* The cluster's answer to chat_state_claim: takes `nick` for u, or
    says 433. */
@@ -632,8 +633,7 @@ int chat_access_mask_del(struct chat_chan *ch, struct chat_mask **list,
 void chat_access_masks_clear(struct chat_chan *ch);
 
 /* chat-msg.c */
-chat_cmd_fn chat_msg_privmsg, chat_msg_notice, chat_msg_tagmsg,
-    chat_msg_away;
+chat_cmd_fn chat_msg_privmsg, chat_msg_notice, chat_msg_tagmsg, chat_msg_away;
 
 /* chat-query.c */
 chat_cmd_fn chat_query_who, chat_query_whois, chat_query_lusers,
@@ -649,8 +649,8 @@ void chat_query_send_motd(struct chat_user *u);
 chat_cmd_fn chat_mode_cmd;
 
 /* chat-oper.c */
-chat_cmd_fn chat_oper_oper, chat_oper_kill, chat_oper_kline,
-    chat_oper_unkline, chat_oper_wallops, chat_oper_rehash, chat_oper_stats;
+chat_cmd_fn chat_oper_oper, chat_oper_kill, chat_oper_kline, chat_oper_unkline,
+    chat_oper_wallops, chat_oper_rehash, chat_oper_stats;
 /* Returns 1 if a K-line matches u's user@host, and then refuses u with
    465 and ERROR. */
 int chat_oper_refuse_banned(struct chat_user *u);
@@ -658,8 +658,8 @@ int chat_oper_refuse_banned(struct chat_user *u);
 void chat_oper_fini(struct evs_chat *chat);
 
 /* chat-info.c */
-chat_cmd_fn chat_info_help, chat_info_info, chat_info_admin,
-    chat_info_links, chat_info_ison, chat_info_userhost;
+chat_cmd_fn chat_info_help, chat_info_info, chat_info_admin, chat_info_links,
+    chat_info_ison, chat_info_userhost;
 
 /* chat-whowas.c */
 chat_cmd_fn chat_whowas_cmd;

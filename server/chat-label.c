@@ -64,9 +64,9 @@ chat_label_begin(struct chat_user *u, const char *tags)
 		return;
 	if (irc_tags_client(u->chat->ctags, sizeof(u->chat->ctags), tags) > 0)
 		cur->ctags = u->chat->ctags;
-	if ((u->caps & CAP_LABELED) && irc_tag_get(tags, "label", cur->label,
-	    sizeof(cur->label)) && cur->label[0] != '\0' &&
-	    strlen(cur->label) < CHAT_LABEL_MAX &&
+	if ((u->caps & CAP_LABELED) &&
+	    irc_tag_get(tags, "label", cur->label, sizeof(cur->label)) &&
+	    cur->label[0] != '\0' && strlen(cur->label) < CHAT_LABEL_MAX &&
 	    strpbrk(cur->label, "; \\") == NULL)
 		cur->labeled = 1;
 }
@@ -121,8 +121,8 @@ chat_label_end(struct chat_user *u)
 {
 	struct evs_chat *chat = u->chat;
 	struct chat_cmdctx *cur = &chat->cur;
-	char tag[CHAT_LABEL_MAX + 16], ref[CHAT_MSGID_MAX], bt[CHAT_MSGID_MAX +
-	    8];
+	char tag[CHAT_LABEL_MAX + 16], ref[CHAT_MSGID_MAX],
+	    bt[CHAT_MSGID_MAX + 8];
 	const char *p, *end, *eol;
 	size_t lines = 0, n;
 
@@ -135,8 +135,9 @@ chat_label_end(struct chat_user *u)
 	cur->labeled = 0;
 	snprintf(tag, sizeof(tag), "label=%s", cur->label);
 	end = cur->held + cur->heldlen;
-	for (p = cur->held; p < end && (eol = memchr(p, '\n', (size_t)(end -
-	    p))) != NULL; p = eol + 1)
+	for (p = cur->held;
+	     p < end && (eol = memchr(p, '\n', (size_t)(end - p))) != NULL;
+	     p = eol + 1)
 		lines++;
 	if (lines == 0) {
 		n = irc_format(chat->out, sizeof(chat->out), chat->outmax,

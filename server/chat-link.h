@@ -38,13 +38,11 @@ struct chat_link_ops {
 	/* Claims `nick` for local user u across the cluster.  Returns 1
 	   when the answer comes later through chat_reg_nick_claimed, 0
 	   when the caller may take the nick now (the backplane is split). */
-	int (*claim)(struct chat_link *, struct chat_user *u,
-	    const char *nick);
+	int (*claim)(struct chat_link *, struct chat_user *u, const char *nick);
 	/* u registered, or its user modes or away message changed. */
 	void (*user)(struct chat_link *, struct chat_user *u);
 	/* u changed its nick from `old` (may be ""). */
-	void (*nick)(struct chat_link *, struct chat_user *u,
-	    const char *old);
+	void (*nick)(struct chat_link *, struct chat_user *u, const char *old);
 	/* u is about to leave its channels and be freed. */
 	void (*quit)(struct chat_link *, struct chat_user *u);
 	/* A local user joined m->ch. */
@@ -59,8 +57,8 @@ struct chat_link_ops {
 	   `defer`, returns 1 if the backplane will deliver it to local
 	   members itself, in the cluster's order; 0 if the caller must. */
 	int (*chan_line)(struct chat_link *, struct chat_chan *ch,
-	    struct chat_user *from, struct chat_user *except,
-	    const char *line, size_t len, int defer);
+	    struct chat_user *from, struct chat_user *except, const char *line,
+	    size_t len, int defer);
 	/* A line from local `from` to everyone sharing a channel with it. */
 	void (*peers_line)(struct chat_link *, struct chat_user *from,
 	    const char *line, size_t len);

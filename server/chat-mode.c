@@ -84,7 +84,7 @@ chat_mode_user(struct chat_user *u, struct irc_msg *m)
 struct chat_mode_out {
 	struct chat_user *u;
 	struct chat_chan *ch;
-	size_t room;  /* bytes for "<modes> <args>" on one line */
+	size_t room; /* bytes for "<modes> <args>" on one line */
 	size_t nm, na;
 	int sign;
 	char modes[64];
@@ -111,8 +111,9 @@ chat_mode_out_add(struct chat_mode_out *o, int add, char mc, const char *arg)
 {
 	size_t alen = arg != NULL ? strlen(arg) + 1 : 0;
 
-	if (o->nm > 0 && (o->nm + 2 + o->na + alen > o->room ||
-	    o->nm + 3 > sizeof(o->modes)))
+	if (o->nm > 0 &&
+	    (o->nm + 2 + o->na + alen > o->room ||
+	        o->nm + 3 > sizeof(o->modes)))
 		chat_mode_out_flush(o);
 	if (o->sign != (add ? '+' : '-'))
 		o->modes[o->nm++] = (char)(o->sign = add ? '+' : '-');
@@ -195,7 +196,9 @@ static const char *
 chat_mode_word(const char *arg)
 {
 	return arg[0] != '\0' && arg[0] != ':' && strchr(arg, ' ') == NULL &&
-	    strlen(arg) < 64 ? arg : "*";
+	        strlen(arg) < 64 ?
+	    arg :
+	    "*";
 }
 
 /* Returns 1 if key is one JOIN can carry: 1 to IRC_KEY_MAX bytes, no
@@ -259,8 +262,9 @@ static const char *
 chat_mode_list_change(struct chat_user *u, struct chat_chan *ch, char mc,
     int add, const char *arg, char *mask, size_t len)
 {
-	struct chat_mask **list = mc == 'b' ? &ch->bans : mc == 'e' ?
-	    &ch->excepts : &ch->invex;
+	struct chat_mask **list = mc == 'b' ? &ch->bans :
+	    mc == 'e'                       ? &ch->excepts :
+	                                      &ch->invex;
 
 	if (mask_normalize(mask, len, arg) == 0 ||
 	    strlen(mask) > IRC_MASK_MAX) {
@@ -275,8 +279,7 @@ chat_mode_list_change(struct chat_user *u, struct chat_chan *ch, char mc,
 		chat_send_reply(u, IRC_ERR_BANLISTFULL, ch->name, mc);
 		return NULL;
 	}
-	return chat_access_mask_add(ch, list, mask, u->nick) == 1 ? mask :
-	    NULL;
+	return chat_access_mask_add(ch, list, mask, u->nick) == 1 ? mask : NULL;
 }
 
 static void
@@ -369,7 +372,8 @@ chat_mode_chan(struct chat_user *u, struct irc_msg *m, struct chat_chan *ch)
 			}
 			if (!chat_mode_valid_key(arg)) {
 				chat_send_reply(u, IRC_ERR_INVALIDMODEPARAM,
-				    ch->name, mc, "*", "Invalid key: 1 to 32 "
+				    ch->name, mc, "*",
+				    "Invalid key: 1 to 32 "
 				    "bytes, no space, comma or colon");
 				continue;
 			}
@@ -402,10 +406,11 @@ chat_mode_chan(struct chat_user *u, struct irc_msg *m, struct chat_chan *ch)
 			break;
 		default: {
 			int *flag = mc == 'i' ? &ch->invite_only :
-			    mc == 'm' ? &ch->moderated :
-			    mc == 'n' ? &ch->no_external :
-			    mc == 's' ? &ch->secret :
-			    mc == 'C' ? &ch->no_ctcp : &ch->topic_ops;
+			    mc == 'm'         ? &ch->moderated :
+			    mc == 'n'         ? &ch->no_external :
+			    mc == 's'         ? &ch->secret :
+			    mc == 'C'         ? &ch->no_ctcp :
+			                        &ch->topic_ops;
 
 			if (*flag == add)
 				continue;

@@ -20,8 +20,8 @@ struct chat_watch {
 };
 
 #define CHAT_WATCH_OF(e) \
-	((struct chat_watch *)(void *)((char *)(e) - \
-	offsetof(struct chat_watch, h)))
+	((struct chat_watch *)(void *)(( \
+	    char *)(e)-offsetof(struct chat_watch, h)))
 
 int
 chat_monitor_init(struct evs_chat *chat)
@@ -151,11 +151,9 @@ chat_monitor_notify(struct chat_user *u, int online)
 		if (w->by[i] == u)
 			continue;
 		if (online)
-			chat_send_reply(w->by[i], IRC_RPL_MONONLINE,
-			    u->prefix);
+			chat_send_reply(w->by[i], IRC_RPL_MONONLINE, u->prefix);
 		else
-			chat_send_reply(w->by[i], IRC_RPL_MONOFFLINE,
-			    u->nick);
+			chat_send_reply(w->by[i], IRC_RPL_MONOFFLINE, u->nick);
 	}
 }
 

@@ -28,8 +28,9 @@ chat_msg_to_chan(struct chat_user *u, const struct chat_msg_target *t,
 	struct chat_chan *ch = t->ch;
 
 	/* +C: a CTCP other than ACTION (/me) is refused. */
-	if (!chat_access_speak(u, ch) || (ch->no_ctcp && text[0] == '\001' &&
-	    strncmp(text + 1, "ACTION ", 7) != 0)) {
+	if (!chat_access_speak(u, ch) ||
+	    (ch->no_ctcp && text[0] == '\001' &&
+	        strncmp(text + 1, "ACTION ", 7) != 0)) {
 		if (!notice)
 			chat_send_reply(u, IRC_ERR_CANNOTSENDTOCHAN, ch->name);
 		return;
@@ -84,8 +85,8 @@ chat_msg_send(struct chat_user *u, struct irc_msg *m, int notice)
 			chat_send_reply(u, IRC_ERR_NORECIPIENT, m->command);
 		return;
 	}
-	if (notice != CHAT_MSG_TAGMSG && (m->nparams < 2 ||
-	    m->params[1][0] == '\0')) {
+	if (notice != CHAT_MSG_TAGMSG &&
+	    (m->nparams < 2 || m->params[1][0] == '\0')) {
 		if (!notice)
 			chat_send_reply(u, IRC_ERR_NOTEXTTOSEND);
 		return;
@@ -107,8 +108,8 @@ chat_msg_send(struct chat_user *u, struct irc_msg *m, int notice)
 			continue;
 		if (n == IRC_TARGMAX) {
 			if (!notice)
-				chat_send_reply(u, IRC_ERR_TOOMANYTARGETS,
-				    name, IRC_TARGMAX);
+				chat_send_reply(u, IRC_ERR_TOOMANYTARGETS, name,
+				    IRC_TARGMAX);
 			return;
 		}
 		t[n++] = one;

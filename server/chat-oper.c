@@ -18,7 +18,7 @@
 #include "chat-int.h"
 
 #define CHAT_OPER_NAME_MAX 64
-#define CHAT_OPER_TRIES 3       /* failed OPERs before we hang up */
+#define CHAT_OPER_TRIES 3 /* failed OPERs before we hang up */
 /* Password checks a second, server-wide: each is a deliberately slow
    hash on the event loop, so many connections must not stall it. */
 #define CHAT_OPER_CHECK_RATE 4.0
@@ -144,20 +144,20 @@ chat_oper_kill(struct chat_user *u, struct irc_msg *m)
 		chat_send_reply(u, IRC_ERR_CANTKILLSERVER);
 		return;
 	}
-	if ((who = chat_state_find_registered(u->chat, m->params[0])) ==
-	    NULL) {
+	if ((who = chat_state_find_registered(u->chat, m->params[0])) == NULL) {
 		chat_send_reply(u, IRC_ERR_NOSUCHNICK, m->params[0]);
 		return;
 	}
 	/* Another instance's user is that instance's to close. */
 	if (who->flags & U_REMOTE) {
-		chat_oper_notice(u, "KILL: that user is on another server of "
+		chat_oper_notice(u,
+		    "KILL: that user is on another server of "
 		    "the network");
 		return;
 	}
 	snprintf(reason, sizeof(reason), "Killed (%s (%s))", u->nick,
 	    m->nparams > 1 && m->params[1][0] != '\0' ? m->params[1] :
-	    "no reason");
+	                                                "no reason");
 	chat_disconnect(who, reason);
 }
 
@@ -220,9 +220,11 @@ chat_oper_kline_save(struct evs_chat *chat)
 	if (chat->kline_file == NULL)
 		return 0;
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp", chat->kline_file) >=
-	    (int)sizeof(tmp) || (f = fopen(tmp, "w")) == NULL)
+	        (int)sizeof(tmp) ||
+	    (f = fopen(tmp, "w")) == NULL)
 		return -1;
-	fprintf(f, "# evsockd server bans: mask expires set-at setter "
+	fprintf(f,
+	    "# evsockd server bans: mask expires set-at setter "
 	    ":reason\n");
 	for (size_t i = 0; i < chat->nklines; i++) {
 		const struct chat_kline *k = &chat->klines[i];
@@ -344,14 +346,17 @@ chat_oper_kline(struct chat_user *u, struct irc_msg *m)
 		return;
 	}
 	if (chat_oper_kline_save(chat) == -1)
-		chat_oper_notice(u, "The K-line file could not be written; "
+		chat_oper_notice(u,
+		    "The K-line file could not be written; "
 		    "the ban holds until restart");
 	if (minutes > 0)
-		snprintf(note, sizeof(note), "Added K-line for %s for %lld "
-		    "minutes: %s", k.mask, minutes, k.reason);
+		snprintf(note, sizeof(note),
+		    "Added K-line for %s for %lld "
+		    "minutes: %s",
+		    k.mask, minutes, k.reason);
 	else
-		snprintf(note, sizeof(note), "Added K-line for %s: %s",
-		    k.mask, k.reason);
+		snprintf(note, sizeof(note), "Added K-line for %s: %s", k.mask,
+		    k.reason);
 	chat_oper_notice(u, note);
 	/* Those connected from the banned address go now. */
 	for (v = TAILQ_FIRST(&chat->users); v != NULL; v = next) {
@@ -378,7 +383,8 @@ chat_oper_unkline(struct chat_user *u, struct irc_msg *m)
 			continue;
 		chat->klines[i] = chat->klines[--chat->nklines];
 		if (chat_oper_kline_save(chat) == -1)
-			chat_oper_notice(u, "The K-line file could not be "
+			chat_oper_notice(u,
+			    "The K-line file could not be "
 			    "written");
 		snprintf(note, sizeof(note), "Removed K-line for %s", mask);
 		chat_oper_notice(u, note);
@@ -406,10 +412,12 @@ chat_oper_rehash(struct chat_user *u, struct irc_msg *m)
 		return;
 	chat_send_reply(u, IRC_RPL_REHASHING, "configuration");
 	if (chat->rehash_cb == NULL)
-		chat_oper_notice(u, "This server has no configuration to "
+		chat_oper_notice(u,
+		    "This server has no configuration to "
 		    "reload");
 	else if (chat->rehash_cb(chat, chat->rehash_arg) == -1)
-		chat_oper_notice(u, "REHASH failed: the old configuration "
+		chat_oper_notice(u,
+		    "REHASH failed: the old configuration "
 		    "stays (see the server's log)");
 	else
 		chat_oper_notice(u, "REHASH done");
@@ -420,7 +428,7 @@ chat_oper_stats(struct chat_user *u, struct irc_msg *m)
 {
 	struct evs_chat *chat = u->chat;
 	char letter[2] = { m->params[0][0] != '\0' ? m->params[0][0] : '*',
-	    '\0' };
+		'\0' };
 	long long up = (long long)(time(NULL) - chat->created);
 	struct evs_server_stats st;
 	unsigned long long received = 0;
@@ -554,8 +562,7 @@ evs_chat_set_kline_file(struct evs_chat *chat, const char *path)
 		return -1;
 	chat->klines = NULL;
 	chat->nklines = 0;
-	if (path != NULL && (f = fopen(path, "r")) == NULL &&
-	    errno != ENOENT)
+	if (path != NULL && (f = fopen(path, "r")) == NULL && errno != ENOENT)
 		goto fail;
 	while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
 		if (chat_oper_kline_parse(line, &k) == 0 &&
@@ -582,8 +589,7 @@ fail:
 }
 
 void
-evs_chat_set_rehash_cb(struct evs_chat *chat, evs_chat_rehash_fn *fn,
-    void *arg)
+evs_chat_set_rehash_cb(struct evs_chat *chat, evs_chat_rehash_fn *fn, void *arg)
 {
 	chat->rehash_cb = fn;
 	chat->rehash_arg = arg;

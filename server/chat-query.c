@@ -18,8 +18,8 @@ chat_query_send_isupport(struct chat_user *u)
 	chat_send_reply(u, IRC_RPL_ISUPPORT, IRC_ISUPPORT_1);
 	snprintf(tokens, sizeof(tokens), IRC_ISUPPORT_2, u->chat->name);
 	chat_send_reply(u, IRC_RPL_ISUPPORT, tokens);
-	chat_send_reply(u, IRC_RPL_ISUPPORT, chat_cap_isupport(u->chat,
-	    tokens, sizeof(tokens)));
+	chat_send_reply(u, IRC_RPL_ISUPPORT,
+	    chat_cap_isupport(u->chat, tokens, sizeof(tokens)));
 	snprintf(tokens, sizeof(tokens), IRC_ISUPPORT_QUERY, CHAT_MONITOR_MAX);
 	chat_send_reply(u, IRC_RPL_ISUPPORT, tokens);
 	if (u->chat->tls_ports != NULL) {
@@ -77,8 +77,8 @@ struct chat_who {
 /* WHO's flags: H or G (here, gone), * for a server operator, then the
    channel status when the reply names a channel. */
 static void
-chat_query_who_flags(const struct chat_user *who, const char *status,
-    char *buf, size_t len)
+chat_query_who_flags(const struct chat_user *who, const char *status, char *buf,
+    size_t len)
 {
 	snprintf(buf, len, "%c%s%s", who->away != NULL ? 'G' : 'H',
 	    (who->flags & U_OPER) ? "*" : "", status);
@@ -88,8 +88,7 @@ chat_query_who_flags(const struct chat_user *who, const char *status,
 static void
 chat_query_whox_add(char *buf, size_t len, size_t *n, const char *field)
 {
-	int w = snprintf(buf + *n, len - *n, "%s%s", *n > 0 ? " " : "",
-	    field);
+	int w = snprintf(buf + *n, len - *n, "%s%s", *n > 0 ? " " : "", field);
 
 	if (w > 0)
 		*n = *n + (size_t)w < len ? *n + (size_t)w : len - 1;
@@ -159,8 +158,8 @@ chat_query_whox_reply(struct chat_user *u, const struct chat_who *q,
 }
 
 static void
-chat_query_who_reply(struct chat_user *u, struct chat_who *q,
-    const char *chan, const struct chat_user *who, const char *status)
+chat_query_who_reply(struct chat_user *u, struct chat_who *q, const char *chan,
+    const struct chat_user *who, const char *status)
 {
 	char flags[8];
 
@@ -171,9 +170,8 @@ chat_query_who_reply(struct chat_user *u, struct chat_who *q,
 	if (q->fields != NULL)
 		chat_query_whox_reply(u, q, chan, who, flags);
 	else
-		chat_send_reply(u, IRC_RPL_WHOREPLY, chan, who->user,
-		    who->host, u->chat->name, who->nick, flags,
-		    who->realname);
+		chat_send_reply(u, IRC_RPL_WHOREPLY, chan, who->user, who->host,
+		    u->chat->name, who->nick, flags, who->realname);
 }
 
 /* Returns 1 if u and who share a channel. */
@@ -190,8 +188,8 @@ chat_query_share_chan(const struct chat_user *u, const struct chat_user *who)
 		who = t;
 	}
 	TAILQ_FOREACH(mb, &u->chans, by_user)
-		if (chat_state_member(who, mb->ch) != NULL)
-			return 1;
+	if (chat_state_member(who, mb->ch) != NULL)
+		return 1;
 	return 0;
 }
 
@@ -200,13 +198,12 @@ chat_query_share_chan(const struct chat_user *u, const struct chat_user *who)
 static int
 chat_query_visible(const struct chat_user *u, const struct chat_user *who)
 {
-	return !(who->flags & U_INVISIBLE) || who == u ||
-	    (u->flags & U_OPER) || chat_query_share_chan(u, who);
+	return !(who->flags & U_INVISIBLE) || who == u || (u->flags & U_OPER) ||
+	    chat_query_share_chan(u, who);
 }
 
 static void
-chat_query_who_chan(struct chat_user *u, struct chat_who *q,
-    const char *name)
+chat_query_who_chan(struct chat_user *u, struct chat_who *q, const char *name)
 {
 	struct chat_chan *ch = chat_state_find_chan(u->chat, name);
 	struct chat_member *mb;
@@ -216,14 +213,15 @@ chat_query_who_chan(struct chat_user *u, struct chat_who *q,
 	if (ch == NULL || !chat_chan_visible(u, ch))
 		return;
 	member = chat_state_member(u, ch) != NULL || (u->flags & U_OPER);
-	TAILQ_FOREACH(mb, &ch->members, by_chan) {
+	TAILQ_FOREACH(mb, &ch->members, by_chan)
+	{
 		char pfx[8];
 
 		if (!member && (mb->u->flags & U_INVISIBLE))
 			continue;
 		chat_query_who_reply(u, q, ch->name, mb->u,
 		    chat_send_member_prefix(mb, u->caps & CAP_MULTI_PREFIX,
-		    pfx));
+		        pfx));
 	}
 }
 
@@ -232,10 +230,8 @@ chat_query_who_chan(struct chat_user *u, struct chat_who *q,
 static int
 chat_query_who_matches(const struct chat_user *who, const char *mask)
 {
-	return mask_match(mask, who->nick) ||
-	    mask_match(mask, who->user) ||
-	    mask_match(mask, who->host) ||
-	    mask_match(mask, who->chat->name) ||
+	return mask_match(mask, who->nick) || mask_match(mask, who->user) ||
+	    mask_match(mask, who->host) || mask_match(mask, who->chat->name) ||
 	    mask_match(mask, who->realname);
 }
 
@@ -274,7 +270,8 @@ chat_query_who(struct chat_user *u, struct irc_msg *m)
 		const char *pat = strcmp(mask, "0") == 0 ? "*" : mask;
 		struct chat_user *who;
 
-		TAILQ_FOREACH(who, &u->chat->users, link) {
+		TAILQ_FOREACH(who, &u->chat->users, link)
+		{
 			if (!(who->flags & U_REGISTERED) ||
 			    !chat_query_visible(u, who) ||
 			    !chat_query_who_matches(who, pat))
@@ -306,18 +303,21 @@ chat_query_whois(struct chat_user *u, struct irc_msg *m)
 	chat_send_reply(u, IRC_RPL_WHOISUSER, who->nick, who->user, who->host,
 	    who->realname);
 	chat_send_list_begin(&l, u, IRC_RPL_WHOISCHANNELS, who->nick);
-	TAILQ_FOREACH(mb, &who->chans, by_user) {
+	TAILQ_FOREACH(mb, &who->chans, by_user)
+	{
 		char pfx[8];
 
 		if (!chat_chan_visible(u, mb->ch))
 			continue;
 		/* An invisible user's channels show only to those in them. */
 		if ((who->flags & U_INVISIBLE) && who != u &&
-		    !(u->flags & U_OPER) && chat_state_member(u, mb->ch) ==
-		    NULL)
+		    !(u->flags & U_OPER) &&
+		    chat_state_member(u, mb->ch) == NULL)
 			continue;
-		chat_send_list_add(&l, chat_send_member_prefix(mb,
-		    u->caps & CAP_MULTI_PREFIX, pfx), mb->ch->name);
+		chat_send_list_add(&l,
+		    chat_send_member_prefix(mb, u->caps & CAP_MULTI_PREFIX,
+		        pfx),
+		    mb->ch->name);
 	}
 	chat_send_list_end(&l);
 	chat_send_reply(u, IRC_RPL_WHOISSERVER, who->nick, chat->name,

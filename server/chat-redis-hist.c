@@ -84,8 +84,8 @@ chat_redis_hist_query(struct chat_link *link, struct chat_user *u,
 	if (limit > CR_HIST_MAX)
 		limit = CR_HIST_MAX;
 	if (redisAsyncCommand(r->cmd, chat_redis_hist_read, q,
-	    "XREVRANGE evs:hist:%s %s - COUNT %u", fold, end,
-	    (unsigned)limit) != 0) {
+	        "XREVRANGE evs:hist:%s %s - COUNT %u", fold, end,
+	        (unsigned)limit) != 0) {
 		free(q);
 		return -1;
 	}
@@ -98,7 +98,8 @@ chat_redis_hist_forget(struct chat_redis *r, const struct chat_user *u)
 {
 	struct cr_query *q;
 
-	TAILQ_FOREACH(q, &r->queries, link) {
+	TAILQ_FOREACH(q, &r->queries, link)
+	{
 		if (q->u == u)
 			q->u = NULL;
 	}

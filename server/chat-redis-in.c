@@ -52,7 +52,8 @@ chat_redis_in_node(struct chat_redis *r, const char *name, const char *epoch)
 {
 	struct chat_node *node;
 
-	TAILQ_FOREACH(node, &r->nodes, link) {
+	TAILQ_FOREACH(node, &r->nodes, link)
+	{
 		if (strcmp(node->name, name) == 0)
 			return node;
 	}
@@ -139,7 +140,8 @@ chat_redis_in_deliver(struct chat_redis *r, struct cr_defer *d)
 	size_t len;
 
 	if (ch != NULL) {
-		TAILQ_FOREACH(mb, &ch->members, by_chan) {
+		TAILQ_FOREACH(mb, &ch->members, by_chan)
+		{
 			if (d->except != 0 && !(mb->u->flags & U_REMOTE) &&
 			    evs_conn_id(mb->u->c) == d->except) {
 				except = mb->u;
@@ -202,11 +204,12 @@ chat_redis_in_uevent(struct chat_redis *r, struct chat_node *node,
 		return;
 	if ((u = chat_redis_in_user(r, node, e->argv[3])) == NULL) {
 		snprintf(real, sizeof(real), "%.*s", (int)e->taillen, e->tail);
-		u = chat_state_remote_new(r->chat, node, e->argv[3],
-		    e->argv[4], e->argv[5], real);
+		u = chat_state_remote_new(r->chat, node, e->argv[3], e->argv[4],
+		    e->argv[5], real);
 		if (u == NULL) {
 			log_warn("cluster: %s's user %s: the nick is taken "
-			    "here", node->name, e->argv[3]);
+			         "here",
+			    node->name, e->argv[3]);
 			return;
 		}
 	}
@@ -229,11 +232,11 @@ chat_redis_in_cevent(struct chat_redis *r, struct cr_event *e)
 	ts = (time_t)strtoll(e->argv[5], NULL, 10);
 	burst = strcmp(e->argv[7], "1") == 0;
 	TAILQ_FOREACH(mb, &ch->members, by_chan)
-		local += !(mb->u->flags & U_REMOTE);
+	local += !(mb->u->flags & U_REMOTE);
 	if (!burst || ts > ch->topic_time) {
 		free(ch->topic);
 		ch->topic = e->taillen > 0 ? strndup(e->tail, e->taillen) :
-		    NULL;
+		                             NULL;
 		snprintf(ch->topic_by, sizeof(ch->topic_by), "%s",
 		    strcmp(e->argv[8], "-") != 0 ? e->argv[8] : "");
 		ch->topic_time = ts;
@@ -245,7 +248,8 @@ chat_redis_in_cevent(struct chat_redis *r, struct cr_event *e)
 	if (burst)
 		return;
 	/* The operators, as the sender last saw them. */
-	TAILQ_FOREACH(mb, &ch->members, by_chan) {
+	TAILQ_FOREACH(mb, &ch->members, by_chan)
+	{
 		const char *p = e->argv[9];
 		size_t n = strlen(mb->u->nick);
 
@@ -270,8 +274,9 @@ chat_redis_in_jevent(struct chat_redis *r, struct chat_node *node,
 	struct chat_chan *ch;
 	struct chat_member *mb;
 
-	if (e->argc < 7 || (u = chat_redis_in_user(r, node, e->argv[4])) ==
-	    NULL || !irc_valid_channel(e->argv[3]))
+	if (e->argc < 7 ||
+	    (u = chat_redis_in_user(r, node, e->argv[4])) == NULL ||
+	    !irc_valid_channel(e->argv[3]))
 		return;
 	ch = chat_state_find_chan(r->chat, e->argv[3]);
 	if (ch == NULL || (mb = chat_state_member(u, ch)) == NULL) {
@@ -293,8 +298,8 @@ chat_redis_in_levent(struct chat_redis *r, struct cr_event *e)
 	if (e->argc < 7 || e->tail == NULL ||
 	    (ch = chat_state_find_chan(r->chat, e->argv[4])) == NULL)
 		return;
-	chat_send_chan_line(r->chat, ch, chat_state_find_user(r->chat,
-	    e->argv[5]), e->tail, e->taillen, 1);
+	chat_send_chan_line(r->chat, ch,
+	    chat_state_find_user(r->chat, e->argv[5]), e->tail, e->taillen, 1);
 }
 
 /* Our own channel message is back: its turn for local members. */
@@ -343,8 +348,9 @@ chat_redis_in_apply(struct chat_redis *r, struct chat_node *node,
 		}
 		break;
 	case 'N': /* N node epoch old new nickts */
-		if (e->argc >= 6 && (u = chat_redis_in_user(r, node,
-		    e->argv[3])) != NULL && irc_valid_nick(e->argv[4])) {
+		if (e->argc >= 6 &&
+		    (u = chat_redis_in_user(r, node, e->argv[3])) != NULL &&
+		    irc_valid_nick(e->argv[4])) {
 			struct chat_user *other = chat_state_find_user(chat,
 			    e->argv[4]);
 
@@ -355,18 +361,18 @@ chat_redis_in_apply(struct chat_redis *r, struct chat_node *node,
 		}
 		break;
 	case 'Q': /* Q node epoch nick */
-		if (e->argc >= 4 && (u = chat_redis_in_user(r, node,
-		    e->argv[3])) != NULL)
+		if (e->argc >= 4 &&
+		    (u = chat_redis_in_user(r, node, e->argv[3])) != NULL)
 			chat_state_quit(u);
 		break;
 	case 'J':
 		chat_redis_in_jevent(r, node, e);
 		break;
 	case 'P': /* P node epoch chan nick, of any instance's user */
-		if (e->argc >= 5 && (u = chat_state_find_user(chat,
-		    e->argv[4])) != NULL && (ch = chat_state_find_chan(chat,
-		    e->argv[3])) != NULL && (mb = chat_state_member(u, ch)) !=
-		    NULL)
+		if (e->argc >= 5 &&
+		    (u = chat_state_find_user(chat, e->argv[4])) != NULL &&
+		    (ch = chat_state_find_chan(chat, e->argv[3])) != NULL &&
+		    (mb = chat_state_member(u, ch)) != NULL)
 			chat_state_part(mb);
 		break;
 	case 'C':
@@ -387,9 +393,10 @@ chat_redis_in_apply(struct chat_redis *r, struct chat_node *node,
 			chat_send_user_line(u, e->tail, e->taillen);
 		break;
 	case 'X': /* X node epoch nick loser: the loser's user renames */
-		if (e->argc >= 5 && (u = chat_state_find_user(chat,
-		    e->argv[3])) != NULL && strcmp(e->argv[4],
-		    (u->flags & U_REMOTE) ? u->node->name : r->node) == 0)
+		if (e->argc >= 5 &&
+		    (u = chat_state_find_user(chat, e->argv[3])) != NULL &&
+		    strcmp(e->argv[4],
+		        (u->flags & U_REMOTE) ? u->node->name : r->node) == 0)
 			chat_redis_in_rename(r, u);
 		break;
 	default:

@@ -18,7 +18,7 @@
 #define CR_NODE_MAX 63
 #define CR_EPOCH_MAX 24
 #define CR_CHAN_MAX (CR_NODE_MAX + 24) /* a pub/sub channel's name */
-#define CR_EVENT_MAX 65536        /* longest event applied */
+#define CR_EVENT_MAX 65536             /* longest event applied */
 
 struct redisAsyncContext;
 struct cr_claim;
@@ -64,15 +64,15 @@ struct chat_redis {
 	char nodechan[CR_CHAN_MAX]; /* lines for this instance */
 	unsigned timeout_ms;
 	enum cr_state state;
-	int was_up;     /* split notices only after the first join */
-	int was_split;  /* users were told of the split */
-	int warned;     /* the outage is in the log */
+	int was_up;    /* split notices only after the first join */
+	int was_split; /* users were told of the split */
+	int warned;    /* the outage is in the log */
 	int freeing;
 	struct event *beat;  /* heartbeat and liveness, every timeout/3 */
 	struct event *retry; /* reconnect, after a backoff */
 	struct event *split; /* the rest of a split, outside callers */
 	unsigned backoff_ms;
-	size_t queued;  /* bytes published, not yet answered */
+	size_t queued; /* bytes published, not yet answered */
 	size_t queue_max;
 	uint64_t answered_ms; /* monotonic: Redis's last answer */
 	uint64_t seq;

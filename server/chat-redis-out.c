@@ -33,33 +33,33 @@ enum { CR_CLAIM_NEW, CR_CLAIM_REJOIN, CR_CLAIM_QUIET };
  * earlier timestamp wins, ties to the smaller node name.
  */
 static const char cr_claim_lua[] =
-"local v = redis.call('GET', KEYS[1])\n"
-"local mine = ARGV[1] .. ' ' .. ARGV[2] .. ' ' .. ARGV[3]\n"
-"if v then\n"
-"  local n, e, t = string.match(v, '^(%S+) (%S+) (%S+)$')\n"
-"  if n == ARGV[1] and e == ARGV[2] then\n"
-"    redis.call('SET', KEYS[1], mine) return 'OK'\n"
-"  end\n"
-"  local a, b = tonumber(ARGV[3]), tonumber(t)\n"
-"  if n ~= ARGV[1] and (ARGV[4] ~= 'rejoin' or b < a or\n"
-"      (a == b and n < ARGV[1])) then return 'TAKEN ' .. n end\n"
-"  if n ~= ARGV[1] then\n"
-"    redis.call('SREM', 'evs:nicks:' .. n, ARGV[5])\n"
-"    redis.call('SET', KEYS[1], mine)\n"
-"    redis.call('SADD', KEYS[2], ARGV[5]) return 'WON ' .. n\n"
-"  end\n"
-"end\n"
-"redis.call('SET', KEYS[1], mine)\n"
-"redis.call('SADD', KEYS[2], ARGV[5]) return 'OK'\n";
+    "local v = redis.call('GET', KEYS[1])\n"
+    "local mine = ARGV[1] .. ' ' .. ARGV[2] .. ' ' .. ARGV[3]\n"
+    "if v then\n"
+    "  local n, e, t = string.match(v, '^(%S+) (%S+) (%S+)$')\n"
+    "  if n == ARGV[1] and e == ARGV[2] then\n"
+    "    redis.call('SET', KEYS[1], mine) return 'OK'\n"
+    "  end\n"
+    "  local a, b = tonumber(ARGV[3]), tonumber(t)\n"
+    "  if n ~= ARGV[1] and (ARGV[4] ~= 'rejoin' or b < a or\n"
+    "      (a == b and n < ARGV[1])) then return 'TAKEN ' .. n end\n"
+    "  if n ~= ARGV[1] then\n"
+    "    redis.call('SREM', 'evs:nicks:' .. n, ARGV[5])\n"
+    "    redis.call('SET', KEYS[1], mine)\n"
+    "    redis.call('SADD', KEYS[2], ARGV[5]) return 'WON ' .. n\n"
+    "  end\n"
+    "end\n"
+    "redis.call('SET', KEYS[1], mine)\n"
+    "redis.call('SADD', KEYS[2], ARGV[5]) return 'OK'\n";
 
 /* Gives a nick back if this node (and life) still holds it. */
 static const char cr_release_lua[] =
-"local v = redis.call('GET', KEYS[1])\n"
-"if v and string.match(v, '^%S+ %S+') == ARGV[1] .. ' ' .. ARGV[2] then\n"
-"  redis.call('DEL', KEYS[1])\n"
-"  redis.call('SREM', KEYS[2], ARGV[3])\n"
-"end\n"
-"return 1\n";
+    "local v = redis.call('GET', KEYS[1])\n"
+    "if v and string.match(v, '^%S+ %S+') == ARGV[1] .. ' ' .. ARGV[2] then\n"
+    "  redis.call('DEL', KEYS[1])\n"
+    "  redis.call('SREM', KEYS[2], ARGV[3])\n"
+    "end\n"
+    "return 1\n";
 
 /*
  * Frees the claims and seats of a node's dead life: KEYS[1] its claim
@@ -69,33 +69,33 @@ static const char cr_release_lua[] =
  * counts them again).
  */
 static const char cr_reap_lua[] =
-"local function stale(e)\n"
-"  if ARGV[3] == 'dead' then return e == ARGV[2] end\n"
-"  return e ~= ARGV[2]\n"
-"end\n"
-"for _, f in ipairs(redis.call('SMEMBERS', KEYS[1])) do\n"
-"  local v = redis.call('GET', 'evs:nick:' .. f)\n"
-"  local n, e\n"
-"  if v then n, e = string.match(v, '^(%S+) (%S+)') end\n"
-"  if not v or n ~= ARGV[1] then redis.call('SREM', KEYS[1], f)\n"
-"  elseif stale(e) then\n"
-"    redis.call('DEL', 'evs:nick:' .. f) redis.call('SREM', KEYS[1], f)\n"
-"  end\n"
-"end\n"
-"local owner = redis.call('HGET', KEYS[2], '.epoch')\n"
-"if ARGV[3] == 'mine' or not owner or owner == ARGV[2] then\n"
-"  local kv = redis.call('HGETALL', KEYS[2])\n"
-"  for i = 1, #kv, 2 do\n"
-"    if kv[i] ~= '.epoch' then\n"
-"      local s = 'evs:seats:' .. kv[i]\n"
-"      if redis.call('DECRBY', s, kv[i + 1]) <= 0 then\n"
-"        redis.call('DEL', s) end\n"
-"    end\n"
-"  end\n"
-"  redis.call('DEL', KEYS[2])\n"
-"end\n"
-"if ARGV[3] == 'mine' then redis.call('HSET', KEYS[2], '.epoch', ARGV[2]) end\n"
-"return 1\n";
+    "local function stale(e)\n"
+    "  if ARGV[3] == 'dead' then return e == ARGV[2] end\n"
+    "  return e ~= ARGV[2]\n"
+    "end\n"
+    "for _, f in ipairs(redis.call('SMEMBERS', KEYS[1])) do\n"
+    "  local v = redis.call('GET', 'evs:nick:' .. f)\n"
+    "  local n, e\n"
+    "  if v then n, e = string.match(v, '^(%S+) (%S+)') end\n"
+    "  if not v or n ~= ARGV[1] then redis.call('SREM', KEYS[1], f)\n"
+    "  elseif stale(e) then\n"
+    "    redis.call('DEL', 'evs:nick:' .. f) redis.call('SREM', KEYS[1], f)\n"
+    "  end\n"
+    "end\n"
+    "local owner = redis.call('HGET', KEYS[2], '.epoch')\n"
+    "if ARGV[3] == 'mine' or not owner or owner == ARGV[2] then\n"
+    "  local kv = redis.call('HGETALL', KEYS[2])\n"
+    "  for i = 1, #kv, 2 do\n"
+    "    if kv[i] ~= '.epoch' then\n"
+    "      local s = 'evs:seats:' .. kv[i]\n"
+    "      if redis.call('DECRBY', s, kv[i + 1]) <= 0 then\n"
+    "        redis.call('DEL', s) end\n"
+    "    end\n"
+    "  end\n"
+    "  redis.call('DEL', KEYS[2])\n"
+    "end\n"
+    "if ARGV[3] == 'mine' then redis.call('HSET', KEYS[2], '.epoch', ARGV[2]) end\n"
+    "return 1\n";
 
 /*
  * Seats a member and publishes its join: KEYS[1] the channel's seats,
@@ -105,22 +105,22 @@ static const char cr_reap_lua[] =
  * operator, whatever the joining instance thought.
  */
 static const char cr_join_lua[] =
-"local n = redis.call('INCR', KEYS[1])\n"
-"redis.call('HINCRBY', KEYS[2], ARGV[2], 1)\n"
-"local op = ARGV[3]\n"
-"if ARGV[4] == '0' then if n == 1 then op = '1' else op = '0' end end\n"
-"redis.call('PUBLISH', KEYS[3], ARGV[1] .. ' ' .. op .. ' ' .. ARGV[4])\n"
-"return op\n";
+    "local n = redis.call('INCR', KEYS[1])\n"
+    "redis.call('HINCRBY', KEYS[2], ARGV[2], 1)\n"
+    "local op = ARGV[3]\n"
+    "if ARGV[4] == '0' then if n == 1 then op = '1' else op = '0' end end\n"
+    "redis.call('PUBLISH', KEYS[3], ARGV[1] .. ' ' .. op .. ' ' .. ARGV[4])\n"
+    "return op\n";
 
 /* Frees seats: KEYS[1] the node's seats, ARGV the folded channels. */
 static const char cr_unseat_lua[] =
-"for _, f in ipairs(ARGV) do\n"
-"  local s = 'evs:seats:' .. f\n"
-"  if redis.call('DECR', s) <= 0 then redis.call('DEL', s) end\n"
-"  if redis.call('HINCRBY', KEYS[1], f, -1) <= 0 then\n"
-"    redis.call('HDEL', KEYS[1], f) end\n"
-"end\n"
-"return 1\n";
+    "for _, f in ipairs(ARGV) do\n"
+    "  local s = 'evs:seats:' .. f\n"
+    "  if redis.call('DECR', s) <= 0 then redis.call('DEL', s) end\n"
+    "  if redis.call('HINCRBY', KEYS[1], f, -1) <= 0 then\n"
+    "    redis.call('HDEL', KEYS[1], f) end\n"
+    "end\n"
+    "return 1\n";
 
 /* Counts what Redis has not answered yet; over the bound, the
    instance declares itself split rather than grow. */
@@ -188,8 +188,8 @@ chat_redis_out_publish(struct chat_redis *r, const char *chan, const char *tail,
    the history length, and publishes its event in the same script: the
    stream holds the order members saw. */
 static const char cr_hist_lua[] =
-"redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], '*', 'line', ARGV[2])\n"
-"return redis.call('PUBLISH', KEYS[1], ARGV[1])\n";
+    "redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], '*', 'line', ARGV[2])\n"
+    "return redis.call('PUBLISH', KEYS[1], ARGV[1])\n";
 
 static void chat_redis_out_publish_hist(struct chat_redis *,
     const struct chat_chan *, const char *, size_t, const char *, ...)
@@ -223,7 +223,6 @@ chat_redis_out_nick_key(char *key, size_t size, char *fold, const char *nick)
 	snprintf(key, size, "evs:nick:%s", fold);
 }
 
-
 static void chat_redis_out_release(struct chat_redis *, const char *);
 
 static void
@@ -233,8 +232,9 @@ chat_redis_out_claimed(redisAsyncContext *ac, void *reply, void *priv)
 	struct chat_redis *r = cl->r;
 	redisReply *rep = reply;
 	const char *s = rep != NULL && rep->type == REDIS_REPLY_STATUS ?
-	    rep->str : rep != NULL && rep->type == REDIS_REPLY_STRING ?
-	    rep->str : NULL;
+	    rep->str :
+	    rep != NULL && rep->type == REDIS_REPLY_STRING ? rep->str :
+	                                                     NULL;
 	struct chat_user *u = cl->u;
 	int taken = s != NULL && strncmp(s, "TAKEN", 5) == 0;
 
@@ -289,12 +289,14 @@ chat_redis_out_claim_mode(struct chat_redis *r, struct chat_user *u,
 	cl->mode = mode;
 	snprintf(cl->nick, sizeof(cl->nick), "%s", nick);
 	chat_redis_out_nick_key(key, sizeof(key), fold, nick);
-	snprintf(ts, sizeof(ts), "%llu", (unsigned long long)(mode ==
-	    CR_CLAIM_NEW ? chat_state_wallclock_ms() : u->nick_ts));
+	snprintf(ts, sizeof(ts), "%llu",
+	    (unsigned long long)(mode == CR_CLAIM_NEW ?
+	            chat_state_wallclock_ms() :
+	            u->nick_ts));
 	if (redisAsyncCommand(r->cmd, chat_redis_out_claimed, cl,
-	    "EVAL %s 2 %s evs:nicks:%s %s %s %s %s %s", cr_claim_lua, key,
-	    r->node, r->node, r->epoch, ts, mode == CR_CLAIM_REJOIN ?
-	    "rejoin" : "new", fold) != 0) {
+	        "EVAL %s 2 %s evs:nicks:%s %s %s %s %s %s", cr_claim_lua, key,
+	        r->node, r->node, r->epoch, ts,
+	        mode == CR_CLAIM_REJOIN ? "rejoin" : "new", fold) != 0) {
 		free(cl);
 		return 0;
 	}
@@ -324,19 +326,19 @@ chat_redis_out_release(struct chat_redis *r, const char *nick)
 		return;
 	chat_redis_out_nick_key(key, sizeof(key), fold, nick);
 	redisAsyncCommand(r->cmd, NULL, NULL,
-	    "EVAL %s 2 %s evs:nicks:%s %s %s %s", cr_release_lua, key,
-	    r->node, r->node, r->epoch, fold);
+	    "EVAL %s 2 %s evs:nicks:%s %s %s %s", cr_release_lua, key, r->node,
+	    r->node, r->epoch, fold);
 }
 
 void
-chat_redis_out_reap(struct chat_redis *r, const char *node,
-    const char *epoch, int mine)
+chat_redis_out_reap(struct chat_redis *r, const char *node, const char *epoch,
+    int mine)
 {
 	if (r->cmd != NULL)
 		redisAsyncCommand(r->cmd, NULL, NULL,
 		    "EVAL %s 2 evs:nicks:%s evs:seated:%s %s %s %s",
-		    cr_reap_lua, node, node, node, epoch, mine ? "mine" :
-		    "dead");
+		    cr_reap_lua, node, node, node, epoch,
+		    mine ? "mine" : "dead");
 }
 
 /* The instance's idea of who is operator yields to Redis's count. */
@@ -387,16 +389,16 @@ chat_redis_out_seat(struct chat_redis *r, struct chat_user *u,
 	if (r->cmd == NULL)
 		return;
 	irc_strlower(fold, ch->name, sizeof(fold));
-	snprintf(ev, sizeof(ev), "J %s %s %s %s", r->node, r->epoch,
-	    ch->name, u->nick);
+	snprintf(ev, sizeof(ev), "J %s %s %s %s", r->node, r->epoch, ch->name,
+	    u->nick);
 	if (!burst && (st = calloc(1, sizeof(*st))) != NULL) {
 		st->r = r;
 		snprintf(st->chan, sizeof(st->chan), "%s", ch->name);
 		snprintf(st->nick, sizeof(st->nick), "%s", u->nick);
 	}
-	if (redisAsyncCommand(r->cmd, st != NULL ? chat_redis_out_seated :
-	    NULL, st, "EVAL %s 3 evs:seats:%s evs:seated:%s %s %s %s %d %d",
-	    cr_join_lua, fold, r->node, r->bus, ev, fold, op, burst) != 0)
+	if (redisAsyncCommand(r->cmd, st != NULL ? chat_redis_out_seated : NULL,
+	        st, "EVAL %s 3 evs:seats:%s evs:seated:%s %s %s %s %d %d",
+	        cr_join_lua, fold, r->node, r->bus, ev, fold, op, burst) != 0)
 		free(st);
 }
 
@@ -445,7 +447,8 @@ chat_redis_out_chan_event(struct chat_redis *r, const char *chan,
 	size_t n = 0;
 
 	ops[0] = '\0';
-	TAILQ_FOREACH(mb, &ch->members, by_chan) {
+	TAILQ_FOREACH(mb, &ch->members, by_chan)
+	{
 		if (!mb->op || n + IRC_NICK_MAX + 2 >= sizeof(ops))
 			continue;
 		n += (size_t)snprintf(ops + n, sizeof(ops) - n, "%s%s",
@@ -455,8 +458,8 @@ chat_redis_out_chan_event(struct chat_redis *r, const char *chan,
 	    "C %s %s %s %lld %lld %s%s %d %s %s :%s", r->node, r->epoch,
 	    ch->name, (long long)ch->created, (long long)ch->topic_time,
 	    ch->topic_ops ? "t" : "", ch->no_external ? "n" : "-", burst,
-	    ch->topic_by[0] != '\0' ? ch->topic_by : "-",
-	    n > 0 ? ops : "-", ch->topic != NULL ? ch->topic : "");
+	    ch->topic_by[0] != '\0' ? ch->topic_by : "-", n > 0 ? ops : "-",
+	    ch->topic != NULL ? ch->topic : "");
 }
 
 void
@@ -467,8 +470,8 @@ chat_redis_out_announce(struct chat_redis *r, struct chat_user *u,
 
 	chat_redis_out_user_event(r, chan, u);
 	TAILQ_FOREACH(mb, &u->chans, by_user)
-		chat_redis_out_publish(r, chan, NULL, 0, "J %s %s %s %s %d 1",
-		    r->node, r->epoch, mb->ch->name, u->nick, mb->op);
+	chat_redis_out_publish(r, chan, NULL, 0, "J %s %s %s %s %d 1", r->node,
+	    r->epoch, mb->ch->name, u->nick, mb->op);
 }
 
 void
@@ -479,15 +482,17 @@ chat_redis_out_burst(struct chat_redis *r, const char *chan, int seat)
 	struct chat_chan *ch;
 	struct chat_member *mb;
 
-	TAILQ_FOREACH(u, &chat->users, link) {
+	TAILQ_FOREACH(u, &chat->users, link)
+	{
 		if ((u->flags & (U_REMOTE | U_REGISTERED)) == U_REGISTERED)
 			chat_redis_out_user_event(r, chan, u);
 	}
 	for (ch = chat_state_chan_next(chat, NULL); ch != NULL;
-	    ch = chat_state_chan_next(chat, ch)) {
+	     ch = chat_state_chan_next(chat, ch)) {
 		int local = 0;
 
-		TAILQ_FOREACH(mb, &ch->members, by_chan) {
+		TAILQ_FOREACH(mb, &ch->members, by_chan)
+		{
 			if (mb->u->flags & U_REMOTE)
 				continue;
 			local++;
@@ -555,13 +560,13 @@ chat_redis_out_quit(struct chat_link *link, struct chat_user *u)
 	struct chat_redis *r = chat_redis_out_of(link);
 	struct cr_claim *cl;
 
-	TAILQ_FOREACH(cl, &r->claims, link) {
+	TAILQ_FOREACH(cl, &r->claims, link)
+	{
 		if (cl->u == u)
 			cl->u = NULL;
 	}
 	chat_redis_hist_forget(r, u);
-	if ((r->state != CR_UP && r->state != CR_SYNCING) ||
-	    u->nick[0] == '\0')
+	if ((r->state != CR_UP && r->state != CR_SYNCING) || u->nick[0] == '\0')
 		return;
 	chat_redis_out_release(r, u->nick);
 	/* Seats are taken only once up (the hello's burst seats all). */
@@ -573,7 +578,8 @@ chat_redis_out_quit(struct chat_link *link, struct chat_user *u)
 		struct chat_member *mb;
 		size_t n = 0;
 
-		TAILQ_FOREACH(mb, &u->chans, by_user) {
+		TAILQ_FOREACH(mb, &u->chans, by_user)
+		{
 			irc_strlower(folds[n], mb->ch->name, sizeof(folds[n]));
 			fp[n] = folds[n];
 			n++;
@@ -605,8 +611,8 @@ chat_redis_out_part(struct chat_link *link, struct chat_user *u,
 	if (r->state != CR_UP)
 		return;
 	irc_strlower(fold, ch->name, sizeof(fold));
-	chat_redis_out_unseat(r, (u->flags & U_REMOTE) ? u->node->name :
-	    r->node, &fp, 1);
+	chat_redis_out_unseat(r,
+	    (u->flags & U_REMOTE) ? u->node->name : r->node, &fp, 1);
 	chat_redis_out_publish(r, r->bus, NULL, 0, "P %s %s %s %s", r->node,
 	    r->epoch, ch->name, u->nick);
 }
@@ -673,7 +679,8 @@ chat_redis_out_chan_line(struct chat_link *link, struct chat_chan *ch,
 	snprintf(d->chan, sizeof(d->chan), "%s", ch->name);
 	/* By connection: the sender may change its nick meanwhile. */
 	d->except = except != NULL && !(except->flags & U_REMOTE) ?
-	    evs_conn_id(except->c) : 0;
+	    evs_conn_id(except->c) :
+	    0;
 	STAILQ_INSERT_TAIL(&r->defers, d, link);
 	/* A split on the way delivered what was pending, this one too. */
 	if (r->state != CR_UP)
@@ -688,8 +695,8 @@ chat_redis_out_peers_line(struct chat_link *link, struct chat_user *from,
 	struct chat_redis *r = chat_redis_out_of(link);
 
 	if (r->state == CR_UP)
-		chat_redis_out_publish(r, r->bus, line, len, "S %s %s %s :",
-		    r->node, r->epoch, from->nick);
+		chat_redis_out_publish(r, r->bus, line, len,
+		    "S %s %s %s :", r->node, r->epoch, from->nick);
 }
 
 static void

@@ -111,8 +111,9 @@ chat_redis_valid_node(const char *s)
 
 	if (n == 0 || n > CR_NODE_MAX)
 		return 0;
-	return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "0123456789.-_:") == n;
+	return strspn(s,
+	           "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	           "0123456789.-_:") == n;
 }
 
 /* Tells every local user. */
@@ -121,7 +122,8 @@ chat_redis_notice_all(struct chat_redis *r, const char *text)
 {
 	struct chat_user *u;
 
-	TAILQ_FOREACH(u, &r->chat->users, link) {
+	TAILQ_FOREACH(u, &r->chat->users, link)
+	{
 		if ((u->flags & (U_REMOTE | U_REGISTERED | U_CLOSING)) ==
 		    U_REGISTERED)
 			chat_send_server(u, "NOTICE", "%s :*** %s", u->nick,
@@ -168,7 +170,8 @@ chat_redis_hello(struct chat_redis *r)
 	    r->epoch);
 	chat_redis_out_burst(r, r->bus, 1);
 	if (r->was_split)
-		chat_redis_notice_all(r, "Network rejoined: the whole "
+		chat_redis_notice_all(r,
+		    "Network rejoined: the whole "
 		    "network is reachable again");
 	r->was_up = 1;
 	r->was_split = 0;
@@ -189,7 +192,8 @@ chat_redis_sync(struct chat_redis *r)
 	chat_redis_out_reap(r, r->node, r->epoch, 1);
 	redisAsyncCommand(r->cmd, NULL, NULL, "SADD evs:nodes %s", r->node);
 	r->syncing = 0;
-	TAILQ_FOREACH(u, &r->chat->users, link) {
+	TAILQ_FOREACH(u, &r->chat->users, link)
+	{
 		/* Registered or not: a nick taken while split is claimed. */
 		if (!(u->flags & U_REMOTE) && u->nick[0] != '\0' &&
 		    chat_redis_out_claim_rejoin(r, u))
@@ -248,8 +252,8 @@ chat_redis_on_disconnect(const redisAsyncContext *ac, int status)
 	if (ac == r->sub)
 		r->sub = NULL;
 	if (!r->freeing)
-		chat_redis_split_later(r, ac->errstr[0] != '\0' ? ac->errstr :
-		    "connection closed");
+		chat_redis_split_later(r,
+		    ac->errstr[0] != '\0' ? ac->errstr : "connection closed");
 }
 
 static redisAsyncContext *
@@ -320,7 +324,8 @@ chat_redis_split_later(struct chat_redis *r, const char *why)
 		log_warn("cluster: split from the network: %s", why);
 	else if (!r->warned)
 		log_warn("cluster: cannot reach Redis (%s); serving local "
-		    "users and trying again", why);
+		         "users and trying again",
+		    why);
 	else
 		log_debug("cluster: cannot join: %s", why);
 	/* One warning per outage, not one per attempt. */
@@ -346,7 +351,8 @@ chat_redis_split_cb(evutil_socket_t fd, short what, void *arg)
 		chat_redis_in_drop(r, node, reason);
 	}
 	if (r->was_up && !r->was_split)
-		chat_redis_notice_all(r, "Network split: lost the cluster "
+		chat_redis_notice_all(r,
+		    "Network split: lost the cluster "
 		    "backplane; only users of this server are reachable "
 		    "until it returns");
 	r->was_split = r->was_up;
@@ -383,9 +389,11 @@ chat_redis_checked(redisAsyncContext *ac, void *reply, void *priv)
 
 	(void)ac;
 	if (rep != NULL && !r->freeing && r->state == CR_UP &&
-	    (rep->type == REDIS_REPLY_NIL || (rep->type == REDIS_REPLY_STRING
-	    && strcmp(rep->str, ck->epoch) != 0))) {
-		TAILQ_FOREACH(node, &r->nodes, link) {
+	    (rep->type == REDIS_REPLY_NIL ||
+	        (rep->type == REDIS_REPLY_STRING &&
+	            strcmp(rep->str, ck->epoch) != 0))) {
+		TAILQ_FOREACH(node, &r->nodes, link)
+		{
 			if (strcmp(node->name, ck->name) == 0 &&
 			    strcmp(node->epoch, ck->epoch) == 0)
 				break;
@@ -419,7 +427,8 @@ chat_redis_beat_cb(evutil_socket_t fd, short what, void *arg)
 	if (r->state != CR_UP)
 		return;
 	chat_redis_heartbeat(r);
-	TAILQ_FOREACH(node, &r->nodes, link) {
+	TAILQ_FOREACH(node, &r->nodes, link)
+	{
 		struct cr_check *ck = calloc(1, sizeof(*ck));
 
 		if (ck == NULL)
@@ -428,7 +437,7 @@ chat_redis_beat_cb(evutil_socket_t fd, short what, void *arg)
 		memcpy(ck->name, node->name, sizeof(ck->name));
 		memcpy(ck->epoch, node->epoch, sizeof(ck->epoch));
 		if (redisAsyncCommand(r->cmd, chat_redis_checked, ck,
-		    "GET evs:node:%s", node->name) != 0)
+		        "GET evs:node:%s", node->name) != 0)
 			free(ck);
 	}
 }
@@ -468,7 +477,6 @@ chat_redis_free(struct chat_link *link)
 	free(r);
 }
 
-
 struct chat_link *
 chat_redis_new(struct evs_chat *chat, const char *url, const char *node,
     unsigned timeout_ms, char *err, size_t errlen)
@@ -478,8 +486,10 @@ chat_redis_new(struct evs_chat *chat, const char *url, const char *node,
 	unsigned beat = timeout_ms / 3;
 
 	if (!chat_redis_valid_node(node)) {
-		snprintf(err, errlen, "node name '%s': expected up to %d "
-		    "letters, digits and .-_:", node, CR_NODE_MAX);
+		snprintf(err, errlen,
+		    "node name '%s': expected up to %d "
+		    "letters, digits and .-_:",
+		    node, CR_NODE_MAX);
 		errno = EINVAL;
 		return NULL;
 	}
@@ -488,8 +498,10 @@ chat_redis_new(struct evs_chat *chat, const char *url, const char *node,
 		return NULL;
 	}
 	if (chat_redis_parse_url(r, url) == -1) {
-		snprintf(err, errlen, "cluster '%s': expected "
-		    "redis://HOST:PORT[/DB] or unix:PATH", url);
+		snprintf(err, errlen,
+		    "cluster '%s': expected "
+		    "redis://HOST:PORT[/DB] or unix:PATH",
+		    url);
 		free(r);
 		errno = EINVAL;
 		return NULL;

@@ -126,8 +126,10 @@ chat_reg_user(struct chat_user *u, struct irc_msg *m)
 	for (p = m->params[0]; *p != '\0' && i < IRC_USER_MAX; p++) {
 		unsigned char ch = (unsigned char)*p;
 
-		user[i++] = ch <= ' ' || ch == '@' || ch == '!' ||
-		    ch == ':' || ch >= 0x7f ? '_' : (char)ch;
+		user[i++] = ch <= ' ' || ch == '@' || ch == '!' || ch == ':' ||
+		        ch >= 0x7f ?
+		    '_' :
+		    (char)ch;
 	}
 	user[i] = '\0';
 	chat_state_ident(u, user, m->params[3]);

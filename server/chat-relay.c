@@ -128,7 +128,8 @@ chat_relay_to(struct chat_relay *r, struct chat_user *u)
 {
 	struct evs_msg *m;
 	int form = (u->caps & CAP_MESSAGE_TAGS) ? 2 :
-	    (u->caps & CAP_SERVER_TIME) ? 1 : 0;
+	    (u->caps & CAP_SERVER_TIME)         ? 1 :
+	                                          0;
 
 	if (u->flags & U_REMOTE) {
 		/* Its instance picks the form: it gets every tag. */
@@ -171,8 +172,8 @@ chat_relay_line(struct chat_relay *r, struct evs_chat *chat, char *ctags,
 		const char *sp = memchr(line, ' ', len);
 
 		off = sp != NULL ? (size_t)(sp - line) + 1 : len;
-		snprintf(tags, sizeof(tags), "%.*s", (int)(off > 1 ? off - 2 :
-		    0), line + 1);
+		snprintf(tags, sizeof(tags), "%.*s",
+		    (int)(off > 1 ? off - 2 : 0), line + 1);
 		(void)irc_tags_client(ctags, ctagsize, tags);
 	}
 	body = len - off;

@@ -12,8 +12,8 @@
 #include "chat-int.h"
 #include "chat-link.h"
 
-static size_t chat_send_vbuild(struct evs_chat *, const char *,
-    const char *, const char *, const char *, va_list) CHAT_PRINTF(5, 0);
+static size_t chat_send_vbuild(struct evs_chat *, const char *, const char *,
+    const char *, const char *, va_list) CHAT_PRINTF(5, 0);
 
 /* Builds ":<prefix> <cmd> [<target> ]<fmt...>\r\n" in chat->out. */
 static size_t
@@ -49,7 +49,9 @@ chat_send_link(const struct chat_user *from)
 	struct evs_chat *chat = from->chat;
 
 	return chat->link != NULL && chat->link_quiet == 0 &&
-	    !(from->flags & U_REMOTE) ? chat->link : NULL;
+	        !(from->flags & U_REMOTE) ?
+	    chat->link :
+	    NULL;
 }
 
 void
@@ -66,10 +68,9 @@ chat_send_raw(struct chat_user *u, const char *data, size_t len)
 		evs_conn_send(u->c, data, len);
 }
 
-
 /* A line from the server to u: ":<server> <cmd> [<target> ]...". */
-static void chat_send_vserver(struct chat_user *, const char *,
-    const char *, const char *, va_list) CHAT_PRINTF(4, 0);
+static void chat_send_vserver(struct chat_user *, const char *, const char *,
+    const char *, va_list) CHAT_PRINTF(4, 0);
 static void
 chat_send_vserver(struct chat_user *u, const char *cmd, const char *target,
     const char *fmt, va_list ap)
@@ -115,12 +116,13 @@ chat_send_fan(struct chat_relay *r, struct chat_user *from,
 	uint64_t gen;
 
 	if (ch != NULL) {
-		TAILQ_FOREACH(mb, &ch->members, by_chan) {
+		TAILQ_FOREACH(mb, &ch->members, by_chan)
+		{
 			if (mb->u == except || (mb->u->flags & U_REMOTE) ||
 			    (mb->u->caps & cap) != cap)
 				continue;
-			if (r->status != 0 && !(mb->op ||
-			    (r->status == '+' && mb->voice)))
+			if (r->status != 0 &&
+			    !(mb->op || (r->status == '+' && mb->voice)))
 				continue;
 			chat_relay_to(r, mb->u);
 		}
@@ -130,8 +132,10 @@ chat_send_fan(struct chat_relay *r, struct chat_user *from,
 	from->seen = gen;
 	if (self && !(from->flags & U_REMOTE) && (from->caps & cap) == cap)
 		chat_relay_to(r, from);
-	TAILQ_FOREACH(um, &from->chans, by_user) {
-		TAILQ_FOREACH(mb, &um->ch->members, by_chan) {
+	TAILQ_FOREACH(um, &from->chans, by_user)
+	{
+		TAILQ_FOREACH(mb, &um->ch->members, by_chan)
+		{
 			if (mb->u->seen == gen)
 				continue;
 			mb->u->seen = gen;
@@ -144,8 +148,8 @@ chat_send_fan(struct chat_relay *r, struct chat_user *from,
 
 /* Formats a message from `from` into chat->out and fans it out. */
 static void chat_send_vfan(struct chat_user *, struct chat_chan *,
-    struct chat_user *, int, unsigned, const char *, const char *,
-    va_list) CHAT_PRINTF(7, 0);
+    struct chat_user *, int, unsigned, const char *, const char *, va_list)
+    CHAT_PRINTF(7, 0);
 static void
 chat_send_vfan(struct chat_user *from, struct chat_chan *ch,
     struct chat_user *except, int self, unsigned cap, const char *cmd,
@@ -159,8 +163,8 @@ chat_send_vfan(struct chat_user *from, struct chat_chan *ch,
 	/* Other instances first: they fan it out to their members, with
 	   the capability rule of chat_relay_cap_of (cap is that rule). */
 	if (link != NULL && ch != NULL)
-		(void)link->ops->chan_line(link, ch, from, except, chat->out,
-		    n, 0);
+		(void)link->ops->chan_line(link, ch, from, except, chat->out, n,
+		    0);
 	else if (link != NULL && !TAILQ_EMPTY(&from->chans))
 		link->ops->peers_line(link, from, chat->out, n);
 	chat_relay_init(&r, chat, n, NULL);
@@ -169,8 +173,8 @@ chat_send_vfan(struct chat_user *from, struct chat_chan *ch,
 	r.cap = cap;
 	chat_send_fan(&r, from, ch, except, self);
 	chat_relay_done(&r);
-	if (link != NULL && ch != NULL && (strcmp(cmd, "TOPIC") == 0 ||
-	    strcmp(cmd, "MODE") == 0))
+	if (link != NULL && ch != NULL &&
+	    (strcmp(cmd, "TOPIC") == 0 || strcmp(cmd, "MODE") == 0))
 		link->ops->chan(link, ch);
 }
 
@@ -204,9 +208,8 @@ chat_send_chan(struct chat_chan *ch, struct chat_user *except,
 }
 
 void
-chat_send_chan_cap(struct chat_chan *ch, struct chat_user *except,
-    unsigned cap, struct chat_user *from, const char *cmd,
-    const char *fmt, ...)
+chat_send_chan_cap(struct chat_chan *ch, struct chat_user *except, unsigned cap,
+    struct chat_user *from, const char *cmd, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -249,7 +252,8 @@ chat_send_invite_notify(struct chat_chan *ch, struct chat_user *from,
 
 	chat_relay_init(&r, from->chat, n, NULL);
 	from->chat->relayed++;
-	TAILQ_FOREACH(mb, &ch->members, by_chan) {
+	TAILQ_FOREACH(mb, &ch->members, by_chan)
+	{
 		if (mb->u != from && mb->u != to &&
 		    (mb->u->caps & CAP_INVITE_NOTIFY))
 			chat_relay_to(&r, mb->u);
@@ -327,8 +331,8 @@ chat_send_message(struct chat_user *from, struct chat_chan *ch, int status,
 	size_t n;
 
 	if (ch != NULL)
-		snprintf(target, sizeof(target), "%s%s", status != 0 ?
-		    (status == '@' ? "@" : "+") : "", ch->name);
+		snprintf(target, sizeof(target), "%s%s",
+		    status != 0 ? (status == '@' ? "@" : "+") : "", ch->name);
 	else
 		snprintf(target, sizeof(target), "%s", to->nick);
 	if (tagmsg)
@@ -337,8 +341,8 @@ chat_send_message(struct chat_user *from, struct chat_chan *ch, int status,
 	else
 		n = irc_format(chat->out, sizeof(chat->out), chat->outmax,
 		    ":%s %s %s :%s", from->prefix, cmd, target, text);
-	chat_relay_init(&r, chat, n, chat->cur.u == from ? chat->cur.ctags :
-	    NULL);
+	chat_relay_init(&r, chat, n,
+	    chat->cur.u == from ? chat->cur.ctags : NULL);
 	chat->relayed++;
 	r.tagmsg = tagmsg;
 	r.status = status;
@@ -351,7 +355,8 @@ chat_send_message(struct chat_user *from, struct chat_chan *ch, int status,
 		/* The delivery to oneself is not a reply: only the echo
 		   carries the label. */
 		int form = (to->caps & CAP_MESSAGE_TAGS) ? 2 :
-		    (to->caps & CAP_SERVER_TIME) ? 1 : 0;
+		    (to->caps & CAP_SERVER_TIME)         ? 1 :
+		                                           0;
 
 		if ((!tagmsg || form == 2) &&
 		    (m = chat_relay_form(&r, form)) != NULL &&
@@ -406,11 +411,10 @@ chat_send_split(const char *body, size_t len, struct chat_send_words *w)
 			w->text = sp[1] == ':' ? sp + 2 : sp + 1;
 		}
 	}
-	snprintf(w->nick, sizeof(w->nick), "%.*s",
-	    (int)strcspn(w->prefix, "!"), w->prefix);
+	snprintf(w->nick, sizeof(w->nick), "%.*s", (int)strcspn(w->prefix, "!"),
+	    w->prefix);
 	return 0;
 }
-
 
 static int
 chat_send_is_message(const char *cmd)
@@ -481,14 +485,13 @@ chat_send_tagged(struct chat_user *u, const char *tags, const char *body,
 	if (*tags == '\0')
 		chat_send_raw(u, body, len);
 	else
-		chat_send_raw(u, chat->tagged, chat_relay_join_tags(chat, tags,
-		    "", "", body, len));
+		chat_send_raw(u, chat->tagged,
+		    chat_relay_join_tags(chat, tags, "", "", body, len));
 }
 
 void
-chat_send_standard(struct chat_user *u, const char *kind,
-    const char *command, const char *code, const char *context,
-    const char *text)
+chat_send_standard(struct chat_user *u, const char *kind, const char *command,
+    const char *code, const char *context, const char *text)
 {
 	struct evs_chat *chat = u->chat;
 	size_t n;
@@ -578,8 +581,7 @@ chat_send_list_flush(struct chat_send_list *l)
 }
 
 void
-chat_send_list_add(struct chat_send_list *l, const char *flag,
-    const char *name)
+chat_send_list_add(struct chat_send_list *l, const char *flag, const char *name)
 {
 	size_t len = strlen(flag) + strlen(name);
 
@@ -614,8 +616,9 @@ chat_send_users(struct chat_user *from, unsigned mask, const char *cmd,
 	/* This instance's users only: the modes in `mask` (+w, +o) are
 	   not shared with the cluster. */
 	TAILQ_FOREACH(u, &chat->users, link)
-		if ((u->flags & (U_REGISTERED | U_REMOTE | U_CLOSING)) ==
-		    U_REGISTERED && (u->flags & mask))
-			chat_relay_to(&r, u);
+	if ((u->flags & (U_REGISTERED | U_REMOTE | U_CLOSING)) ==
+	        U_REGISTERED &&
+	    (u->flags & mask))
+		chat_relay_to(&r, u);
 	chat_relay_done(&r);
 }

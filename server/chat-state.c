@@ -29,7 +29,9 @@ chat_state_link(const struct chat_user *u)
 	struct evs_chat *chat = u->chat;
 
 	return chat->link != NULL && chat->link_quiet == 0 &&
-	    !(u->flags & U_REMOTE) ? chat->link : NULL;
+	        !(u->flags & U_REMOTE) ?
+	    chat->link :
+	    NULL;
 }
 
 uint64_t
@@ -43,7 +45,7 @@ chat_state_wallclock_ms(void)
 
 /* The owner of a name table entry. */
 #define CHAT_STATE_OWNER(e, type) \
-	((type *)(void *)((char *)(e) - offsetof(type, h)))
+	((type *)(void *)((char *)(e)-offsetof(type, h)))
 
 int
 chat_state_init(struct evs_chat *chat)
@@ -201,8 +203,8 @@ chat_state_member(const struct chat_user *u, const struct chat_chan *ch)
 	struct chat_member *m;
 
 	TAILQ_FOREACH(m, &u->chans, by_user)
-		if (m->ch == ch)
-			return m;
+	if (m->ch == ch)
+		return m;
 	return NULL;
 }
 
@@ -278,9 +280,8 @@ chat_state_client(const struct chat_user *u)
 static void
 chat_state_set_prefix(struct chat_user *u)
 {
-	snprintf(u->prefix, sizeof(u->prefix), "%s!%s@%s",
-	    chat_state_client(u), u->user[0] != '\0' ? u->user : "*",
-	    u->host);
+	snprintf(u->prefix, sizeof(u->prefix), "%s!%s@%s", chat_state_client(u),
+	    u->user[0] != '\0' ? u->user : "*", u->host);
 }
 
 void
@@ -398,8 +399,7 @@ chat_state_unhold(struct chat_user *u)
 
 struct chat_user *
 chat_state_remote_new(struct evs_chat *chat, struct chat_node *node,
-    const char *nick, const char *user, const char *host,
-    const char *realname)
+    const char *nick, const char *user, const char *host, const char *realname)
 {
 	struct chat_user *u;
 
@@ -469,4 +469,3 @@ chat_state_umodes(const struct chat_user *u, char *buf, size_t len)
 	snprintf(buf, len, "+%s%s%s", (u->flags & U_INVISIBLE) ? "i" : "",
 	    (u->flags & U_OPER) ? "o" : "", (u->flags & U_WALLOPS) ? "w" : "");
 }
-

@@ -66,14 +66,14 @@ chat_whowas_one(struct chat_user *u, const char *nick, long max)
 		struct tm tm;
 
 		if (mask ? !mask_match(nick, w->nick) :
-		    irc_casecmp(nick, w->nick) != 0)
+		           irc_casecmp(nick, w->nick) != 0)
 			continue;
 		chat_send_reply(u, IRC_RPL_WHOWASUSER, w->nick, w->user,
 		    w->host, w->realname);
 		gmtime_r(&w->when, &tm);
 		strftime(when, sizeof(when), "%a %b %d %H:%M:%S %Y UTC", &tm);
-		chat_send_reply(u, IRC_RPL_WHOISSERVER, w->nick,
-		    chat->name, when);
+		chat_send_reply(u, IRC_RPL_WHOISSERVER, w->nick, chat->name,
+		    when);
 		if (max > 0 && (long)++sent >= max)
 			break;
 		if (max <= 0)

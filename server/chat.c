@@ -165,15 +165,16 @@ chat_open(struct evs_conn *c, void *arg)
 		return -1;
 	/* The framer lets a client's tags through on top of the line
 	   limit; chat_line_fits() holds each part to its own. */
-	if (evs_conn_set_max_line(c, chat->outmax + IRC_TAGS_CLIENT_MAX + 2)
-	    == -1) {
+	if (evs_conn_set_max_line(c, chat->outmax + IRC_TAGS_CLIENT_MAX + 2) ==
+	    -1) {
 		chat_state_quit(u);
 		return -1;
 	}
 	/* Milliseconds, not whole seconds: a deadline rounded to the
 	   second could pass moments after the connection opened. */
-	u->reg_deadline_ms = chat->reg_timeout_ms > 0 ? chat_now_ms() +
-	    chat->reg_timeout_ms : 0;
+	u->reg_deadline_ms = chat->reg_timeout_ms > 0 ?
+	    chat_now_ms() + chat->reg_timeout_ms :
+	    0;
 	evs_conn_set_data(c, u);
 	evs_conn_set_timeout(c, chat->reg_timeout_ms);
 	return 0;
@@ -234,7 +235,7 @@ chat_timeout(struct evs_conn *c, void *arg)
 	if (u->flags & U_PING_SENT) {
 		snprintf(reason, sizeof(reason), "Ping timeout: %u seconds",
 		    (chat->ping_interval_ms + chat->ping_timeout_ms + 999) /
-		    1000);
+		        1000);
 		chat_disconnect(u, reason);
 		return;
 	}
@@ -477,8 +478,7 @@ evs_chat_free(struct evs_chat *chat)
 }
 
 int
-evs_chat_set(struct evs_chat *chat, enum evs_chat_option opt,
-    long long value)
+evs_chat_set(struct evs_chat *chat, enum evs_chat_option opt, long long value)
 {
 	if (value < 0 || value > 0x7fffffffLL) {
 		errno = EINVAL;
@@ -547,8 +547,9 @@ evs_chat_set_tls_ports(struct evs_chat *chat, const char *ports)
 {
 	char *copy = NULL;
 
-	if (ports != NULL && (*ports == '\0' || *ports == ':' ||
-	    strpbrk(ports, " \r\n") != NULL || strlen(ports) > 200)) {
+	if (ports != NULL &&
+	    (*ports == '\0' || *ports == ':' ||
+	        strpbrk(ports, " \r\n") != NULL || strlen(ports) > 200)) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -621,14 +622,15 @@ evs_chat_set_cluster(struct evs_chat *chat, const char *url, const char *node,
 
 	if (chat->link != NULL || url == NULL || node == NULL ||
 	    timeout_ms < 300) {
-		snprintf(err, errlen, "%s", chat->link != NULL ?
-		    "already in a cluster" : "invalid cluster settings");
+		snprintf(err, errlen, "%s",
+		    chat->link != NULL ? "already in a cluster" :
+		                         "invalid cluster settings");
 		errno = EINVAL;
 		return -1;
 	}
 #ifdef EVS_HAVE_HIREDIS
-	if ((link = chat_redis_new(chat, url, node, timeout_ms, err,
-	    errlen)) == NULL)
+	if ((link = chat_redis_new(chat, url, node, timeout_ms, err, errlen)) ==
+	    NULL)
 		return -1;
 #else
 	(void)link;

@@ -29,17 +29,19 @@ config_value(const struct config *cfg, const struct config_opt *o, char *buf,
 	buf[0] = '\0';
 	switch (o->kind) {
 	case CONFIG_FLAG:
-		snprintf(buf, len, "%s", *(const int *)(const void *)
-		    (base + o->off) ? "yes" : "no");
+		snprintf(buf, len, "%s",
+		    *(const int *)(const void *)(base + o->off) ? "yes" : "no");
 		break;
 	case CONFIG_UINT:
 	case CONFIG_SIZE:
-		snprintf(buf, len, "%llu", (unsigned long long)
-		    *(const uint64_t *)(const void *)(base + o->off));
+		snprintf(buf, len, "%llu",
+		    (unsigned long long)*(
+		        const uint64_t *)(const void *)(base + o->off));
 		break;
 	case CONFIG_DURATION:
-		snprintf(buf, len, "%llums", (unsigned long long)
-		    *(const uint64_t *)(const void *)(base + o->off));
+		snprintf(buf, len, "%llums",
+		    (unsigned long long)*(
+		        const uint64_t *)(const void *)(base + o->off));
 		break;
 	case CONFIG_STRING: {
 		const char *v = *(char *const *)(const void *)(base + o->off);
@@ -117,8 +119,9 @@ config_diff_keep_restart(struct config *to, const struct config *from)
 			    sizeof(uint64_t));
 			break;
 		case CONFIG_STRING: {
-			const char *v = *(char *const *)(const void *)
-			    ((const char *)from + o->off);
+			const char *v = *(
+			    char *const *)(const void *)((const char *)from +
+			    o->off);
 			char **dst = config_str(to, o->off);
 			if (v == NULL) {
 				free(*dst);

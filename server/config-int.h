@@ -20,27 +20,29 @@ enum config_kind {
 };
 
 /* Option flags. */
-#define CONFIG_CLI_ONLY  0x01 /* refused in a file (--config, --help) */
-#define CONFIG_FILE_ONLY 0x02 /* refused on the command line: secrets
+#define CONFIG_CLI_ONLY 0x01 /* refused in a file (--config, --help) */
+#define CONFIG_FILE_ONLY \
+	0x02 /* refused on the command line: secrets
                                  such as operator password hashes must
                                  not show in ps(1) */
-#define CONFIG_REPEAT    0x04 /* may be given many times; the command
+#define CONFIG_REPEAT \
+	0x04                /* may be given many times; the command
                                  line replaces the file's list */
-#define CONFIG_RESTART   0x08 /* SIGHUP cannot change it */
+#define CONFIG_RESTART 0x08 /* SIGHUP cannot change it */
 
 struct config_opt {
 	const char *name;
-	char shortopt;           /* 0: none */
+	char shortopt; /* 0: none */
 	enum config_kind kind;
 	unsigned flags;
-	size_t off;              /* field in struct config */
-	uint64_t min, max;       /* UINT, SIZE and DURATION (ms) bounds */
+	size_t off;        /* field in struct config */
+	uint64_t min, max; /* UINT, SIZE and DURATION (ms) bounds */
 	/* CUSTOM: stores the value, and for a REPEAT option empties its
 	   list when the value is NULL; STRING, UINT, SIZE: checks it
 	   (NULL: any), after it is stored for UINT and SIZE */
 	int (*set)(struct config *, const char *, const char **);
 	const char *metavar;
-	const char *help;        /* lines separated by \n */
+	const char *help; /* lines separated by \n */
 };
 
 /* The option table and its length (at most CONFIG_MAX_OPTS). */
@@ -56,7 +58,7 @@ char **config_str(struct config *cfg, size_t off);
 /* Replaces *dst (freed) by a copy of s; returns 0, or -1 keeping *dst. */
 int config_strdup(char **dst, const char *s);
 /* Adds a listener to cfg's list; returns 0, or -1 with *err set. */
-int config_add_listen(struct config *cfg, const char *service,
-    const char *host, int port, int tls, const char **err);
+int config_add_listen(struct config *cfg, const char *service, const char *host,
+    int port, int tls, const char **err);
 
 #endif

@@ -93,16 +93,18 @@ config_parse_args(struct config *cfg, int argc, char **argv, int only_config,
 		v = NULL;
 		if (strcmp(a, "--") == 0) {
 			if (i + 1 < argc) {
-				snprintf(err, errlen, "unexpected argument "
-				    "'%s' (see --help)", argv[i + 1]);
+				snprintf(err, errlen,
+				    "unexpected argument "
+				    "'%s' (see --help)",
+				    argv[i + 1]);
 				return -1;
 			}
 			break;
 		}
 		if (a[0] == '-' && a[1] == '-') {
 			eq = strchr(a + 2, '=');
-			o = config_find(a + 2, eq != NULL ? (size_t)(eq - a - 2) :
-			    strlen(a + 2));
+			o = config_find(a + 2,
+			    eq != NULL ? (size_t)(eq - a - 2) : strlen(a + 2));
 			shown = a;
 			if (eq != NULL)
 				v = eq + 1;
@@ -119,8 +121,10 @@ config_parse_args(struct config *cfg, int argc, char **argv, int only_config,
 		}
 		if (o == NULL || (o->flags & CONFIG_FILE_ONLY)) {
 			if (o != NULL)
-				snprintf(err, errlen, "%s is only accepted in "
-				    "a config file", shown);
+				snprintf(err, errlen,
+				    "%s is only accepted in "
+				    "a config file",
+				    shown);
 			else
 				snprintf(err, errlen,
 				    "unknown option %s (see --help)", a);
@@ -128,8 +132,10 @@ config_parse_args(struct config *cfg, int argc, char **argv, int only_config,
 		}
 		if (o->kind == CONFIG_FLAG) {
 			if (v != NULL) {
-				snprintf(err, errlen, "option --%s takes no "
-				    "value", o->name);
+				snprintf(err, errlen,
+				    "option --%s takes no "
+				    "value",
+				    o->name);
 				return -1;
 			}
 		} else if (v == NULL) {
@@ -201,8 +207,9 @@ config_parse_file(struct config *cfg, const char *path, char *err,
 		while (*p == ' ' || *p == '\t')
 			p++;
 		end = p + strlen(p);
-		while (end > p && (end[-1] == ' ' || end[-1] == '\t' ||
-		    end[-1] == '\n' || end[-1] == '\r'))
+		while (end > p &&
+		    (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\n' ||
+		        end[-1] == '\r'))
 			*--end = '\0';
 		if (*p == '\0')
 			continue;
@@ -220,8 +227,10 @@ config_parse_file(struct config *cfg, const char *path, char *err,
 			goto out;
 		}
 		if (o->flags & CONFIG_CLI_ONLY) {
-			snprintf(err, errlen, "%s:%u: '%s' is only accepted "
-			    "on the command line", path, lineno, name);
+			snprintf(err, errlen,
+			    "%s:%u: '%s' is only accepted "
+			    "on the command line",
+			    path, lineno, name);
 			goto out;
 		}
 		if (o->kind == CONFIG_FLAG && *v != '\0') {
@@ -230,8 +239,8 @@ config_parse_file(struct config *cfg, const char *path, char *err,
 			goto out;
 		}
 		if (o->kind != CONFIG_FLAG && *v == '\0') {
-			snprintf(err, errlen, "%s:%u: '%s' needs a value",
-			    path, lineno, name);
+			snprintf(err, errlen, "%s:%u: '%s' needs a value", path,
+			    lineno, name);
 			goto out;
 		}
 		config_reset_list(cfg, o, seen);
@@ -280,7 +289,8 @@ config_parse(struct config *cfg, int argc, char **argv, char *err,
 		config_add_listen(cfg, "echo", "127.0.0.1", 7007, 0, &why);
 		config_add_listen(cfg, "chat", "127.0.0.1", 6667, 0, &why);
 	}
-	if (config_tls(cfg) && (cfg->tls_cert == NULL || cfg->tls_key == NULL)) {
+	if (config_tls(cfg) &&
+	    (cfg->tls_cert == NULL || cfg->tls_key == NULL)) {
 		snprintf(err, errlen, "tls-listen needs tls-cert and tls-key");
 		return -1;
 	}

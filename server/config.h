@@ -15,15 +15,16 @@
 #define CONFIG_MAX_OPERS 64
 #define CONFIG_OPER_NAME_MAX 64  /* bytes in an operator's name */
 #define CONFIG_OPER_HASH_MAX 160 /* bytes in a crypt(3) hash */
-#define CONFIG_MAX_OPTS 48 /* entries in the option table, at most */
+#define CONFIG_MAX_OPTS 48       /* entries in the option table, at most */
 #define CONFIG_WHERE_MAX 512
 
 struct config_listen {
 	char service[ADDR_SERVICE_MAX];
 	char host[ADDR_HOST_MAX];
 	int port;
-	char spec[ADDR_HOST_MAX + 8]; /* "HOST:PORT" as evs_server_listen takes */
-	int tls;                      /* from tls-listen */
+	char spec[ADDR_HOST_MAX +
+	    8];  /* "HOST:PORT" as evs_server_listen takes */
+	int tls; /* from tls-listen */
 };
 
 /* A server operator: a name for OPER and its password's crypt(3)
@@ -39,38 +40,38 @@ struct config {
 	size_t nlisten;
 	struct config_oper opers[CONFIG_MAX_OPERS]; /* "oper" lines */
 	size_t nopers;
-	uint64_t max_clients;      /* 0: from the descriptor limit */
-	uint64_t max_per_ip;       /* 0: off */
-	uint64_t backlog;          /* listen(2) backlog */
+	uint64_t max_clients; /* 0: from the descriptor limit */
+	uint64_t max_per_ip;  /* 0: off */
+	uint64_t backlog;     /* listen(2) backlog */
 	uint64_t sendq;
 	uint64_t max_line;
-	uint64_t idle_timeout_ms;  /* 0: off */
+	uint64_t idle_timeout_ms; /* 0: off */
 	uint64_t shutdown_timeout_ms;
 	uint64_t reg_timeout_ms;
 	uint64_t ping_interval_ms;
 	uint64_t ping_timeout_ms;
-	uint64_t flood_rate;       /* commands/s; 0: off */
+	uint64_t flood_rate; /* commands/s; 0: off */
 	uint64_t flood_burst;
 	uint64_t history_lines;    /* per target; 0: no CHATHISTORY */
 	uint64_t threads;          /* 0: number of cores */
 	uint64_t stall_timeout_ms; /* 0: off */
 	uint64_t socket_buffer;    /* bytes; 0: the kernel's autotuning */
 	uint64_t cluster_timeout_ms;
-	char *config_file;         /* --config; NULL: none */
+	char *config_file; /* --config; NULL: none */
 	char *password_file;
 	char *motd_file;
 	char *server_name;
 	char *log_level;
-	char *log_file;            /* NULL: stderr */
-	char *log_format;          /* "text" or "json" */
-	char *metrics;             /* HOST:PORT of /metrics; NULL: off */
-	char *user;                /* drop to this user after binding */
-	char *kline_file;          /* chat: address bans kept here */
-	char *tls_cert;            /* PEM chain for tls-listen; NULL: none */
-	char *tls_key;             /* PEM private key */
-	char *cluster;             /* Redis URL; NULL: one instance */
-	char *node_name;           /* NULL: host name and chat port */
-	int reuseport;             /* SO_REUSEPORT on the chat listeners */
+	char *log_file;   /* NULL: stderr */
+	char *log_format; /* "text" or "json" */
+	char *metrics;    /* HOST:PORT of /metrics; NULL: off */
+	char *user;       /* drop to this user after binding */
+	char *kline_file; /* chat: address bans kept here */
+	char *tls_cert;   /* PEM chain for tls-listen; NULL: none */
+	char *tls_key;    /* PEM private key */
+	char *cluster;    /* Redis URL; NULL: one instance */
+	char *node_name;  /* NULL: host name and chat port */
+	int reuseport;    /* SO_REUSEPORT on the chat listeners */
 	int check_config;
 	int help;
 	int version;
@@ -123,7 +124,8 @@ int config_reloadable(const char *name);
  */
 size_t config_diff(const struct config *a, const struct config *b,
     void (*fn)(const char *name, const char *oldv, const char *newv,
-    int reloadable, void *arg), void *arg);
+        int reloadable, void *arg),
+    void *arg);
 
 /* Copies every setting SIGHUP cannot change from `from` into `to`, so
    `to` describes what runs.  Returns 0 or -1 (out of memory). */

@@ -45,10 +45,10 @@ conn_process_lines(struct evs_conn *c, struct evbuffer *in)
 	struct evs_server *srv = c->srv;
 	size_t len;
 
-	while (!(c->flags & (CONN_CLOSING | CONN_DEAD | CONN_USER_PAUSE |
-	    CONN_SENDQ_WAIT))) {
-		switch (line_next(&c->line, in, c->max_line > 0 ?
-		    c->max_line : srv->max_line, srv->linebuf,
+	while (!(c->flags &
+	    (CONN_CLOSING | CONN_DEAD | CONN_USER_PAUSE | CONN_SENDQ_WAIT))) {
+		switch (line_next(&c->line, in,
+		    c->max_line > 0 ? c->max_line : srv->max_line, srv->linebuf,
 		    &len)) {
 		case LINE_NONE:
 			return;
@@ -69,7 +69,7 @@ void
 conn_read_on(struct evs_conn *c)
 {
 	unsigned ms = (c->flags & CONN_HANDSHAKE) ? c->srv->handshake_ms :
-	    c->read_ms;
+	                                            c->read_ms;
 	struct timeval tmp;
 
 	if (c->flags & CONN_DEAD)
@@ -156,9 +156,8 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 	   output already made is written first (a join storm otherwise
 	   holds the loop for seconds).  Not over TLS: bytes it decrypted
 	   already wait where epoll cannot see them. */
-	if ((what & EV_READ) && srv->pass_budget_us > 0 &&
-	    c->tls == NULL && evbuffer_get_length(in) == 0 &&
-	    conn_read_later(srv))
+	if ((what & EV_READ) && srv->pass_budget_us > 0 && c->tls == NULL &&
+	    evbuffer_get_length(in) == 0 && conn_read_later(srv))
 		return;
 	if ((what & EV_READ) && c->tls != NULL) {
 		if (conn_tls_read(c, in, &eof) == -1)
@@ -176,11 +175,13 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 				if (c->svc->framing == EVS_FRAMING_LINE &&
 				    n >= 2 && srv->readbuf[0] == 0x16 &&
 				    srv->readbuf[1] == 0x03) {
-					log_info("conn %llu from %s: TLS "
+					log_info(
+					    "conn %llu from %s: TLS "
 					    "handshake on a plain port; closed",
 					    (unsigned long long)c->id,
 					    evs_conn_peer_host(c));
-					conn_lost(c, "TLS handshake on a plain "
+					conn_lost(c,
+					    "TLS handshake on a plain "
 					    "port");
 					return;
 				}
@@ -197,8 +198,9 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 		} else if (errno != EAGAIN && errno != EWOULDBLOCK &&
 		    errno != EINTR) {
 			conn_cause_error(c);
-			conn_lost(c, errno == ECONNRESET ?
-			    "Connection reset by peer" : strerror(errno));
+			conn_lost(c,
+			    errno == ECONNRESET ? "Connection reset by peer" :
+			                          strerror(errno));
 			return;
 		}
 	}

@@ -66,8 +66,7 @@ evs_conn_send_msg(struct evs_conn *c, struct evs_msg *m)
 	   message, which measured slower at the tail (chat fan-out, 500
 	   clients, 3,200 msgs/s: p99 64-248 ms against 10-24).  Large ones,
 	   and whatever waits in the bufferevent, are shared. */
-	if (!(c->svc->flags & EVS_SERVICE_CORK) ||
-	    o.len > CONN_SEND_COPY_MAX) {
+	if (!(c->svc->flags & EVS_SERVICE_CORK) || o.len > CONN_SEND_COPY_MAX) {
 		o.cleanup = msg_unref_cb;
 		o.arg = msg_ref(m);
 	}
@@ -87,8 +86,8 @@ conn_send_queue(struct evs_conn *c, struct sockio_out *o)
 	struct evbuffer *cork;
 	int rc;
 
-	if (c->flags & (CONN_DEAD | CONN_CLOSING | CONN_FIN_SENT |
-	    CONN_PEER_GONE)) {
+	if (c->flags &
+	    (CONN_DEAD | CONN_CLOSING | CONN_FIN_SENT | CONN_PEER_GONE)) {
 		sockio_discard(o);
 		return -1;
 	}
@@ -173,8 +172,7 @@ conn_send_schedule(struct evs_server *srv)
 {
 	struct timeval now, wait = { 0, 0 };
 
-	if (srv->flush_hold_us > 0 &&
-	    srv->last_flush_n >= CONN_SEND_HOLD_MIN &&
+	if (srv->flush_hold_us > 0 && srv->last_flush_n >= CONN_SEND_HOLD_MIN &&
 	    event_base_gettimeofday_cached(srv->base, &now) == 0) {
 		struct timeval hold = { 0, (suseconds_t)srv->flush_hold_us };
 
@@ -317,7 +315,7 @@ conn_send_write_through(struct evs_conn *c, struct sockio_out *o)
 		return sockio_write_through(bufferevent_getfd(c->bev),
 		    bufferevent_get_output(c->bev), o);
 	rc = o->buf != NULL ? tlsio_write_buffer(c->tls, o->buf, wire) :
-	    tlsio_write(c->tls, o->data, o->len, wire);
+	                      tlsio_write(c->tls, o->data, o->len, wire);
 	/* Encrypted (or kept until the handshake is done): a reference to
 	   the caller's bytes can go. */
 	sockio_discard(o);

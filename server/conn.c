@@ -68,8 +68,8 @@ static const struct {
 };
 
 struct evs_conn *
-conn_new(struct evs_listener *l, evutil_socket_t fd,
-    const struct sockaddr *sa, socklen_t salen)
+conn_new(struct evs_listener *l, evutil_socket_t fd, const struct sockaddr *sa,
+    socklen_t salen)
 {
 	struct evs_server *srv = l->srv;
 	struct evs_conn *c;
@@ -96,9 +96,10 @@ conn_new(struct evs_listener *l, evutil_socket_t fd,
 	   write was exactly 16 KiB, and a server behind stayed behind.
 	   Let each write take what the kernel takes. */
 	bufferevent_set_max_single_write(c->bev, EV_SSIZE_MAX);
-	if (l->tls != NULL && ((srv->tlswire == NULL &&
-	    (srv->tlswire = evbuffer_new()) == NULL) ||
-	    (c->tls = tlsio_new(l->tls, fd, NULL)) == NULL)) {
+	if (l->tls != NULL &&
+	    ((srv->tlswire == NULL &&
+	         (srv->tlswire = evbuffer_new()) == NULL) ||
+	        (c->tls = tlsio_new(l->tls, fd, NULL)) == NULL)) {
 		log_error("TLS: cannot set up a connection: out of memory");
 		bufferevent_free(c->bev);
 		free(c);
@@ -113,7 +114,8 @@ conn_new(struct evs_listener *l, evutil_socket_t fd,
 	c->arg = l->arg;
 	c->cause = -1;
 	c->id = atomic_fetch_add_explicit(&conn_next_id, 1,
-	    memory_order_relaxed) + 1;
+	            memory_order_relaxed) +
+	    1;
 	if (salen <= sizeof(c->peer))
 		memcpy(&c->peer, sa, salen);
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -136,8 +138,8 @@ conn_open(struct evs_conn *c)
 	}
 	if (!(c->flags & (CONN_CLOSING | CONN_DEAD | CONN_USER_PAUSE)))
 		conn_read_on(c);
-	log_debug("conn %llu from %s opened",
-	    (unsigned long long)c->id, evs_conn_peer_host(c));
+	log_debug("conn %llu from %s opened", (unsigned long long)c->id,
+	    evs_conn_peer_host(c));
 	return 0;
 }
 
@@ -220,8 +222,9 @@ conn_end(struct evs_conn *c)
 	c->ls->st.closed++;
 	c->ls->st.closed_by[cause]++;
 	if (c->svc->close != NULL)
-		c->svc->close(c, c->reason != NULL ? c->reason :
-		    "Connection closed", c->arg);
+		c->svc->close(c,
+		    c->reason != NULL ? c->reason : "Connection closed",
+		    c->arg);
 }
 
 void
@@ -251,9 +254,9 @@ static int
 conn_cause_of(const char *reason)
 {
 	for (size_t i = 0; i < sizeof(conn_causes) / sizeof(conn_causes[0]);
-	    i++)
+	     i++)
 		if (strncmp(reason, conn_causes[i].prefix,
-		    strlen(conn_causes[i].prefix)) == 0)
+		        strlen(conn_causes[i].prefix)) == 0)
 			return (int)conn_causes[i].cause;
 	return EVS_CLOSED_SERVICE;
 }
@@ -324,8 +327,8 @@ conn_flushed(struct evs_conn *c)
 		if (conn_send_tls_flush(c) == -1)
 			return;
 		if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) {
-			conn_write_timeout(c, c->srv->linger_ms > 0 ?
-			    c->srv->linger_ms : 1000);
+			conn_write_timeout(c,
+			    c->srv->linger_ms > 0 ? c->srv->linger_ms : 1000);
 			return;
 		}
 	}
@@ -366,9 +369,10 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	/* The write timeout is the stall timer: it restarts whenever the
 	   socket takes output, so it fires only when nothing moved. */
 	if (what & BEV_EVENT_TIMEOUT)
-		conn_lost(c, (c->flags & CONN_CLOSING) ? NULL :
-		    c->srv->stall_timeout_ms > 0 ? "Stalled output" :
-		    "Write timeout");
+		conn_lost(c,
+		    (c->flags & CONN_CLOSING)        ? NULL :
+		        c->srv->stall_timeout_ms > 0 ? "Stalled output" :
+		                                       "Write timeout");
 }
 
 void
@@ -494,8 +498,9 @@ conn_stall_timer(struct evs_conn *c)
 {
 	if (c->flags & (CONN_CLOSING | CONN_DEAD | CONN_PEER_GONE))
 		return;
-	conn_write_timeout(c, c->srv->stall_timeout_ms > 0 ?
-	    c->srv->stall_timeout_ms : c->timeout_ms);
+	conn_write_timeout(c,
+	    c->srv->stall_timeout_ms > 0 ? c->srv->stall_timeout_ms :
+	                                   c->timeout_ms);
 }
 
 /*
@@ -510,7 +515,8 @@ void
 conn_write_failed(struct evs_conn *c, int err)
 {
 	const char *why = err == ECONNRESET ? "Connection reset by peer" :
-	    err == EPIPE ? "Broken pipe" : strerror(err);
+	    err == EPIPE                    ? "Broken pipe" :
+	                                      strerror(err);
 
 	if (c->flags & (CONN_DEAD | CONN_PEER_GONE))
 		return;
@@ -539,8 +545,8 @@ const struct sockaddr *
 evs_conn_peer(const struct evs_conn *c, socklen_t *len)
 {
 	if (len != NULL)
-		*len = c->peer.sa.sa_family == AF_INET6 ?
-		    sizeof(c->peer.sin6) : sizeof(c->peer.sin);
+		*len = c->peer.sa.sa_family == AF_INET6 ? sizeof(c->peer.sin6) :
+		                                          sizeof(c->peer.sin);
 	return &c->peer.sa;
 }
 

@@ -18,7 +18,7 @@
 #include "daemon.h"
 #include "notify.h"
 
-#define FD_RESERVE 32          /* descriptors kept for logs, files, DNS */
+#define FD_RESERVE 32 /* descriptors kept for logs, files, DNS */
 #define SECRET_FILE_MAX 4096
 #define MOTD_FILE_MAX (64 * 1024)
 
@@ -31,8 +31,8 @@
  */
 struct reload_step {
 	const char *name;
-	int (*prepare)(struct daemon *, const struct config *, void **,
-	    char *, size_t);
+	int (*prepare)(struct daemon *, const struct config *, void **, char *,
+	    size_t);
 	void (*apply)(struct daemon *, const struct config *, void *);
 	void (*discard)(void *);
 };
@@ -43,27 +43,24 @@ struct chat_files {
 	char *password;
 };
 
-static int daemon_prepare_log(struct daemon *, const struct config *,
-    void **, char *, size_t);
+static int daemon_prepare_log(struct daemon *, const struct config *, void **,
+    char *, size_t);
 static void daemon_apply_log(struct daemon *, const struct config *, void *);
-static int daemon_prepare_chat(struct daemon *, const struct config *,
-    void **, char *, size_t);
-static void daemon_apply_chat(struct daemon *, const struct config *,
-    void *);
+static int daemon_prepare_chat(struct daemon *, const struct config *, void **,
+    char *, size_t);
+static void daemon_apply_chat(struct daemon *, const struct config *, void *);
 static void daemon_discard_chat(void *);
-static int daemon_prepare_opers(struct daemon *, const struct config *,
-    void **, char *, size_t);
-static void daemon_apply_opers(struct daemon *, const struct config *,
-    void *);
-static int daemon_prepare_tls(struct daemon *, const struct config *,
-    void **, char *, size_t);
+static int daemon_prepare_opers(struct daemon *, const struct config *, void **,
+    char *, size_t);
+static void daemon_apply_opers(struct daemon *, const struct config *, void *);
+static int daemon_prepare_tls(struct daemon *, const struct config *, void **,
+    char *, size_t);
 static void daemon_apply_tls(struct daemon *, const struct config *, void *);
 static void daemon_discard_tls(void *);
 
 static const struct reload_step daemon_reload_steps[] = {
 	{ "log", daemon_prepare_log, daemon_apply_log, NULL },
-	{ "chat", daemon_prepare_chat, daemon_apply_chat,
-	  daemon_discard_chat },
+	{ "chat", daemon_prepare_chat, daemon_apply_chat, daemon_discard_chat },
 	{ "limits", NULL, daemon_worker_apply_limits, NULL },
 	{ "opers", daemon_prepare_opers, daemon_apply_opers, NULL },
 	{ "tls", daemon_prepare_tls, daemon_apply_tls, daemon_discard_tls },
@@ -84,8 +81,8 @@ daemon_prepare_log(struct daemon *d, const struct config *cfg, void **state,
 	(void)state;
 	if (cfg->log_file == NULL)
 		return 0;
-	fd = open(cfg->log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
-	    O_NOCTTY, 0640);
+	fd = open(cfg->log_file,
+	    O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
 	if (fd == -1) {
 		snprintf(err, errlen, "%s: log-file %s: %s",
 		    config_where(cfg, "log-file", where, sizeof(where)),
@@ -143,8 +140,8 @@ daemon_read_file(const struct config *cfg, const char *opt, const char *path,
 		log_warn("%s %s is accessible to other users; chmod o-rwx it",
 		    opt, path);
 	if ((size_t)sb.st_size > max) {
-		snprintf(err, errlen, "%s: %s %s: larger than %zu bytes",
-		    where, opt, path, max);
+		snprintf(err, errlen, "%s: %s %s: larger than %zu bytes", where,
+		    opt, path, max);
 		goto fail;
 	}
 	if ((buf = malloc(max + 1)) == NULL) {
@@ -189,8 +186,8 @@ daemon_discard_chat(void *state)
 }
 
 static int
-daemon_prepare_chat(struct daemon *d, const struct config *cfg,
-    void **state, char *err, size_t errlen)
+daemon_prepare_chat(struct daemon *d, const struct config *cfg, void **state,
+    char *err, size_t errlen)
 {
 	char where[CONFIG_WHERE_MAX];
 	struct chat_files *cf;
@@ -208,9 +205,11 @@ daemon_prepare_chat(struct daemon *d, const struct config *cfg,
 			return -1;
 		if (*cf->password == '\0' ||
 		    strchr(cf->password, '\n') != NULL) {
-			snprintf(err, errlen, "%s: password-file %s: expected "
-			    "one non-empty line", config_where(cfg,
-			    "password-file", where, sizeof(where)),
+			snprintf(err, errlen,
+			    "%s: password-file %s: expected "
+			    "one non-empty line",
+			    config_where(cfg, "password-file", where,
+			        sizeof(where)),
 			    cfg->password_file);
 			return -1;
 		}
@@ -237,7 +236,10 @@ daemon_apply_chat(struct daemon *d, const struct config *cfg, void *state)
 {
 	struct chat_files *cf = state;
 	/* The chat's settings, each an option of evs_chat_set(). */
-	const struct { enum evs_chat_option opt; uint64_t value; } set[] = {
+	const struct {
+		enum evs_chat_option opt;
+		uint64_t value;
+	} set[] = {
 		{ EVS_CHAT_PING_INTERVAL_MS, cfg->ping_interval_ms },
 		{ EVS_CHAT_PING_TIMEOUT_MS, cfg->ping_timeout_ms },
 		{ EVS_CHAT_REG_TIMEOUT_MS, cfg->reg_timeout_ms },
@@ -253,7 +255,7 @@ daemon_apply_chat(struct daemon *d, const struct config *cfg, void *state)
 		if (evs_chat_set_password(d->chat, cf->password) == -1 ||
 		    evs_chat_set_motd(d->chat, cf->motd) == -1)
 			log_error("chat: out of memory; password or motd "
-			    "unchanged");
+			          "unchanged");
 	}
 	/* File contents are not settings: say when they changed. */
 	if (d->loaded) {
@@ -279,8 +281,8 @@ daemon_apply_chat(struct daemon *d, const struct config *cfg, void *state)
    file a file we can keep bans in: a regular file, or none yet in a
    directory that exists. */
 static int
-daemon_prepare_opers(struct daemon *d, const struct config *cfg,
-    void **state, char *err, size_t errlen)
+daemon_prepare_opers(struct daemon *d, const struct config *cfg, void **state,
+    char *err, size_t errlen)
 {
 	char where[CONFIG_WHERE_MAX], *dir, *slash;
 	struct stat sb;
@@ -290,7 +292,8 @@ daemon_prepare_opers(struct daemon *d, const struct config *cfg,
 	(void)state;
 	for (size_t i = 0; i < cfg->nopers; i++) {
 		if (passhash_usable(cfg->opers[i].hash) != 1) {
-			snprintf(err, errlen, "%s: operator %s: this system's "
+			snprintf(err, errlen,
+			    "%s: operator %s: this system's "
 			    "crypt(3) cannot check passwords against its hash",
 			    config_where(cfg, "oper", where, sizeof(where)),
 			    cfg->opers[i].name);
@@ -302,8 +305,10 @@ daemon_prepare_opers(struct daemon *d, const struct config *cfg,
 	config_where(cfg, "kline-file", where, sizeof(where));
 	if (stat(cfg->kline_file, &sb) == 0) {
 		if (!S_ISREG(sb.st_mode)) {
-			snprintf(err, errlen, "%s: kline-file %s: not a "
-			    "regular file", where, cfg->kline_file);
+			snprintf(err, errlen,
+			    "%s: kline-file %s: not a "
+			    "regular file",
+			    where, cfg->kline_file);
 			return -1;
 		}
 		return 0;
@@ -342,7 +347,7 @@ daemon_apply_opers(struct daemon *d, const struct config *cfg, void *state)
 	evs_chat_clear_opers(d->chat);
 	for (size_t i = 0; i < cfg->nopers; i++)
 		if (evs_chat_add_oper(d->chat, cfg->opers[i].name,
-		    cfg->opers[i].hash) == -1)
+		        cfg->opers[i].hash) == -1)
 			log_error("operator %s: %s", cfg->opers[i].name,
 			    strerror(errno));
 	if (cfg->kline_file != NULL &&
@@ -366,9 +371,9 @@ daemon_prepare_tls(struct daemon *d, const struct config *cfg, void **state,
 	if (!config_tls(cfg) && (cfg->tls_cert == NULL || cfg->tls_key == NULL))
 		return 0;
 	if ((ctx = tls_prepare(cfg->tls_cert, cfg->tls_key, why,
-	    sizeof(why))) == NULL) {
-		snprintf(err, errlen, "%s: %s", config_where(cfg, "tls-cert",
-		    where, sizeof(where)), why);
+	         sizeof(why))) == NULL) {
+		snprintf(err, errlen, "%s: %s",
+		    config_where(cfg, "tls-cert", where, sizeof(where)), why);
 		return -1;
 	}
 	*state = ctx;
@@ -392,7 +397,8 @@ daemon_apply_tls(struct daemon *d, const struct config *cfg, void *state)
 		tls_swap(d->tls, ctx, &old);
 		ctx = old;
 		log_info("reload: TLS certificate %s loaded for new "
-		    "connections", cfg->tls_cert);
+		         "connections",
+		    cfg->tls_cert);
 	}
 	SSL_CTX_free(ctx);
 }
@@ -436,7 +442,7 @@ daemon_reload_default_max_clients(void)
 	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur == RLIM_INFINITY)
 		return 0;
 	return rl.rlim_cur > FD_RESERVE * 2 ? (size_t)rl.rlim_cur - FD_RESERVE :
-	    (size_t)rl.rlim_cur / 2;
+	                                      (size_t)rl.rlim_cur / 2;
 }
 
 static void
@@ -463,8 +469,9 @@ daemon_reload(struct daemon *d)
 	char err[ERR_MAX];
 
 	notify_reloading();
-	log_info("reloading %s", d->cfg.config_file != NULL ?
-	    d->cfg.config_file : "the command line settings");
+	log_info("reloading %s",
+	    d->cfg.config_file != NULL ? d->cfg.config_file :
+	                                 "the command line settings");
 	if (config_parse(&next, d->argc, d->argv, err, sizeof(err)) == -1)
 		goto fail;
 	if (next.max_clients == 0)
@@ -504,11 +511,11 @@ daemon_reload_check(struct daemon *d)
 		rc = -1;
 	daemon_discard_chat(state);
 	state = NULL;
-	if (rc == 0 && daemon_prepare_opers(d, &d->cfg, &state, err,
-	    sizeof(err)) == -1)
+	if (rc == 0 &&
+	    daemon_prepare_opers(d, &d->cfg, &state, err, sizeof(err)) == -1)
 		rc = -1;
-	if (rc == 0 && daemon_prepare_tls(d, &d->cfg, &state, err,
-	    sizeof(err)) == -1)
+	if (rc == 0 &&
+	    daemon_prepare_tls(d, &d->cfg, &state, err, sizeof(err)) == -1)
 		rc = -1;
 	daemon_discard_tls(state);
 	if (rc == 0 && d->cfg.user != NULL && getpwnam(d->cfg.user) == NULL) {
@@ -522,7 +529,7 @@ daemon_reload_check(struct daemon *d)
 		fprintf(stderr, "evsockd: %s\n", err);
 		return 1;
 	}
-	printf("%s: ok\n", d->cfg.config_file != NULL ? d->cfg.config_file :
-	    "command line");
+	printf("%s: ok\n",
+	    d->cfg.config_file != NULL ? d->cfg.config_file : "command line");
 	return 0;
 }

@@ -174,11 +174,11 @@ daemon_worker_start(struct daemon *d, size_t n)
 		if ((w->base = event_base_new()) == NULL ||
 		    (w->srv = evs_server_new(w->base)) == NULL ||
 		    (w->stop = event_new(w->base, -1, 0, daemon_worker_stop_cb,
-		    w)) == NULL ||
+		         w)) == NULL ||
 		    (w->apply = event_new(w->base, -1, 0,
-		    daemon_worker_apply_cb, w)) == NULL ||
+		         daemon_worker_apply_cb, w)) == NULL ||
 		    (w->probe = metrics_probe_new(w->base, w->srv, name)) ==
-		    NULL) {
+		        NULL) {
 			log_error("cannot create worker %zu", i);
 			return -1;
 		}

@@ -18,7 +18,6 @@
 
 #define ERR_MAX 1024
 
-
 /* The limits a server takes, copied to a worker under its lock. */
 struct limits {
 	uint64_t max_clients, max_per_ip, sendq, max_line, idle_timeout_ms,
@@ -32,12 +31,12 @@ struct worker {
 	struct event_base *base;
 	struct evs_server *srv;
 	struct event *stop;
-	struct event *apply;         /* takes `pending` on the worker's loop */
+	struct event *apply; /* takes `pending` on the worker's loop */
 	struct metrics_probe *probe;
 	pthread_mutex_t lock;
-	struct limits pending;       /* under lock */
+	struct limits pending; /* under lock */
 	int started;
-	int locked;                  /* lock initialised */
+	int locked; /* lock initialised */
 };
 
 struct memtrim;
@@ -46,20 +45,20 @@ struct daemon {
 	struct event_base *base;
 	struct evs_server *srv;
 	struct evs_chat *chat;
-	struct evs_tls *tls;        /* for tls-listen; NULL: none */
+	struct evs_tls *tls; /* for tls-listen; NULL: none */
 	struct event *sigint, *sigterm, *sighup, *sigusr1, *sigusr2;
-	struct event *logtick;      /* reports suppressed log lines */
+	struct event *logtick; /* reports suppressed log lines */
 	struct worker *workers;
 	size_t nworkers;
 	struct metrics *metrics;
 	struct metrics_probe *probe;
-	struct memtrim *trim;       /* returns heap memory after bursts */
-	struct config cfg;          /* what runs now */
+	struct memtrim *trim; /* returns heap memory after bursts */
+	struct config cfg;    /* what runs now */
 	int argc;
 	char **argv;
-	char *motd;                 /* the text served now */
+	char *motd; /* the text served now */
 	char *password;
-	int loaded;                 /* the first configuration is live */
+	int loaded; /* the first configuration is live */
 	int signals;
 };
 
@@ -76,8 +75,7 @@ struct evs_listener *daemon_worker_listen(struct daemon *, const char *spec,
     struct evs_tls *tls, char *err, size_t errlen);
 /* The "limits" reload step: gives the main server cfg's limits and each
    worker its share; a running worker takes them on its own loop. */
-void daemon_worker_apply_limits(struct daemon *, const struct config *,
-    void *);
+void daemon_worker_apply_limits(struct daemon *, const struct config *, void *);
 
 /* Makes cfg live through every reload step (startup is the first
    reload); returns 0, or -1 with err set and nothing changed. */
@@ -94,4 +92,3 @@ int daemon_reload_check(struct daemon *);
 size_t daemon_reload_default_max_clients(void);
 
 #endif
-

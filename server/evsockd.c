@@ -53,7 +53,7 @@ daemon_join_cluster(struct daemon *d, const struct config *cfg, int port)
 		snprintf(node, sizeof(node), "%s:%d", host, port);
 	}
 	if (evs_chat_set_cluster(d->chat, cfg->cluster, node,
-	    (unsigned)cfg->cluster_timeout_ms, err, sizeof(err)) == -1) {
+	        (unsigned)cfg->cluster_timeout_ms, err, sizeof(err)) == -1) {
 		log_error("cannot join the cluster: %s", err);
 		return -1;
 	}
@@ -76,9 +76,9 @@ daemon_status(struct daemon *d)
 
 	evs_server_stats(d->srv, &st);
 	log_info("status: main loop: %llu connections open, %llu accepted, "
-	    "%llu refused; echo workers: %zu", (unsigned long long)st.current,
-	    (unsigned long long)st.accepted, (unsigned long long)st.refused,
-	    d->nworkers);
+	         "%llu refused; echo workers: %zu",
+	    (unsigned long long)st.current, (unsigned long long)st.accepted,
+	    (unsigned long long)st.refused, d->nworkers);
 }
 
 static void
@@ -137,17 +137,17 @@ daemon_drop_privileges(const struct config *cfg)
 	}
 	errno = 0;
 	if ((pw = getpwnam(cfg->user)) == NULL) {
-		log_error("user %s: %s", cfg->user, errno != 0 ?
-		    strerror(errno) : "no such user");
+		log_error("user %s: %s", cfg->user,
+		    errno != 0 ? strerror(errno) : "no such user");
 		return -1;
 	}
 	/* The log file opened as root stays the daemon's to write; giving
 	   the open file (not the path, which could be swapped) to the user
 	   lets SIGUSR1 reopen it in place. */
-	if (cfg->log_file != NULL && fchown(STDERR_FILENO, pw->pw_uid,
-	    pw->pw_gid) == -1)
-		log_warn("log-file %s: cannot give it to %s: %s",
-		    cfg->log_file, cfg->user, strerror(errno));
+	if (cfg->log_file != NULL &&
+	    fchown(STDERR_FILENO, pw->pw_uid, pw->pw_gid) == -1)
+		log_warn("log-file %s: cannot give it to %s: %s", cfg->log_file,
+		    cfg->user, strerror(errno));
 	if (initgroups(pw->pw_name, pw->pw_gid) == -1 ||
 	    setgid(pw->pw_gid) == -1 || setuid(pw->pw_uid) == -1) {
 		log_error("user %s: cannot switch: %s", cfg->user,
@@ -155,10 +155,11 @@ daemon_drop_privileges(const struct config *cfg)
 		return -1;
 	}
 	/* Root must be gone for good: getting it back must fail. */
-	if (pw->pw_uid != 0 && (setuid(0) != -1 || geteuid() == 0 ||
-	    getuid() == 0)) {
+	if (pw->pw_uid != 0 &&
+	    (setuid(0) != -1 || geteuid() == 0 || getuid() == 0)) {
 		log_error("user %s: still able to become root; refusing to "
-		    "run", cfg->user);
+		          "run",
+		    cfg->user);
 		return -1;
 	}
 	log_info("running as user %s (uid %u, gid %u)", pw->pw_name,
@@ -179,8 +180,10 @@ daemon_listen_one(struct daemon *d, const char *service, const char *spec,
 		arg = d->chat;
 	}
 	if (tls && d->tls == NULL) {
-		snprintf(err, errlen, "TLS %s: no certificate (tls-cert and "
-		    "tls-key)", service);
+		snprintf(err, errlen,
+		    "TLS %s: no certificate (tls-cert and "
+		    "tls-key)",
+		    service);
 		return NULL;
 	}
 	if (fd < 0 && svc == evs_echo_service() && d->nworkers > 0)
@@ -231,16 +234,21 @@ daemon_logtick_cb(evutil_socket_t fd, short what, void *arg)
 static int
 daemon_signals(struct daemon *d)
 {
-	struct { struct event **ev; int sig; } tab[] = {
-		{ &d->sigint, SIGINT }, { &d->sigterm, SIGTERM },
-		{ &d->sighup, SIGHUP }, { &d->sigusr1, SIGUSR1 },
+	struct {
+		struct event **ev;
+		int sig;
+	} tab[] = {
+		{ &d->sigint, SIGINT },
+		{ &d->sigterm, SIGTERM },
+		{ &d->sighup, SIGHUP },
+		{ &d->sigusr1, SIGUSR1 },
 		{ &d->sigusr2, SIGUSR2 },
 	};
 	struct timeval second = { 1, 0 };
 
 	for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
-		*tab[i].ev = evsignal_new(d->base, tab[i].sig,
-		    daemon_signal_cb, d);
+		*tab[i].ev = evsignal_new(d->base, tab[i].sig, daemon_signal_cb,
+		    d);
 		if (*tab[i].ev == NULL || evsignal_add(*tab[i].ev, NULL) == -1)
 			return -1;
 	}
@@ -262,7 +270,7 @@ static void
 daemon_free(struct daemon *d)
 {
 	struct event *evs[] = { d->sigint, d->sigterm, d->sighup, d->sigusr1,
-	    d->sigusr2, d->logtick };
+		d->sigusr2, d->logtick };
 
 	daemon_worker_free(d);
 	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
@@ -337,8 +345,9 @@ main(int argc, char **argv)
 			need_echo = 1;
 		else {
 			log_error("passed socket %d is named '%s'; name it "
-			    "echo, chat, echo-tls or chat-tls "
-			    "(FileDescriptorName=)", i, names[i]);
+			          "echo, chat, echo-tls or chat-tls "
+			          "(FileDescriptorName=)",
+			    i, names[i]);
 			goto out;
 		}
 	}
@@ -350,7 +359,8 @@ main(int argc, char **argv)
 	}
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	nthreads = d.cfg.threads > 0 ? (size_t)d.cfg.threads :
-	    ncpu > 0 ? (size_t)ncpu : 1;
+	    ncpu > 0                 ? (size_t)ncpu :
+	                               1;
 	if (nthreads > MAX_WORKERS)
 		nthreads = MAX_WORKERS;
 	/* Echo connections share nothing, so they spread over workers;
@@ -383,8 +393,8 @@ main(int argc, char **argv)
 		}
 		evs_chat_set_rehash_cb(d.chat, daemon_rehash_cb, &d);
 	}
-	if ((d.probe = metrics_probe_new(d.base, d.srv, "main")) ==
-	    NULL || (d.metrics = metrics_new()) == NULL ||
+	if ((d.probe = metrics_probe_new(d.base, d.srv, "main")) == NULL ||
+	    (d.metrics = metrics_new()) == NULL ||
 	    metrics_add_probe(d.metrics, d.probe) == -1) {
 		log_error("cannot set up metrics: %s", strerror(errno));
 		goto out;
@@ -411,7 +421,8 @@ main(int argc, char **argv)
 
 	if (npassed > 0)
 		log_info("using %d sockets from the service manager; listen "
-		    "settings ignored", npassed);
+		         "settings ignored",
+		    npassed);
 	for (int i = 0; i < npassed; i++) {
 		/* "chat-tls" is chat over TLS (tls-cert and tls-key). */
 		int tls = strstr(names[i], "-tls") != NULL;
@@ -443,13 +454,13 @@ main(int argc, char **argv)
 		    strcmp(cl->service, "chat") == 0) {
 			size_t n = strlen(tlsports);
 			snprintf(tlsports + n, sizeof(tlsports) - n, "%s%s",
-			    n > 0 ? ";" : "", evs_listener_addr_str(l, addr,
-			    sizeof(addr)));
+			    n > 0 ? ";" : "",
+			    evs_listener_addr_str(l, addr, sizeof(addr)));
 			evs_chat_set_tls_ports(d.chat, tlsports);
 		}
-		log_info("listening %s%s on %s", cl->service, cl->tls ?
-		    " (TLS)" : "", evs_listener_addr_str(l, addr,
-		    sizeof(addr)));
+		log_info("listening %s%s on %s", cl->service,
+		    cl->tls ? " (TLS)" : "",
+		    evs_listener_addr_str(l, addr, sizeof(addr)));
 		if (strcmp(cl->service, "chat") == 0 && chat_port == 0)
 			chat_port = evs_listener_port(l);
 	}
@@ -458,7 +469,7 @@ main(int argc, char **argv)
 		goto out;
 	if (d.cfg.metrics != NULL) {
 		if (metrics_listen(d.metrics, d.base, d.cfg.metrics, addr,
-		    sizeof(addr), err, sizeof(err)) == -1) {
+		        sizeof(addr), err, sizeof(err)) == -1) {
 			log_error("cannot serve metrics on %s", err);
 			goto out;
 		}
@@ -474,7 +485,7 @@ main(int argc, char **argv)
 
 	for (size_t i = 0; i < d.nworkers; i++) {
 		if (pthread_create(&d.workers[i].tid, NULL, daemon_worker_main,
-		    &d.workers[i]) != 0) {
+		        &d.workers[i]) != 0) {
 			log_error("cannot start worker thread %zu", i);
 			goto out;
 		}

@@ -18,10 +18,10 @@
 #define METRICS_MAX_LISTENERS 64 /* addresses per server reported */
 
 /* Upper bounds of the loop lag buckets, in seconds. */
-static const double metrics_lag_bounds[] = {
-	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5
-};
-#define METRICS_NLAG (sizeof(metrics_lag_bounds) / sizeof(metrics_lag_bounds[0]))
+static const double metrics_lag_bounds[] = { 0.001, 0.0025, 0.005, 0.01, 0.025,
+	0.05, 0.1, 0.25, 0.5, 1, 2.5 };
+#define METRICS_NLAG \
+	(sizeof(metrics_lag_bounds) / sizeof(metrics_lag_bounds[0]))
 
 /* What a probe copies out for the metrics thread. */
 struct metrics_snapshot {
@@ -37,7 +37,7 @@ struct metrics_probe {
 	struct evs_server *srv;
 	struct event *timer;
 	char loop[32];
-	struct timespec due;         /* when the timer should fire */
+	struct timespec due; /* when the timer should fire */
 	pthread_mutex_t lock;
 	struct metrics_snapshot snap; /* under lock */
 };
@@ -197,9 +197,8 @@ metrics_count_reload(struct metrics *m, int ok)
 }
 
 int
-metrics_listen(struct metrics *m, struct event_base *base,
-    const char *hostport, char *addr, size_t addrlen, char *err,
-    size_t errlen)
+metrics_listen(struct metrics *m, struct event_base *base, const char *hostport,
+    char *addr, size_t addrlen, char *err, size_t errlen)
 {
 	struct evhttp_bound_socket *bs;
 	struct sockaddr_storage ss;
@@ -231,7 +230,7 @@ metrics_listen(struct metrics *m, struct event_base *base,
 		return -1;
 	}
 	if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&ss,
-	    &sslen) == -1)
+	        &sslen) == -1)
 		snprintf(addr, addrlen, "%s", hostport);
 	else
 		addr_format((struct sockaddr *)&ss, addr, addrlen);
@@ -259,9 +258,10 @@ metrics_proc_stat(double *cpu, double *start, double *vsize, double *rss)
 	   counted from the last ')'. */
 	if ((p = strrchr(buf, ')')) == NULL || tck <= 0 || page <= 0)
 		return -1;
-	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
-	    "%llu %llu %*d %*d %*d %*d %*d %*d %llu %llu %lld", &utime, &stime,
-	    &starttime, &vsz, &rsspages) != 5)
+	if (sscanf(p + 2,
+	        "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+	        "%llu %llu %*d %*d %*d %*d %*d %*d %llu %llu %lld",
+	        &utime, &stime, &starttime, &vsz, &rsspages) != 5)
 		return -1;
 	*cpu = (double)(utime + stime) / (double)tck;
 	*start = (double)starttime / (double)tck;
@@ -335,8 +335,8 @@ static size_t
 metrics_sum_listeners(struct metrics *m, struct evs_listener_stats *sums,
     size_t cap)
 {
-	struct evs_listener_stats *ls = malloc(sizeof(*ls) *
-	    METRICS_MAX_LISTENERS);
+	struct evs_listener_stats *ls = malloc(
+	    sizeof(*ls) * METRICS_MAX_LISTENERS);
 	size_t ns = 0, nls, i, j, k;
 
 	if (ls == NULL)
@@ -351,8 +351,8 @@ metrics_sum_listeners(struct metrics *m, struct evs_listener_stats *sums,
 		for (k = 0; k < nls; k++) {
 			for (j = 0; j < ns; j++)
 				if (strcmp(sums[j].service, ls[k].service) ==
-				    0 && strcmp(sums[j].address,
-				    ls[k].address) == 0)
+				        0 &&
+				    strcmp(sums[j].address, ls[k].address) == 0)
 					break;
 			if (j == ns) {
 				if (ns == cap)
@@ -382,18 +382,17 @@ static const struct {
 	const char *name, *type, *help;
 	size_t off;
 } metrics_listener_fields[] = {
-	{ "evsockd_connections_open", "gauge",
-	  "Connections open now.",
-	  offsetof(struct evs_listener_stats, current) },
+	{ "evsockd_connections_open", "gauge", "Connections open now.",
+	    offsetof(struct evs_listener_stats, current) },
 	{ "evsockd_connections_accepted_total", "counter",
-	  "Connections accepted and kept.",
-	  offsetof(struct evs_listener_stats, accepted) },
+	    "Connections accepted and kept.",
+	    offsetof(struct evs_listener_stats, accepted) },
 	{ "evsockd_received_bytes_total", "counter",
-	  "Bytes received from clients.",
-	  offsetof(struct evs_listener_stats, bytes_in) },
+	    "Bytes received from clients.",
+	    offsetof(struct evs_listener_stats, bytes_in) },
 	{ "evsockd_sent_bytes_total", "counter",
-	  "Bytes sent or queued for clients.",
-	  offsetof(struct evs_listener_stats, bytes_out) },
+	    "Bytes sent or queued for clients.",
+	    offsetof(struct evs_listener_stats, bytes_out) },
 };
 
 /* The refused (closed == 0) or closed (closed == 1) family's samples:
@@ -403,18 +402,21 @@ metrics_render_reasons(struct evbuffer *out,
     const struct evs_listener_stats *sums, size_t ns, int closed)
 {
 	const char *family = closed ? "evsockd_connections_closed_total" :
-	    "evsockd_connections_refused_total";
+	                              "evsockd_connections_refused_total";
 	int count = closed ? EVS_CLOSED_COUNT : EVS_REFUSED_COUNT;
 
 	for (size_t i = 0; i < ns; i++)
 		for (int r = 0; r < count; r++)
-			evbuffer_add_printf(out, "%s{service=\"%s\",listener="
-			    "\"%s\",reason=\"%s\"} %llu\n", family,
-			    sums[i].service, sums[i].address, closed ?
-			    evs_close_cause_name((enum evs_close_cause)r) :
-			    evs_refusal_name((enum evs_refusal)r),
+			evbuffer_add_printf(out,
+			    "%s{service=\"%s\",listener="
+			    "\"%s\",reason=\"%s\"} %llu\n",
+			    family, sums[i].service, sums[i].address,
+			    closed ?
+			        evs_close_cause_name((enum evs_close_cause)r) :
+			        evs_refusal_name((enum evs_refusal)r),
 			    (unsigned long long)(closed ?
-			    sums[i].closed_by[r] : sums[i].refused_by[r]));
+			            sums[i].closed_by[r] :
+			            sums[i].refused_by[r]));
 }
 
 static void
@@ -427,18 +429,20 @@ metrics_render_servers(struct metrics *m, struct evbuffer *out)
 		return;
 	ns = metrics_sum_listeners(m, sums, cap);
 	for (f = 0; f < sizeof(metrics_listener_fields) /
-	    sizeof(metrics_listener_fields[0]); f++) {
+	         sizeof(metrics_listener_fields[0]);
+	     f++) {
 		metrics_header(out, metrics_listener_fields[f].name,
 		    metrics_listener_fields[f].type,
 		    metrics_listener_fields[f].help);
 		for (i = 0; i < ns; i++) {
-			const uint64_t *v = (const uint64_t *)(const void *)
-			    ((const char *)&sums[i] +
+			const uint64_t *v = (const uint64_t *)(const void
+			        *)((const char *)&sums[i] +
 			    metrics_listener_fields[f].off);
-			evbuffer_add_printf(out, "%s{service=\"%s\",listener="
-			    "\"%s\"} %llu\n", metrics_listener_fields[f].name,
-			    sums[i].service, sums[i].address,
-			    (unsigned long long)*v);
+			evbuffer_add_printf(out,
+			    "%s{service=\"%s\",listener="
+			    "\"%s\"} %llu\n",
+			    metrics_listener_fields[f].name, sums[i].service,
+			    sums[i].address, (unsigned long long)*v);
 		}
 	}
 	metrics_header(out, "evsockd_connections_refused_total", "counter",
@@ -458,8 +462,10 @@ metrics_render_servers(struct metrics *m, struct evbuffer *out)
 		pthread_mutex_lock(&p->lock);
 		v = p->snap.st.accept_pauses;
 		pthread_mutex_unlock(&p->lock);
-		evbuffer_add_printf(out, "evsockd_accept_pauses_total{loop="
-		    "\"%s\"} %llu\n", p->loop, (unsigned long long)v);
+		evbuffer_add_printf(out,
+		    "evsockd_accept_pauses_total{loop="
+		    "\"%s\"} %llu\n",
+		    p->loop, (unsigned long long)v);
 	}
 	free(sums);
 }
@@ -485,18 +491,24 @@ metrics_render_lag(struct metrics *m, struct evbuffer *out)
 		pthread_mutex_unlock(&p->lock);
 		for (size_t b = 0; b < METRICS_NLAG; b++) {
 			cum += s.lag[b];
-			evbuffer_add_printf(out, "evsockd_event_loop_lag_seconds"
-			    "_bucket{loop=\"%s\",le=\"%g\"} %llu\n", p->loop,
-			    metrics_lag_bounds[b], (unsigned long long)cum);
+			evbuffer_add_printf(out,
+			    "evsockd_event_loop_lag_seconds"
+			    "_bucket{loop=\"%s\",le=\"%g\"} %llu\n",
+			    p->loop, metrics_lag_bounds[b],
+			    (unsigned long long)cum);
 		}
-		evbuffer_add_printf(out, "evsockd_event_loop_lag_seconds_bucket"
-		    "{loop=\"%s\",le=\"+Inf\"} %llu\n", p->loop,
-		    (unsigned long long)s.lag_count);
-		evbuffer_add_printf(out, "evsockd_event_loop_lag_seconds_sum"
-		    "{loop=\"%s\"} %.6f\n", p->loop, s.lag_sum);
-		evbuffer_add_printf(out, "evsockd_event_loop_lag_seconds_count"
-		    "{loop=\"%s\"} %llu\n", p->loop,
-		    (unsigned long long)s.lag_count);
+		evbuffer_add_printf(out,
+		    "evsockd_event_loop_lag_seconds_bucket"
+		    "{loop=\"%s\",le=\"+Inf\"} %llu\n",
+		    p->loop, (unsigned long long)s.lag_count);
+		evbuffer_add_printf(out,
+		    "evsockd_event_loop_lag_seconds_sum"
+		    "{loop=\"%s\"} %.6f\n",
+		    p->loop, s.lag_sum);
+		evbuffer_add_printf(out,
+		    "evsockd_event_loop_lag_seconds_count"
+		    "{loop=\"%s\"} %llu\n",
+		    p->loop, (unsigned long long)s.lag_count);
 	}
 }
 
@@ -512,8 +524,7 @@ metrics_render_chat(struct metrics *m, struct evbuffer *out)
 	metrics_sample(out, "evsockd_chat_users", "gauge",
 	    "Registered chat users.", cs.users);
 	metrics_sample(out, "evsockd_chat_unregistered_connections", "gauge",
-	    "Chat connections that have not registered yet.",
-	    cs.unregistered);
+	    "Chat connections that have not registered yet.", cs.unregistered);
 	metrics_sample(out, "evsockd_chat_channels", "gauge", "Chat channels.",
 	    cs.channels);
 	metrics_sample(out, "evsockd_chat_users_max", "gauge",
@@ -536,8 +547,7 @@ metrics_render_process(struct metrics *m, struct evbuffer *out)
 
 	if (metrics_proc_stat(&cpu, &start, &vsize, &rss) == 0) {
 		metrics_sample_f(out, "process_cpu_seconds_total", "counter",
-		    "Total user and system CPU time spent in seconds.", cpu,
-		    2);
+		    "Total user and system CPU time spent in seconds.", cpu, 2);
 		metrics_sample_f(out, "process_resident_memory_bytes", "gauge",
 		    "Resident memory size in bytes.", rss, 0);
 		metrics_sample_f(out, "process_virtual_memory_bytes", "gauge",
@@ -573,9 +583,12 @@ metrics_render(struct metrics *m, struct evbuffer *out)
 	metrics_render_lag(m, out);
 	metrics_header(out, "evsockd_config_reloads_total", "counter",
 	    "Configuration reloads, by result.");
-	evbuffer_add_printf(out, "evsockd_config_reloads_total{result=\"ok\"} "
-	    "%llu\n", (unsigned long long)m->reloads);
-	evbuffer_add_printf(out, "evsockd_config_reloads_total"
+	evbuffer_add_printf(out,
+	    "evsockd_config_reloads_total{result=\"ok\"} "
+	    "%llu\n",
+	    (unsigned long long)m->reloads);
+	evbuffer_add_printf(out,
+	    "evsockd_config_reloads_total"
 	    "{result=\"failed\"} %llu\n",
 	    (unsigned long long)m->reload_failures);
 	metrics_render_process(m, out);

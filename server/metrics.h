@@ -47,8 +47,7 @@ void metrics_free(struct metrics *m);
 /* Serves /metrics on "HOST:PORT" from `base`.  Returns 0, or -1 with a
    reason in err.  The bound address goes into addr ("127.0.0.1:9100"). */
 int metrics_listen(struct metrics *m, struct event_base *base,
-    const char *hostport, char *addr, size_t addrlen, char *err,
-    size_t errlen);
+    const char *hostport, char *addr, size_t addrlen, char *err, size_t errlen);
 
 /* Adds a probe (not owned) to what is reported; returns 0 or -1. */
 int metrics_add_probe(struct metrics *m, struct metrics_probe *p);

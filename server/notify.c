@@ -24,7 +24,7 @@ notify_reloading(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
 	    (unsigned long long)ts.tv_sec * 1000000ULL +
-	    (unsigned long long)ts.tv_nsec / 1000ULL);
+	        (unsigned long long)ts.tv_nsec / 1000ULL);
 }
 
 void
@@ -44,8 +44,9 @@ notify_listen_fds(char names[][32], int max)
 		return -1;
 	for (int i = 0; i < n; i++) {
 		if (i < max)
-			snprintf(names[i], 32, "%s", list != NULL &&
-			    list[i] != NULL ? list[i] : "unknown");
+			snprintf(names[i], 32, "%s",
+			    list != NULL && list[i] != NULL ? list[i] :
+			                                      "unknown");
 		if (list != NULL)
 			free(list[i]);
 	}

@@ -24,20 +24,21 @@ union conn_addr {
 	struct sockaddr_in6 sin6;
 };
 
-#define CONN_CLOSING    0x001 /* close after flush requested */
-#define CONN_DEAD       0x002 /* on the dead list, waiting for the reaper */
+#define CONN_CLOSING 0x001    /* close after flush requested */
+#define CONN_DEAD 0x002       /* on the dead list, waiting for the reaper */
 #define CONN_SENDQ_WAIT 0x004 /* reads paused: output over sendq */
 #define CONN_USER_PAUSE 0x008 /* reads paused by the service */
-#define CONN_EOF        0x010 /* peer half-closed */
-#define CONN_FIN_SENT   0x020 /* shutdown(SHUT_WR) done, draining */
-#define CONN_OPENED     0x040 /* service open() returned 0 */
-#define CONN_IN_READ    0x080 /* inside the read callback */
-#define CONN_REFUSED    0x100 /* refused by a limit; never opened */
+#define CONN_EOF 0x010        /* peer half-closed */
+#define CONN_FIN_SENT 0x020   /* shutdown(SHUT_WR) done, draining */
+#define CONN_OPENED 0x040     /* service open() returned 0 */
+#define CONN_IN_READ 0x080    /* inside the read callback */
+#define CONN_REFUSED 0x100    /* refused by a limit; never opened */
 #define CONN_IP_COUNTED 0x200 /* counted in the per-IP table */
-#define CONN_CORKED     0x400 /* on the server's flush list */
-#define CONN_HANDSHAKE  0x1000 /* TLS handshake not done yet */
-#define CONN_GOT_DATA   0x2000 /* something was received */
-#define CONN_PEER_GONE  0x800 /* a write failed (reset, broken pipe):
+#define CONN_CORKED 0x400     /* on the server's flush list */
+#define CONN_HANDSHAKE 0x1000 /* TLS handshake not done yet */
+#define CONN_GOT_DATA 0x2000  /* something was received */
+#define CONN_PEER_GONE \
+	0x800 /* a write failed (reset, broken pipe):
                                  nothing more is sent; what the peer
                                  sent before is still read and served */
 
@@ -57,20 +58,20 @@ TAILQ_HEAD(lstats_list, lstats);
 struct evs_conn {
 	TAILQ_ENTRY(evs_conn) link; /* server's live or dead list */
 	struct evs_server *srv;
-	struct lstats *ls;   /* its listener's counters */
+	struct lstats *ls; /* its listener's counters */
 	const struct evs_service *svc;
 	void *arg;
-	struct event *rev;   /* our read event, stored after the struct */
-	unsigned read_ms;    /* its timeout while armed; 0: none */
+	struct event *rev; /* our read event, stored after the struct */
+	unsigned read_ms;  /* its timeout while armed; 0: none */
 	struct bufferevent *bev;
-	struct tlsio *tls;   /* the TLS transport, or NULL for plain TCP */
-	struct evbuffer *cork;      /* EVS_SERVICE_CORK output not yet written */
+	struct tlsio *tls;     /* the TLS transport, or NULL for plain TCP */
+	struct evbuffer *cork; /* EVS_SERVICE_CORK output not yet written */
 	TAILQ_ENTRY(evs_conn) flink; /* server's flush list, while CORKED */
 	void *data;
 	char *reason;
 	char *host; /* peer IP text, made on first use */
 	uint64_t id;
-	int cause;          /* enum evs_close_cause once known, else -1 */
+	int cause; /* enum evs_close_cause once known, else -1 */
 	unsigned timeout_ms;
 	unsigned flags;
 	size_t max_line; /* LINE framing limit; 0: the server's */
@@ -89,7 +90,7 @@ struct evs_listener {
 	union conn_addr addr;
 	socklen_t addrlen;
 	struct lstats *ls;
-	struct evs_tls *tls;  /* TLS settings for new connections, or NULL */
+	struct evs_tls *tls; /* TLS settings for new connections, or NULL */
 };
 
 TAILQ_HEAD(listener_list, evs_listener);
@@ -102,22 +103,22 @@ struct evs_server {
 	struct listener_list listeners;
 	struct conn_list conns;
 	struct conn_list dead;
-	struct lstats_list lstats;  /* per address and service */
-	struct event *reaper;       /* frees dead connections */
-	struct event *flusher;      /* writes corked output, once a pass */
+	struct lstats_list lstats; /* per address and service */
+	struct event *reaper;      /* frees dead connections */
+	struct event *flusher;     /* writes corked output, once a pass */
 	TAILQ_HEAD(, evs_conn) flushq;
 	struct event *accept_retry; /* re-enables listeners after EMFILE */
 	struct event *shutdown_timer;
-	char *linebuf;              /* LINE framing scratch, linecap + 1 */
-	size_t linecap;             /* the largest line limit in use */
-	char *readbuf;              /* recv() scratch, max_read bytes */
-	struct evbuffer *tlswire;   /* TLS records on their way to a socket;
+	char *linebuf;            /* LINE framing scratch, linecap + 1 */
+	size_t linecap;           /* the largest line limit in use */
+	char *readbuf;            /* recv() scratch, max_read bytes */
+	struct evbuffer *tlswire; /* TLS records on their way to a socket;
 	                               empty between calls */
 	struct {
 		unsigned ms;
 		const struct timeval *tv;
-	} common_tv[8];             /* libevent common timeouts by length */
-	struct ipcount **iptab;     /* per-IP counts, when max_per_ip > 0 */
+	} common_tv[8];         /* libevent common timeouts by length */
+	struct ipcount **iptab; /* per-IP counts, when max_per_ip > 0 */
 	void (*shutdown_done)(struct evs_server *, void *);
 	void *shutdown_arg;
 	struct evs_server_stats st;
@@ -137,8 +138,8 @@ struct evs_server {
 	struct timeval pass_report; /* when it was last reported */
 	unsigned linger_ms;
 	unsigned stall_timeout_ms;
-	int socket_buffer;          /* 0: the kernel's autotuning */
-	unsigned handshake_ms;      /* TLS handshake deadline */
+	int socket_buffer;     /* 0: the kernel's autotuning */
+	unsigned handshake_ms; /* TLS handshake deadline */
 	int backlog;
 	int reuseport;
 	int accept_paused;
@@ -159,8 +160,7 @@ int conn_open(struct evs_conn *c);
 /* conn.c: refuses a connection that was never opened: counts it
    under `why`, sends the service's refusal line for `reason`, then
    closes. */
-void conn_refuse(struct evs_conn *c, enum evs_refusal why,
-    const char *reason);
+void conn_refuse(struct evs_conn *c, enum evs_refusal why, const char *reason);
 
 /* conn.c: sets c's stall timer (the bufferevent's write timeout) from
    the server's settings. */

@@ -73,8 +73,8 @@ evs_server_listen(struct evs_server *srv, const char *hostport,
 		errno = EINVAL;
 		return NULL;
 	}
-	l = evs_server_listen_addr(srv, res->ai_addr, res->ai_addrlen, svc,
-	    arg, errbuf, errlen);
+	l = evs_server_listen_addr(srv, res->ai_addr, res->ai_addrlen, svc, arg,
+	    errbuf, errlen);
 	if (l == NULL && errbuf != NULL) {
 		char tmp[256];
 		snprintf(tmp, sizeof(tmp), "%s", errbuf);
@@ -112,11 +112,11 @@ evs_server_listen_addr(struct evs_server *srv, const struct sockaddr *sa,
 	what = "setsockopt";
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1)
 		goto fail;
-	if (srv->reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one,
-	    sizeof(one)) == -1)
+	if (srv->reuseport &&
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1)
 		goto fail;
-	if (sa->sa_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
-	    IPV6_V6ONLY, &one, sizeof(one)) == -1)
+	if (sa->sa_family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == -1)
 		goto fail;
 	what = "bind";
 	if (bind(fd, sa, salen) == -1)
@@ -192,9 +192,9 @@ fail:
 static int
 server_listen_usable(const struct evs_service *svc)
 {
-	return svc != NULL && (svc->framing != EVS_FRAMING_RAW ||
-	    svc->data != NULL) && (svc->framing != EVS_FRAMING_LINE ||
-	    svc->line != NULL);
+	return svc != NULL &&
+	    (svc->framing != EVS_FRAMING_RAW || svc->data != NULL) &&
+	    (svc->framing != EVS_FRAMING_LINE || svc->line != NULL);
 }
 
 /* Listens on fd, a socket of l's that is bound (or adopted: listen()
@@ -220,7 +220,7 @@ server_listen_start(struct evs_listener *l, evutil_socket_t fd,
 		return -1;
 	*what = "counters";
 	if ((l->ls = server_stats_listener(srv, l->svc, &l->addr,
-	    l->addrlen)) == NULL)
+	         l->addrlen)) == NULL)
 		return -1;
 	*what = "evconnlistener_new";
 	l->lev = evconnlistener_new(srv->base, server_accept_cb, l,
@@ -408,21 +408,21 @@ server_accept_error_cb(struct evconnlistener *lev, void *arg)
 	int err = EVUTIL_SOCKET_ERROR();
 
 	(void)lev;
-	if (err != EMFILE && err != ENFILE && err != ENOBUFS &&
-	    err != ENOMEM) {
+	if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM) {
 		log_warn("accept: %s", strerror(err));
 		return;
 	}
 	/* The pending connection stays in the backlog and the listening
 	   socket stays readable: without pausing, the loop would spin. */
 	TAILQ_FOREACH(it, &srv->listeners, link)
-		evconnlistener_disable(it->lev);
+	evconnlistener_disable(it->lev);
 	if (!srv->accept_paused) {
 		srv->accept_paused = 1;
 		srv->st.accept_pauses++;
 		log_warn("accept: %s with %llu connections open; pausing "
-		    "accept, retrying every %d ms", strerror(err),
-		    (unsigned long long)srv->st.current, ACCEPT_RETRY_MS);
+		         "accept, retrying every %d ms",
+		    strerror(err), (unsigned long long)srv->st.current,
+		    ACCEPT_RETRY_MS);
 	}
 	evtimer_add(srv->accept_retry, &tv);
 }
@@ -435,7 +435,7 @@ server_listen_resume(struct evs_server *srv)
 	if (srv->shutting_down)
 		return;
 	TAILQ_FOREACH(it, &srv->listeners, link)
-		evconnlistener_enable(it->lev);
+	evconnlistener_enable(it->lev);
 }
 
 static size_t
@@ -445,12 +445,14 @@ server_ip_key(const struct sockaddr *sa, unsigned char *ip, int *family)
 
 	memset(ip, 0, 16);
 	if (sa->sa_family == AF_INET) {
-		memcpy(ip, &((const struct sockaddr_in *)(const void *)sa)
-		    ->sin_addr, 4);
+		memcpy(ip,
+		    &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+		    4);
 		n = 4;
 	} else {
-		memcpy(ip, &((const struct sockaddr_in6 *)(const void *)sa)
-		    ->sin6_addr, 16);
+		memcpy(ip,
+		    &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+		    16);
 		n = 16;
 	}
 	*family = sa->sa_family;

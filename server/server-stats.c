@@ -15,11 +15,9 @@ static const char *const server_stats_refusal_names[EVS_REFUSED_COUNT] = {
 	"shutdown", "max_clients", "per_ip", "service"
 };
 
-static const char *const server_stats_cause_names[EVS_CLOSED_COUNT] = {
-	"peer", "error", "idle_timeout", "registration_timeout",
-	"ping_timeout", "sendq", "stall", "flood", "kill", "shutdown", "quit",
-	"service"
-};
+static const char *const server_stats_cause_names[EVS_CLOSED_COUNT] = { "peer",
+	"error", "idle_timeout", "registration_timeout", "ping_timeout",
+	"sendq", "stall", "flood", "kill", "shutdown", "quit", "service" };
 
 void
 evs_server_stats(const struct evs_server *srv, struct evs_server_stats *st)
@@ -34,7 +32,8 @@ evs_server_listener_stats(const struct evs_server *srv,
 	const struct lstats *ls;
 	size_t i = 0;
 
-	TAILQ_FOREACH(ls, &srv->lstats, link) {
+	TAILQ_FOREACH(ls, &srv->lstats, link)
+	{
 		if (i < n)
 			st[i] = ls->st;
 		i++;
@@ -45,15 +44,16 @@ evs_server_listener_stats(const struct evs_server *srv,
 const char *
 evs_refusal_name(enum evs_refusal r)
 {
-	return (unsigned)r < EVS_REFUSED_COUNT ?
-	    server_stats_refusal_names[r] : NULL;
+	return (unsigned)r < EVS_REFUSED_COUNT ? server_stats_refusal_names[r] :
+	                                         NULL;
 }
 
 const char *
 evs_close_cause_name(enum evs_close_cause cause)
 {
 	return (unsigned)cause < EVS_CLOSED_COUNT ?
-	    server_stats_cause_names[cause] : NULL;
+	    server_stats_cause_names[cause] :
+	    NULL;
 }
 
 struct lstats *
@@ -63,9 +63,9 @@ server_stats_listener(struct evs_server *srv, const struct evs_service *svc,
 	struct lstats *ls;
 
 	TAILQ_FOREACH(ls, &srv->lstats, link)
-		if (ls->svc == svc && ls->addrlen == addrlen &&
-		    memcmp(&ls->addr, addr, addrlen) == 0)
-			return ls;
+	if (ls->svc == svc && ls->addrlen == addrlen &&
+	    memcmp(&ls->addr, addr, addrlen) == 0)
+		return ls;
 	if ((ls = calloc(1, sizeof(*ls))) == NULL)
 		return NULL;
 	ls->svc = svc;

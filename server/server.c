@@ -34,15 +34,17 @@ static void server_flusher_cb(evutil_socket_t, short, void *);
 static void server_accept_retry_cb(evutil_socket_t, short, void *);
 static void server_shutdown_timer_cb(evutil_socket_t, short, void *);
 static void server_pass_done(struct evs_server *);
-static void server_opt_store(struct evs_server *,
-    enum evs_server_option, long long);
+static void server_opt_store(struct evs_server *, enum evs_server_option,
+    long long);
 
 /* Each option's range and the field of struct evs_server that keeps it,
    so that evs_server_set and evs_server_get read one description. */
 enum server_opt_type { SERVER_OPT_SIZE, SERVER_OPT_UINT, SERVER_OPT_INT };
 
 #define SERVER_OPT(field, type, lo, hi) \
-	{ (lo), (hi), offsetof(struct evs_server, field), (type) }
+	{ \
+		(lo), (hi), offsetof(struct evs_server, field), (type) \
+	}
 
 static const struct {
 	long long min, max;
@@ -56,12 +58,11 @@ static const struct {
 	[EVS_OPT_SENDQ] = SERVER_OPT(sendq, SERVER_OPT_SIZE, 512, LLONG_MAX),
 	[EVS_OPT_MAX_LINE] = SERVER_OPT(max_line, SERVER_OPT_SIZE, 16,
 	    1024 * 1024),
-	[EVS_OPT_IDLE_TIMEOUT_MS] = SERVER_OPT(idle_timeout_ms,
-	    SERVER_OPT_UINT, 0, 86400000LL * 30),
+	[EVS_OPT_IDLE_TIMEOUT_MS] = SERVER_OPT(idle_timeout_ms, SERVER_OPT_UINT,
+	    0, 86400000LL * 30),
 	[EVS_OPT_SHUTDOWN_TIMEOUT_MS] = SERVER_OPT(shutdown_timeout_ms,
 	    SERVER_OPT_UINT, 0, 86400000LL),
-	[EVS_OPT_LINGER_MS] = SERVER_OPT(linger_ms, SERVER_OPT_UINT, 0,
-	    600000),
+	[EVS_OPT_LINGER_MS] = SERVER_OPT(linger_ms, SERVER_OPT_UINT, 0, 600000),
 	[EVS_OPT_BACKLOG] = SERVER_OPT(backlog, SERVER_OPT_INT, 1, 65535),
 	[EVS_OPT_REUSEPORT] = SERVER_OPT(reuseport, SERVER_OPT_INT, 0,
 	    LLONG_MAX),
@@ -74,10 +75,10 @@ static const struct {
 	/* 0 (the kernel's autotuning) or 4096 and up. */
 	[EVS_OPT_SOCKET_BUFFER] = SERVER_OPT(socket_buffer, SERVER_OPT_INT, 0,
 	    64 * 1024 * 1024),
-	[EVS_OPT_PASS_BUDGET_US] = SERVER_OPT(pass_budget_us,
-	    SERVER_OPT_UINT, 0, 1000000),
-	[EVS_OPT_FLUSH_HOLD_US] = SERVER_OPT(flush_hold_us, SERVER_OPT_UINT,
-	    0, 100000),
+	[EVS_OPT_PASS_BUDGET_US] = SERVER_OPT(pass_budget_us, SERVER_OPT_UINT,
+	    0, 1000000),
+	[EVS_OPT_FLUSH_HOLD_US] = SERVER_OPT(flush_hold_us, SERVER_OPT_UINT, 0,
+	    100000),
 };
 
 #define SERVER_NOPTS (sizeof(server_opts) / sizeof(server_opts[0]))
@@ -122,9 +123,8 @@ evs_server_new(struct event_base *base)
 	srv->linebuf = malloc(srv->linecap + 1);
 	srv->readbuf = malloc(srv->max_read);
 	if (srv->reaper == NULL || srv->flusher == NULL ||
-	    srv->accept_retry == NULL ||
-	    srv->shutdown_timer == NULL || srv->linebuf == NULL ||
-	    srv->readbuf == NULL) {
+	    srv->accept_retry == NULL || srv->shutdown_timer == NULL ||
+	    srv->linebuf == NULL || srv->readbuf == NULL) {
 		evs_server_free(srv);
 		errno = ENOMEM;
 		return NULL;
@@ -211,7 +211,7 @@ evs_server_set(struct evs_server *srv, enum evs_server_option opt,
 
 		/* Connections already open follow the new setting too. */
 		TAILQ_FOREACH(c, &srv->conns, link)
-			conn_stall_timer(c);
+		conn_stall_timer(c);
 	}
 	return 0;
 }
@@ -225,9 +225,12 @@ evs_server_get(const struct evs_server *srv, enum evs_server_option opt)
 		return -1;
 	f = (const char *)srv + server_opts[opt].off;
 	switch (server_opts[opt].type) {
-	case SERVER_OPT_SIZE: return (long long)*(const size_t *)(const void *)f;
-	case SERVER_OPT_UINT: return *(const unsigned *)(const void *)f;
-	case SERVER_OPT_INT: return *(const int *)(const void *)f;
+	case SERVER_OPT_SIZE:
+		return (long long)*(const size_t *)(const void *)f;
+	case SERVER_OPT_UINT:
+		return *(const unsigned *)(const void *)f;
+	case SERVER_OPT_INT:
+		return *(const int *)(const void *)f;
 	}
 	return -1;
 }
@@ -274,7 +277,7 @@ evs_server_shutdown(struct evs_server *srv, unsigned timeout_ms,
 	   queue, and their peers may have sent data: take them in and
 	   serve them like the rest rather than let close() reset them. */
 	TAILQ_FOREACH(l, &srv->listeners, link)
-		server_listen_pending(l);
+	server_listen_pending(l);
 	srv->shutting_down = 1;
 	srv->shutdown_done = done;
 	srv->shutdown_arg = arg;
@@ -311,7 +314,8 @@ server_shutdown_timer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (n > 0)
 		log_warn("shutdown deadline reached; closed %zu connection%s "
-		    "hard", n, n == 1 ? "" : "s");
+		         "hard",
+		    n, n == 1 ? "" : "s");
 	event_active(srv->reaper, EV_TIMEOUT, 0);
 }
 

@@ -38,7 +38,7 @@ harness_cpu_ms(pid_t pid)
 	/* Fields after the command name, which may contain spaces. */
 	if ((p = strrchr(buf, ')')) == NULL ||
 	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
-	    &ut, &st) != 2)
+	        &ut, &st) != 2)
 		return -1;
 	return (long)((ut + st) * 1000 / (unsigned long)sysconf(_SC_CLK_TCK));
 }
@@ -193,15 +193,15 @@ harness_prog(const char *envname)
 /* Appends the words of $envname (a command prefix such as "valgrind
    --quiet") to args at *n, splitting buf in place; at most max words. */
 static void
-harness_wrapper(const char *envname, char *buf, size_t cap,
-    const char **args, size_t *n, size_t max)
+harness_wrapper(const char *envname, char *buf, size_t cap, const char **args,
+    size_t *n, size_t max)
 {
 	char *w, *save = NULL;
 
-	snprintf(buf, cap, "%s", getenv(envname) != NULL ? getenv(envname) :
-	    "");
+	snprintf(buf, cap, "%s",
+	    getenv(envname) != NULL ? getenv(envname) : "");
 	for (w = strtok_r(buf, " ", &save); w != NULL && *n < max;
-	    w = strtok_r(NULL, " ", &save))
+	     w = strtok_r(NULL, " ", &save))
 		args[(*n)++] = w;
 }
 
@@ -227,8 +227,7 @@ harness_proc_drain(struct harness_proc *p)
 }
 
 int
-harness_proc_wait_log(struct harness_proc *p, const char *needle,
-    unsigned ms)
+harness_proc_wait_log(struct harness_proc *p, const char *needle, unsigned ms)
 {
 	uint64_t deadline = harness_now_ms() + ms;
 
@@ -400,8 +399,8 @@ harness_run(const char *const *argv, const void *in, size_t inlen, void *out,
 
 	/* EVSOCK_WRAPPER runs the evsock binary under another program. */
 	if (evsock != NULL && strcmp(argv[0], evsock) == 0)
-		harness_wrapper("EVSOCK_WRAPPER", wrapper, sizeof(wrapper), args,
-		    &nargs, 16);
+		harness_wrapper("EVSOCK_WRAPPER", wrapper, sizeof(wrapper),
+		    args, &nargs, 16);
 	for (size_t i = 0; argv[i] != NULL && nargs < 95; i++)
 		args[nargs++] = argv[i];
 	args[nargs] = NULL;
@@ -435,19 +434,19 @@ harness_run(const char *const *argv, const void *in, size_t inlen, void *out,
 		uint64_t now = harness_now_ms();
 		if (now >= deadline)
 			break;
-		pfd[nfds++] = (struct pollfd){ open_out ? pout[0] : -1,
-		    POLLIN, 0 };
-		pfd[nfds++] = (struct pollfd){ open_err ? perr[0] : -1,
-		    POLLIN, 0 };
+		pfd[nfds++] = (struct pollfd){ open_out ? pout[0] : -1, POLLIN,
+			0 };
+		pfd[nfds++] = (struct pollfd){ open_err ? perr[0] : -1, POLLIN,
+			0 };
 		pfd[nfds++] = (struct pollfd){ pin[1], POLLOUT, 0 };
 		if (poll(pfd, (nfds_t)nfds, (int)(deadline - now)) <= 0)
 			continue;
 		if (pfd[0].revents) {
 			char scratch[65536];
 			char *dst = *outlen < outcap ? (char *)out + *outlen :
-			    scratch;
+			                               scratch;
 			size_t room = *outlen < outcap ? outcap - *outlen :
-			    sizeof(scratch);
+			                                 sizeof(scratch);
 			ssize_t n = read(pout[0], dst, room);
 			if (n <= 0)
 				open_out = 0;
@@ -496,7 +495,8 @@ harness_run(const char *const *argv, const void *in, size_t inlen, void *out,
 			waitpid(pid, &status, 0);
 			return -1;
 		}
-		usleep(5000); /* the child has closed its output: exit is near */
+		usleep(
+		    5000); /* the child has closed its output: exit is near */
 	}
 }
 

@@ -11,8 +11,8 @@
 
 /* Runs `base` until cond(arg) is true or `ms` pass; returns 1 if cond
    became true, 0 on timeout. */
-int harness_loop_until(struct event_base *base, int (*cond)(void *),
-    void *arg, unsigned ms);
+int harness_loop_until(struct event_base *base, int (*cond)(void *), void *arg,
+    unsigned ms);
 
 /* Fills buf with deterministic pseudo-random bytes from seed. */
 void harness_random(void *buf, size_t len, uint64_t seed);
@@ -37,8 +37,8 @@ const char *harness_prog(const char *envname);
 
 struct harness_proc {
 	pid_t pid;
-	int err_fd;          /* the child's stderr, non-blocking */
-	char log[16384];     /* stderr read so far */
+	int err_fd;      /* the child's stderr, non-blocking */
+	char log[16384]; /* stderr read so far */
 	size_t loglen;
 };
 

@@ -30,8 +30,7 @@ tc_read_cb(struct bufferevent *bev, void *arg)
 	char *line;
 	size_t len;
 
-	while ((line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF)) !=
-	    NULL) {
+	while ((line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF)) != NULL) {
 		if (t->n == t->cap) {
 			t->cap = t->cap ? t->cap * 2 : 64;
 			t->lines = realloc(t->lines,
@@ -134,7 +133,8 @@ tc_connect(void)
 	fd = socket(sa->sa_family, SOCK_STREAM, 0);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
-	    sizeof(one)), 0);
+	                     sizeof(one)),
+	    0);
 	evutil_make_socket_nonblocking(fd);
 	t->bev = bufferevent_socket_new(tc_base, fd, BEV_OPT_CLOSE_ON_FREE);
 	ck_assert_ptr_nonnull(t->bev);
@@ -192,8 +192,7 @@ tc_wait(struct tc *t, const char *needle)
 
 	if (!harness_loop_until(tc_base, tc_has, &w, TC_WAIT_MS)) {
 		for (size_t i = 0; i < t->n; i++)
-			fprintf(stderr, "  %s got: %s\n", t->nick,
-			    t->lines[i]);
+			fprintf(stderr, "  %s got: %s\n", t->nick, t->lines[i]);
 		ck_abort_msg("%s: no line with \"%s\"", t->nick, needle);
 	}
 	return w.found;

@@ -17,9 +17,9 @@ struct tc {
 	struct bufferevent *bev;
 	char **lines;
 	size_t n, cap;
-	size_t pos;      /* lines before this were consumed by a wait */
+	size_t pos; /* lines before this were consumed by a wait */
 	int eof;
-	int hold;        /* on EOF, keep our side open (a slow client) */
+	int hold; /* on EOF, keep our side open (a slow client) */
 	char nick[32];
 };
 

@@ -234,8 +234,8 @@ START_TEST(test_badinput_hundreds_of_targets)
 	peer_register(&a, "spammer");
 	off = (size_t)snprintf(line, sizeof(line), "PRIVMSG ");
 	for (int i = 0; off < 480; i++)
-		off += (size_t)snprintf(line + off, sizeof(line) - off,
-		    "n%d,", i);
+		off += (size_t)snprintf(line + off, sizeof(line) - off, "n%d,",
+		    i);
 	snprintf(line + off - 1, sizeof(line) - off + 1, " :hi\r\n");
 	for (int i = 0; i < 200; i++)
 		peer_send(&a, line);

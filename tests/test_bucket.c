@@ -33,8 +33,7 @@ END_TEST
 START_TEST(test_bucket_refills_at_rate_up_to_burst)
 {
 	struct bucket b;
-	struct timeval t0 = at(100, 0), t1 = at(100, 300000),
-	    t2 = at(200, 0);
+	struct timeval t0 = at(100, 0), t1 = at(100, 300000), t2 = at(200, 0);
 	int i;
 
 	bucket_init(&b, 5, &t0);

@@ -32,9 +32,9 @@ struct tc {
 	struct bufferevent *bev;
 	char **lines;
 	size_t n, cap;
-	size_t pos;      /* lines before this were consumed by a wait */
+	size_t pos; /* lines before this were consumed by a wait */
 	int eof;
-	int autopong;    /* answer the server's PINGs */
+	int autopong; /* answer the server's PINGs */
 	char nick[32];
 };
 
@@ -54,11 +54,11 @@ tc_read_cb(struct bufferevent *bev, void *arg)
 	char *line;
 	size_t len;
 
-	while ((line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF)) !=
-	    NULL) {
+	while ((line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF)) != NULL) {
 		if (t->n == t->cap) {
 			t->cap = t->cap ? t->cap * 2 : 64;
-			t->lines = realloc(t->lines, t->cap * sizeof(*t->lines));
+			t->lines = realloc(t->lines,
+			    t->cap * sizeof(*t->lines));
 			ck_assert_ptr_nonnull(t->lines);
 		}
 		t->lines[t->n++] = line;
@@ -100,11 +100,13 @@ tc_connect_rcvbuf(int rcvbuf)
 	ck_assert_int_ge(fd, 0);
 	if (rcvbuf > 0)
 		ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
-		    sizeof(rcvbuf)), 0);
+		                     sizeof(rcvbuf)),
+		    0);
 	/* Without it, Nagle and the server's delayed ACK add 40 ms to
 	   each round trip. */
 	ck_assert_int_eq(setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
-	    sizeof(one)), 0);
+	                     sizeof(one)),
+	    0);
 	evutil_make_socket_nonblocking(fd);
 	t->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
 	ck_assert_ptr_nonnull(t->bev);
@@ -172,8 +174,7 @@ tc_wait(struct tc *t, const char *needle)
 
 	if (!harness_loop_until(base, tc_has, &w, WAIT_MS)) {
 		for (size_t i = 0; i < t->n; i++)
-			fprintf(stderr, "  %s got: %s\n", t->nick,
-			    t->lines[i]);
+			fprintf(stderr, "  %s got: %s\n", t->nick, t->lines[i]);
 		ck_abort_msg("%s: no line with \"%s\"", t->nick, needle);
 	}
 	return w.found;
@@ -313,23 +314,30 @@ START_TEST(test_chat_register_burst)
 	strcpy(a->nick, "alice");
 	tc_send(a, "NICK alice");
 	tc_send(a, "USER alice 0 * :Alice Liddell");
-	tc_expect(a, " 001 ", ":evsockd 001 alice :Welcome to the evsockd "
+	tc_expect(a, " 001 ",
+	    ":evsockd 001 alice :Welcome to the evsockd "
 	    "Network, alice!alice@127.0.0.1");
-	tc_expect(a, " 002 ", ":evsockd 002 alice :Your host is evsockd, "
+	tc_expect(a, " 002 ",
+	    ":evsockd 002 alice :Your host is evsockd, "
 	    "running version evsockd-" EVS_VERSION);
 	tc_wait(a, ":evsockd 003 alice :This server was created ");
-	tc_expect(a, " 004 ", ":evsockd 004 alice evsockd evsockd-"
-	    EVS_VERSION " iow CIbeiklmnostv beIklov");
+	tc_expect(a, " 004 ",
+	    ":evsockd 004 alice evsockd evsockd-" EVS_VERSION
+	    " iow CIbeiklmnostv beIklov");
 	tc_wait(a, ":evsockd 005 alice AWAYLEN=200 CASEMAPPING=ascii ");
 	tc_wait(a, " PREFIX=(ov)@+ ");
-	tc_expect(a, " 251 ", ":evsockd 251 alice :There are 1 users and 0 "
+	tc_expect(a, " 251 ",
+	    ":evsockd 251 alice :There are 1 users and 0 "
 	    "invisible on 1 servers");
 	tc_expect(a, " 254 ", ":evsockd 254 alice 0 :channels formed");
-	tc_expect(a, " 255 ", ":evsockd 255 alice :I have 1 clients and 0 "
+	tc_expect(a, " 255 ",
+	    ":evsockd 255 alice :I have 1 clients and 0 "
 	    "servers");
-	tc_expect(a, " 265 ", ":evsockd 265 alice 1 1 :Current local users "
+	tc_expect(a, " 265 ",
+	    ":evsockd 265 alice 1 1 :Current local users "
 	    "1, max 1");
-	tc_expect(a, " 266 ", ":evsockd 266 alice 1 1 :Current global users "
+	tc_expect(a, " 266 ",
+	    ":evsockd 266 alice 1 1 :Current global users "
 	    "1, max 1");
 	tc_expect(a, " 422 ", ":evsockd 422 alice :MOTD File is missing");
 }
@@ -345,7 +353,8 @@ START_TEST(test_chat_register_cap)
 	tc_send(a, "JOIN :");
 	tc_send(a, "NICK irssi");
 	tc_send(a, "USER irssi irssi 127.0.0.1 :Irssi User");
-	tc_expect(a, " CAP ", ":evsockd CAP * LS :away-notify batch cap-notify "
+	tc_expect(a, " CAP ",
+	    ":evsockd CAP * LS :away-notify batch cap-notify "
 	    "draft/chathistory echo-message invite-notify labeled-response "
 	    "message-tags multi-prefix server-time setname "
 	    "userhost-in-names");
@@ -357,7 +366,8 @@ START_TEST(test_chat_register_cap)
 	tc_send(a, "CAP REQ :multi-prefix");
 	tc_expect(a, " CAP ", ":evsockd CAP irssi ACK :multi-prefix");
 	tc_send(a, "CAP END");
-	tc_expect(a, " 001 ", ":evsockd 001 irssi :Welcome to the evsockd "
+	tc_expect(a, " 001 ",
+	    ":evsockd 001 irssi :Welcome to the evsockd "
 	    "Network, irssi!irssi@127.0.0.1");
 	tc_wait(a, " 422 ");
 	tc_send(a, "CAP BOGUS");
@@ -366,12 +376,14 @@ START_TEST(test_chat_register_cap)
 	tc_send(a, "MODE irssi +i");
 	tc_expect(a, " MODE ", ":irssi!irssi@127.0.0.1 MODE irssi +i");
 	tc_send(a, "LUSERS");
-	tc_expect(a, " 251 ", ":evsockd 251 irssi :There are 0 users and 1 "
+	tc_expect(a, " 251 ",
+	    ":evsockd 251 irssi :There are 0 users and 1 "
 	    "invisible on 1 servers");
 	tc_send(a, "MODE irssi -i");
 	tc_expect(a, " MODE ", ":irssi!irssi@127.0.0.1 MODE irssi -i");
 	tc_send(a, "LUSERS");
-	tc_expect(a, " 251 ", ":evsockd 251 irssi :There are 1 users and 0 "
+	tc_expect(a, " 251 ",
+	    ":evsockd 251 irssi :There are 1 users and 0 "
 	    "invisible on 1 servers");
 }
 END_TEST
@@ -386,7 +398,8 @@ START_TEST(test_chat_register_motd)
 	strcpy(a->nick, "m");
 	tc_send(a, "NICK m");
 	tc_send(a, "USER m 0 * :m");
-	tc_expect(a, " 375 ", ":irc.test 375 m :- irc.test Message of the day"
+	tc_expect(a, " 375 ",
+	    ":irc.test 375 m :- irc.test Message of the day"
 	    " - ");
 	tc_expect(a, " 372 ", ":irc.test 372 m :- first line");
 	tc_expect(a, " 372 ", ":irc.test 372 m :- second");
@@ -413,7 +426,8 @@ START_TEST(test_chat_register_password)
 	tc_send(bad, "NICK bad");
 	tc_send(bad, "USER bad 0 * :b");
 	tc_expect(bad, " 464 ", ":evsockd 464 bad :Password incorrect");
-	tc_expect(bad, "ERROR", "ERROR :Closing Link: 127.0.0.1 (Bad "
+	tc_expect(bad, "ERROR",
+	    "ERROR :Closing Link: 127.0.0.1 (Bad "
 	    "Password)");
 	tc_wait_eof(bad);
 	ck_assert(!tc_seen(bad, " 001 "));
@@ -433,7 +447,8 @@ START_TEST(test_chat_register_timeout)
 	ck_assert_int_eq(evs_chat_set(chat, EVS_CHAT_REG_TIMEOUT_MS, 200), 0);
 	a = tc_connect();
 	tc_send(a, "NICK slow");
-	tc_expect(a, "ERROR", "ERROR :Closing Link: 127.0.0.1 (Registration "
+	tc_expect(a, "ERROR",
+	    "ERROR :Closing Link: 127.0.0.1 (Registration "
 	    "timed out)");
 	tc_wait_eof(a);
 }
@@ -523,7 +538,8 @@ START_TEST(test_chat_error_nick)
 	struct tc *a = tc_register("Alice"), *b = tc_connect();
 
 	tc_send(b, "NICK aLICE");
-	tc_expect(b, " 433 ", ":evsockd 433 * aLICE :Nickname is already in "
+	tc_expect(b, " 433 ",
+	    ":evsockd 433 * aLICE :Nickname is already in "
 	    "use");
 	tc_send(b, "NICK 9lives");
 	tc_expect(b, " 432 ", ":evsockd 432 * 9lives :Erroneus nickname");
@@ -536,7 +552,8 @@ START_TEST(test_chat_error_nick)
 	tc_wait(b, " 001 bob ");
 	strcpy(b->nick, "bob");
 	tc_send(b, "NICK ALICE");
-	tc_expect(b, " 433 ", ":evsockd 433 bob ALICE :Nickname is already "
+	tc_expect(b, " 433 ",
+	    ":evsockd 433 bob ALICE :Nickname is already "
 	    "in use");
 	/* A nick freed by QUIT can be taken again (once b has seen the
 	   QUIT, the server has forgotten a). */
@@ -557,7 +574,8 @@ START_TEST(test_chat_error_no_such)
 	tc_send(a, "PRIVMSG ghost :boo");
 	tc_expect(a, " 401 ", ":evsockd 401 a ghost :No such nick/channel");
 	tc_send(a, "PRIVMSG #nowhere :boo");
-	tc_expect(a, " 401 ", ":evsockd 401 a #nowhere :No such "
+	tc_expect(a, " 401 ",
+	    ":evsockd 401 a #nowhere :No such "
 	    "nick/channel");
 	tc_send(a, "PART #nowhere");
 	tc_expect(a, " 403 ", ":evsockd 403 a #nowhere :No such channel");
@@ -583,7 +601,8 @@ START_TEST(test_chat_error_not_on_channel)
 
 	tc_join(a, "#c");
 	tc_send(b, "PART #c");
-	tc_expect(b, " 442 ", ":evsockd 442 b #c :You're not on that "
+	tc_expect(b, " 442 ",
+	    ":evsockd 442 b #c :You're not on that "
 	    "channel");
 	tc_send(b, "TOPIC #c :mine");
 	tc_wait(b, " 442 b #c ");
@@ -602,7 +621,8 @@ START_TEST(test_chat_error_not_operator)
 	tc_join(a, "#c");
 	tc_join(b, "#c");
 	tc_send(b, "TOPIC #c :mine");
-	tc_expect(b, " 482 ", ":evsockd 482 b #c :You're not channel "
+	tc_expect(b, " 482 ",
+	    ":evsockd 482 b #c :You're not channel "
 	    "operator");
 	tc_send(b, "KICK #c a");
 	tc_wait(b, " 482 b #c ");
@@ -747,7 +767,8 @@ START_TEST(test_chat_relay_quit_once)
 	tc_join(b, "#x");
 	tc_join(b, "#y");
 	tc_send(a, "QUIT :gone fishing");
-	tc_expect(a, "ERROR", "ERROR :Closing Link: 127.0.0.1 (Quit: gone "
+	tc_expect(a, "ERROR",
+	    "ERROR :Closing Link: 127.0.0.1 (Quit: gone "
 	    "fishing)");
 	tc_wait_eof(a);
 	tc_expect(b, " QUIT ", ":a!a@127.0.0.1 QUIT :Quit: gone fishing");
@@ -770,7 +791,8 @@ START_TEST(test_chat_relay_quit_on_drop)
 	tc_join(b, "#x");
 	bufferevent_free(a->bev);
 	a->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-	tc_expect(b, " QUIT ", ":a!a@127.0.0.1 QUIT :Connection closed by "
+	tc_expect(b, " QUIT ",
+	    ":a!a@127.0.0.1 QUIT :Connection closed by "
 	    "peer");
 }
 END_TEST
@@ -872,7 +894,8 @@ START_TEST(test_chat_cmd_mode)
 	tc_send(a, "MODE a");
 	tc_expect(a, " 221 ", ":evsockd 221 a +i");
 	tc_send(a, "MODE b +i");
-	tc_expect(a, " 502 ", ":evsockd 502 a :Cant change mode for other "
+	tc_expect(a, " 502 ",
+	    ":evsockd 502 a :Cant change mode for other "
 	    "users");
 	tc_send(a, "MODE a +z");
 	tc_expect(a, " 501 ", ":evsockd 501 a :Unknown MODE flag");
@@ -887,7 +910,8 @@ START_TEST(test_chat_cmd_kick)
 	tc_join(a, "#c");
 	tc_join(b, "#c");
 	tc_send(a, "KICK #c c");
-	tc_expect(a, " 441 ", ":evsockd 441 a c #c :They aren't on that "
+	tc_expect(a, " 441 ",
+	    ":evsockd 441 a c #c :They aren't on that "
 	    "channel");
 	tc_send(a, "KICK #c b :behave");
 	tc_expect(b, " KICK ", ":a!a@127.0.0.1 KICK #c b :behave");
@@ -909,21 +933,23 @@ START_TEST(test_chat_cmd_who_whois)
 	tc_join(a, "#c");
 	tc_join(b, "#c");
 	tc_send(b, "WHO #c");
-	tc_expect(b, " 352 ", ":evsockd 352 b #c a 127.0.0.1 evsockd a H@ :0 "
+	tc_expect(b, " 352 ",
+	    ":evsockd 352 b #c a 127.0.0.1 evsockd a H@ :0 "
 	    "Real a");
-	tc_expect(b, " 352 ", ":evsockd 352 b #c b 127.0.0.1 evsockd b H :0 "
+	tc_expect(b, " 352 ",
+	    ":evsockd 352 b #c b 127.0.0.1 evsockd b H :0 "
 	    "Real b");
 	tc_expect(b, " 315 ", ":evsockd 315 b #c :End of WHO list");
 	tc_send(b, "WHO a");
-	tc_expect(b, " 352 ", ":evsockd 352 b * a 127.0.0.1 evsockd a H :0 "
+	tc_expect(b, " 352 ",
+	    ":evsockd 352 b * a 127.0.0.1 evsockd a H :0 "
 	    "Real a");
 	tc_send(b, "WHOIS A");
 	tc_expect(b, " 311 ", ":evsockd 311 b a a 127.0.0.1 * :Real a");
 	tc_expect(b, " 319 ", ":evsockd 319 b a :@#c");
 	tc_expect(b, " 312 ", ":evsockd 312 b a evsockd :evsock chat");
 	l = tc_wait(b, " 317 ");
-	ck_assert_msg(strstr(l, ":seconds idle, signon time") != NULL, "%s",
-	    l);
+	ck_assert_msg(strstr(l, ":seconds idle, signon time") != NULL, "%s", l);
 	tc_expect(b, " 318 ", ":evsockd 318 b a :End of /WHOIS list");
 }
 END_TEST
@@ -965,8 +991,8 @@ START_TEST(test_chat_cmd_packed_lists)
 
 	a = tc_register("a");
 	for (i = 0; i < NCHANS; i++) {
-		snprintf(name, sizeof(name), "#a-rather-long-channel-name-%02zu",
-		    i);
+		snprintf(name, sizeof(name),
+		    "#a-rather-long-channel-name-%02zu", i);
 		tc_join(a, name);
 	}
 	for (i = 0; i < NUSERS; i++) {
@@ -1011,14 +1037,16 @@ START_TEST(test_chat_cmd_away)
 	struct tc *a = tc_register("a"), *b = tc_register("b");
 
 	tc_send(a, "AWAY :lunch");
-	tc_expect(a, " 306 ", ":evsockd 306 a :You have been marked as being "
+	tc_expect(a, " 306 ",
+	    ":evsockd 306 a :You have been marked as being "
 	    "away");
 	tc_send(b, "PRIVMSG a :there?");
 	tc_expect(b, " 301 ", ":evsockd 301 b a :lunch");
 	tc_send(b, "WHOIS a");
 	tc_wait(b, " 301 b a :lunch");
 	tc_send(a, "AWAY");
-	tc_expect(a, " 305 ", ":evsockd 305 a :You are no longer marked as "
+	tc_expect(a, " 305 ",
+	    ":evsockd 305 a :You are no longer marked as "
 	    "being away");
 }
 END_TEST
@@ -1055,7 +1083,8 @@ START_TEST(test_chat_cmd_info)
 	tc_expect(a, " PONG ", ":evsockd PONG evsockd :tok en");
 	tc_send(a, "PONG :whatever");
 	tc_send(a, "VERSION");
-	tc_expect(a, " 351 ", ":evsockd 351 a evsockd-" EVS_VERSION
+	tc_expect(a, " 351 ",
+	    ":evsockd 351 a evsockd-" EVS_VERSION
 	    " evsockd :evsock chat service");
 	tc_wait(a, " 005 a ");
 	tc_send(a, "TIME");
@@ -1075,10 +1104,8 @@ START_TEST(test_chat_timer_ping)
 {
 	struct tc *a, *b;
 
-	ck_assert_int_eq(evs_chat_set(chat, EVS_CHAT_PING_INTERVAL_MS, 150),
-	    0);
-	ck_assert_int_eq(evs_chat_set(chat, EVS_CHAT_PING_TIMEOUT_MS, 150),
-	    0);
+	ck_assert_int_eq(evs_chat_set(chat, EVS_CHAT_PING_INTERVAL_MS, 150), 0);
+	ck_assert_int_eq(evs_chat_set(chat, EVS_CHAT_PING_TIMEOUT_MS, 150), 0);
 	a = tc_register("a");
 	b = tc_register("b");
 	tc_join(a, "#c");
@@ -1086,7 +1113,8 @@ START_TEST(test_chat_timer_ping)
 	/* b answers every PING and so stays. */
 	b->autopong = 1;
 	tc_expect(a, "PING", ":evsockd PING :evsockd");
-	tc_expect(a, "ERROR", "ERROR :Closing Link: 127.0.0.1 (Ping timeout: "
+	tc_expect(a, "ERROR",
+	    "ERROR :Closing Link: 127.0.0.1 (Ping timeout: "
 	    "1 seconds)");
 	tc_wait_eof(a);
 	tc_expect(b, " QUIT ", ":a!a@127.0.0.1 QUIT :Ping timeout: 1 seconds");
@@ -1146,8 +1174,10 @@ START_TEST(test_chat_fanout_200)
 		for (m = 0; m < MSGS; m++) {
 			char want[64];
 
-			snprintf(want, sizeof(want), ":u0!u0@127.0.0.1 PRIVMSG "
-			    "#big :message %d", m);
+			snprintf(want, sizeof(want),
+			    ":u0!u0@127.0.0.1 PRIVMSG "
+			    "#big :message %d",
+			    m);
 			tc_expect(t[i], "PRIVMSG", want);
 		}
 	}

@@ -83,8 +83,10 @@ w_wait(struct watcher *w, const char *needle)
 		    "watcher: no line with \"%s\"", needle);
 		ck_assert_uint_lt(w->len, sizeof(w->buf));
 		n = recv(w->fd, w->buf + w->len, sizeof(w->buf) - w->len, 0);
-		ck_assert_msg(n > 0, "watcher: connection ended waiting for "
-		    "\"%s\"", needle);
+		ck_assert_msg(n > 0,
+		    "watcher: connection ended waiting for "
+		    "\"%s\"",
+		    needle);
 		w->len += (size_t)n;
 	}
 }
@@ -117,8 +119,8 @@ wait_file(const char *dir, const char *name, const char *needle)
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	if (ifd != -1)
-		inotify_add_watch(ifd, dir, IN_CREATE | IN_MODIFY |
-		    IN_CLOSE_WRITE);
+		inotify_add_watch(ifd, dir,
+		    IN_CREATE | IN_MODIFY | IN_CLOSE_WRITE);
 	while (!file_contains(path, needle)) {
 		struct pollfd pfd = { ifd, POLLIN, 0 };
 		char ev[4096];
@@ -148,8 +150,8 @@ ii_write(const char *dir, const char *line)
 	/* The FIFO appears when ii has set up the directory; O_NONBLOCK
 	   fails with ENXIO until ii reads it. */
 	while ((fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC)) == -1) {
-		ck_assert_msg(errno == ENOENT || errno == ENXIO, "%s: %s",
-		    path, strerror(errno));
+		ck_assert_msg(errno == ENOENT || errno == ENXIO, "%s: %s", path,
+		    strerror(errno));
 		ck_assert_msg(harness_now_ms() < deadline, "%s: no reader",
 		    path);
 		poll(NULL, 0, 10);
@@ -238,7 +240,7 @@ teardown(void)
 START_TEST(test_chat_ii_session)
 {
 	const char *argv[] = { "evsockd", "--listen", "chat=127.0.0.1:0",
-	    "--ping-interval", "300ms", "--ping-timeout", "300ms", NULL };
+		"--ping-interval", "300ms", "--ping-timeout", "300ms", NULL };
 	struct harness_proc *d = &daemon_proc;
 	struct watcher w = { .fd = -1 };
 	char srvdir[64], chandir[80];
@@ -263,7 +265,8 @@ START_TEST(test_chat_ii_session)
 
 	/* Register: ii logs the welcome in its server out file. */
 	ii_pid = ii_start(ii_root, port, "iibot");
-	wait_file(srvdir, "out", "Welcome to the evsockd Network, "
+	wait_file(srvdir, "out",
+	    "Welcome to the evsockd Network, "
 	    "iibot!iibot@127.0.0.1");
 
 	/* JOIN, seen by the watcher with the server-built prefix. */

@@ -48,10 +48,11 @@ tc_read_cb(struct bufferevent *bev, void *arg)
 	size_t len;
 
 	while ((line = evbuffer_readln(bufferevent_get_input(bev), &len,
-	    EVBUFFER_EOL_CRLF)) != NULL) {
+	            EVBUFFER_EOL_CRLF)) != NULL) {
 		if (t->n == t->cap) {
 			t->cap = t->cap ? t->cap * 2 : 64;
-			t->lines = realloc(t->lines, t->cap * sizeof(*t->lines));
+			t->lines = realloc(t->lines,
+			    t->cap * sizeof(*t->lines));
 			ck_assert_ptr_nonnull(t->lines);
 		}
 		t->lines[t->n++] = line;
@@ -257,7 +258,8 @@ START_TEST(test_chat_ircv3_cap_negotiation)
 	tc_send(a, "CAP LS 302");
 	tc_send(a, "NICK alice");
 	tc_send(a, "USER alice 0 * :Alice");
-	tc_expect(a, " LS ", ":evsockd CAP * LS :away-notify batch cap-notify "
+	tc_expect(a, " LS ",
+	    ":evsockd CAP * LS :away-notify batch cap-notify "
 	    "draft/chathistory echo-message invite-notify labeled-response "
 	    "message-tags multi-prefix server-time setname "
 	    "userhost-in-names");
@@ -267,14 +269,17 @@ START_TEST(test_chat_ircv3_cap_negotiation)
 		ck_assert_ptr_null(strstr(a->lines[i], " 001 "));
 	/* REQ is all or nothing: one unknown name refuses the lot. */
 	tc_send(a, "CAP REQ :server-time invite-notify bogus");
-	tc_expect(a, " NAK ", ":evsockd CAP alice NAK :server-time "
+	tc_expect(a, " NAK ",
+	    ":evsockd CAP alice NAK :server-time "
 	    "invite-notify bogus");
 	tc_send(a, "CAP REQ :server-time   echo-message");
-	tc_expect(a, " ACK ", ":evsockd CAP alice ACK :server-time   "
+	tc_expect(a, " ACK ",
+	    ":evsockd CAP alice ACK :server-time   "
 	    "echo-message");
 	/* 302 turns cap-notify on, and it stays on. */
 	tc_send(a, "CAP LIST");
-	tc_expect(a, " LIST ", ":evsockd CAP alice LIST :cap-notify "
+	tc_expect(a, " LIST ",
+	    ":evsockd CAP alice LIST :cap-notify "
 	    "echo-message server-time");
 	tc_send(a, "CAP REQ :-cap-notify");
 	tc_expect(a, " NAK ", ":evsockd CAP alice NAK :-cap-notify");
@@ -284,7 +289,8 @@ START_TEST(test_chat_ircv3_cap_negotiation)
 	tc_wait(a, " 001 ");
 	tc_wait(a, " 422 ");
 	tc_send(a, "CAP LIST");
-	tc_expect(a, " LIST ", ":evsockd CAP alice LIST :cap-notify "
+	tc_expect(a, " LIST ",
+	    ":evsockd CAP alice LIST :cap-notify "
 	    "server-time");
 	tc_send(a, "CAP FOO");
 	tc_expect(a, " 410 ", ":evsockd 410 alice FOO :Invalid CAP command");
@@ -345,7 +351,8 @@ START_TEST(test_chat_ircv3_cap_history_off)
 	ck_assert_int_eq(evs_chat_set(chat, EVS_CHAT_HISTORY_LINES, 0), 0);
 	a = tc_connect("alice");
 	tc_send(a, "CAP LS 302");
-	tc_expect(a, " LS ", ":evsockd CAP * LS :away-notify batch cap-notify "
+	tc_expect(a, " LS ",
+	    ":evsockd CAP * LS :away-notify batch cap-notify "
 	    "echo-message invite-notify labeled-response message-tags "
 	    "multi-prefix server-time setname userhost-in-names");
 	tc_send(a, "CAP REQ draft/chathistory");
@@ -353,7 +360,8 @@ START_TEST(test_chat_ircv3_cap_history_off)
 	tc_send(a, "CAP END");
 	tc_send(a, "NICK alice");
 	tc_send(a, "USER alice 0 * :Alice");
-	tc_expect(a, "NAMELEN", ":evsockd 005 alice NAMELEN=50 :are supported "
+	tc_expect(a, "NAMELEN",
+	    ":evsockd 005 alice NAMELEN=50 :are supported "
 	    "by this server");
 	tc_send(a, "CHATHISTORY LATEST #c * 10");
 	tc_wait(a, "FAIL CHATHISTORY INVALID_TARGET");
@@ -383,14 +391,17 @@ START_TEST(test_chat_ircv3_tags_relay)
 	ck_assert_str_eq(tag(line, "+draft/reply", v, sizeof(v)), "x y");
 	ck_assert_ptr_null(tag(line, "secret", v, sizeof(v)));
 	ck_assert_ptr_nonnull(tag(line, "msgid", id, sizeof(id)));
-	ck_assert_str_eq(untagged(line), ":alice!alice@127.0.0.1 PRIVMSG #c "
+	ck_assert_str_eq(untagged(line),
+	    ":alice!alice@127.0.0.1 PRIVMSG #c "
 	    ":hi");
 	tc_expect(c, "PRIVMSG #c", ":alice!alice@127.0.0.1 PRIVMSG #c :hi");
 	/* server-time alone: only the time, as ISO 8601 UTC with ms. */
 	line = tc_wait(d, "PRIVMSG #c");
-	ck_assert_int_eq(regcomp(&re, "^@time=[0-9]{4}-[0-9]{2}-[0-9]{2}T"
-	    "[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z :alice!", REG_EXTENDED |
-	    REG_NOSUB), 0);
+	ck_assert_int_eq(regcomp(&re,
+	                     "^@time=[0-9]{4}-[0-9]{2}-[0-9]{2}T"
+	                     "[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z :alice!",
+	                     REG_EXTENDED | REG_NOSUB),
+	    0);
 	ck_assert_msg(regexec(&re, line, 0, NULL, 0) == 0, "%s", line);
 	regfree(&re);
 
@@ -409,7 +420,8 @@ START_TEST(test_chat_ircv3_tags_relay)
 	line = tc_wait(b, "PRIVMSG bob");
 	ck_assert_str_eq(tag(line, "+x", v, sizeof(v)), "1");
 	tc_send(a, "@+x=1 PRIVMSG carol :psst");
-	tc_expect(c, "PRIVMSG carol", ":alice!alice@127.0.0.1 PRIVMSG carol "
+	tc_expect(c, "PRIVMSG carol",
+	    ":alice!alice@127.0.0.1 PRIVMSG carol "
 	    ":psst");
 }
 END_TEST
@@ -461,8 +473,8 @@ START_TEST(test_chat_ircv3_echo_message)
 	tc_join(b, "#c");
 	tc_send(a, "PRIVMSG #c :hello");
 	ck_assert_str_eq(tag(tc_wait(a, "PRIVMSG #c"), "msgid", id1,
-	    sizeof(id1)), tag(tc_wait(b, "PRIVMSG #c"), "msgid", id2,
-	    sizeof(id2)));
+	                     sizeof(id1)),
+	    tag(tc_wait(b, "PRIVMSG #c"), "msgid", id2, sizeof(id2)));
 	tc_send(a, "NOTICE carol :note");
 	tc_wait(a, "NOTICE carol :note");
 	tc_expect(c, "NOTICE", ":alice!alice@127.0.0.1 NOTICE carol :note");
@@ -483,7 +495,8 @@ END_TEST
 
 START_TEST(test_chat_ircv3_labeled)
 {
-	struct tc *a = tc_register("alice", "labeled-response batch "
+	struct tc *a = tc_register("alice",
+	    "labeled-response batch "
 	    "echo-message");
 	struct tc *b = tc_register("bob", "labeled-response batch");
 	const char *line;
@@ -497,13 +510,17 @@ START_TEST(test_chat_ircv3_labeled)
 	tc_expect(a, "ACK", "@label=l2 :evsockd ACK");
 	/* An error is a reply too. */
 	tc_send(a, "@label=l3 FOO");
-	tc_expect(a, " 421 ", "@label=l3 :evsockd 421 alice FOO :Unknown "
+	tc_expect(a, " 421 ",
+	    "@label=l3 :evsockd 421 alice FOO :Unknown "
 	    "command");
 	/* Several: one labeled-response batch. */
 	tc_send(a, "@label=l4 JOIN #c");
 	line = tc_wait(a, "BATCH +");
-	ck_assert_int_eq(sscanf(line, "@label=l4 :evsockd BATCH +%63s "
-	    "labeled-response", ref), 1);
+	ck_assert_int_eq(sscanf(line,
+	                     "@label=l4 :evsockd BATCH +%63s "
+	                     "labeled-response",
+	                     ref),
+	    1);
 	line = tc_wait(a, " JOIN #c");
 	ck_assert_str_eq(tag(line, "batch", v, sizeof(v)), ref);
 	line = tc_wait(a, " 366 ");
@@ -513,7 +530,8 @@ START_TEST(test_chat_ircv3_labeled)
 	/* The label stays with the sender: the recipient sees none. */
 	tc_join(b, "#c");
 	tc_send(a, "@label=l5 PRIVMSG #c :hi");
-	tc_expect(a, "PRIVMSG", "@label=l5 :alice!alice@127.0.0.1 PRIVMSG #c "
+	tc_expect(a, "PRIVMSG",
+	    "@label=l5 :alice!alice@127.0.0.1 PRIVMSG #c "
 	    ":hi");
 	tc_expect(b, "PRIVMSG", ":alice!alice@127.0.0.1 PRIVMSG #c :hi");
 	/* Without labeled-response a label is ignored. */
@@ -536,7 +554,8 @@ START_TEST(test_chat_ircv3_names)
 	tc_join(a, "#c");
 	tc_join(b, "#c");
 	tc_send(a, "NAMES #c");
-	tc_expect(a, " 353 ", ":evsockd 353 alice = #c :@alice!alice@127.0.0.1 "
+	tc_expect(a, " 353 ",
+	    ":evsockd 353 alice = #c :@alice!alice@127.0.0.1 "
 	    "bob!bob@127.0.0.1");
 	tc_send(b, "NAMES #c");
 	tc_expect(b, " 353 ", ":evsockd 353 bob = #c :@alice bob");
@@ -547,7 +566,8 @@ START_TEST(test_chat_ircv3_names)
 	tc_send(a, "MODE #c +v alice");
 	tc_wait(b, " MODE #c +v alice");
 	tc_send(a, "NAMES #c");
-	tc_expect(a, " 353 ", ":evsockd 353 alice = #c :@+alice!alice@127.0.0.1 "
+	tc_expect(a, " 353 ",
+	    ":evsockd 353 alice = #c :@+alice!alice@127.0.0.1 "
 	    "bob!bob@127.0.0.1");
 	tc_send(b, "NAMES #c");
 	tc_expect(b, " 353 ", ":evsockd 353 bob = #c :@alice bob");
@@ -626,17 +646,21 @@ START_TEST(test_chat_ircv3_setname)
 	tc_join(b, "#c");
 	tc_join(c, "#c");
 	tc_send(a, "SETNAME :Alice Liddell");
-	tc_expect(a, "SETNAME", ":alice!alice@127.0.0.1 SETNAME :Alice "
+	tc_expect(a, "SETNAME",
+	    ":alice!alice@127.0.0.1 SETNAME :Alice "
 	    "Liddell");
-	tc_expect(b, "SETNAME", ":alice!alice@127.0.0.1 SETNAME :Alice "
+	tc_expect(b, "SETNAME",
+	    ":alice!alice@127.0.0.1 SETNAME :Alice "
 	    "Liddell");
 	tc_send(c, "WHOIS alice");
-	tc_expect(c, " 311 ", ":evsockd 311 carol alice alice 127.0.0.1 * "
+	tc_expect(c, " 311 ",
+	    ":evsockd 311 carol alice alice 127.0.0.1 * "
 	    ":Alice Liddell");
 	from = tc_sync(c);
 	ck_assert_uint_eq(tc_count_since(c, from, "SETNAME"), 0);
 	tc_send(a, "SETNAME :%051d", 0);
-	tc_expect(a, "FAIL", ":evsockd FAIL SETNAME INVALID_REALNAME "
+	tc_expect(a, "FAIL",
+	    ":evsockd FAIL SETNAME INVALID_REALNAME "
 	    ":Realname is not valid");
 	tc_send(a, "SETNAME");
 	tc_wait(a, " 461 ");
@@ -742,7 +766,8 @@ START_TEST(test_chat_ircv3_chathistory)
 	ck_assert_str_eq(got, "m0");
 	/* Errors: a channel one is not in, a bad reference or limit. */
 	tc_send(b, "CHATHISTORY LATEST #c * 10");
-	tc_expect(b, "FAIL", ":evsockd FAIL CHATHISTORY INVALID_TARGET LATEST "
+	tc_expect(b, "FAIL",
+	    ":evsockd FAIL CHATHISTORY INVALID_TARGET LATEST "
 	    "#c :Messages could not be retrieved");
 	tc_send(a, "CHATHISTORY BEFORE #c yesterday 10");
 	tc_wait(a, "FAIL CHATHISTORY INVALID_PARAMS BEFORE");
@@ -779,7 +804,8 @@ START_TEST(test_chat_ircv3_chathistory_private)
 	history_read(b, "carol", got, sizeof(got));
 	ck_assert_str_eq(got, "");
 	/* TARGETS: alice's conversations, oldest latest message first. */
-	tc_send(a, "CHATHISTORY TARGETS timestamp=2000-01-01T00:00:00Z "
+	tc_send(a,
+	    "CHATHISTORY TARGETS timestamp=2000-01-01T00:00:00Z "
 	    "timestamp=2999-01-01T00:00:00Z 10");
 	line = tc_wait(a, "BATCH +");
 	ck_assert_ptr_nonnull(strstr(line, " draft/chathistory-targets"));
@@ -863,7 +889,7 @@ START_TEST(test_chat_ircv3_history_store)
 	ck_assert_int_eq(irc_casecmp(key1, key2), 0);
 	for (int i = 0; i < 6; i++) {
 		struct chat_hist_msg m = { 1000 * (i + 1), id, "a!a@h",
-		    "PRIVMSG", "#c", "t", "" };
+			"PRIVMSG", "#c", "t", "" };
 
 		snprintf(id, sizeof(id), "id%d", i);
 		ck_assert_int_eq(chat_history_add(h, "#C", &m), 0);
@@ -884,8 +910,9 @@ START_TEST(test_chat_ircv3_history_store)
 	n = chat_history_query(h, "#c", CHAT_HIST_AROUND, &r, NULL, 1, out);
 	ck_assert_uint_eq(n, 1);
 	ck_assert_str_eq(out[0]->msgid, "id3");
-	ck_assert_uint_eq(chat_history_query(h, "#none", CHAT_HIST_LATEST,
-	    NULL, NULL, 8, out), 0);
+	ck_assert_uint_eq(chat_history_query(h, "#none", CHAT_HIST_LATEST, NULL,
+	                      NULL, 8, out),
+	    0);
 	chat_history_free(h);
 	chat_history_free(NULL);
 }

@@ -44,9 +44,11 @@ START_TEST(test_chat_modes_quit_at_once)
 	tc_send(b, "WHOIS a");
 	tc_wait(b, " 401 b a ");
 	tc_send(b, "LUSERS");
-	tc_expect(b, " 251 ", ":evsockd 251 b :There are 2 users and 0 "
+	tc_expect(b, " 251 ",
+	    ":evsockd 251 b :There are 2 users and 0 "
 	    "invisible on 1 servers");
-	tc_expect(b, " 255 ", ":evsockd 255 b :I have 2 clients and 0 "
+	tc_expect(b, " 255 ",
+	    ":evsockd 255 b :I have 2 clients and 0 "
 	    "servers");
 	tc_send(c, "NICK a");
 	tc_expect(c, " NICK ", ":c!c@127.0.0.1 NICK :a");
@@ -60,7 +62,8 @@ START_TEST(test_chat_modes_nul_answered)
 	static const char tagged[] = "@t=1 :a PRIVMSG b :x\0y\r\n";
 
 	tc_send_raw(a, nul, sizeof(nul) - 1);
-	tc_expect(a, " 400 ", ":evsockd 400 a PRIVMSG :Line contains a NUL, "
+	tc_expect(a, " 400 ",
+	    ":evsockd 400 a PRIVMSG :Line contains a NUL, "
 	    "CR or LF byte and was not run");
 	tc_send_raw(a, tagged, sizeof(tagged) - 1);
 	tc_wait(a, " 400 a PRIVMSG ");
@@ -85,7 +88,8 @@ START_TEST(test_chat_modes_targets)
 	tc_register("d");
 	tc_register("e");
 	tc_send(a, "PRIVMSG b,c,d,e,#c :five");
-	tc_expect(a, " 407 ", ":evsockd 407 a #c :Too many targets; the "
+	tc_expect(a, " 407 ",
+	    ":evsockd 407 a #c :Too many targets; the "
 	    "limit is 4, nothing was sent");
 	tc_send(a, "NOTICE b,c,d,e,#c :five");
 	tc_sync(a);
@@ -94,8 +98,7 @@ START_TEST(test_chat_modes_targets)
 	ck_assert(!tc_seen(a, " 407 "));
 	tc_send(a, "VERSION");
 	l = tc_wait(a, " TARGMAX=");
-	ck_assert_ptr_nonnull(strstr(l,
-	    " TARGMAX=KICK:4,NOTICE:4,PRIVMSG:4 "));
+	ck_assert_ptr_nonnull(strstr(l, " TARGMAX=KICK:4,NOTICE:4,PRIVMSG:4 "));
 }
 END_TEST
 
@@ -107,7 +110,8 @@ START_TEST(test_chat_modes_lusers_registered_only)
 	tc_connect();
 	tc_send(a, "LUSERS");
 	tc_expect(a, " 253 ", ":evsockd 253 a 2 :unknown connection(s)");
-	tc_expect(a, " 255 ", ":evsockd 255 a :I have 1 clients and 0 "
+	tc_expect(a, " 255 ",
+	    ":evsockd 255 a :I have 1 clients and 0 "
 	    "servers");
 }
 END_TEST
@@ -123,12 +127,13 @@ START_TEST(test_chat_modes_ban)
 	tc_send(a, "MODE #c +b BO*");
 	tc_expect(a, " MODE ", ":a!a@127.0.0.1 MODE #c +b BO*!*@*");
 	tc_send(b, "JOIN #c");
-	tc_expect(b, " 474 ", ":evsockd 474 Bob #c :Cannot join channel "
+	tc_expect(b, " 474 ",
+	    ":evsockd 474 Bob #c :Cannot join channel "
 	    "(+b)");
 	tc_send(a, "MODE #c +b");
 	l = tc_wait(a, " 367 ");
-	ck_assert_msg(strncmp(l, ":evsockd 367 a #c BO*!*@* a ", 28) == 0,
-	    "%s", l);
+	ck_assert_msg(strncmp(l, ":evsockd 367 a #c BO*!*@* a ", 28) == 0, "%s",
+	    l);
 	tc_expect(a, " 368 ", ":evsockd 368 a #c :End of channel ban list");
 	/* An exception lets Bob in; banned and not excepted, he is mute. */
 	tc_send(a, "MODE #c +e *!*@127.0.0.?");
@@ -141,7 +146,8 @@ START_TEST(test_chat_modes_ban)
 	tc_send(b, "PRIVMSG #c :muted");
 	tc_expect(b, " 404 ", ":evsockd 404 Bob #c :Cannot send to channel");
 	tc_send(a, "MODE #c e");
-	tc_expect(a, " 349 ", ":evsockd 349 a #c :End of channel exception "
+	tc_expect(a, " 349 ",
+	    ":evsockd 349 a #c :End of channel exception "
 	    "list");
 	tc_send(a, "MODE #c -b bo*!*@*");
 	tc_expect(a, " MODE ", ":a!a@127.0.0.1 MODE #c -b bo*!*@*");
@@ -199,7 +205,8 @@ START_TEST(test_chat_modes_invite)
 	tc_send(a, "INVITE b #c");
 	tc_expect(a, " 443 ", ":evsockd 443 a b #c :is already on channel");
 	tc_send(b, "INVITE c #c");
-	tc_expect(b, " 482 ", ":evsockd 482 b #c :You're not channel "
+	tc_expect(b, " 482 ",
+	    ":evsockd 482 b #c :You're not channel "
 	    "operator");
 	/* +I lets a matching user in without an invitation. */
 	tc_send(a, "MODE #c +I c!*@*");
@@ -207,7 +214,8 @@ START_TEST(test_chat_modes_invite)
 	tc_join(c, "#c");
 	tc_send(a, "MODE #c I");
 	tc_wait(a, " 346 a #c c!*@* a ");
-	tc_expect(a, " 347 ", ":evsockd 347 a #c :End of Channel Invite "
+	tc_expect(a, " 347 ",
+	    ":evsockd 347 a #c :End of Channel Invite "
 	    "Exception List");
 }
 END_TEST
@@ -220,7 +228,8 @@ START_TEST(test_chat_modes_key)
 
 	tc_join(a, "#c");
 	tc_send(a, "MODE #c +k :has space");
-	tc_expect(a, " 696 ", ":evsockd 696 a #c k * :Invalid key: 1 to 32 "
+	tc_expect(a, " 696 ",
+	    ":evsockd 696 a #c k * :Invalid key: 1 to 32 "
 	    "bytes, no space, comma or colon");
 	tc_send(a, "MODE #c +k sesame");
 	tc_expect(a, " MODE ", ":a!a@127.0.0.1 MODE #c +k sesame");
@@ -247,7 +256,8 @@ START_TEST(test_chat_modes_limit)
 
 	tc_join(a, "#c");
 	tc_send(a, "MODE #c +l :0");
-	tc_expect(a, " 696 ", ":evsockd 696 a #c l 0 :Invalid limit: a number "
+	tc_expect(a, " 696 ",
+	    ":evsockd 696 a #c l 0 :Invalid limit: a number "
 	    "from 1 to 1000000");
 	tc_send(a, "MODE #c +l abc");
 	tc_wait(a, " 696 a #c l abc ");
@@ -301,7 +311,8 @@ START_TEST(test_chat_modes_no_ctcp)
 	tc_send(b, "PRIVMSG #c :\001VERSION\001");
 	tc_expect(b, " 404 ", ":evsockd 404 b #c :Cannot send to channel");
 	tc_send(b, "PRIVMSG #c :\001ACTION waves\001");
-	tc_expect(a, "waves", ":b!b@127.0.0.1 PRIVMSG #c :\001ACTION "
+	tc_expect(a, "waves",
+	    ":b!b@127.0.0.1 PRIVMSG #c :\001ACTION "
 	    "waves\001");
 	tc_send(a, "MODE #c");
 	tc_expect(a, " 324 ", ":evsockd 324 a #c +Cnt");
@@ -382,7 +393,8 @@ START_TEST(test_chat_modes_line)
 	ck_assert_msg(strncmp(l, ":evsockd 329 a #c ", 18) == 0, "%s", l);
 	/* At most MODES=6 parameters per line; the rest is ignored. */
 	tc_send(a, "MODE #c +bbbbbbb m1 m2 m3 m4 m5 m6 m7");
-	tc_expect(a, " MODE ", ":a!a@127.0.0.1 MODE #c +bbbbbb m1!*@* m2!*@* "
+	tc_expect(a, " MODE ",
+	    ":a!a@127.0.0.1 MODE #c +bbbbbb m1!*@* m2!*@* "
 	    "m3!*@* m4!*@* m5!*@* m6!*@*");
 	tc_send(a, "MODE #c +xq");
 	tc_expect(a, " 472 ", ":evsockd 472 a x :is unknown mode char to me");

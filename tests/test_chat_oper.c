@@ -31,7 +31,8 @@ oper_setup(void)
 {
 	tc_chat_setup();
 	ck_assert_int_eq(evs_chat_add_oper(tc_chat(), "root",
-	    hash_of("sesame", "$6$evsocktestsalt$")), 0);
+	                     hash_of("sesame", "$6$evsocktestsalt$")),
+	    0);
 }
 
 /* Registers nick and makes it an operator. */
@@ -59,7 +60,8 @@ START_TEST(test_chat_oper_oper)
 	tc_send(a, "OPER root");
 	tc_wait(a, " 461 alice OPER ");
 	tc_send(a, "OPER root sesame");
-	tc_expect(a, " 381 ", ":evsockd 381 alice :You are now an IRC "
+	tc_expect(a, " 381 ",
+	    ":evsockd 381 alice :You are now an IRC "
 	    "operator");
 	tc_expect(a, "MODE", ":alice!alice@127.0.0.1 MODE alice +o");
 	/* Others see it in WHOIS, WHO, USERHOST and LUSERS. */
@@ -95,7 +97,8 @@ START_TEST(test_chat_oper_tries_bounded)
 
 	for (int i = 0; i < 3; i++)
 		tc_send(a, "OPER root wrong%d", i);
-	tc_wait(a, "ERROR :Closing Link: 127.0.0.1 (Too many failed OPER "
+	tc_wait(a,
+	    "ERROR :Closing Link: 127.0.0.1 (Too many failed OPER "
 	    "attempts)");
 	tc_wait_eof(a);
 }
@@ -149,8 +152,8 @@ START_TEST(test_chat_oper_api)
 		memset(&cd, 0, sizeof(cd));
 		y = crypt_r("pw2", "$y$j9T$abcdefghijklmnopqrstu.$", &cd);
 		if (y != NULL && y[0] != '*')
-			ck_assert_int_eq(evs_chat_add_oper(tc_chat(), "yes",
-			    y), 0);
+			ck_assert_int_eq(evs_chat_add_oper(tc_chat(), "yes", y),
+			    0);
 	}
 	a = tc_register("alice");
 	evs_chat_clear_opers(tc_chat());
@@ -167,7 +170,8 @@ START_TEST(test_chat_oper_kill)
 	tc_join(a, "#x");
 	tc_join(b, "#x");
 	tc_send(b, "KILL alice :spam");
-	tc_expect(b, " 481 ", ":evsockd 481 bob :Permission Denied - You're "
+	tc_expect(b, " 481 ",
+	    ":evsockd 481 bob :Permission Denied - You're "
 	    "not an IRC operator");
 	tc_send(op, "KILL nobody :x");
 	tc_wait(op, " 401 op nobody ");
@@ -176,7 +180,8 @@ START_TEST(test_chat_oper_kill)
 	tc_send(op, "KILL alice :spam");
 	tc_wait(a, "ERROR :Closing Link: 127.0.0.1 (Killed (op (spam)))");
 	tc_wait_eof(a);
-	tc_expect(b, " QUIT ", ":alice!alice@127.0.0.1 QUIT :Killed (op "
+	tc_expect(b, " QUIT ",
+	    ":alice!alice@127.0.0.1 QUIT :Killed (op "
 	    "(spam))");
 	tc_send(b, "WHOIS alice");
 	tc_wait(b, " 401 bob alice ");
@@ -249,9 +254,11 @@ START_TEST(test_chat_oper_kline)
 	tc_send(op, "KLINE *@* :everyone");
 	tc_wait(op, "NOTICE op :*** That mask would ban everyone");
 	tc_send(op, "KLINE victim@127.0.0.* :spamming");
-	tc_wait(op, "NOTICE op :*** Added K-line for victim@127.0.0.*: "
+	tc_wait(op,
+	    "NOTICE op :*** Added K-line for victim@127.0.0.*: "
 	    "spamming");
-	tc_expect(v, " 465 ", ":evsockd 465 victim :You are banned from this "
+	tc_expect(v, " 465 ",
+	    ":evsockd 465 victim :You are banned from this "
 	    "server (spamming)");
 	tc_wait(v, "ERROR :Closing Link: 127.0.0.1 (K-lined: spamming)");
 	tc_wait_eof(v);
@@ -271,7 +278,8 @@ START_TEST(test_chat_oper_kline)
 	tc_wait(again, " 465 victim ");
 	tc_wait_eof(again);
 	tc_send(op, "STATS k");
-	tc_expect(op, " 216 ", ":evsockd 216 op K 127.0.0.* * victim "
+	tc_expect(op, " 216 ",
+	    ":evsockd 216 op K 127.0.0.* * victim "
 	    ":spamming");
 	tc_wait(op, " 219 op k ");
 	tc_send(op, "UNKLINE victim@127.0.0.*");

@@ -19,7 +19,8 @@ START_TEST(test_chat_query_who_masks)
 	ck_assert_ptr_nonnull(tc_wait(b, " 352 bob * alice "));
 	tc_wait(b, " 315 bob * :End of WHO list");
 	tc_send(b, "WHO AL*");
-	tc_expect(b, " 352 ", ":evsockd 352 bob * alice 127.0.0.1 evsockd "
+	tc_expect(b, " 352 ",
+	    ":evsockd 352 bob * alice 127.0.0.1 evsockd "
 	    "alice H :0 Real alice");
 	tc_expect(b, " 315 ", ":evsockd 315 bob AL* :End of WHO list");
 	/* A mask matches the real name too. */
@@ -99,7 +100,8 @@ START_TEST(test_chat_query_ison_userhost)
 	tc_send(b, "ISON :nobody ALICE");
 	tc_expect(b, " 303 ", ":evsockd 303 bob :alice");
 	tc_send(b, "USERHOST alice bob nobody");
-	tc_expect(b, " 302 ", ":evsockd 302 bob :alice=+alice@127.0.0.1 "
+	tc_expect(b, " 302 ",
+	    ":evsockd 302 bob :alice=+alice@127.0.0.1 "
 	    "bob=+bob@127.0.0.1");
 	tc_send(a, "AWAY :later");
 	tc_wait(a, " 306 ");
@@ -115,7 +117,8 @@ START_TEST(test_chat_query_whowas)
 	struct tc *a = tc_register("alice"), *b = tc_register("bob");
 
 	tc_send(b, "WHOWAS alice");
-	tc_expect(b, " 406 ", ":evsockd 406 bob alice :There was no such "
+	tc_expect(b, " 406 ",
+	    ":evsockd 406 bob alice :There was no such "
 	    "nickname");
 	tc_expect(b, " 369 ", ":evsockd 369 bob alice :End of WHOWAS");
 	/* A nick change and a quit are both remembered, newest first. */
@@ -126,10 +129,12 @@ START_TEST(test_chat_query_whowas)
 	tc_send(a, "QUIT :bye");
 	tc_wait_eof(a);
 	tc_send(b, "WHOWAS alice");
-	tc_expect(b, " 314 ", ":evsockd 314 bob alice alice 127.0.0.1 * "
+	tc_expect(b, " 314 ",
+	    ":evsockd 314 bob alice alice 127.0.0.1 * "
 	    ":Real alice");
 	tc_wait(b, " 312 bob alice evsockd :");
-	tc_expect(b, " 314 ", ":evsockd 314 bob alice alice 127.0.0.1 * "
+	tc_expect(b, " 314 ",
+	    ":evsockd 314 bob alice alice 127.0.0.1 * "
 	    ":Real alice");
 	tc_wait(b, " 369 bob alice ");
 	tc_send(b, "WHOWAS alice 1");
@@ -172,13 +177,15 @@ START_TEST(test_chat_query_help)
 	tc_wait(a, " 705 alice index :");
 	tc_wait(a, " 706 alice index :End of /HELP");
 	tc_send(a, "HELPOP privmsg");
-	tc_expect(a, " 704 ", ":evsockd 704 alice PRIVMSG :PRIVMSG "
+	tc_expect(a, " 704 ",
+	    ":evsockd 704 alice PRIVMSG :PRIVMSG "
 	    "<target>{,<target>} :<text>");
 	tc_wait(a, " 706 alice PRIVMSG ");
 	tc_send(a, "HELP KLINE");
 	tc_wait(a, " 704 alice KLINE :");
 	tc_send(a, "HELP NOSUCH");
-	tc_expect(a, " 524 ", ":evsockd 524 alice NOSUCH :No help available "
+	tc_expect(a, " 524 ",
+	    ":evsockd 524 alice NOSUCH :No help available "
 	    "on this topic");
 }
 END_TEST
@@ -191,16 +198,19 @@ START_TEST(test_chat_query_server_info)
 	tc_wait(a, " 371 alice :evsockd ");
 	tc_wait(a, " 374 alice :End of INFO list");
 	tc_send(a, "INFO other.server");
-	tc_expect(a, " 402 ", ":evsockd 402 alice other.server :No such "
+	tc_expect(a, " 402 ",
+	    ":evsockd 402 alice other.server :No such "
 	    "server");
 	tc_send(a, "ADMIN");
-	tc_expect(a, " 256 ", ":evsockd 256 alice evsockd :Administrative "
+	tc_expect(a, " 256 ",
+	    ":evsockd 256 alice evsockd :Administrative "
 	    "info");
 	tc_wait(a, " 257 alice :");
 	tc_wait(a, " 258 alice :");
 	tc_wait(a, " 259 alice :");
 	tc_send(a, "LINKS");
-	tc_expect(a, " 364 ", ":evsockd 364 alice evsockd evsockd :0 "
+	tc_expect(a, " 364 ",
+	    ":evsockd 364 alice evsockd evsockd :0 "
 	    "evsock chat");
 	tc_expect(a, " 365 ", ":evsockd 365 alice * :End of /LINKS list");
 	tc_send(a, "TIME");

@@ -158,8 +158,7 @@ START_TEST(test_client_send_before_connected)
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	ck_assert_int_eq(bind(ufd, (struct sockaddr *)&sin, sizeof(sin)), 0);
 	ck_assert_int_eq(getsockname(ufd, (struct sockaddr *)&sin, &slen), 0);
-	dport = evdns_add_server_port_with_base(base, ufd, 0, dns_answer,
-	    NULL);
+	dport = evdns_add_server_port_with_base(base, ufd, 0, dns_answer, NULL);
 	ck_assert_ptr_nonnull(dport);
 	snprintf(ns, sizeof(ns), "127.0.0.1:%d", ntohs(sin.sin_port));
 	ck_assert_int_eq(evdns_base_nameserver_ip_add(dns, ns), 0);

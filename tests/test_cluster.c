@@ -67,7 +67,8 @@ redis_ping(void)
 	if (fd == -1)
 		return 0;
 	n = harness_write_all(fd, "PING\r\n", 6) == 0 ?
-	    recv(fd, buf, sizeof(buf) - 1, 0) : -1;
+	    recv(fd, buf, sizeof(buf) - 1, 0) :
+	    -1;
 	close(fd);
 	return n >= 5 && memcmp(buf, "+PONG", 5) == 0;
 }
@@ -87,10 +88,10 @@ redis_start(void)
 		dup2(devnull, 0);
 		dup2(devnull, 1);
 		dup2(devnull, 2);
-		execlp("redis-server", "redis-server", "--port", port,
-		    "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		    "--dir", redis_dir, "--unixsocket", "redis.sock",
-		    "--daemonize", "no", (char *)NULL);
+		execlp("redis-server", "redis-server", "--port", port, "--bind",
+		    "127.0.0.1", "--save", "", "--appendonly", "no", "--dir",
+		    redis_dir, "--unixsocket", "redis.sock", "--daemonize",
+		    "no", (char *)NULL);
 		_exit(127);
 	}
 	while (!redis_ping()) {
@@ -120,18 +121,18 @@ node_start_url(int i, const char *timeout, const char *url)
 {
 	char name[16];
 	const char *argv[] = { "evsockd", "--listen", "chat=127.0.0.1:0",
-		"--flood-rate", "0", "--cluster", url, "--node-name",
-		name, "--cluster-timeout", timeout, "--history-lines", "5",
-		NULL };
+		"--flood-rate", "0", "--cluster", url, "--node-name", name,
+		"--cluster-timeout", timeout, "--history-lines", "5", NULL };
 
 	snprintf(name, sizeof(name), "n%d", i);
 	ck_assert_msg(harness_evsockd(&nodes[i], argv, 1, &node_port[i]) == 0,
 	    "evsockd did not start: %s", nodes[i].log);
 	ck_assert_msg(harness_proc_wait_log(&nodes[i], "cluster: node",
-	    WAIT_MS * harness_slowdown()), "no cluster line: %s",
-	    nodes[i].log);
+	                  WAIT_MS * harness_slowdown()),
+	    "no cluster line: %s", nodes[i].log);
 	ck_assert_msg(harness_proc_wait_log(&nodes[i], " joined",
-	    WAIT_MS * harness_slowdown()), "did not join: %s", nodes[i].log);
+	                  WAIT_MS * harness_slowdown()),
+	    "did not join: %s", nodes[i].log);
 }
 
 static void
@@ -228,8 +229,10 @@ cl_wait(struct cl *c, const char *needle)
 
 	c->skipped[0] = '\0';
 	for (;;) {
-		ck_assert_msg(cl_next(c, WAIT_MS), "no line with \"%s\" "
-		    "after:\n%s", needle, c->skipped);
+		ck_assert_msg(cl_next(c, WAIT_MS),
+		    "no line with \"%s\" "
+		    "after:\n%s",
+		    needle, c->skipped);
 		if (strstr(c->line, needle) != NULL)
 			return;
 		n = strlen(c->skipped);
@@ -362,8 +365,8 @@ START_TEST(test_cluster_queries_remote)
 	    " 315 ");
 	cl_close(&a);
 	cl_wait(&b, " 731 bob :carol");
-	cl_until(&b, "WHOWAS carol", " 314 bob carol carol 127.0.0.1 * :",
-	    " 369 ");
+	cl_until(&b, "WHOWAS carol",
+	    " 314 bob carol carol 127.0.0.1 * :", " 369 ");
 	cl_close(&b);
 }
 END_TEST
@@ -409,7 +412,8 @@ START_TEST(test_cluster_nick_race)
 		}
 		for (int i = 0; i < 2; i++)
 			ck_assert_int_eq(harness_write_all(c[i].fd, reg,
-			    strlen(reg)), 0);
+			                     strlen(reg)),
+			    0);
 		for (int i = 0; i < 2; i++) {
 			for (;;) {
 				ck_assert(cl_next(&c[i], WAIT_MS));
@@ -460,7 +464,7 @@ START_TEST(test_cluster_first_member_op)
 				list = strchr(c[i].line + 1, ':');
 				ck_assert_ptr_nonnull(list);
 				for (p = strchr(list, '@'); p != NULL;
-				    p = strchr(p + 1, '@'))
+				     p = strchr(p + 1, '@'))
 					at++;
 				if ((p = strchr(list, '@')) != NULL)
 					snprintf(ops[i], sizeof(ops[i]), "%.*s",
@@ -599,7 +603,8 @@ START_TEST(test_cluster_one_order)
 			if ((p = strstr(w[i].line, "PRIVMSG #o :s")) == NULL)
 				continue;
 			ck_assert_int_eq(sscanf(p, "PRIVMSG #o :s%d-%d", &who,
-			    &k), 2);
+			                     &k),
+			    2);
 			ck_assert_int_eq(k, last[who] + 1);
 			last[who] = k;
 			snprintf(seen[i][got++], sizeof(seen[i][0]), "%s", p);
@@ -629,7 +634,8 @@ redis_cli(const char *const *args)
 		argv[n++] = args[i];
 	argv[n] = NULL;
 	ck_assert_int_eq(harness_run(argv, NULL, 0, out, sizeof(out) - 1, &len,
-	    err, sizeof(err), WAIT_MS), 0);
+	                     err, sizeof(err), WAIT_MS),
+	    0);
 	out[len] = '\0';
 	return out;
 }
@@ -707,8 +713,8 @@ hist_done(void *arg)
 
 /* Asks chat's link for history until the link is up and answers. */
 static void
-hist_query(struct event_base *base, struct evs_chat *chat,
-    const char *before, size_t limit)
+hist_query(struct event_base *base, struct evs_chat *chat, const char *before,
+    size_t limit)
 {
 	static struct chat_user asker;
 	uint64_t deadline = harness_now_ms() + WAIT_MS;
@@ -717,8 +723,8 @@ hist_query(struct event_base *base, struct evs_chat *chat,
 	if (before != NULL)
 		before = (snprintf(id, sizeof(id), "%s", before), id);
 	memset(&hist_got, 0, sizeof(hist_got));
-	while (chat->link->ops->history(chat->link, &asker, "#H", before,
-	    limit, hist_cb) == -1) {
+	while (chat->link->ops->history(chat->link, &asker, "#H", before, limit,
+	           hist_cb) == -1) {
 		ck_assert(harness_now_ms() < deadline);
 		harness_loop_until(base, hist_done, NULL, 20);
 	}
@@ -742,8 +748,9 @@ START_TEST(test_cluster_history_query)
 		redis_cli(add);
 	}
 	ck_assert_int_eq(evs_chat_set(chat, EVS_CHAT_HISTORY_LINES, 5), 0);
-	ck_assert_int_eq(evs_chat_set_cluster(chat, redis_url, "lib", 2000,
-	    err, sizeof(err)), 0);
+	ck_assert_int_eq(evs_chat_set_cluster(chat, redis_url, "lib", 2000, err,
+	                     sizeof(err)),
+	    0);
 	hist_query(base, chat, NULL, 3);
 	ck_assert_uint_eq(hist_got.n, 3);
 	ck_assert_str_eq(hist_got.lines[0], ":x PRIVMSG #h :q1");
@@ -779,8 +786,8 @@ cl_tag(struct cl *c, const char *key, char *val, size_t size)
 	const char *p;
 
 	snprintf(want, sizeof(want), "%s=", key);
-	ck_assert_msg(c->line[0] == '@' && (p = strstr(c->line, want)) !=
-	    NULL, "no %s in %s", key, c->line);
+	ck_assert_msg(c->line[0] == '@' && (p = strstr(c->line, want)) != NULL,
+	    "no %s in %s", key, c->line);
 	p += strlen(want);
 	snprintf(val, size, "%.*s", (int)strcspn(p, "; "), p);
 }
@@ -822,17 +829,20 @@ START_TEST(test_cluster_ircv3_tags)
 	ck_assert_str_eq(v, "1");
 	/* Without capabilities: the plain line, from the same relay. */
 	cl_wait(&c, " PRIVMSG #t :tagged hi");
-	ck_assert_str_eq(c.line, ":alice!alice@127.0.0.1 PRIVMSG #t :tagged hi");
+	ck_assert_str_eq(c.line,
+	    ":alice!alice@127.0.0.1 PRIVMSG #t :tagged hi");
 	/* An instance that joined later reads it from the cluster. */
 	node_start(2, "5s");
-	cl_open_caps(&d, 2, "dave", "message-tags batch labeled-response "
+	cl_open_caps(&d, 2, "dave",
+	    "message-tags batch labeled-response "
 	    "draft/chathistory");
 	cl_send(&d, "JOIN #t");
 	cl_wait(&d, " 366 ");
 	cl_send(&d, "@label=L1 CHATHISTORY LATEST #t * 10");
 	cl_wait(&d, "BATCH +");
 	ck_assert_msg(strstr(d.line, "label=L1") != NULL &&
-	    strstr(d.line, "labeled-response") != NULL, "%s", d.line);
+	        strstr(d.line, "labeled-response") != NULL,
+	    "%s", d.line);
 	cl_wait(&d, " PRIVMSG #t :tagged hi");
 	cl_tag(&d, "msgid", v, sizeof(v));
 	ck_assert_str_eq(v, id);
@@ -873,7 +883,8 @@ START_TEST(test_cluster_slow_redis)
 	int k;
 
 	ck_assert_int_eq(evs_chat_set_cluster(chat, redis_url, "slow", 1000,
-	    err, sizeof(err)), 0);
+	                     err, sizeof(err)),
+	    0);
 	up_link = (struct chat_redis *)(void *)chat->link;
 	ck_assert(harness_loop_until(base, link_up, NULL, WAIT_MS));
 	up_link->queue_max = 64 * 1024;
@@ -943,23 +954,26 @@ START_TEST(test_cluster_bad_settings)
 	struct event_base *base = event_base_new();
 	struct evs_server *srv = evs_server_new(base);
 	struct evs_chat *chat = evs_chat_new(srv);
-	static const char *const urls[] = { "http://127.0.0.1:6379",
-		"redis://", "redis://127.0.0.1:0", "redis://127.0.0.1:70000",
+	static const char *const urls[] = { "http://127.0.0.1:6379", "redis://",
+		"redis://127.0.0.1:0", "redis://127.0.0.1:70000",
 		"redis://127.0.0.1:6379/x", "redis://[::1", "unix:" };
 	char err[256];
 
 	for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
 		err[0] = '\0';
 		ck_assert_int_eq(evs_chat_set_cluster(chat, urls[i], "n", 1000,
-		    err, sizeof(err)), -1);
+		                     err, sizeof(err)),
+		    -1);
 		ck_assert_msg(strstr(err, "expected") != NULL, "%s: %s",
 		    urls[i], err);
 	}
-	ck_assert_int_eq(evs_chat_set_cluster(chat, redis_url, "bad name",
-	    1000, err, sizeof(err)), -1);
+	ck_assert_int_eq(evs_chat_set_cluster(chat, redis_url, "bad name", 1000,
+	                     err, sizeof(err)),
+	    -1);
 	ck_assert_ptr_nonnull(strstr(err, "node name"));
 	ck_assert_int_eq(evs_chat_set_cluster(chat, redis_url, "n", 10, err,
-	    sizeof(err)), -1);
+	                     sizeof(err)),
+	    -1);
 	ck_assert_ptr_null(chat->link);
 	evs_chat_free(chat);
 	evs_server_free(srv);
@@ -977,11 +991,11 @@ START_TEST(test_cluster_reuseport)
 	const char *second[] = { "evsockd", "--listen", spec, "--reuseport",
 		NULL };
 
-	ck_assert_msg(harness_evsockd(&nodes[0], first, 1, &port) == 0,
-	    "%s", nodes[0].log);
+	ck_assert_msg(harness_evsockd(&nodes[0], first, 1, &port) == 0, "%s",
+	    nodes[0].log);
 	snprintf(spec, sizeof(spec), "chat=127.0.0.1:%d", port);
-	ck_assert_msg(harness_evsockd(&nodes[1], second, 1, &node_port[1]) ==
-	    0, "%s", nodes[1].log);
+	ck_assert_msg(harness_evsockd(&nodes[1], second, 1, &node_port[1]) == 0,
+	    "%s", nodes[1].log);
 	ck_assert_int_eq(node_port[1], port);
 }
 END_TEST
@@ -1025,7 +1039,7 @@ have_redis(void)
 	size_t outlen;
 
 	return harness_run(argv, NULL, 0, out, sizeof(out), &outlen, err,
-	    sizeof(err), 5000) == 0;
+	           sizeof(err), 5000) == 0;
 }
 
 int

@@ -112,8 +112,9 @@ START_TEST(test_config_tls_listen)
 
 	/* The command line's listen replaces the file's listen and keeps
 	   the file's tls-listen, and the other way round. */
-	snprintf(path, sizeof(path), "%s", conf("tls-listen echo=127.0.0.1:0\n"
-	    "listen echo=127.0.0.1:1\ntls-cert c.pem\ntls-key k.pem\n"));
+	snprintf(path, sizeof(path), "%s",
+	    conf("tls-listen echo=127.0.0.1:0\n"
+	         "listen echo=127.0.0.1:1\ntls-cert c.pem\ntls-key k.pem\n"));
 	argv = ARGV("--config", path, "--listen", "chat=127.0.0.1:2");
 	ck_assert_int_eq(parse(&cfg2, argv, 5, err), 0);
 	ck_assert_uint_eq(cfg2.nlisten, 2);
@@ -137,9 +138,9 @@ END_TEST
 START_TEST(test_config_values)
 {
 	char **argv = ARGV("--max-clients", "100", "--sendq", "64k",
-	    "--idle-timeout", "250ms", "--flood-rate", "0",
-	    "--log-level", "debug", "--threads", "2", "--backlog", "128",
-	    "--history-lines", "0");
+	    "--idle-timeout", "250ms", "--flood-rate", "0", "--log-level",
+	    "debug", "--threads", "2", "--backlog", "128", "--history-lines",
+	    "0");
 	static struct config cfg;
 	char err[256];
 
@@ -224,12 +225,13 @@ END_TEST
 
 START_TEST(test_config_cluster_file)
 {
-	char err[256], **argv = ARGV("--config", conf(
-	    "cluster unix:/run/redis.sock\n"
-	    "node-name b2\n"
-	    "cluster-timeout 1m\n"
-	    "reuseport\n"
-	    "history-lines 50\n"));
+	char err[256],
+	    **argv = ARGV("--config",
+	        conf("cluster unix:/run/redis.sock\n"
+	             "node-name b2\n"
+	             "cluster-timeout 1m\n"
+	             "reuseport\n"
+	             "history-lines 50\n"));
 	static struct config cfg;
 
 	ck_assert_int_eq(parse(&cfg, argv, 3, err), 0);
@@ -262,15 +264,16 @@ END_TEST
 START_TEST(test_config_file)
 {
 	static struct config cfg;
-	char err[256], **argv = ARGV("--config", conf(
-	    "# evsockd\n"
-	    "listen chat=0.0.0.0:6667\n"
-	    "  listen   echo=[::1]:7  # trailing comment\n"
-	    "\n"
-	    "sendq 1M\n"
-	    "idle-timeout 90s\n"
-	    "motd-file /etc/motd#1\n"
-	    "log-format json\n"));
+	char err[256],
+	    **argv = ARGV("--config",
+	        conf("# evsockd\n"
+	             "listen chat=0.0.0.0:6667\n"
+	             "  listen   echo=[::1]:7  # trailing comment\n"
+	             "\n"
+	             "sendq 1M\n"
+	             "idle-timeout 90s\n"
+	             "motd-file /etc/motd#1\n"
+	             "log-format json\n"));
 
 	ck_assert_int_eq(parse(&cfg, argv, 3, err), 0);
 	ck_assert_uint_eq(cfg.nlisten, 2);
@@ -290,9 +293,10 @@ START_TEST(test_config_command_line_overrides)
 {
 	static struct config cfg;
 	char err[256], where[600], want[600];
-	char **argv = ARGV("--sendq", "64k", "--config", conf(
-	    "listen chat=0.0.0.0:6667\nlisten echo=0.0.0.0:7\nsendq 1M\n"
-	    "max-clients 10\n"), "--listen", "echo=127.0.0.1:9");
+	char **argv = ARGV("--sendq", "64k", "--config",
+	    conf("listen chat=0.0.0.0:6667\nlisten echo=0.0.0.0:7\nsendq 1M\n"
+	         "max-clients 10\n"),
+	    "--listen", "echo=127.0.0.1:9");
 
 	ck_assert_int_eq(parse(&cfg, argv, 7, err), 0);
 	ck_assert_uint_eq(cfg.sendq, 64 * 1024);
@@ -301,7 +305,8 @@ START_TEST(test_config_command_line_overrides)
 	ck_assert_str_eq(cfg.listen[0].spec, "127.0.0.1:9");
 	snprintf(want, sizeof(want), "%s:4", conf_path);
 	ck_assert_str_eq(config_where(&cfg, "max-clients", where,
-	    sizeof(where)), want);
+	                     sizeof(where)),
+	    want);
 	ck_assert_str_eq(config_where(&cfg, "sendq", where, sizeof(where)),
 	    "--sendq");
 }
@@ -317,9 +322,11 @@ START_TEST(test_config_file_errors)
 		{ "\n\nsendq\n", ":3: 'sendq' needs a value" },
 		{ "sendq 1T\n", ":1: sendq '1T': unknown size suffix" },
 		{ "help\n", ":1: 'help' is only accepted on the command line" },
-		{ "config /x\n", ":1: 'config' is only accepted on the command" },
-		{ "listen ftp=1.2.3.4:21\n", ":1: listen 'ftp=1.2.3.4:21': "
-		  "unknown service" },
+		{ "config /x\n",
+		    ":1: 'config' is only accepted on the command" },
+		{ "listen ftp=1.2.3.4:21\n",
+		    ":1: listen 'ftp=1.2.3.4:21': "
+		    "unknown service" },
 		{ "log-format xml\n", ":1: log-format 'xml': expected text" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -389,7 +396,8 @@ START_TEST(test_config_diff_and_keep_restart)
 }
 END_TEST
 
-#define HASH6 "$6$rounds=5000$saltsalt$Kx3uHnJ7Yl0pO1vS7xV3hQ2m9y4bZ0jW" \
+#define HASH6 \
+	"$6$rounds=5000$saltsalt$Kx3uHnJ7Yl0pO1vS7xV3hQ2m9y4bZ0jW" \
 	"w5cR6tF8gA1eD2kL3nM4pQ5rS6tU7vW8xY9zA0bC1dE2fG3hI4jK5lM6nO7pQ8"
 
 /* "oper NAME HASH" lines: only in a file, repeatable (the file's
@@ -400,11 +408,12 @@ START_TEST(test_config_opers)
 {
 	static struct config cfg, other;
 	char err[256], out[512] = "";
-	char **argv = ARGV("--config", conf(
-	    "oper alice " HASH6 "\n"
-	    "oper bob\t$y$j9T$F5Jx5fExrKuPp53xLKQ..1$X3DX6M94c7o.9agCG9G317f"
-	    "hZg9SqC.8i5rd.RhAtQ7\n"
-	    "kline-file /var/lib/evsockd/klines\n"));
+	char **argv = ARGV("--config",
+	    conf(
+	        "oper alice " HASH6 "\n"
+	        "oper bob\t$y$j9T$F5Jx5fExrKuPp53xLKQ..1$X3DX6M94c7o.9agCG9G317f"
+	        "hZg9SqC.8i5rd.RhAtQ7\n"
+	        "kline-file /var/lib/evsockd/klines\n"));
 	char **cli = ARGV("--oper", "eve " HASH6);
 
 	ck_assert_int_eq(parse(&cfg, argv, 3, err), 0);
@@ -423,12 +432,17 @@ START_TEST(test_config_opers)
 	ck_assert_str_eq(err, "--oper is only accepted in a config file");
 	ck_assert(strstr(config_usage(), "--oper") == NULL);
 
-	ck_assert_int_eq(config_parse(&other, 3, ARGV("--config", conf(
-	    "oper alice $6$othersalt$Zy3uHnJ7Yl0pO1vS7xV3hQ2m9y4bZ0jW\n")),
-	    err, sizeof(err)), 0);
+	ck_assert_int_eq(
+	    config_parse(&other, 3,
+	        ARGV("--config",
+	            conf(
+	                "oper alice $6$othersalt$Zy3uHnJ7Yl0pO1vS7xV3hQ2m9y4bZ0jW\n")),
+	        err, sizeof(err)),
+	    0);
 	ck_assert_msg(config_diff(&cfg, &other, diff_cb, out) == 2, "%s", out);
-	ck_assert_msg(strstr(out, "oper alice:") != NULL && strstr(out, "$")
-	    == NULL, "%s", out);
+	ck_assert_msg(strstr(out, "oper alice:") != NULL &&
+	        strstr(out, "$") == NULL,
+	    "%s", out);
 	config_free(&other);
 }
 END_TEST
@@ -449,7 +463,8 @@ START_TEST(test_config_oper_errors)
 
 	ck_assert_int_eq(config_check_hash(HASH6), 0);
 	ck_assert_int_eq(config_check_hash("$2b$12$R9h/cIPz0gi.URNNX3kh2O"
-	    "PST9/PgBkqquzi.Ss7KIUgO2t0jWMUW"), 0);
+	                                   "PST9/PgBkqquzi.Ss7KIUgO2t0jWMUW"),
+	    0);
 	ck_assert_int_eq(config_check_hash("password"), -1);
 	ck_assert_int_eq(config_check_hash("$1$"), -1);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -477,8 +492,11 @@ START_TEST(test_config_stall_and_buffers)
 	ck_assert_int_eq(parse(&cfg, ARGV("--check-config"), 2, err), 0);
 	ck_assert_uint_eq(cfg.stall_timeout_ms, 60000);
 	ck_assert_uint_eq(cfg.socket_buffer, 64 * 1024);
-	ck_assert_int_eq(parse(&cfg, ARGV("--stall-timeout", "0",
-	    "--socket-buffer", "0"), 5, err), 0);
+	ck_assert_int_eq(parse(&cfg,
+	                     ARGV("--stall-timeout", "0", "--socket-buffer",
+	                         "0"),
+	                     5, err),
+	    0);
 	ck_assert_uint_eq(cfg.stall_timeout_ms, 0);
 	ck_assert_uint_eq(cfg.socket_buffer, 0);
 	ck_assert_int_eq(parse(&cfg, ARGV("--socket-buffer", "1k"), 3, err),

@@ -134,8 +134,8 @@ START_TEST(test_evsock_connect_timeout)
 	ck_assert_int_eq(listen(lfd, 0), 0);
 	ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&sin, &len), 0);
 	for (int i = 0; i < 8; i++) {
-		fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK |
-		    SOCK_CLOEXEC, 0);
+		fill[i] = socket(AF_INET,
+		    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		(void)connect(fill[i], (struct sockaddr *)&sin, sizeof(sin));
 	}
 	snprintf(tgt, sizeof(tgt), "127.0.0.1:%d", ntohs(sin.sin_port));
@@ -152,8 +152,10 @@ END_TEST
    evsock half-closes at once, exits 0 and warns about nothing. */
 START_TEST(test_evsock_stdin_dev_null)
 {
-	const char *argv[] = { "/bin/sh", "-c", "exec \"$0\" \"$1\" "
-	    "</dev/null", harness_prog("EVSOCK"), target, NULL };
+	const char *argv[] = { "/bin/sh", "-c",
+		"exec \"$0\" \"$1\" "
+		"</dev/null",
+		harness_prog("EVSOCK"), target, NULL };
 	char out[64], err[1024];
 	size_t outlen;
 	int st;

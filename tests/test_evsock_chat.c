@@ -31,9 +31,9 @@ static unsigned wait_ms;
 struct chatproc {
 	pid_t pid;
 	int in, out, err;
-	char buf[65536];  /* stdout so far, NUL-terminated */
+	char buf[65536]; /* stdout so far, NUL-terminated */
 	size_t len;
-	size_t seen;      /* chat_expect looks past this */
+	size_t seen; /* chat_expect looks past this */
 	char errbuf[8192];
 	size_t errlen;
 };
@@ -97,7 +97,7 @@ static void
 start_daemon(void)
 {
 	const char *argv[] = { "evsockd", "--listen", "chat=127.0.0.1:0",
-	    "--password-file", pass_path, NULL };
+		"--password-file", pass_path, NULL };
 	int fd;
 
 	wait_ms = 10000 * harness_slowdown();
@@ -108,11 +108,11 @@ start_daemon(void)
 	fd = mkstemp(pass_path);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(fchmod(fd, 0600), 0);
-	ck_assert_int_eq(fd_write_all(fd, PASSWORD "\n",
-	    strlen(PASSWORD) + 1), 0);
+	ck_assert_int_eq(fd_write_all(fd, PASSWORD "\n", strlen(PASSWORD) + 1),
+	    0);
 	close(fd);
-	ck_assert_msg(harness_evsockd(&daemon_proc, argv, 1, &daemon_port) ==
-	    0, "evsockd did not start: %s", daemon_proc.log);
+	ck_assert_msg(harness_evsockd(&daemon_proc, argv, 1, &daemon_port) == 0,
+	    "evsockd did not start: %s", daemon_proc.log);
 }
 
 static void
@@ -156,10 +156,10 @@ chat_start(const char *env, const char *const *args)
 	memset(p, 0, sizeof(*p));
 	p->in = p->out = p->err = -1;
 	/* EVSOCK_WRAPPER (the valgrind setup) runs evsock under it. */
-	snprintf(wrapper, sizeof(wrapper), "%s", getenv("EVSOCK_WRAPPER") !=
-	    NULL ? getenv("EVSOCK_WRAPPER") : "");
+	snprintf(wrapper, sizeof(wrapper), "%s",
+	    getenv("EVSOCK_WRAPPER") != NULL ? getenv("EVSOCK_WRAPPER") : "");
 	for (w = strtok_r(wrapper, " ", &save); w != NULL && n < 16;
-	    w = strtok_r(NULL, " ", &save))
+	     w = strtok_r(NULL, " ", &save))
 		argv[n++] = w;
 	argv[n++] = evsock;
 	argv[n++] = "chat";
@@ -215,8 +215,8 @@ chat_pump(struct chatproc *p, int ms)
 		open |= p->out != -1;
 	}
 	if (p->err != -1) {
-		n = read(p->err, p->errbuf + p->errlen, sizeof(p->errbuf) - 1 -
-		    p->errlen);
+		n = read(p->err, p->errbuf + p->errlen,
+		    sizeof(p->errbuf) - 1 - p->errlen);
 		if (n > 0)
 			p->errlen += (size_t)n;
 		p->errbuf[p->errlen] = '\0';
@@ -237,13 +237,15 @@ chat_expect(struct chatproc *p, const char *needle)
 	char *hit;
 
 	while ((hit = strstr(p->buf + p->seen, needle)) == NULL) {
-		ck_assert_msg(harness_now_ms() < deadline, "evsock chat never "
-		    "printed \"%s\"; it printed:\n%s\nstderr: %s", needle,
-		    p->buf, p->errbuf);
+		ck_assert_msg(harness_now_ms() < deadline,
+		    "evsock chat never "
+		    "printed \"%s\"; it printed:\n%s\nstderr: %s",
+		    needle, p->buf, p->errbuf);
 		if (!chat_pump(p, 100))
 			ck_assert_msg(strstr(p->buf + p->seen, needle) != NULL,
 			    "evsock chat ended without \"%s\":\n%s\nstderr: "
-			    "%s", needle, p->buf, p->errbuf);
+			    "%s",
+			    needle, p->buf, p->errbuf);
 	}
 	p->seen = (size_t)(hit - p->buf) + strlen(needle);
 }
@@ -291,8 +293,7 @@ chat_wait(struct chatproc *p, int close_in)
 		close(p->in);
 		p->in = -1;
 	}
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 +
-	    WTERMSIG(status);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 static void
@@ -341,8 +342,10 @@ raw_expect(struct raw *r, const char *needle)
 			if (hit)
 				return;
 		}
-		ck_assert_msg(harness_now_ms() < deadline, "no line with "
-		    "\"%s\"", needle);
+		ck_assert_msg(harness_now_ms() < deadline,
+		    "no line with "
+		    "\"%s\"",
+		    needle);
 		ck_assert_uint_lt(r->len, sizeof(r->buf));
 		if (poll(&pfd, 1, 100) <= 0)
 			continue;
@@ -377,8 +380,8 @@ static struct chatproc *
 chat_user(const char *nick)
 {
 	char target[64];
-	const char *args[] = { "--nick", nick, "--password", PASSWORD,
-	    target, NULL };
+	const char *args[] = { "--nick", nick, "--password", PASSWORD, target,
+		NULL };
 	struct chatproc *p;
 
 	snprintf(target, sizeof(target), "127.0.0.1:%d", daemon_port);
@@ -414,7 +417,8 @@ fake_accept(struct raw *r, int lfd)
 	struct pollfd pfd = { lfd, POLLIN, 0 };
 
 	memset(r, 0, sizeof(*r));
-	ck_assert_msg(poll(&pfd, 1, (int)wait_ms) == 1, "evsock chat did "
+	ck_assert_msg(poll(&pfd, 1, (int)wait_ms) == 1,
+	    "evsock chat did "
 	    "not connect");
 	r->fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	ck_assert_int_ge(r->fd, 0);
@@ -428,7 +432,7 @@ START_TEST(test_evsock_chat_password_wrong)
 	struct chatproc *p;
 	char target[64];
 	const char *args[] = { "--nick", "mallory", "--password", "guess",
-	    target, NULL };
+		target, NULL };
 	int st;
 
 	snprintf(target, sizeof(target), "127.0.0.1:%d", daemon_port);
@@ -436,16 +440,18 @@ START_TEST(test_evsock_chat_password_wrong)
 	st = chat_wait(p, 0);
 	ck_assert_msg(st == 1, "status %d, stderr: %s", st, p->errbuf);
 	ck_assert_msg(strstr(p->errbuf, "refused the password") != NULL &&
-	    strstr(p->errbuf, "Password incorrect") != NULL &&
-	    strstr(p->errbuf, target) != NULL, "stderr: %s", p->errbuf);
+	        strstr(p->errbuf, "Password incorrect") != NULL &&
+	        strstr(p->errbuf, target) != NULL,
+	    "stderr: %s", p->errbuf);
 	ck_assert_ptr_null(strstr(p->buf, "Welcome"));
 	/* No password at all is refused the same way. */
 	args[2] = target;
 	args[3] = NULL;
 	p = chat_start(NULL, args);
 	st = chat_wait(p, 0);
-	ck_assert_msg(st == 1 && strstr(p->errbuf, "refused the password") !=
-	    NULL, "status %d, stderr: %s", st, p->errbuf);
+	ck_assert_msg(st == 1 &&
+	        strstr(p->errbuf, "refused the password") != NULL,
+	    "status %d, stderr: %s", st, p->errbuf);
 }
 END_TEST
 
@@ -528,7 +534,8 @@ START_TEST(test_evsock_chat_kick_mode)
 	chat_type(p, "/topic a new topic");
 	raw_expect(&bob, ":alice!alice@127.0.0.1 TOPIC #ops :a new topic");
 	chat_type(p, "/me waves");
-	raw_expect(&bob, ":alice!alice@127.0.0.1 PRIVMSG #ops :\001ACTION "
+	raw_expect(&bob,
+	    ":alice!alice@127.0.0.1 PRIVMSG #ops :\001ACTION "
 	    "waves\001");
 	chat_type(p, "/kick bob enough now");
 	raw_expect(&bob, ":alice!alice@127.0.0.1 KICK #ops bob :enough now");
@@ -555,7 +562,7 @@ START_TEST(test_evsock_chat_fake_server)
 	struct raw srv;
 	char target[64];
 	const char *args[] = { "--nick", "alice", "--password", "pw word",
-	    target, NULL };
+		target, NULL };
 	int lfd, port;
 
 	lfd = fake_listen(&port);
@@ -615,7 +622,8 @@ START_TEST(test_evsock_chat_fake_server)
 	chat_expect(p, "- bob is an IRC operator");
 	/* Formatting is dropped, other control bytes cannot reach the
 	   terminal. */
-	raw_send(&srv, ":bob!b@h PRIVMSG #c :\002bold\002 \00304,01red\003 "
+	raw_send(&srv,
+	    ":bob!b@h PRIVMSG #c :\002bold\002 \00304,01red\003 "
 	    "\033[2Jwiped\a");
 	chat_expect(p, "<bob> bold red ?[2Jwiped?\n");
 
@@ -647,7 +655,7 @@ START_TEST(test_evsock_chat_error_before_welcome)
 	st = chat_wait(p, 0);
 	ck_assert_msg(st == 1, "status %d, stderr: %s", st, p->errbuf);
 	ck_assert_msg(strstr(p->errbuf, "before registration") != NULL &&
-	    strstr(p->errbuf, "Access denied: Bad password?") != NULL,
+	        strstr(p->errbuf, "Access denied: Bad password?") != NULL,
 	    "stderr: %s", p->errbuf);
 
 	/* Our own /quit before the welcome: the ERROR is the goodbye. */
@@ -659,20 +667,21 @@ START_TEST(test_evsock_chat_error_before_welcome)
 	raw_send(&srv, "ERROR :Closing Link: early");
 	raw_close(srv.fd);
 	st = chat_wait(p, 0);
-	ck_assert_msg(st == 0 && p->errbuf[0] == '\0', "status %d, stderr: "
-	    "%s", st, p->errbuf);
+	ck_assert_msg(st == 0 && p->errbuf[0] == '\0',
+	    "status %d, stderr: "
+	    "%s",
+	    st, p->errbuf);
 }
 END_TEST
 
 /* /help and --help list the commands; evsock --help names chat. */
 START_TEST(test_evsock_chat_help)
 {
-	const char *help[] = { harness_prog("EVSOCK"), "chat", "--help",
-	    NULL };
+	const char *help[] = { harness_prog("EVSOCK"), "chat", "--help", NULL };
 	const char *top[] = { harness_prog("EVSOCK"), "--help", NULL };
 	const char *cmds[] = { "/whois NICK", "/away", "/invite NICK",
-	    "/kick NICK", "/ban", "/mode", "/topic", "/names", "/nick",
-	    "/me", "/help", "--password" };
+		"/kick NICK", "/ban", "/mode", "/topic", "/names", "/nick",
+		"/me", "/help", "--password" };
 	char out[8192], err[1024];
 	size_t outlen;
 	struct chatproc *p;

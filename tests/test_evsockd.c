@@ -59,8 +59,8 @@ START_TEST(test_evsockd_100_raw_clients)
 	}
 	for (int i = 0; i < 100; i++) {
 		harness_random(buf, sizeof(buf), (uint64_t)i);
-		ck_assert_uint_eq(harness_read_full(fds[i], back,
-		    sizeof(back)), sizeof(back));
+		ck_assert_uint_eq(harness_read_full(fds[i], back, sizeof(back)),
+		    sizeof(back));
 		ck_assert(memcmp(buf, back, sizeof(buf)) == 0);
 		close(fds[i]);
 	}
@@ -148,7 +148,7 @@ START_TEST(test_evsockd_bad_input)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		int st = evsockd_fails(cases[i].args, err, sizeof(err));
 		ck_assert_msg(st != -1 && WIFEXITED(st) &&
-		    WEXITSTATUS(st) == cases[i].code,
+		        WEXITSTATUS(st) == cases[i].code,
 		    "case %zu: status %d: %s", i, st, err);
 		ck_assert_msg(strstr(err, cases[i].want) != NULL,
 		    "case %zu: '%s' lacks '%s'", i, err, cases[i].want);
@@ -168,8 +168,7 @@ START_TEST(test_evsockd_port_in_use)
 	st = evsockd_fails(args, err, sizeof(err));
 	ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 1,
 	    "status %d: %s", st, err);
-	ck_assert_msg(strstr(err, "address already in use") != NULL, "%s",
-	    err);
+	ck_assert_msg(strstr(err, "address already in use") != NULL, "%s", err);
 }
 END_TEST
 
@@ -293,15 +292,18 @@ START_TEST(test_evsockd_chat_opers_from_file)
 	memset(&cd, 0, sizeof(cd));
 	hash = crypt_r("sesame", "$6$evsockdtest$", &cd);
 	ck_assert_ptr_nonnull(hash);
-	n = (size_t)snprintf(line, sizeof(line), "# operators\n\noper root "
-	    "%s\n", hash);
+	n = (size_t)snprintf(line, sizeof(line),
+	    "# operators\n\noper root "
+	    "%s\n",
+	    hash);
 	ck_assert_int_eq(write(cfd, line, n), (ssize_t)n);
 	close(cfd);
 	ck_assert_msg(harness_evsockd(&chatd, argv, 1, &cport) == 0,
 	    "evsockd did not start: %s", chatd.log);
 	fd = harness_connect(cport, 0);
 	ck_assert_int_ge(fd, 0);
-	n = (size_t)snprintf(line, sizeof(line), "NICK o\r\nUSER o 0 * :o\r\n"
+	n = (size_t)snprintf(line, sizeof(line),
+	    "NICK o\r\nUSER o 0 * :o\r\n"
 	    "OPER root sesame\r\nKLINE bad@10.* :go away\r\n");
 	ck_assert_int_eq(harness_write_all(fd, line, n), 0);
 	ck_assert(read_until(fd, "Added K-line for bad@10.*"));
@@ -364,7 +366,8 @@ START_TEST(test_evsockd_chat_rehash_reloads)
 	    "evsockd did not start: %s", chatd.log);
 	fd = harness_connect(cport, 0);
 	ck_assert_int_ge(fd, 0);
-	n = (size_t)snprintf(line, sizeof(line), "NICK o\r\nUSER o 0 * :o\r\n"
+	n = (size_t)snprintf(line, sizeof(line),
+	    "NICK o\r\nUSER o 0 * :o\r\n"
 	    "OPER root sesame\r\n");
 	ck_assert_int_eq(harness_write_all(fd, line, n), 0);
 	ck_assert(read_until(fd, " 381 o "));
@@ -378,7 +381,8 @@ START_TEST(test_evsockd_chat_rehash_reloads)
 	ck_assert(read_until(fd, "REHASH done"));
 	fd2 = harness_connect(cport, 0);
 	ck_assert_int_ge(fd2, 0);
-	n = (size_t)snprintf(line, sizeof(line), "NICK p\r\nUSER p 0 * :p\r\n"
+	n = (size_t)snprintf(line, sizeof(line),
+	    "NICK p\r\nUSER p 0 * :p\r\n"
 	    "OPER root sesame\r\n");
 	ck_assert_int_eq(harness_write_all(fd2, line, n), 0);
 	ck_assert(read_until(fd2, " 491 p "));

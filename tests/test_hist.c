@@ -61,7 +61,8 @@ test_check_close(uint64_t got, uint64_t want)
 START_TEST(test_hist_buckets_contiguous)
 {
 	for (size_t i = 0; hist_bucket_high(i) < HIST_LIMIT - 1; i++) {
-		ck_assert_uint_eq(hist_bucket_high(i) + 1, hist_bucket_low(i + 1));
+		ck_assert_uint_eq(hist_bucket_high(i) + 1,
+		    hist_bucket_low(i + 1));
 		ck_assert_uint_eq(hist_index(hist_bucket_low(i)), i);
 		ck_assert_uint_eq(hist_index(hist_bucket_high(i)), i);
 	}
@@ -154,7 +155,8 @@ START_TEST(test_hist_merge_equals_whole)
 	ck_assert_uint_eq(hist_max(a), hist_max(all));
 	ck_assert_uint_eq(hist_min(a), hist_min(all));
 	for (double p = 0; p <= 100; p += 0.5)
-		ck_assert_uint_eq(hist_percentile(a, p), hist_percentile(all, p));
+		ck_assert_uint_eq(hist_percentile(a, p),
+		    hist_percentile(all, p));
 	hist_free(a);
 	hist_free(b);
 	hist_free(all);
@@ -224,10 +226,13 @@ START_TEST(test_hist_hgrm_form)
 	fp = open_memstream(&buf, &len);
 	ck_assert_int_eq(hist_write_hgrm(h, fp, 1), 0);
 	fclose(fp);
-	ck_assert_msg(strncmp(buf, "       Value     Percentile TotalCount "
-	    "1/(1-Percentile)\n\n", 57) == 0, "%s", buf);
+	ck_assert_msg(strncmp(buf,
+	                  "       Value     Percentile TotalCount "
+	                  "1/(1-Percentile)\n\n",
+	                  57) == 0,
+	    "%s", buf);
 	for (char *line = strchr(buf, '\n') + 2; *line != '#';
-	    line = strchr(line, '\n') + 1) {
+	     line = strchr(line, '\n') + 1) {
 		double v, p;
 		unsigned long long n;
 
@@ -239,18 +244,25 @@ START_TEST(test_hist_hgrm_form)
 	ck_assert_uint_gt(rows, 20);
 	last = strstr(buf, "     100.000 1.000000000000        100\n");
 	ck_assert_msg(last != NULL, "%s", buf);
-	ck_assert_msg(strstr(buf, "      50.000 0.500000000000         50"
-	    "           2.00\n") != NULL, "%s", buf);
-	ck_assert_msg(strstr(buf, "#[Mean    =       50.500, StdDeviation   "
-	    "= ") != NULL, "%s", buf);
-	ck_assert_msg(strstr(buf, "#[Max     =      100.000, Total count    "
-	    "=          100]\n") != NULL, "%s", buf);
+	ck_assert_msg(strstr(buf,
+	                  "      50.000 0.500000000000         50"
+	                  "           2.00\n") != NULL,
+	    "%s", buf);
+	ck_assert_msg(strstr(buf,
+	                  "#[Mean    =       50.500, StdDeviation   "
+	                  "= ") != NULL,
+	    "%s", buf);
+	ck_assert_msg(strstr(buf,
+	                  "#[Max     =      100.000, Total count    "
+	                  "=          100]\n") != NULL,
+	    "%s", buf);
 	ck_assert(strstr(buf, "#[Buckets = ") != NULL);
 	free(buf);
 
 	/* Rebuilt from its buckets, a histogram has the same percentiles. */
 	for (size_t i = 0; i < hist_nbuckets(); i++)
-		hist_record_n(back, hist_bucket_low(i), hist_bucket_count(h, i));
+		hist_record_n(back, hist_bucket_low(i),
+		    hist_bucket_count(h, i));
 	hist_set_exact(back, hist_min(h), hist_max(h), hist_sum(h));
 	ck_assert_uint_eq(hist_count(back), hist_count(h));
 	ck_assert_uint_eq(hist_percentile(back, 99.9),

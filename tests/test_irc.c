@@ -63,7 +63,9 @@ START_TEST(test_irc_parse_prefix_and_tags)
 	ck_assert_str_eq(m.params[0], "bob");
 
 	ck_assert_int_eq(parse_str("@time=2020-01-01T00:00:00Z;a=b :srv 001 "
-	    "me :Welcome", &m), IRC_PARSE_OK);
+	                           "me :Welcome",
+	                     &m),
+	    IRC_PARSE_OK);
 	ck_assert_str_eq(m.prefix, "srv");
 	ck_assert_str_eq(m.command, "001");
 	ck_assert_int_eq(m.nparams, 2);
@@ -84,8 +86,7 @@ START_TEST(test_irc_parse_trailing_forms)
 	ck_assert_int_eq(m.nparams, 1);
 	ck_assert_str_eq(m.params[0], "");
 
-	ck_assert_int_eq(parse_str("PRIVMSG #c ::-) a  b ", &m),
-	    IRC_PARSE_OK);
+	ck_assert_int_eq(parse_str("PRIVMSG #c ::-) a  b ", &m), IRC_PARSE_OK);
 	ck_assert_str_eq(m.params[1], ":-) a  b ");
 
 	/* Extra spaces between parameters are one separator. */
@@ -101,7 +102,9 @@ START_TEST(test_irc_parse_fifteen_params)
 	struct irc_msg m;
 
 	ck_assert_int_eq(parse_str("CMD 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 "
-	    "16 17", &m), IRC_PARSE_OK);
+	                           "16 17",
+	                     &m),
+	    IRC_PARSE_OK);
 	ck_assert_int_eq(m.nparams, IRC_MAX_PARAMS);
 	ck_assert_str_eq(m.params[13], "14");
 	ck_assert_str_eq(m.params[14], "15 16 17");
@@ -124,11 +127,9 @@ START_TEST(test_irc_parse_nul_and_cr)
 {
 	struct irc_msg m;
 
-	ck_assert_int_eq(parse("PRIVMSG #c :a\0b", 15, &m),
-	    IRC_PARSE_BADCHAR);
+	ck_assert_int_eq(parse("PRIVMSG #c :a\0b", 15, &m), IRC_PARSE_BADCHAR);
 	ck_assert_int_eq(parse("\0", 1, &m), IRC_PARSE_BADCHAR);
-	ck_assert_int_eq(parse("PRIVMSG #c :a\rb", 15, &m),
-	    IRC_PARSE_BADCHAR);
+	ck_assert_int_eq(parse("PRIVMSG #c :a\rb", 15, &m), IRC_PARSE_BADCHAR);
 	/* The next line parses normally: no state is carried over. */
 	ck_assert_int_eq(parse_str("PING :x", &m), IRC_PARSE_OK);
 	ck_assert_str_eq(m.params[0], "x");
@@ -151,7 +152,7 @@ END_TEST
 START_TEST(test_irc_parse_random_bytes)
 {
 	static const char alphabet[] = { ' ', ':', '@', 'a', 'B', '#', '\0',
-	    '\r', '\xff', '\x80', '!', ',' };
+		'\r', '\xff', '\x80', '!', ',' };
 	uint64_t x = 88172645463325252ULL;
 
 	for (int round = 0; round < 20000; round++) {
@@ -235,16 +236,17 @@ START_TEST(test_irc_build_trailing_rules)
 
 	n = irc_build(buf, sizeof(buf), IRC_LINE_MAX, "me!u@h", "PRIVMSG", 2,
 	    p1);
-	ck_assert_int_eq(memcmp(buf, ":me!u@h PRIVMSG #c :hello world\r\n",
-	    n), 0);
+	ck_assert_int_eq(memcmp(buf, ":me!u@h PRIVMSG #c :hello world\r\n", n),
+	    0);
 	n = irc_build(buf, sizeof(buf), IRC_LINE_MAX, NULL, "TOPIC", 2, p2);
 	ck_assert_int_eq(memcmp(buf, "TOPIC #c word\r\n", n), 0);
 	n = irc_build(buf, sizeof(buf), IRC_LINE_MAX, NULL, "TOPIC", 2, p3);
 	ck_assert_int_eq(memcmp(buf, "TOPIC #c :\r\n", n), 0);
 	n = irc_build(buf, sizeof(buf), IRC_LINE_MAX, NULL, "TOPIC", 2, p4);
 	ck_assert_int_eq(memcmp(buf, "TOPIC #c ::colon\r\n", n), 0);
-	ck_assert_uint_eq(irc_build(buf, sizeof(buf), IRC_LINE_MAX, NULL,
-	    "X", 2, bad), 0);
+	ck_assert_uint_eq(irc_build(buf, sizeof(buf), IRC_LINE_MAX, NULL, "X",
+	                      2, bad),
+	    0);
 }
 END_TEST
 
@@ -427,11 +429,10 @@ START_TEST(test_irc_tags_walk_and_get)
 	ck_assert_int_eq(irc_tag_next(&p, &k, &kl, &v, &vl), 1);
 	ck_assert_int_eq(irc_tag_next(&p, &k, &kl, &v, &vl), 1);
 	ck_assert_int_eq(irc_tag_next(&p, &k, &kl, &v, &vl), 0);
-	ck_assert_int_eq(irc_tag_get("a=1;c=x\\:y;a=2", "a", val,
-	    sizeof(val)), 1);
-	ck_assert_str_eq(val, "2");
-	ck_assert_int_eq(irc_tag_get("a=1;c=x\\:y", "c", val, sizeof(val)),
+	ck_assert_int_eq(irc_tag_get("a=1;c=x\\:y;a=2", "a", val, sizeof(val)),
 	    1);
+	ck_assert_str_eq(val, "2");
+	ck_assert_int_eq(irc_tag_get("a=1;c=x\\:y", "c", val, sizeof(val)), 1);
 	ck_assert_str_eq(val, "x;y");
 	ck_assert_int_eq(irc_tag_get("a=1", "b", val, sizeof(val)), 0);
 	ck_assert_int_eq(irc_tag_get(NULL, "b", val, sizeof(val)), 0);
@@ -486,8 +487,7 @@ START_TEST(test_irc_time_format_parse)
 	ck_assert_int_eq(ms, 1577836801000LL);
 	ck_assert_int_eq(irc_time_parse("2020-01-01T00:00:01.5Z", &ms), 0);
 	ck_assert_int_eq(ms, 1577836801500LL);
-	ck_assert_int_eq(irc_time_parse("2020-01-01T00:00:01.123456Z", &ms),
-	    0);
+	ck_assert_int_eq(irc_time_parse("2020-01-01T00:00:01.123456Z", &ms), 0);
 	ck_assert_int_eq(ms, 1577836801123LL);
 	ck_assert_int_eq(irc_time_parse("yesterday", &ms), -1);
 	ck_assert_int_eq(irc_time_parse("2020-13-01T00:00:00Z", &ms), -1);

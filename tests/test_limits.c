@@ -78,8 +78,10 @@ START_TEST(test_limits_out_of_descriptors)
 	poll(NULL, 0, 1000);
 	cpu1 = harness_cpu_ms(proc.pid);
 	ck_assert_int_ge(cpu0, 0);
-	ck_assert_msg(cpu1 - cpu0 < 300, "used %ld ms CPU in 1 s while out "
-	    "of descriptors", cpu1 - cpu0);
+	ck_assert_msg(cpu1 - cpu0 < 300,
+	    "used %ld ms CPU in 1 s while out "
+	    "of descriptors",
+	    cpu1 - cpu0);
 	harness_proc_drain(&proc);
 	ck_assert_int_eq(count_in(proc.log, "pausing accept"), 1);
 	/* An accepted client is served meanwhile. */
@@ -92,8 +94,8 @@ START_TEST(test_limits_out_of_descriptors)
 	ck_assert_msg(wait_readable(fds[N - 1], 10000), "not accepted again");
 	ck_assert_uint_eq(harness_read_full(fds[N - 1], &c, 1), 1);
 	ck_assert_int_eq(c, 'z');
-	ck_assert(harness_proc_wait_log(&proc, "accepting connections again",
-	    5000));
+	ck_assert(
+	    harness_proc_wait_log(&proc, "accepting connections again", 5000));
 	for (int i = 50; i < N; i++)
 		close(fds[i]);
 }
@@ -134,10 +136,14 @@ START_TEST(test_limits_backpressure_bounds_memory)
 	rss1 = harness_rss_kib(proc.pid);
 	ck_assert_msg(written < limit, "server kept reading: %zu bytes taken",
 	    written);
-	ck_assert_msg(rss1 < rss0 + 8192, "RSS grew %zu KiB -> %zu KiB "
-	    "(%zu bytes written, never read)", rss0, rss1, written);
-	fprintf(stderr, "non-reading client: %zu KiB written, server RSS "
-	    "%zu -> %zu KiB\n", written / 1024, rss0, rss1);
+	ck_assert_msg(rss1 < rss0 + 8192,
+	    "RSS grew %zu KiB -> %zu KiB "
+	    "(%zu bytes written, never read)",
+	    rss0, rss1, written);
+	fprintf(stderr,
+	    "non-reading client: %zu KiB written, server RSS "
+	    "%zu -> %zu KiB\n",
+	    written / 1024, rss0, rss1);
 	/* Everyone else is still served. */
 	other = harness_connect(port, 0);
 	ck_assert_int_ge(other, 0);
@@ -228,7 +234,8 @@ START_TEST(test_limits_max_per_ip_and_max_clients)
 	ck_assert_int_gt(n, 0);
 	line[n] = '\0';
 	ck_assert_msg(strstr(line, "Too many connections from your host") !=
-	    NULL, "got '%s'", line);
+	        NULL,
+	    "got '%s'", line);
 	/* Another loopback address is another host. */
 	d = connect_from("127.0.0.2", port);
 	ck_assert_int_ge(d, 0);
@@ -309,7 +316,7 @@ START_TEST(test_limits_shutdown_loses_nothing)
 					ck_assert_uint_le(f[i].got + (size_t)n,
 					    each);
 					ck_assert(memcmp(buf, stream + f[i].got,
-					    (size_t)n) == 0);
+					              (size_t)n) == 0);
 					f[i].got += (size_t)n;
 				} else {
 					ck_assert_msg(errno == EAGAIN,

@@ -128,8 +128,7 @@ START_TEST(test_line_frame_plain_bytes)
 	ck_assert_uint_eq(len, 3);
 	ck_assert_uint_eq(used, 5);
 	ck_assert(memcmp(in, "one", 3) == 0);
-	ck_assert_int_eq(line_frame(&st, in + 5, 8, MAX, &used, &len),
-	    LINE_OK);
+	ck_assert_int_eq(line_frame(&st, in + 5, 8, MAX, &used, &len), LINE_OK);
 	ck_assert_uint_eq(len, 3);
 	ck_assert_uint_eq(used, 4);
 	/* No LF: nothing is consumed, the caller keeps the start. */
@@ -148,17 +147,20 @@ START_TEST(test_line_frame_limits)
 
 	/* 14 bytes of content + CRLF = 16 = MAX: accepted. */
 	ck_assert_int_eq(line_frame(&st, "abcdefghijklmn\r\n", 16, MAX, &used,
-	    &len), LINE_OK);
+	                     &len),
+	    LINE_OK);
 	ck_assert_uint_eq(len, 14);
 	/* 15 bytes + LF: the content is over MAX - 2. */
 	ck_assert_int_eq(line_frame(&st, "abcdefghijklmno\nx", 17, MAX, &used,
-	    &len), LINE_OVERLONG);
+	                     &len),
+	    LINE_OVERLONG);
 	ck_assert_uint_eq(used, 16);
 	ck_assert_int_eq(st.discarding, 0);
 	/* No LF within MAX - 1 bytes: dropped, and so is the rest of the
 	   line up to its LF, then framing resumes. */
-	ck_assert_int_eq(line_frame(&st, "0123456789abcdefXYZ", 19, MAX,
-	    &used, &len), LINE_OVERLONG);
+	ck_assert_int_eq(line_frame(&st, "0123456789abcdefXYZ", 19, MAX, &used,
+	                     &len),
+	    LINE_OVERLONG);
 	ck_assert_uint_eq(used, 19);
 	ck_assert_int_eq(line_frame(&st, "junk", 4, MAX, &used, &len),
 	    LINE_NONE);
@@ -166,8 +168,7 @@ START_TEST(test_line_frame_limits)
 	ck_assert_int_eq(line_frame(&st, "tail\nok\n", 8, MAX, &used, &len),
 	    LINE_NONE);
 	ck_assert_uint_eq(used, 5);
-	ck_assert_int_eq(line_frame(&st, "ok\n", 3, MAX, &used, &len),
-	    LINE_OK);
+	ck_assert_int_eq(line_frame(&st, "ok\n", 3, MAX, &used, &len), LINE_OK);
 	ck_assert_uint_eq(len, 2);
 }
 END_TEST
@@ -197,8 +198,8 @@ line_read_all(struct line_reader *r, const char *s, size_t n, size_t step,
 			ck_assert_uint_gt(used, 0);
 			at += used;
 			if (res == LINE_OK)
-				o += (size_t)snprintf(out + o, size - o, "%.*s|",
-				    (int)len, line);
+				o += (size_t)snprintf(out + o, size - o,
+				    "%.*s|", (int)len, line);
 			else if (res == LINE_OVERLONG)
 				o += (size_t)snprintf(out + o, size - o, "!|");
 		}
@@ -207,7 +208,8 @@ line_read_all(struct line_reader *r, const char *s, size_t n, size_t step,
 
 START_TEST(test_line_read_any_split)
 {
-	static const char in[] = "one\r\ntwo\n\nabcdefghijklmn\r\n"
+	static const char in[] =
+	    "one\r\ntwo\n\nabcdefghijklmn\r\n"
 	    "0123456789abcdefXYZ more\nok\r\nabcdefghijklmno\nend\n";
 	char want[256], got[256];
 	struct line_reader r;

@@ -101,8 +101,8 @@ START_TEST(test_load_echo_counts_match_server)
 	const char *srv[] = { "evsockd", "--listen", "echo=127.0.0.1:0",
 		"--threads", "1", NULL };
 	char target[64], served[80];
-	const char *args[] = { "-c", "20", "-s", "100", "-d", "1",
-		"--warmup", "0", "--no-progress", "--json", target, NULL };
+	const char *args[] = { "-c", "20", "-s", "100", "-d", "1", "--warmup",
+		"0", "--no-progress", "--json", target, NULL };
 	unsigned long long msgs, sent, got;
 	int port, st;
 	const char *p;
@@ -129,7 +129,8 @@ START_TEST(test_load_echo_counts_match_server)
 	st = harness_proc_stop(&proc, SIGTERM, 10000);
 	ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
 	    "evsockd: %s", proc.log);
-	snprintf(served, sizeof(served), "shutdown complete: 20 connections "
+	snprintf(served, sizeof(served),
+	    "shutdown complete: 20 connections "
 	    "served");
 	ck_assert_msg(strstr(proc.log, served) != NULL, "log: %s", proc.log);
 	/* Byte counters, where the server reports them. */
@@ -145,12 +146,11 @@ END_TEST
    messages go out. */
 START_TEST(test_load_echo_open_loop_schedule)
 {
-	const char *srv[] = { "evsockd", "--listen", "echo=127.0.0.1:0",
-		NULL };
+	const char *srv[] = { "evsockd", "--listen", "echo=127.0.0.1:0", NULL };
 	char target[64];
-	const char *args[] = { "-c", "10", "-r", "500", "-d", "1",
-		"--warmup", "0", "--threads", "2", "--no-progress", "--json",
-		target, NULL };
+	const char *args[] = { "-c", "10", "-r", "500", "-d", "1", "--warmup",
+		"0", "--threads", "2", "--no-progress", "--json", target,
+		NULL };
 	unsigned long long sent;
 	int port, st;
 
@@ -170,10 +170,10 @@ END_TEST
 struct faulty {
 	int lfd;
 	int stop[2];
-	int corrupt;          /* flip a bit of each connection's 1000th byte */
+	int corrupt; /* flip a bit of each connection's 1000th byte */
 	int corrupted;
 	int accepted;
-	uint32_t peers[64];   /* peer IPv4 addresses, host order */
+	uint32_t peers[64]; /* peer IPv4 addresses, host order */
 };
 
 /* An echo server in a thread, optionally faulty.  Runs until a byte
@@ -200,8 +200,8 @@ faulty_server(void *arg)
 
 			if (fd != -1) {
 				if (f->accepted < 64)
-					f->peers[f->accepted] =
-					    ntohl(peer.sin_addr.s_addr);
+					f->peers[f->accepted] = ntohl(
+					    peer.sin_addr.s_addr);
 				f->accepted++;
 				seen[n] = 0;
 				pfd[n++] = (struct pollfd){ fd, POLLIN, 0 };
@@ -273,9 +273,8 @@ START_TEST(test_load_corrupt_echo_fails)
 	struct faulty f;
 	pthread_t tid;
 	char target[64];
-	const char *args[] = { "-c", "4", "-s", "64", "-d", "1",
-		"--warmup", "0", "--drain", "2s", "--no-progress", "--json",
-		target, NULL };
+	const char *args[] = { "-c", "4", "-s", "64", "-d", "1", "--warmup",
+		"0", "--drain", "2s", "--no-progress", "--json", target, NULL };
 	int st;
 
 	faulty_start(&f, &tid, 1, target, sizeof(target));
@@ -327,8 +326,8 @@ START_TEST(test_load_refused_counts_failures)
 	struct sockaddr_in sa;
 	socklen_t len = sizeof(sa);
 	char target[64];
-	const char *args[] = { "-c", "5", "-d", "1", "--no-progress",
-		"--json", target, NULL };
+	const char *args[] = { "-c", "5", "-d", "1", "--no-progress", "--json",
+		target, NULL };
 	int fd, st;
 
 	/* A port that was just free: nobody listens there. */
@@ -364,7 +363,8 @@ START_TEST(test_load_irc_nothing_lost)
 	if (harness_evsockd(&proc, srv, 1, &port) == -1 &&
 	    strstr(proc.log, "chat") != NULL &&
 	    strstr(proc.log, "unknown") != NULL) {
-		fprintf(stderr, "test_load_irc_nothing_lost: evsockd has no "
+		fprintf(stderr,
+		    "test_load_irc_nothing_lost: evsockd has no "
 		    "chat service; skipped\n");
 		return;
 	}
@@ -393,9 +393,9 @@ START_TEST(test_load_irc_answers_pings)
 		"--flood-rate", "0", "--ping-interval", "200ms",
 		"--ping-timeout", "300ms", NULL };
 	char target[64];
-	const char *args[] = { "--mode", "irc", "-c", "4", "-r", "10",
-		"-d", "1500ms", "--warmup", "0", "--no-progress", "--json",
-		target, NULL };
+	const char *args[] = { "--mode", "irc", "-c", "4", "-r", "10", "-d",
+		"1500ms", "--warmup", "0", "--no-progress", "--json", target,
+		NULL };
 	int port = 0, st;
 
 	ck_assert_msg(harness_evsockd(&proc, srv, 1, &port) == 0,

@@ -54,7 +54,8 @@ START_TEST(test_log_time_format)
 	ck_assert_str_eq(log_format_time(0, 0, buf, sizeof(buf)),
 	    "1970-01-01T00:00:00.000Z");
 	ck_assert_str_eq(log_format_time(1798765432LL, 987654321L, buf,
-	    sizeof(buf)), "2027-01-01T01:03:52.987Z");
+	                     sizeof(buf)),
+	    "2027-01-01T01:03:52.987Z");
 }
 END_TEST
 
@@ -69,8 +70,9 @@ START_TEST(test_log_plain_and_text)
 	log_set_format(LOG_FORMAT_TEXT);
 	log_info("text");
 	s = strchr(logged(), '\n') + 1;
-	ck_assert_int_eq(sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ ", &y, &mo,
-	    &d, &h, &mi, &sec, &ms), 7);
+	ck_assert_int_eq(sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ ", &y, &mo, &d,
+	                     &h, &mi, &sec, &ms),
+	    7);
 	ck_assert_str_eq(s + 25, "prog: text\n");
 }
 END_TEST
@@ -90,7 +92,8 @@ START_TEST(test_log_journal_priorities)
 	log_error("e");
 	log_warn("w");
 	log_info("i");
-	ck_assert_str_eq(logged(), "<3>prog: error: e\n<4>prog: warn: w\n"
+	ck_assert_str_eq(logged(),
+	    "<3>prog: error: e\n<4>prog: warn: w\n"
 	    "<6>prog: i\n");
 	/* Another stream (stderr redirected) is not journald. */
 	setenv("JOURNAL_STREAM", "1:2", 1);
@@ -108,7 +111,8 @@ START_TEST(test_log_json)
 	log_error("quote \" backslash \\ tab\t bell\a");
 	s = logged();
 	ck_assert_msg(strncmp(s, "{\"time\":\"", 9) == 0, "%s", s);
-	ck_assert_str_eq(s + 9 + 24, "\",\"level\":\"error\",\"program\":"
+	ck_assert_str_eq(s + 9 + 24,
+	    "\",\"level\":\"error\",\"program\":"
 	    "\"prog\",\"message\":\"quote \\\" backslash \\\\ tab\\u0009 "
 	    "bell\\u0007\"}\n");
 	log_set_format(LOG_FORMAT_PLAIN);

@@ -124,8 +124,10 @@ START_TEST(test_ops_sighup_reloads_motd_keeps_clients)
 	path_in_dir("motd", motd, sizeof(motd));
 	path_in_dir("evsockd.conf", conf, sizeof(conf));
 	write_file(motd, "the first motd\n");
-	snprintf(text, sizeof(text), "# chat only\nlisten chat=127.0.0.1:0\n"
-	    "motd-file %s\nsendq 1M\n", motd);
+	snprintf(text, sizeof(text),
+	    "# chat only\nlisten chat=127.0.0.1:0\n"
+	    "motd-file %s\nsendq 1M\n",
+	    motd);
 	write_file(conf, text);
 	argv[2] = conf;
 	ck_assert_msg(harness_evsockd(&p, argv, 1, &port) == 0, "%s", p.log);
@@ -133,33 +135,38 @@ START_TEST(test_ops_sighup_reloads_motd_keeps_clients)
 	ck_assert_msg(strstr(buf, "the first motd") != NULL, "%s", buf);
 
 	write_file(motd, "the second motd\n");
-	snprintf(text, sizeof(text), "listen chat=127.0.0.1:0\nmotd-file %s\n"
-	    "sendq 2M\nmax-per-ip 50\n", motd);
+	snprintf(text, sizeof(text),
+	    "listen chat=127.0.0.1:0\nmotd-file %s\n"
+	    "sendq 2M\nmax-per-ip 50\n",
+	    motd);
 	write_file(conf, text);
 	kill(p.pid, SIGHUP);
-	ck_assert_msg(harness_proc_wait_log(&p, "reload: done", 10000),
+	ck_assert_msg(harness_proc_wait_log(&p, "reload: done", 10000), "%s",
+	    p.log);
+	ck_assert_msg(strstr(p.log, "reload: sendq 1048576 -> 2097152") != NULL,
 	    "%s", p.log);
-	ck_assert_msg(strstr(p.log, "reload: sendq 1048576 -> 2097152") !=
-	    NULL, "%s", p.log);
-	ck_assert_msg(strstr(p.log, "reload: max-per-ip 0 -> 50") != NULL,
-	    "%s", p.log);
+	ck_assert_msg(strstr(p.log, "reload: max-per-ip 0 -> 50") != NULL, "%s",
+	    p.log);
 	ck_assert_msg(strstr(p.log, "reload: motd changed") != NULL, "%s",
 	    p.log);
 
 	len = 0;
 	buf[0] = '\0';
 	ck_assert_int_eq(harness_write_all(fd, "MOTD\r\n", 6), 0);
-	ck_assert_msg(read_until(fd, buf, sizeof(buf), &len,
-	    "the second motd", 10000), "old connection: %s", buf);
+	ck_assert_msg(read_until(fd, buf, sizeof(buf), &len, "the second motd",
+	                  10000),
+	    "old connection: %s", buf);
 
 	/* A broken file changes nothing, and says where it is broken. */
-	snprintf(text, sizeof(text), "listen chat=127.0.0.1:0\nmotd-file %s\n"
-	    "sendq lots\n", motd);
+	snprintf(text, sizeof(text),
+	    "listen chat=127.0.0.1:0\nmotd-file %s\n"
+	    "sendq lots\n",
+	    motd);
 	write_file(conf, text);
 	write_file(motd, "the third motd\n");
 	kill(p.pid, SIGHUP);
-	ck_assert_msg(harness_proc_wait_log(&p, "reload failed", 10000),
-	    "%s", p.log);
+	ck_assert_msg(harness_proc_wait_log(&p, "reload failed", 10000), "%s",
+	    p.log);
 	ck_assert_msg(strstr(p.log, "evsockd.conf:3: sendq 'lots'") != NULL,
 	    "%s", p.log);
 	len = 0;
@@ -196,8 +203,8 @@ START_TEST(test_ops_signals_do_not_kill)
 	fd = harness_connect(port, 0);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(harness_write_all(fd, "still here\n", 11), 0);
-	ck_assert(read_until(fd, buf, sizeof(buf), &len, "still here\n",
-	    10000));
+	ck_assert(
+	    read_until(fd, buf, sizeof(buf), &len, "still here\n", 10000));
 	close(fd);
 	ck_assert_int_eq(harness_proc_stop(&p, SIGTERM, 10000), 0);
 }
@@ -269,8 +276,9 @@ START_TEST(test_ops_log_formats)
 
 	ck_assert_msg(harness_evsockd(&p, text_argv, 1, &port) == 0, "%s",
 	    p.log);
-	ck_assert_int_eq(sscanf(p.log, "%4d-%2d-%2dT%2d:%2d:%2d.%3d%c", &y,
-	    &mo, &d, &h, &mi, &s, &ms, &z), 8);
+	ck_assert_int_eq(sscanf(p.log, "%4d-%2d-%2dT%2d:%2d:%2d.%3d%c", &y, &mo,
+	                     &d, &h, &mi, &s, &ms, &z),
+	    8);
 	ck_assert_int_eq(z, 'Z');
 	ck_assert_msg(strstr(p.log, "Z evsockd: listening echo on ") != NULL,
 	    "%s", p.log);
@@ -279,8 +287,11 @@ START_TEST(test_ops_log_formats)
 	ck_assert_msg(harness_evsockd(&p, json_argv, 1, &port) == 0, "%s",
 	    p.log);
 	ck_assert_msg(strncmp(p.log, "{\"time\":\"", 9) == 0, "%s", p.log);
-	ck_assert_msg(strstr(p.log, "\",\"level\":\"info\",\"program\":"
-	    "\"evsockd\",\"message\":\"listening echo on 127.0.0.1:") != NULL,
+	ck_assert_msg(
+	    strstr(p.log,
+	        "\",\"level\":\"info\",\"program\":"
+	        "\"evsockd\",\"message\":\"listening echo on 127.0.0.1:") !=
+	        NULL,
 	    "%s", p.log);
 	ck_assert_int_eq(harness_proc_stop(&p, SIGTERM, 10000), 0);
 	ck_assert_msg(strstr(p.log, "}\n") != NULL, "%s", p.log);
@@ -311,7 +322,8 @@ START_TEST(test_ops_check_config)
 
 	make_dir();
 	path_in_dir("evsockd.conf", conf, sizeof(conf));
-	write_file(conf, "listen echo=127.0.0.1:7007 # loopback\n"
+	write_file(conf,
+	    "listen echo=127.0.0.1:7007 # loopback\n"
 	    "sendq 64k\n\n   # comment\nmax-clients 100\n");
 	st = run_evsockd(argv, out, sizeof(out), err, sizeof(err));
 	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s", err);
@@ -333,21 +345,28 @@ START_TEST(test_ops_check_config)
 	write_file(conf, "kline-file /nonexistent/dir/klines\n");
 	st = run_evsockd(argv, out, sizeof(out), err, sizeof(err));
 	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) != 0);
-	snprintf(text, sizeof(text), "%s:1: kline-file /nonexistent/dir/"
-	    "klines: no directory /nonexistent/dir", conf);
+	snprintf(text, sizeof(text),
+	    "%s:1: kline-file /nonexistent/dir/"
+	    "klines: no directory /nonexistent/dir",
+	    conf);
 	ck_assert_msg(strstr(err, text) != NULL, "%s", err);
 	/* A hash of the right shape that crypt(3) cannot use would refuse
 	   every OPER: the check names it. */
-	write_file(conf, "oper alice "
+	write_file(conf,
+	    "oper alice "
 	    "$6$saltsalt$Kx3uHnJ7Yl0pO1vS7xV3hQ2m9y4bZ0jW\n");
 	st = run_evsockd(argv, out, sizeof(out), err, sizeof(err));
 	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) != 0);
-	snprintf(text, sizeof(text), "%s:1: operator alice: this system's "
-	    "crypt(3) cannot check", conf);
+	snprintf(text, sizeof(text),
+	    "%s:1: operator alice: this system's "
+	    "crypt(3) cannot check",
+	    conf);
 	ck_assert_msg(strstr(err, text) != NULL, "%s", err);
-	snprintf(text, sizeof(text), "kline-file %s/klines\noper alice "
+	snprintf(text, sizeof(text),
+	    "kline-file %s/klines\noper alice "
 	    "$6$saltsalt$g3uPFdehVnKoLXdidvSAg1zlVgYomPr0X/xgdXSBn2Lux"
-	    "ZUOGgYW4IULZkguZ77fzYteIur49AGHmF9iek6Sf1\n", dir);
+	    "ZUOGgYW4IULZkguZ77fzYteIur49AGHmF9iek6Sf1\n",
+	    dir);
 	write_file(conf, text);
 	st = run_evsockd(argv, out, sizeof(out), err, sizeof(err));
 	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s", err);
@@ -355,8 +374,10 @@ START_TEST(test_ops_check_config)
 	write_file(conf, "config /etc/other.conf\n");
 	st = run_evsockd(argv, out, sizeof(out), err, sizeof(err));
 	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) != 0);
-	ck_assert_msg(strstr(err, ":1: 'config' is only accepted on the "
-	    "command line") != NULL, "%s", err);
+	ck_assert_msg(strstr(err,
+	                  ":1: 'config' is only accepted on the "
+	                  "command line") != NULL,
+	    "%s", err);
 	remove_dir();
 }
 END_TEST
@@ -379,7 +400,8 @@ http_get(int port, const char *path, char *buf, size_t cap)
 	ck_assert_int_gt(n, 0);
 	buf[n] = '\0';
 	ck_assert_msg(strncmp(buf, "HTTP/1.0 200", 12) == 0 ||
-	    strncmp(buf, "HTTP/1.1 200", 12) == 0, "%.200s", buf);
+	        strncmp(buf, "HTTP/1.1 200", 12) == 0,
+	    "%.200s", buf);
 	body = strstr(buf, "\r\n\r\n");
 	ck_assert_ptr_nonnull(body);
 	memmove(buf, body + 4, strlen(body + 4) + 1);
@@ -402,25 +424,29 @@ metric(const char *text, const char *series)
 /* Returns the value of name{service="svc",listener="127.0.0.1:port"
    [,reason="reason"]} in text. */
 static unsigned long long
-listener_metric(const char *text, const char *name, const char *svc,
-    int port, const char *reason)
+listener_metric(const char *text, const char *name, const char *svc, int port,
+    const char *reason)
 {
 	char series[256];
 
 	if (reason != NULL)
-		snprintf(series, sizeof(series), "%s{service=\"%s\",listener="
-		    "\"127.0.0.1:%d\",reason=\"%s\"}", name, svc, port, reason);
+		snprintf(series, sizeof(series),
+		    "%s{service=\"%s\",listener="
+		    "\"127.0.0.1:%d\",reason=\"%s\"}",
+		    name, svc, port, reason);
 	else
-		snprintf(series, sizeof(series), "%s{service=\"%s\",listener="
-		    "\"127.0.0.1:%d\"}", name, svc, port);
+		snprintf(series, sizeof(series),
+		    "%s{service=\"%s\",listener="
+		    "\"127.0.0.1:%d\"}",
+		    name, svc, port);
 	return metric(text, series);
 }
 
 /* Scrapes /metrics until series_fn(body) holds or 10 s pass (worker
    counters reach the main thread within a probe period). */
 static void
-scrape_until(int port, char *body, size_t cap,
-    int (*ok)(const char *, void *), void *arg)
+scrape_until(int port, char *body, size_t cap, int (*ok)(const char *, void *),
+    void *arg)
 {
 	uint64_t deadline = harness_now_ms() + 10000 * harness_slowdown();
 
@@ -438,8 +464,9 @@ echo_counted(const char *body, void *arg)
 	int *ports = arg;
 
 	return listener_metric(body, "evsockd_received_bytes_total", "echo",
-	    ports[0], NULL) == 9 && listener_metric(body,
-	    "evsockd_connections_closed_total", "chat", ports[1], "sendq") == 1;
+	           ports[0], NULL) == 9 &&
+	    listener_metric(body, "evsockd_connections_closed_total", "chat",
+	        ports[1], "sendq") == 1;
 }
 
 /* A chat client that sends and never reads: PONGs pile up until the
@@ -458,8 +485,8 @@ chat_flood_unread(int port)
 	   (the client's does not grow while it reads nothing). */
 	for (int i = 0; i < 5000; i++) {
 		struct pollfd pfd = { fd, POLLOUT, 0 };
-		if (poll(&pfd, 1, 10000) <= 0 || send(fd, line, 402,
-		    MSG_NOSIGNAL | MSG_DONTWAIT) != 402)
+		if (poll(&pfd, 1, 10000) <= 0 ||
+		    send(fd, line, 402, MSG_NOSIGNAL | MSG_DONTWAIT) != 402)
 			break;
 	}
 	return fd;
@@ -485,8 +512,7 @@ START_TEST(test_ops_metrics)
 	fd = harness_connect(ports[0], 0);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(harness_write_all(fd, "count me\n", 9), 0);
-	ck_assert(read_until(fd, buf, sizeof(buf), &len, "count me\n",
-	    10000));
+	ck_assert(read_until(fd, buf, sizeof(buf), &len, "count me\n", 10000));
 	len = 0;
 	buf[0] = '\0';
 	cfd = chat_register(ports[1], "bob", " 422 ", buf, sizeof(buf), &len);
@@ -494,34 +520,52 @@ START_TEST(test_ops_metrics)
 	ck_assert(read_until(cfd, buf, sizeof(buf), &len, " 366 ", 10000));
 	sfd = chat_flood_unread(ports[1]);
 	ck_assert_msg(harness_proc_wait_log(&p, "closed: SendQ exceeded",
-	    10000), "%s", p.log);
+	                  10000),
+	    "%s", p.log);
 
 	scrape_until(ports[2], body, sizeof(body), echo_counted, ports);
-	ck_assert_msg(listener_metric(body, "evsockd_connections_accepted_"
-	    "total", "echo", ports[0], NULL) == 1, "%s", body);
+	ck_assert_msg(listener_metric(body,
+	                  "evsockd_connections_accepted_"
+	                  "total",
+	                  "echo", ports[0], NULL) == 1,
+	    "%s", body);
 	ck_assert_msg(listener_metric(body, "evsockd_received_bytes_total",
-	    "echo", ports[0], NULL) == 9, "%s", body);
-	ck_assert_msg(listener_metric(body, "evsockd_connections_open",
-	    "chat", ports[1], NULL) == 1, "%s", body);
-	ck_assert_msg(listener_metric(body, "evsockd_connections_accepted_"
-	    "total", "chat", ports[1], NULL) == 2, "%s", body);
+	                  "echo", ports[0], NULL) == 9,
+	    "%s", body);
+	ck_assert_msg(listener_metric(body, "evsockd_connections_open", "chat",
+	                  ports[1], NULL) == 1,
+	    "%s", body);
+	ck_assert_msg(listener_metric(body,
+	                  "evsockd_connections_accepted_"
+	                  "total",
+	                  "chat", ports[1], NULL) == 2,
+	    "%s", body);
 	ck_assert_msg(listener_metric(body, "evsockd_connections_closed_total",
-	    "chat", ports[1], "sendq") == 1, "%s", body);
+	                  "chat", ports[1], "sendq") == 1,
+	    "%s", body);
 	ck_assert_msg(listener_metric(body, "evsockd_connections_closed_total",
-	    "chat", ports[1], "stall") == 0, "%s", body);
-	ck_assert_msg(listener_metric(body, "evsockd_connections_refused_"
-	    "total", "echo", ports[0], "max_clients") == 0, "%s", body);
-	ck_assert_msg(strstr(body, "evsockd_accept_pauses_total{loop="
-	    "\"worker1\"} 0\n") != NULL, "%s", body);
+	                  "chat", ports[1], "stall") == 0,
+	    "%s", body);
+	ck_assert_msg(listener_metric(body,
+	                  "evsockd_connections_refused_"
+	                  "total",
+	                  "echo", ports[0], "max_clients") == 0,
+	    "%s", body);
+	ck_assert_msg(strstr(body,
+	                  "evsockd_accept_pauses_total{loop="
+	                  "\"worker1\"} 0\n") != NULL,
+	    "%s", body);
 	ck_assert_msg(metric(body, "evsockd_chat_users") == 1, "%s", body);
 	ck_assert_msg(metric(body, "evsockd_chat_channels") == 1, "%s", body);
 	/* bob's JOIN went to the channel: one message, one copy. */
-	ck_assert_msg(metric(body, "evsockd_chat_messages_relayed_total") ==
-	    1, "%s", body);
-	ck_assert_msg(metric(body, "evsockd_chat_deliveries_total") == 1,
+	ck_assert_msg(metric(body, "evsockd_chat_messages_relayed_total") == 1,
 	    "%s", body);
-	ck_assert_msg(strstr(body, "evsockd_event_loop_lag_seconds_bucket"
-	    "{loop=\"worker2\",le=\"+Inf\"}") != NULL, "%s", body);
+	ck_assert_msg(metric(body, "evsockd_chat_deliveries_total") == 1, "%s",
+	    body);
+	ck_assert_msg(strstr(body,
+	                  "evsockd_event_loop_lag_seconds_bucket"
+	                  "{loop=\"worker2\",le=\"+Inf\"}") != NULL,
+	    "%s", body);
 	ck_assert(metric(body, "process_open_fds") > 3);
 	ck_assert(metric(body, "process_max_fds") > 0);
 	ck_assert(strstr(body, "\nprocess_cpu_seconds_total ") != NULL);
@@ -548,8 +592,8 @@ END_TEST
 static int
 stall_counted(const char *body, void *arg)
 {
-	return listener_metric(body, "evsockd_connections_closed_total",
-	    "echo", *(int *)arg, "stall") == 1;
+	return listener_metric(body, "evsockd_connections_closed_total", "echo",
+	           *(int *)arg, "stall") == 1;
 }
 
 /* An echo peer that sends and never reads is closed once its output
@@ -575,15 +619,20 @@ START_TEST(test_ops_stall_timeout)
 	/* Send until the kernel takes no more: every buffer on the way is
 	   full and the server has stopped reading. */
 	for (n = 0; n < 100000; n++)
-		if (send(fd, chunk, sizeof(chunk), MSG_DONTWAIT |
-		    MSG_NOSIGNAL) <= 0)
+		if (send(fd, chunk, sizeof(chunk),
+		        MSG_DONTWAIT | MSG_NOSIGNAL) <= 0)
 			break;
 	ck_assert(errno == EAGAIN || errno == EWOULDBLOCK);
 	ck_assert_msg(harness_proc_wait_log(&p, "closed: Stalled output",
-	    10000), "%s", p.log);
+	                  10000),
+	    "%s", p.log);
 	line = strstr(p.log, "evsockd: conn ");
-	ck_assert_msg(line != NULL && sscanf(line, "evsockd: conn %llu from "
-	    "127.0.0.1 closed: Stalled output", &id) == 1, "%s", p.log);
+	ck_assert_msg(line != NULL &&
+	        sscanf(line,
+	            "evsockd: conn %llu from "
+	            "127.0.0.1 closed: Stalled output",
+	            &id) == 1,
+	    "%s", p.log);
 	ck_assert(id > 0);
 	/* The server dropped what the peer never took: a reset. */
 	pfd.fd = fd;
@@ -609,8 +658,9 @@ distinct_ids(const char *log, unsigned long long *ids, size_t cap)
 		unsigned long long id;
 		char what[16];
 
-		if (sscanf(p, "conn %llu from 127.0.0.1 %15s", &id,
-		    what) == 2 && strcmp(what, "opened") == 0) {
+		if (sscanf(p, "conn %llu from 127.0.0.1 %15s", &id, what) ==
+		        2 &&
+		    strcmp(what, "opened") == 0) {
 			for (size_t i = 0; i < n; i++)
 				ck_assert_msg(ids[i] != id, "id %llu twice: %s",
 				    id, log);
@@ -626,8 +676,8 @@ distinct_ids(const char *log, unsigned long long *ids, size_t cap)
 START_TEST(test_ops_log_connection_ids)
 {
 	const char *argv[] = { "evsockd", "--listen", "echo=127.0.0.1:0",
-		"--listen", "chat=127.0.0.1:0", "--threads", "2",
-		"--log-level", "debug", NULL };
+		"--listen", "chat=127.0.0.1:0", "--threads", "2", "--log-level",
+		"debug", NULL };
 	unsigned long long ids[16];
 	struct harness_proc p;
 	int ports[2], fds[8];
@@ -719,8 +769,9 @@ START_TEST(test_ops_log_limit_rate)
 	ck_assert_msg(lines + held == 200, "%llu + %llu: %s", lines, held,
 	    p.log);
 	ck_assert_msg(held > 0 && lines < 200, "%s", p.log);
-	ck_assert_msg(strstr(p.log, "evsockd: conn ") != NULL && strstr(p.log,
-	    " from 127.0.0.1 refused: Server full\n") != NULL, "%s", p.log);
+	ck_assert_msg(strstr(p.log, "evsockd: conn ") != NULL &&
+	        strstr(p.log, " from 127.0.0.1 refused: Server full\n") != NULL,
+	    "%s", p.log);
 	close(keep);
 	ck_assert_int_eq(harness_proc_stop(&p, SIGTERM, 10000), 0);
 }
@@ -762,8 +813,8 @@ START_TEST(test_ops_socket_activation)
 		setenv("LISTEN_FDNAMES", "echo", 1);
 		/* No ck_assert here: Check reports through a descriptor
 		   the dup2s above may have replaced. */
-		execl(prog, "evsockd", "--threads", "2",
-		    "--listen", "chat=127.0.0.1:1", (char *)NULL);
+		execl(prog, "evsockd", "--threads", "2", "--listen",
+		    "chat=127.0.0.1:1", (char *)NULL);
 		_exit(127);
 	}
 	close(errpipe[1]);
@@ -774,8 +825,10 @@ START_TEST(test_ops_socket_activation)
 		int st = harness_proc_stop(&p, SIGKILL, 1000);
 		ck_abort_msg("status %d: %s", st, p.log);
 	}
-	ck_assert_msg(strstr(p.log, "using 1 sockets from the service "
-	    "manager") != NULL, "%s", p.log);
+	ck_assert_msg(strstr(p.log,
+	                  "using 1 sockets from the service "
+	                  "manager") != NULL,
+	    "%s", p.log);
 	ck_assert(strstr(p.log, "listening chat") == NULL);
 	fd = harness_connect(ntohs(sin.sin_port), 0);
 	ck_assert_int_ge(fd, 0);
@@ -784,7 +837,8 @@ START_TEST(test_ops_socket_activation)
 	close(fd);
 	ck_assert_int_eq(harness_proc_stop(&p, SIGTERM, 10000), 0);
 #else
-	fprintf(stderr, "built without libsystemd: socket activation not "
+	fprintf(stderr,
+	    "built without libsystemd: socket activation not "
 	    "tested\n");
 	ck_assert_msg(!ci(), "libsystemd is missing (CI=true)");
 #endif
@@ -885,7 +939,8 @@ START_TEST(test_ops_user_drops_root)
 	int port;
 
 	if (geteuid() != 0 || (pw = getpwnam("nobody")) == NULL) {
-		fprintf(stderr, "not root or no user nobody: --user not "
+		fprintf(stderr,
+		    "not root or no user nobody: --user not "
 		    "tested\n");
 		return;
 	}
@@ -897,7 +952,8 @@ START_TEST(test_ops_user_drops_root)
 	}
 	ck_assert_msg(harness_evsockd(&p, argv, 1, &port) == 0, "%s", p.log);
 	ck_assert_msg(harness_proc_wait_log(&p, "running as user nobody",
-	    10000), "%s", p.log);
+	                  10000),
+	    "%s", p.log);
 	ck_assert_uint_eq(proc_uid(p.pid), pw->pw_uid);
 	ck_assert_int_eq(harness_proc_stop(&p, SIGTERM, 10000), 0);
 
@@ -906,7 +962,8 @@ START_TEST(test_ops_user_drops_root)
 	ck_assert_int_ne(run_evsockd(bad, out, sizeof(out), err, sizeof(err)),
 	    0);
 	ck_assert_msg(strstr(err, "user no-such-user-here: no such user") !=
-	    NULL, "%s", err);
+	        NULL,
+	    "%s", err);
 }
 END_TEST
 

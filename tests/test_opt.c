@@ -19,7 +19,8 @@ START_TEST(test_opt_uint)
 	ck_assert_int_eq(opt_parse_uint("1x", 0, 100, &v, &err), -1);
 	ck_assert_int_eq(opt_parse_uint(" 1", 0, 100, &v, &err), -1);
 	ck_assert_int_eq(opt_parse_uint("99999999999999999999999", 0,
-	    UINT64_MAX, &v, &err), -1);
+	                     UINT64_MAX, &v, &err),
+	    -1);
 	ck_assert_int_eq(opt_parse_uint(NULL, 0, 1, &v, &err), -1);
 }
 END_TEST
@@ -44,7 +45,8 @@ START_TEST(test_opt_size)
 	ck_assert_int_eq(opt_parse_size("k", 0, UINT64_MAX, &v, &err), -1);
 	ck_assert_int_eq(opt_parse_size("2M", 0, 1024, &v, &err), -1);
 	ck_assert_int_eq(opt_parse_size("99999999999999G", 0, UINT64_MAX, &v,
-	    &err), -1);
+	                     &err),
+	    -1);
 }
 END_TEST
 

@@ -19,7 +19,7 @@
 
 struct peer {
 	struct evs_client *cl;
-	unsigned char *want;  /* what we sent */
+	unsigned char *want; /* what we sent */
 	size_t wantlen;
 	size_t sent;
 	unsigned char *got;
@@ -27,14 +27,13 @@ struct peer {
 	int chunk_i;
 	int connected, closed, eof, error, mismatch;
 	char reason[320];
-	int half_close;       /* shut down write after sending */
+	int half_close; /* shut down write after sending */
 };
 
 static struct event_base *base;
 static struct evs_server *srv;
 static struct evs_listener *first_listener;
 static char target[64];
-
 
 static const size_t chunk_sizes[] = { 1, 7, 13, 4099, 65537, 3, 1500, 9000 };
 
@@ -153,8 +152,8 @@ setup(void)
 	ck_assert_ptr_nonnull(base);
 	srv = evs_server_new(base);
 	ck_assert_ptr_nonnull(srv);
-	l = evs_server_listen(srv, "127.0.0.1:0", evs_echo_service(), NULL,
-	    err, sizeof(err));
+	l = evs_server_listen(srv, "127.0.0.1:0", evs_echo_service(), NULL, err,
+	    sizeof(err));
 	ck_assert_msg(l != NULL, "listen: %s", err);
 	ck_assert_int_gt(evs_listener_port(l), 0);
 	evs_listener_addr_str(l, target, sizeof(target));
@@ -215,7 +214,8 @@ START_TEST(test_server_echo_500_clients)
 	for (size_t i = 0; i < m.n; i++) {
 		peer_init(&m.peers[i], 1000 + i, 100 + i);
 		ck_assert_int_eq(evs_client_connect(m.peers[i].cl, target,
-		    10000), 0);
+		                     10000),
+		    0);
 	}
 	ck_assert(harness_loop_until(base, many_done, &m, 60000));
 	evs_server_stats(srv, &st);
@@ -226,7 +226,7 @@ START_TEST(test_server_echo_500_clients)
 		    m.peers[i].reason);
 		ck_assert(!m.peers[i].mismatch);
 		ck_assert(memcmp(m.peers[i].got, m.peers[i].want,
-		    m.peers[i].wantlen) == 0);
+		              m.peers[i].wantlen) == 0);
 		peer_fini(&m.peers[i]);
 	}
 	free(m.peers);
@@ -393,8 +393,7 @@ collect_data(struct evs_client *cl, struct evbuffer *in, void *arg)
 }
 
 static void
-collect_closed(struct evs_client *cl, int error, const char *reason,
-    void *arg)
+collect_closed(struct evs_client *cl, int error, const char *reason, void *arg)
 {
 	(void)cl;
 	(void)error;
@@ -498,8 +497,8 @@ START_TEST(test_server_cork_budget_delivers_all)
 	ck_assert_int_eq(evs_server_get(srv, EVS_OPT_FLUSH_HOLD_US), 2000);
 	ck_assert_int_eq(evs_server_set(srv, EVS_OPT_FLUSH_HOLD_US, 100001),
 	    -1);
-	ck_assert_int_eq(evs_server_set(srv, EVS_OPT_PASS_BUDGET_US,
-	    1000001), -1);
+	ck_assert_int_eq(evs_server_set(srv, EVS_OPT_PASS_BUDGET_US, 1000001),
+	    -1);
 	l = evs_server_listen(srv, "127.0.0.1:0", &bulk, NULL, NULL, 0);
 	ck_assert_ptr_nonnull(l);
 	snprintf(where, sizeof(where), "127.0.0.1:%d", evs_listener_port(l));
@@ -598,14 +597,15 @@ START_TEST(test_server_last_words_after_reset)
 	fd = harness_connect(evs_listener_port(l), 0);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(harness_write_all(fd, "QUIT :gone\n", 11), 0);
-	ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg,
-	    sizeof(lg)), 0);
+	ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)),
+	    0);
 	close(fd);
 	ck_assert(harness_loop_until(base, lw_done, &lw, 10000));
 	ck_assert_int_eq(lw.send_rc, -1);
 	ck_assert_str_eq(lw.line, "QUIT :gone");
 	ck_assert_msg(strstr(lw.reason, "reset") != NULL ||
-	    strstr(lw.reason, "Broken pipe") != NULL, "%s", lw.reason);
+	        strstr(lw.reason, "Broken pipe") != NULL,
+	    "%s", lw.reason);
 }
 END_TEST
 
@@ -619,10 +619,9 @@ START_TEST(test_server_listen_errors)
 	l = evs_server_listen(srv, again, evs_echo_service(), NULL, err,
 	    sizeof(err));
 	ck_assert_ptr_null(l);
-	ck_assert_msg(strstr(err, "address already in use") != NULL, "%s",
-	    err);
-	l = evs_server_listen(srv, "127.0.0.1", evs_echo_service(), NULL,
-	    err, sizeof(err));
+	ck_assert_msg(strstr(err, "address already in use") != NULL, "%s", err);
+	l = evs_server_listen(srv, "127.0.0.1", evs_echo_service(), NULL, err,
+	    sizeof(err));
 	ck_assert_ptr_null(l);
 	ck_assert_msg(strstr(err, "PORT") != NULL, "%s", err);
 	l = evs_server_listen(srv, "[::1]:0", evs_echo_service(), NULL, err,
@@ -708,8 +707,7 @@ START_TEST(test_server_stall_timeout_closes)
 			full++;
 		event_base_loop(base, EVLOOP_NONBLOCK);
 	}
-	ck_assert_int_eq(evs_server_set(srv, EVS_OPT_STALL_TIMEOUT_MS, 200),
-	    0);
+	ck_assert_int_eq(evs_server_set(srv, EVS_OPT_STALL_TIMEOUT_MS, 200), 0);
 	ck_assert_int_eq(evs_server_get(srv, EVS_OPT_STALL_TIMEOUT_MS), 200);
 	ck_assert(harness_loop_until(base, stalled, NULL, 10000));
 	evs_server_listener_stats(srv, &ls, 1);

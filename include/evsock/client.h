@@ -51,8 +51,7 @@ struct evs_client_callbacks {
  * A client makes one connection; make a new one to connect again.
  */
 EVS_API struct evs_client *evs_client_new(struct event_base *base,
-    struct evdns_base *dns, const struct evs_client_callbacks *cbs,
-    void *arg);
+    struct evdns_base *dns, const struct evs_client_callbacks *cbs, void *arg);
 
 /* Frees at once: no flush, no callbacks.  NULL is a no-op.  Safe from
    the client's own callbacks. */
@@ -72,14 +71,15 @@ EVS_API int evs_client_connect(struct evs_client *cl, const char *hostport,
     unsigned timeout_ms);
 
 /* Like evs_client_connect to a resolved address. */
-EVS_API int evs_client_connect_addr(struct evs_client *cl, const struct sockaddr *sa,
-    socklen_t salen, unsigned timeout_ms);
+EVS_API int evs_client_connect_addr(struct evs_client *cl,
+    const struct sockaddr *sa, socklen_t salen, unsigned timeout_ms);
 
 /* Queues bytes, writing straight to the socket when nothing is queued.
    Bytes sent while the name resolves or the connection is being made
    are kept and go first once it is up (across addresses tried in turn).
    Returns 0, or -1 before evs_client_connect or once closed/closing. */
-EVS_API int evs_client_send(struct evs_client *cl, const void *data, size_t len);
+EVS_API int evs_client_send(struct evs_client *cl, const void *data,
+    size_t len);
 
 /* Like evs_client_send; takes all of buf's contents. */
 EVS_API int evs_client_send_buffer(struct evs_client *cl, struct evbuffer *buf);

@@ -17,12 +17,7 @@
 extern "C" {
 #endif
 
-enum evs_log_level {
-	EVS_LOG_ERROR,
-	EVS_LOG_WARN,
-	EVS_LOG_INFO,
-	EVS_LOG_DEBUG
-};
+enum evs_log_level { EVS_LOG_ERROR, EVS_LOG_WARN, EVS_LOG_INFO, EVS_LOG_DEBUG };
 
 /* Sets the most verbose level that is reported (default EVS_LOG_INFO). */
 EVS_API void evs_log_set_level(enum evs_log_level level);
@@ -34,7 +29,8 @@ EVS_API void evs_log_set_level(enum evs_log_level level);
  * run on several threads at once.  fn NULL restores stderr.
  */
 EVS_API void evs_log_set_handler(void (*fn)(enum evs_log_level level,
-    const char *msg, void *arg), void *arg);
+                                     const char *msg, void *arg),
+    void *arg);
 
 #ifdef __cplusplus
 }

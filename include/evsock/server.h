@@ -29,14 +29,16 @@ struct evs_conn;
 
 /* How the engine hands received bytes to a service. */
 enum evs_framing {
-	EVS_FRAMING_RAW,  /* data(): every byte as it arrives */
-	EVS_FRAMING_LINE  /* line(): one line at a time, LF or CRLF stripped */
+	EVS_FRAMING_RAW, /* data(): every byte as it arrives */
+	EVS_FRAMING_LINE /* line(): one line at a time, LF or CRLF stripped */
 };
 
 /* Service flags. */
-#define EVS_SERVICE_SENDQ_CLOSE 0x01 /* over sendq: close ("SendQ exceeded")
+#define EVS_SERVICE_SENDQ_CLOSE \
+	0x01 /* over sendq: close ("SendQ exceeded")
                                         instead of pausing reads */
-#define EVS_SERVICE_CORK        0x02 /* gather a connection's output while
+#define EVS_SERVICE_CORK \
+	0x02 /* gather a connection's output while
                                         the loop runs callbacks and write
                                         it once at the end of the pass:
                                         one send() for many small
@@ -84,40 +86,40 @@ struct evs_service {
 
 /* Server settings for evs_server_set(); see evsockd --help for meaning. */
 enum evs_server_option {
-	EVS_OPT_MAX_CLIENTS,      /* total connections; 0 = unlimited */
-	EVS_OPT_MAX_PER_IP,       /* connections per peer address; 0 = off */
-	EVS_OPT_SENDQ,            /* bytes of unsent output per connection */
-	EVS_OPT_MAX_LINE,         /* LINE framing: bytes incl. CRLF */
-	EVS_OPT_IDLE_TIMEOUT_MS,  /* default timer for new connections; 0 = off */
+	EVS_OPT_MAX_CLIENTS,     /* total connections; 0 = unlimited */
+	EVS_OPT_MAX_PER_IP,      /* connections per peer address; 0 = off */
+	EVS_OPT_SENDQ,           /* bytes of unsent output per connection */
+	EVS_OPT_MAX_LINE,        /* LINE framing: bytes incl. CRLF */
+	EVS_OPT_IDLE_TIMEOUT_MS, /* default timer for new connections; 0 = off */
 	EVS_OPT_SHUTDOWN_TIMEOUT_MS, /* deadline for evs_server_shutdown */
-	EVS_OPT_LINGER_MS,        /* after our FIN, how long to drain the peer */
-	EVS_OPT_BACKLOG,          /* listen(2) backlog for new listeners */
-	EVS_OPT_REUSEPORT,        /* 1: SO_REUSEPORT on new listeners */
-	EVS_OPT_MAX_READ,         /* bytes per read(2) */
+	EVS_OPT_LINGER_MS, /* after our FIN, how long to drain the peer */
+	EVS_OPT_BACKLOG,   /* listen(2) backlog for new listeners */
+	EVS_OPT_REUSEPORT, /* 1: SO_REUSEPORT on new listeners */
+	EVS_OPT_MAX_READ,  /* bytes per read(2) */
 	EVS_OPT_HANDSHAKE_TIMEOUT_MS, /* TLS listeners: the handshake must
 	                                finish within this (default 10 s) */
-	EVS_OPT_STALL_TIMEOUT_MS, /* close a connection whose queued output
+	EVS_OPT_STALL_TIMEOUT_MS,     /* close a connection whose queued output
 	                             has not moved this long ("Stalled
 	                             output"); 0 = off (default) */
-	EVS_OPT_SOCKET_BUFFER,    /* SO_SNDBUF and SO_RCVBUF of listeners
+	EVS_OPT_SOCKET_BUFFER,        /* SO_SNDBUF and SO_RCVBUF of listeners
 	                             opened afterwards, which accepted
 	                             sockets inherit; 0 = the kernel's
 	                             autotuning (default) */
-	EVS_OPT_PASS_BUDGET_US,   /* a loop pass that ran this long reads no
+	EVS_OPT_PASS_BUDGET_US,       /* a loop pass that ran this long reads no
 	                             more sockets (they wait for the next);
 	                             0 = off (the default) */
-	EVS_OPT_FLUSH_HOLD_US     /* corked output of a busy loop waits to be
+	EVS_OPT_FLUSH_HOLD_US /* corked output of a busy loop waits to be
 	                             written at most this long after the last
 	                             flush, gathering more; 0 = off */
 };
 
 struct evs_server_stats {
-	uint64_t accepted;   /* connections accepted and kept */
-	uint64_t refused;    /* refused by a limit or the service's open() */
-	uint64_t closed;     /* connections closed */
-	uint64_t current;    /* connections open now */
-	uint64_t bytes_in;   /* bytes received */
-	uint64_t bytes_out;  /* bytes sent or queued for sending */
+	uint64_t accepted;      /* connections accepted and kept */
+	uint64_t refused;       /* refused by a limit or the service's open() */
+	uint64_t closed;        /* connections closed */
+	uint64_t current;       /* connections open now */
+	uint64_t bytes_in;      /* bytes received */
+	uint64_t bytes_out;     /* bytes sent or queued for sending */
 	uint64_t accept_pauses; /* times accept() ran out of descriptors */
 };
 
@@ -160,15 +162,15 @@ enum evs_close_cause {
 
 /* The counters of one address and service a server listens on. */
 struct evs_listener_stats {
-	char service[32];    /* the service's name ("echo", "chat") */
-	char address[64];    /* "127.0.0.1:7007", "[::1]:6667" */
-	int listening;       /* listeners open on it now (0: all closed) */
-	uint64_t accepted;   /* connections accepted and kept */
-	uint64_t current;    /* connections open now */
-	uint64_t refused;    /* refused, any reason */
-	uint64_t closed;     /* closed, any cause */
-	uint64_t bytes_in;   /* bytes received */
-	uint64_t bytes_out;  /* bytes sent or queued for sending */
+	char service[32];   /* the service's name ("echo", "chat") */
+	char address[64];   /* "127.0.0.1:7007", "[::1]:6667" */
+	int listening;      /* listeners open on it now (0: all closed) */
+	uint64_t accepted;  /* connections accepted and kept */
+	uint64_t current;   /* connections open now */
+	uint64_t refused;   /* refused, any reason */
+	uint64_t closed;    /* closed, any cause */
+	uint64_t bytes_in;  /* bytes received */
+	uint64_t bytes_out; /* bytes sent or queued for sending */
 	uint64_t refused_by[EVS_STATS_REASONS]; /* by enum evs_refusal */
 	uint64_t closed_by[EVS_STATS_REASONS];  /* by enum evs_close_cause */
 };
@@ -208,8 +210,8 @@ EVS_API struct evs_listener *evs_server_listen(struct evs_server *srv,
 
 /* Like evs_server_listen, on an already bound address. */
 EVS_API struct evs_listener *evs_server_listen_addr(struct evs_server *srv,
-    const struct sockaddr *sa, socklen_t salen,
-    const struct evs_service *svc, void *arg, char *errbuf, size_t errlen);
+    const struct sockaddr *sa, socklen_t salen, const struct evs_service *svc,
+    void *arg, char *errbuf, size_t errlen);
 
 /*
  * Like evs_server_listen, on a socket already bound (and possibly
@@ -217,8 +219,8 @@ EVS_API struct evs_listener *evs_server_listen_addr(struct evs_server *srv,
  * and closes it on failure too.
  */
 EVS_API struct evs_listener *evs_server_listen_fd(struct evs_server *srv,
-    evutil_socket_t fd, const struct evs_service *svc, void *arg,
-    char *errbuf, size_t errlen);
+    evutil_socket_t fd, const struct evs_service *svc, void *arg, char *errbuf,
+    size_t errlen);
 
 /* Closes the listener (its socket) at once; connections it accepted stay
    open.  NULL is a no-op. */
@@ -237,7 +239,8 @@ EVS_API char *evs_listener_addr_str(const struct evs_listener *l, char *buf,
 EVS_API int evs_listener_port(const struct evs_listener *l);
 
 /* Returns the listener's service. */
-EVS_API const struct evs_service *evs_listener_service(const struct evs_listener *l);
+EVS_API const struct evs_service *evs_listener_service(
+    const struct evs_listener *l);
 
 /* Fills *st with the server's counters. */
 EVS_API void evs_server_stats(const struct evs_server *srv,

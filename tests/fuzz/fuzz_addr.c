@@ -26,7 +26,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	}
 	if (addr_split_listen(s, svc, sizeof(svc), host, sizeof(host), &port,
-	    &err) == 0 && (svc[0] == '\0' || port < 0 || port > 65535))
+	        &err) == 0 &&
+	    (svc[0] == '\0' || port < 0 || port > 65535))
 		abort();
 	free(s);
 	return 0;

@@ -51,9 +51,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			r = line_next(&st, b, max, out, &len);
 			if (r != pr)
 				abort();
-			if (r == LINE_OK && (len > max - 2 || out[len] != '\0' ||
-			    memchr(out, '\n', len) || len != n ||
-			    line[n] != '\0' || memcmp(out, line, n) != 0))
+			if (r == LINE_OK &&
+			    (len > max - 2 || out[len] != '\0' ||
+			        memchr(out, '\n', len) || len != n ||
+			        line[n] != '\0' || memcmp(out, line, n) != 0))
 				abort();
 		}
 		if (line_next(&st, b, max, out, &len) != LINE_NONE)
