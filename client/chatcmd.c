@@ -118,6 +118,20 @@ chatcmd_current(struct chatmode *cm)
 	return NULL;
 }
 
+/* Takes a leading channel off *rest, or else names the current one;
+   NULL (the user was told why) when there is neither. */
+static const char *
+chatcmd_chan(struct chatmode *cm, char **rest)
+{
+	const char *chan;
+
+	if (!irc_is_channel(*rest))
+		return chatcmd_current(cm);
+	chan = *rest;
+	*rest = chatcmd_split(*rest);
+	return chan;
+}
+
 static void
 chatcmd_join(struct chatmode *cm, char *rest)
 {
@@ -132,12 +146,8 @@ chatcmd_part(struct chatmode *cm, char *rest)
 {
 	const char *chan;
 
-	if (irc_is_channel(rest)) {
-		chan = rest;
-		rest = chatcmd_split(rest);
-	} else if ((chan = chatcmd_current(cm)) == NULL) {
+	if ((chan = chatcmd_chan(cm, &rest)) == NULL)
 		return;
-	}
 	if (*rest != '\0')
 		chatmode_sendf(cm, "PART %s :%s", chan, rest);
 	else
@@ -218,12 +228,8 @@ chatcmd_topic(struct chatmode *cm, char *rest)
 {
 	const char *chan;
 
-	if (irc_is_channel(rest)) {
-		chan = rest;
-		rest = chatcmd_split(rest);
-	} else if ((chan = chatcmd_current(cm)) == NULL) {
+	if ((chan = chatcmd_chan(cm, &rest)) == NULL)
 		return;
-	}
 	chatmode_sendf(cm, "TOPIC %s%s%s", chan, *rest != '\0' ? " :" : "",
 	    rest);
 }

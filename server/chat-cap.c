@@ -184,8 +184,7 @@ chat_cap_history_changed(struct evs_chat *chat, int on)
 {
 	struct chat_user *u;
 
-	TAILQ_FOREACH(u, &chat->users, link)
-	{
+	TAILQ_FOREACH(u, &chat->users, link) {
 		if (!on)
 			u->caps &= ~CAP_CHATHISTORY;
 		if ((u->caps & CAP_CAP_NOTIFY) && !(u->flags & U_CLOSING))

@@ -23,8 +23,7 @@ chat_chan_send_names(struct chat_user *u, struct chat_chan *ch)
 
 	chat_send_list_begin(&l, u, IRC_RPL_NAMREPLY, ch->secret ? '@' : '=',
 	    ch->name);
-	TAILQ_FOREACH(mb, &ch->members, by_chan)
-	{
+	TAILQ_FOREACH(mb, &ch->members, by_chan) {
 		char flags[8];
 
 		chat_send_list_add(&l,

@@ -338,8 +338,7 @@ chat_history_targets(struct chat_history *h, int64_t from, int64_t to,
 
 	if (h == NULL)
 		return;
-	TAILQ_FOREACH(r, &h->lru, lru)
-	{
+	TAILQ_FOREACH(r, &h->lru, lru) {
 		int64_t ms;
 
 		if (r->n == 0)

@@ -188,8 +188,8 @@ chat_query_share_chan(const struct chat_user *u, const struct chat_user *who)
 		who = t;
 	}
 	TAILQ_FOREACH(mb, &u->chans, by_user)
-	if (chat_state_member(who, mb->ch) != NULL)
-		return 1;
+		if (chat_state_member(who, mb->ch) != NULL)
+			return 1;
 	return 0;
 }
 
@@ -213,8 +213,7 @@ chat_query_who_chan(struct chat_user *u, struct chat_who *q, const char *name)
 	if (ch == NULL || !chat_chan_visible(u, ch))
 		return;
 	member = chat_state_member(u, ch) != NULL || (u->flags & U_OPER);
-	TAILQ_FOREACH(mb, &ch->members, by_chan)
-	{
+	TAILQ_FOREACH(mb, &ch->members, by_chan) {
 		char pfx[8];
 
 		if (!member && (mb->u->flags & U_INVISIBLE))
@@ -270,8 +269,7 @@ chat_query_who(struct chat_user *u, struct irc_msg *m)
 		const char *pat = strcmp(mask, "0") == 0 ? "*" : mask;
 		struct chat_user *who;
 
-		TAILQ_FOREACH(who, &u->chat->users, link)
-		{
+		TAILQ_FOREACH(who, &u->chat->users, link) {
 			if (!(who->flags & U_REGISTERED) ||
 			    !chat_query_visible(u, who) ||
 			    !chat_query_who_matches(who, pat))
@@ -303,8 +301,7 @@ chat_query_whois(struct chat_user *u, struct irc_msg *m)
 	chat_send_reply(u, IRC_RPL_WHOISUSER, who->nick, who->user, who->host,
 	    who->realname);
 	chat_send_list_begin(&l, u, IRC_RPL_WHOISCHANNELS, who->nick);
-	TAILQ_FOREACH(mb, &who->chans, by_user)
-	{
+	TAILQ_FOREACH(mb, &who->chans, by_user) {
 		char pfx[8];
 
 		if (!chat_chan_visible(u, mb->ch))

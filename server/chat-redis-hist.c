@@ -98,8 +98,7 @@ chat_redis_hist_forget(struct chat_redis *r, const struct chat_user *u)
 {
 	struct cr_query *q;
 
-	TAILQ_FOREACH(q, &r->queries, link)
-	{
+	TAILQ_FOREACH(q, &r->queries, link) {
 		if (q->u == u)
 			q->u = NULL;
 	}

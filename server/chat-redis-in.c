@@ -52,8 +52,7 @@ chat_redis_in_node(struct chat_redis *r, const char *name, const char *epoch)
 {
 	struct chat_node *node;
 
-	TAILQ_FOREACH(node, &r->nodes, link)
-	{
+	TAILQ_FOREACH(node, &r->nodes, link) {
 		if (strcmp(node->name, name) == 0)
 			return node;
 	}
@@ -140,8 +139,7 @@ chat_redis_in_deliver(struct chat_redis *r, struct cr_defer *d)
 	size_t len;
 
 	if (ch != NULL) {
-		TAILQ_FOREACH(mb, &ch->members, by_chan)
-		{
+		TAILQ_FOREACH(mb, &ch->members, by_chan) {
 			if (d->except != 0 && !(mb->u->flags & U_REMOTE) &&
 			    evs_conn_id(mb->u->c) == d->except) {
 				except = mb->u;
@@ -232,7 +230,7 @@ chat_redis_in_cevent(struct chat_redis *r, struct cr_event *e)
 	ts = (time_t)strtoll(e->argv[5], NULL, 10);
 	burst = strcmp(e->argv[7], "1") == 0;
 	TAILQ_FOREACH(mb, &ch->members, by_chan)
-	local += !(mb->u->flags & U_REMOTE);
+		local += !(mb->u->flags & U_REMOTE);
 	if (!burst || ts > ch->topic_time) {
 		free(ch->topic);
 		ch->topic = e->taillen > 0 ? strndup(e->tail, e->taillen) :
@@ -248,8 +246,7 @@ chat_redis_in_cevent(struct chat_redis *r, struct cr_event *e)
 	if (burst)
 		return;
 	/* The operators, as the sender last saw them. */
-	TAILQ_FOREACH(mb, &ch->members, by_chan)
-	{
+	TAILQ_FOREACH(mb, &ch->members, by_chan) {
 		const char *p = e->argv[9];
 		size_t n = strlen(mb->u->nick);
 

@@ -447,8 +447,7 @@ chat_redis_out_chan_event(struct chat_redis *r, const char *chan,
 	size_t n = 0;
 
 	ops[0] = '\0';
-	TAILQ_FOREACH(mb, &ch->members, by_chan)
-	{
+	TAILQ_FOREACH(mb, &ch->members, by_chan) {
 		if (!mb->op || n + IRC_NICK_MAX + 2 >= sizeof(ops))
 			continue;
 		n += (size_t)snprintf(ops + n, sizeof(ops) - n, "%s%s",
@@ -470,8 +469,8 @@ chat_redis_out_announce(struct chat_redis *r, struct chat_user *u,
 
 	chat_redis_out_user_event(r, chan, u);
 	TAILQ_FOREACH(mb, &u->chans, by_user)
-	chat_redis_out_publish(r, chan, NULL, 0, "J %s %s %s %s %d 1", r->node,
-	    r->epoch, mb->ch->name, u->nick, mb->op);
+		chat_redis_out_publish(r, chan, NULL, 0, "J %s %s %s %s %d 1",
+		    r->node, r->epoch, mb->ch->name, u->nick, mb->op);
 }
 
 void
@@ -482,8 +481,7 @@ chat_redis_out_burst(struct chat_redis *r, const char *chan, int seat)
 	struct chat_chan *ch;
 	struct chat_member *mb;
 
-	TAILQ_FOREACH(u, &chat->users, link)
-	{
+	TAILQ_FOREACH(u, &chat->users, link) {
 		if ((u->flags & (U_REMOTE | U_REGISTERED)) == U_REGISTERED)
 			chat_redis_out_user_event(r, chan, u);
 	}
@@ -491,8 +489,7 @@ chat_redis_out_burst(struct chat_redis *r, const char *chan, int seat)
 	     ch = chat_state_chan_next(chat, ch)) {
 		int local = 0;
 
-		TAILQ_FOREACH(mb, &ch->members, by_chan)
-		{
+		TAILQ_FOREACH(mb, &ch->members, by_chan) {
 			if (mb->u->flags & U_REMOTE)
 				continue;
 			local++;
@@ -560,8 +557,7 @@ chat_redis_out_quit(struct chat_link *link, struct chat_user *u)
 	struct chat_redis *r = chat_redis_out_of(link);
 	struct cr_claim *cl;
 
-	TAILQ_FOREACH(cl, &r->claims, link)
-	{
+	TAILQ_FOREACH(cl, &r->claims, link) {
 		if (cl->u == u)
 			cl->u = NULL;
 	}
@@ -578,8 +574,7 @@ chat_redis_out_quit(struct chat_link *link, struct chat_user *u)
 		struct chat_member *mb;
 		size_t n = 0;
 
-		TAILQ_FOREACH(mb, &u->chans, by_user)
-		{
+		TAILQ_FOREACH(mb, &u->chans, by_user) {
 			irc_strlower(folds[n], mb->ch->name, sizeof(folds[n]));
 			fp[n] = folds[n];
 			n++;

@@ -122,8 +122,7 @@ chat_redis_notice_all(struct chat_redis *r, const char *text)
 {
 	struct chat_user *u;
 
-	TAILQ_FOREACH(u, &r->chat->users, link)
-	{
+	TAILQ_FOREACH(u, &r->chat->users, link) {
 		if ((u->flags & (U_REMOTE | U_REGISTERED | U_CLOSING)) ==
 		    U_REGISTERED)
 			chat_send_server(u, "NOTICE", "%s :*** %s", u->nick,
@@ -192,8 +191,7 @@ chat_redis_sync(struct chat_redis *r)
 	chat_redis_out_reap(r, r->node, r->epoch, 1);
 	redisAsyncCommand(r->cmd, NULL, NULL, "SADD evs:nodes %s", r->node);
 	r->syncing = 0;
-	TAILQ_FOREACH(u, &r->chat->users, link)
-	{
+	TAILQ_FOREACH(u, &r->chat->users, link) {
 		/* Registered or not: a nick taken while split is claimed. */
 		if (!(u->flags & U_REMOTE) && u->nick[0] != '\0' &&
 		    chat_redis_out_claim_rejoin(r, u))
@@ -392,8 +390,7 @@ chat_redis_checked(redisAsyncContext *ac, void *reply, void *priv)
 	    (rep->type == REDIS_REPLY_NIL ||
 	        (rep->type == REDIS_REPLY_STRING &&
 	            strcmp(rep->str, ck->epoch) != 0))) {
-		TAILQ_FOREACH(node, &r->nodes, link)
-		{
+		TAILQ_FOREACH(node, &r->nodes, link) {
 			if (strcmp(node->name, ck->name) == 0 &&
 			    strcmp(node->epoch, ck->epoch) == 0)
 				break;
@@ -427,8 +424,7 @@ chat_redis_beat_cb(evutil_socket_t fd, short what, void *arg)
 	if (r->state != CR_UP)
 		return;
 	chat_redis_heartbeat(r);
-	TAILQ_FOREACH(node, &r->nodes, link)
-	{
+	TAILQ_FOREACH(node, &r->nodes, link) {
 		struct cr_check *ck = calloc(1, sizeof(*ck));
 
 		if (ck == NULL)

@@ -14,6 +14,8 @@
 
 static size_t chat_send_vbuild(struct evs_chat *, const char *, const char *,
     const char *, const char *, va_list) CHAT_PRINTF(5, 0);
+static void chat_send_vrelay(struct chat_relay *, struct chat_user *,
+    const char *, const char *, va_list) CHAT_PRINTF(4, 0);
 
 /* Builds ":<prefix> <cmd> [<target> ]<fmt...>\r\n" in chat->out. */
 static size_t
@@ -39,6 +41,19 @@ chat_send_vbuild(struct evs_chat *chat, const char *prefix, const char *cmd,
 		return (size_t)head + 1;
 	}
 	return (size_t)head + n;
+}
+
+/* Builds a message from `from` in chat->out, starts its relay in *r
+   and counts it as relayed. */
+static void
+chat_send_vrelay(struct chat_relay *r, struct chat_user *from, const char *cmd,
+    const char *fmt, va_list ap)
+{
+	struct evs_chat *chat = from->chat;
+	size_t n = chat_send_vbuild(chat, from->prefix, cmd, NULL, fmt, ap);
+
+	chat_relay_init(r, chat, n, NULL);
+	chat->relayed++;
 }
 
 /* The backplane a line from `from` is published on: only lines of
@@ -116,8 +131,7 @@ chat_send_fan(struct chat_relay *r, struct chat_user *from,
 	uint64_t gen;
 
 	if (ch != NULL) {
-		TAILQ_FOREACH(mb, &ch->members, by_chan)
-		{
+		TAILQ_FOREACH(mb, &ch->members, by_chan) {
 			if (mb->u == except || (mb->u->flags & U_REMOTE) ||
 			    (mb->u->caps & cap) != cap)
 				continue;
@@ -132,10 +146,8 @@ chat_send_fan(struct chat_relay *r, struct chat_user *from,
 	from->seen = gen;
 	if (self && !(from->flags & U_REMOTE) && (from->caps & cap) == cap)
 		chat_relay_to(r, from);
-	TAILQ_FOREACH(um, &from->chans, by_user)
-	{
-		TAILQ_FOREACH(mb, &um->ch->members, by_chan)
-		{
+	TAILQ_FOREACH(um, &from->chans, by_user) {
+		TAILQ_FOREACH(mb, &um->ch->members, by_chan) {
 			if (mb->u->seen == gen)
 				continue;
 			mb->u->seen = gen;
@@ -182,16 +194,12 @@ void
 chat_send_user(struct chat_user *to, struct chat_user *from, const char *cmd,
     const char *fmt, ...)
 {
-	struct evs_chat *chat = from->chat;
 	struct chat_relay r;
 	va_list ap;
-	size_t n;
 
 	va_start(ap, fmt);
-	n = chat_send_vbuild(chat, from->prefix, cmd, NULL, fmt, ap);
+	chat_send_vrelay(&r, from, cmd, fmt, ap);
 	va_end(ap);
-	chat_relay_init(&r, chat, n, NULL);
-	chat->relayed++;
 	chat_relay_to(&r, to);
 	chat_relay_done(&r);
 }
@@ -252,8 +260,7 @@ chat_send_invite_notify(struct chat_chan *ch, struct chat_user *from,
 
 	chat_relay_init(&r, from->chat, n, NULL);
 	from->chat->relayed++;
-	TAILQ_FOREACH(mb, &ch->members, by_chan)
-	{
+	TAILQ_FOREACH(mb, &ch->members, by_chan) {
 		if (mb->u != from && mb->u != to &&
 		    (mb->u->caps & CAP_INVITE_NOTIFY))
 			chat_relay_to(&r, mb->u);
@@ -606,19 +613,16 @@ chat_send_users(struct chat_user *from, unsigned mask, const char *cmd,
 	struct chat_relay r;
 	struct chat_user *u;
 	va_list ap;
-	size_t n;
 
 	va_start(ap, fmt);
-	n = chat_send_vbuild(chat, from->prefix, cmd, NULL, fmt, ap);
+	chat_send_vrelay(&r, from, cmd, fmt, ap);
 	va_end(ap);
-	chat_relay_init(&r, chat, n, NULL);
-	chat->relayed++;
 	/* This instance's users only: the modes in `mask` (+w, +o) are
 	   not shared with the cluster. */
 	TAILQ_FOREACH(u, &chat->users, link)
-	if ((u->flags & (U_REGISTERED | U_REMOTE | U_CLOSING)) ==
-	        U_REGISTERED &&
-	    (u->flags & mask))
-		chat_relay_to(&r, u);
+		if ((u->flags & (U_REGISTERED | U_REMOTE | U_CLOSING)) ==
+		        U_REGISTERED &&
+		    (u->flags & mask))
+			chat_relay_to(&r, u);
 	chat_relay_done(&r);
 }

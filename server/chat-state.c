@@ -203,8 +203,8 @@ chat_state_member(const struct chat_user *u, const struct chat_chan *ch)
 	struct chat_member *m;
 
 	TAILQ_FOREACH(m, &u->chans, by_user)
-	if (m->ch == ch)
-		return m;
+		if (m->ch == ch)
+			return m;
 	return NULL;
 }
 

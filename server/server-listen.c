@@ -415,7 +415,7 @@ server_accept_error_cb(struct evconnlistener *lev, void *arg)
 	/* The pending connection stays in the backlog and the listening
 	   socket stays readable: without pausing, the loop would spin. */
 	TAILQ_FOREACH(it, &srv->listeners, link)
-	evconnlistener_disable(it->lev);
+		evconnlistener_disable(it->lev);
 	if (!srv->accept_paused) {
 		srv->accept_paused = 1;
 		srv->st.accept_pauses++;
@@ -435,7 +435,7 @@ server_listen_resume(struct evs_server *srv)
 	if (srv->shutting_down)
 		return;
 	TAILQ_FOREACH(it, &srv->listeners, link)
-	evconnlistener_enable(it->lev);
+		evconnlistener_enable(it->lev);
 }
 
 static size_t

@@ -32,8 +32,7 @@ evs_server_listener_stats(const struct evs_server *srv,
 	const struct lstats *ls;
 	size_t i = 0;
 
-	TAILQ_FOREACH(ls, &srv->lstats, link)
-	{
+	TAILQ_FOREACH(ls, &srv->lstats, link) {
 		if (i < n)
 			st[i] = ls->st;
 		i++;
@@ -63,9 +62,9 @@ server_stats_listener(struct evs_server *srv, const struct evs_service *svc,
 	struct lstats *ls;
 
 	TAILQ_FOREACH(ls, &srv->lstats, link)
-	if (ls->svc == svc && ls->addrlen == addrlen &&
-	    memcmp(&ls->addr, addr, addrlen) == 0)
-		return ls;
+		if (ls->svc == svc && ls->addrlen == addrlen &&
+		    memcmp(&ls->addr, addr, addrlen) == 0)
+			return ls;
 	if ((ls = calloc(1, sizeof(*ls))) == NULL)
 		return NULL;
 	ls->svc = svc;

@@ -211,7 +211,7 @@ evs_server_set(struct evs_server *srv, enum evs_server_option opt,
 
 		/* Connections already open follow the new setting too. */
 		TAILQ_FOREACH(c, &srv->conns, link)
-		conn_stall_timer(c);
+			conn_stall_timer(c);
 	}
 	return 0;
 }
@@ -277,7 +277,7 @@ evs_server_shutdown(struct evs_server *srv, unsigned timeout_ms,
 	   queue, and their peers may have sent data: take them in and
 	   serve them like the rest rather than let close() reset them. */
 	TAILQ_FOREACH(l, &srv->listeners, link)
-	server_listen_pending(l);
+		server_listen_pending(l);
 	srv->shutting_down = 1;
 	srv->shutdown_done = done;
 	srv->shutdown_arg = arg;
