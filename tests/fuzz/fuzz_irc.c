@@ -40,8 +40,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				abort();
 			if (n > 0 && (tags[0] != '+' || strchr(tags, ' ')))
 				abort();
-			(void)irc_tag_get(m.tags, "label", val, sizeof(val));
-			(void)irc_time_parse(val, &ms);
+			if (irc_tag_get(m.tags, "label", val, sizeof(val)) == 1)
+				(void)irc_time_parse(val, &ms);
 		}
 		n = irc_format(out, sizeof(out), IRC_LINE_MAX, "%s %s",
 		    m.command, m.nparams > 0 ? m.params[0] : "");
