@@ -246,7 +246,7 @@ chat_info_links(struct chat_user *u, struct irc_msg *m)
 		mask = m->params[m->nparams - 1];
 	if (mask_match(mask, chat->name))
 		chat_send_reply(u, IRC_RPL_LINKS, chat->name, chat->name,
-		    "evsock chat");
+		    chat->info != NULL ? chat->info : CHAT_INFO_DEFAULT);
 	chat_send_reply(u, IRC_RPL_ENDOFLINKS, mask);
 }
 

@@ -47,6 +47,9 @@
 #define CHAT_HOST_MAX 64
 #define CHAT_PREFIX_MAX (IRC_NICK_MAX + IRC_USER_MAX + CHAT_HOST_MAX + 4)
 
+/* The server description when none is set. */
+#define CHAT_INFO_DEFAULT "evsock chat"
+
 #define U_REGISTERED 0x01
 #define U_CAP 0x02 /* CAP negotiation holds registration back */
 #define U_PASS_OK 0x04
@@ -205,6 +208,7 @@ struct evs_chat {
 	struct nametab chans;
 	struct chat_user_list users;
 	char *name;
+	char *info; /* WHOIS 312 and LINKS; NULL: CHAT_INFO_DEFAULT */
 	char *password;
 	char **motd;
 	size_t nmotd;

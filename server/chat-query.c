@@ -318,7 +318,7 @@ chat_query_whois(struct chat_user *u, struct irc_msg *m)
 	}
 	chat_send_list_end(&l);
 	chat_send_reply(u, IRC_RPL_WHOISSERVER, who->nick, chat->name,
-	    "evsock chat");
+	    chat->info != NULL ? chat->info : CHAT_INFO_DEFAULT);
 	if (who->flags & U_OPER)
 		chat_send_reply(u, IRC_RPL_WHOISOPERATOR, who->nick);
 	if (who->away != NULL)

@@ -471,6 +471,7 @@ evs_chat_free(struct evs_chat *chat)
 	chat_history_free(chat->history);
 	free(chat->cur.held);
 	free(chat->tls_ports);
+	free(chat->info);
 	free(chat->name);
 	/* Wipes the password: with NULL it cannot fail. */
 	(void)evs_chat_set_password(chat, NULL);
@@ -539,6 +540,24 @@ evs_chat_set_server_name(struct evs_chat *chat, const char *name)
 		return -1;
 	free(chat->name);
 	chat->name = copy;
+	return 0;
+}
+
+int
+evs_chat_set_server_info(struct evs_chat *chat, const char *text)
+{
+	char *copy = NULL;
+
+	/* The trailing parameter of 312 and 364: one line of text. */
+	if (text != NULL && (strpbrk(text, "\r\n") != NULL ||
+	    strlen(text) > 200)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (text != NULL && (copy = strdup(text)) == NULL)
+		return -1;
+	free(chat->info);
+	chat->info = copy;
 	return 0;
 }
 

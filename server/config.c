@@ -107,6 +107,10 @@ const struct config_opt config_opts[] = {
 	{ "server-name", 0, CONFIG_STRING, CONFIG_RESTART, F(server_name), 0, 0,
 	    config_check_server_name, "NAME",
 	    "chat: server name (default evsockd)" },
+	{ "server-info", 0, CONFIG_STRING, CONFIG_RESTART, F(server_info), 0, 0,
+	    NULL, "TEXT",
+	    "chat: the server's description in WHOIS and\n"
+	    "LINKS (default \"evsock chat\")" },
 	{ "cluster", 0, CONFIG_STRING, CONFIG_RESTART, F(cluster), 0, 0, NULL,
 	    "URL",
 	    "chat: one network with the other instances on\n"

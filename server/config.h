@@ -61,6 +61,7 @@ struct config {
 	char *password_file;
 	char *motd_file;
 	char *server_name;
+	char *server_info;
 	char *log_level;
 	char *log_file;   /* NULL: stderr */
 	char *log_format; /* "text" or "json" */

@@ -386,7 +386,8 @@ main(int argc, char **argv)
 	}
 	if (need_chat) {
 		if ((d.chat = evs_chat_new(d.srv)) == NULL ||
-		    evs_chat_set_server_name(d.chat, d.cfg.server_name) == -1) {
+		    evs_chat_set_server_name(d.chat, d.cfg.server_name) == -1 ||
+		    evs_chat_set_server_info(d.chat, d.cfg.server_info) == -1) {
 			log_error("cannot create the chat service: %s",
 			    strerror(errno));
 			goto out;

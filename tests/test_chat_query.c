@@ -218,6 +218,29 @@ START_TEST(test_chat_query_server_info)
 }
 END_TEST
 
+START_TEST(test_chat_query_server_description)
+{
+	struct tc *a;
+
+	ck_assert_int_eq(evs_chat_set_server_info(tc_chat(), "two\r\nlines"),
+	    -1);
+	ck_assert_int_eq(evs_chat_set_server_info(tc_chat(), "test server"),
+	    0);
+	a = tc_register("alice");
+	tc_send(a, "LINKS");
+	tc_expect(a, " 364 ",
+	    ":evsockd 364 alice evsockd evsockd :0 test server");
+	tc_wait(a, " 365 alice ");
+	tc_send(a, "WHOIS alice");
+	tc_expect(a, " 312 ", ":evsockd 312 alice alice evsockd :test server");
+	tc_wait(a, " 318 alice ");
+	ck_assert_int_eq(evs_chat_set_server_info(tc_chat(), NULL), 0);
+	tc_send(a, "LINKS");
+	tc_expect(a, " 364 ",
+	    ":evsockd 364 alice evsockd evsockd :0 evsock chat");
+}
+END_TEST
+
 START_TEST(test_chat_query_monitor)
 {
 	struct tc *a = tc_register("alice"), *b;
@@ -290,6 +313,7 @@ chat_query_suite(void)
 	tcase_add_test(tc, test_chat_query_whowas_bounded);
 	tcase_add_test(tc, test_chat_query_help);
 	tcase_add_test(tc, test_chat_query_server_info);
+	tcase_add_test(tc, test_chat_query_server_description);
 	tcase_add_test(tc, test_chat_query_monitor);
 	tcase_add_test(tc, test_chat_query_register_edges);
 	suite_add_tcase(s, tc);

@@ -48,6 +48,11 @@ EVS_API int evs_chat_set(struct evs_chat *chat, enum evs_chat_option opt,
    returns 0 or -1. The string is copied. */
 EVS_API int evs_chat_set_server_name(struct evs_chat *chat, const char *name);
 
+/* Sets the server's description shown in WHOIS (312) and LINKS
+   (default "evsock chat"; NULL restores it).  One line of at most 200
+   bytes, copied.  Returns 0 or -1 (EINVAL). */
+EVS_API int evs_chat_set_server_info(struct evs_chat *chat, const char *text);
+
 /* Requires PASS `password` (copied; NULL: none).  Returns 0 or -1. */
 EVS_API int evs_chat_set_password(struct evs_chat *chat, const char *password);
 

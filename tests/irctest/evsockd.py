@@ -54,6 +54,7 @@ class EvsockdController(BaseServerController, DirectoryBasedController):
             binary,
             "--listen", "chat={}:{}".format(hostname, port),
             "--server-name", "My.Little.Server",
+            "--server-info", "test server",
             "--flood-rate", "0",
         ]
         if password:
