@@ -549,8 +549,8 @@ evs_chat_set_server_info(struct evs_chat *chat, const char *text)
 	char *copy = NULL;
 
 	/* The trailing parameter of 312 and 364: one line of text. */
-	if (text != NULL && (strpbrk(text, "\r\n") != NULL ||
-	    strlen(text) > 200)) {
+	if (text != NULL &&
+	    (strpbrk(text, "\r\n") != NULL || strlen(text) > 200)) {
 		errno = EINVAL;
 		return -1;
 	}

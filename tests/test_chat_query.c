@@ -224,8 +224,7 @@ START_TEST(test_chat_query_server_description)
 
 	ck_assert_int_eq(evs_chat_set_server_info(tc_chat(), "two\r\nlines"),
 	    -1);
-	ck_assert_int_eq(evs_chat_set_server_info(tc_chat(), "test server"),
-	    0);
+	ck_assert_int_eq(evs_chat_set_server_info(tc_chat(), "test server"), 0);
 	a = tc_register("alice");
 	tc_send(a, "LINKS");
 	tc_expect(a, " 364 ",
