@@ -121,7 +121,7 @@ chat_redis_in_rename(struct chat_redis *r, struct chat_user *u)
 	chat->link_quiet--;
 	if (!local)
 		return;
-	chat_redis_out_claim_quiet(r, u);
+	chat_redis_claim_quiet(r, u);
 	/* Instances that refused the user under the nick it lost learn
 	   of it now; the others just see the same user again. */
 	if (r->state == CR_UP && (u->flags & U_REGISTERED))

@@ -107,11 +107,19 @@ extern const struct chat_link_ops chat_redis_out_ops;
 void chat_redis_out_publish(struct chat_redis *r, const char *chan,
     const char *tail, size_t len, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+/* Claims `nick` for local u (NICK or registration waits for the
+   answer); returns 1 if the answer will come, 0 if it cannot be asked. */
+int chat_redis_claim_new(struct chat_redis *r, struct chat_user *u,
+    const char *nick);
+/* Gives `nick` back in Redis if this instance's life still holds it. */
+void chat_redis_claim_release(struct chat_redis *r, const char *nick);
+/* Drops u from the claims awaiting an answer (it is leaving). */
+void chat_redis_claim_forget(struct chat_redis *r, const struct chat_user *u);
 /* Claims local u's nick again after a split, earlier claims winning;
    returns 1 if the answer (chat_redis_hello when the last) will come. */
-int chat_redis_out_claim_rejoin(struct chat_redis *r, struct chat_user *u);
+int chat_redis_claim_rejoin(struct chat_redis *r, struct chat_user *u);
 /* Claims local u's new fallback nick (no answer awaited). */
-void chat_redis_out_claim_quiet(struct chat_redis *r, struct chat_user *u);
+void chat_redis_claim_quiet(struct chat_redis *r, struct chat_user *u);
 /* Publishes local u and its memberships on chan. */
 void chat_redis_out_announce(struct chat_redis *r, struct chat_user *u,
     const char *chan);
@@ -122,7 +130,7 @@ void chat_redis_out_burst(struct chat_redis *r, const char *chan, int seat);
 /* Frees node's nick claims and channel seats in Redis: those of its
    life `epoch` once it is dead, or (mine) those of every other life
    and its seats, as it rejoins. */
-void chat_redis_out_reap(struct chat_redis *r, const char *node,
+void chat_redis_claim_reap(struct chat_redis *r, const char *node,
     const char *epoch, int mine);
 
 /* chat-redis-in.c */

@@ -188,13 +188,13 @@ chat_redis_sync(struct chat_redis *r)
 	r->state = CR_SYNCING;
 	chat_redis_heartbeat(r);
 	/* Before the burst seats this instance's members again. */
-	chat_redis_out_reap(r, r->node, r->epoch, 1);
+	chat_redis_claim_reap(r, r->node, r->epoch, 1);
 	redisAsyncCommand(r->cmd, NULL, NULL, "SADD evs:nodes %s", r->node);
 	r->syncing = 0;
 	TAILQ_FOREACH(u, &r->chat->users, link) {
 		/* Registered or not: a nick taken while split is claimed. */
 		if (!(u->flags & U_REMOTE) && u->nick[0] != '\0' &&
-		    chat_redis_out_claim_rejoin(r, u))
+		    chat_redis_claim_rejoin(r, u))
 			r->syncing++;
 	}
 	if (r->syncing == 0)
@@ -397,7 +397,7 @@ chat_redis_checked(redisAsyncContext *ac, void *reply, void *priv)
 		}
 		if (node != NULL) {
 			log_info("cluster: node %s is gone", node->name);
-			chat_redis_out_reap(r, node->name, node->epoch, 0);
+			chat_redis_claim_reap(r, node->name, node->epoch, 0);
 			snprintf(reason, sizeof(reason), "%s %s", r->node,
 			    node->name);
 			chat_redis_in_drop(r, node, reason);
