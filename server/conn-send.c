@@ -6,8 +6,10 @@
  * bufferevent's output keeps only what the kernel did not take
  * (sockio_write_through, shared with the client engine).  A corked
  * service (EVS_SERVICE_CORK) gathers a connection's output during one
- * pass of the loop instead; the server's flusher event then writes each
- * cork once (conn_send_flush_all).  After each send the sendq rule
+ * pass of the loop instead: the bytes go to the server's spool once
+ * (a message fanned out to many connections too) and the cork records
+ * ranges of it; the server's flusher event then writes each cork with
+ * one sendmsg (conn_send_flush_all).  After each send the sendq rule
  * applies: reading pauses, or a service that asks for it closes the
  * connection.  Over TLS the transport's write encrypts first.  What a
  * failed write does belongs to the connection's life cycle (conn.c).
@@ -25,17 +27,14 @@
 #include "../common/tlsio.h"
 #include "server-int.h"
 
-/* Messages up to this size are copied into a cork, larger ones shared. */
-#define CONN_SEND_COPY_MAX 512
-
 /* A flush that wrote to at least this many connections makes the loop
    busy enough for the next one to wait (EVS_OPT_FLUSH_HOLD_US). */
 #define CONN_SEND_HOLD_MIN 64
 
 static int conn_send_queue(struct evs_conn *, struct sockio_out *);
-static struct evbuffer *conn_send_cork(struct evs_conn *);
+static int conn_send_cork(struct evs_conn *, const char *, size_t);
 static void conn_send_schedule(struct evs_server *);
-static int conn_send_after_queue(struct evs_conn *);
+static int conn_send_after_queue(struct evs_conn *, size_t);
 static size_t conn_send_queued(const struct evs_conn *);
 
 int
@@ -58,19 +57,25 @@ int
 evs_conn_send_msg(struct evs_conn *c, struct evs_msg *m)
 {
 	struct sockio_out o = { .data = NULL };
+	const char *p;
 
 	o.data = evs_msg_data(m, &o.len);
-	/* Small messages are copied into a cork: one chain holds many of
-	   them and a pass ends in one short writev.  A reference per
-	   recipient costs a chain each and a writev of one iovec per
-	   message, which measured slower at the tail (chat fan-out, 500
-	   clients, 3,200 msgs/s: p99 64-248 ms against 10-24).  Large ones,
-	   and whatever waits in the bufferevent, are shared. */
-	if (!(c->svc->flags & EVS_SERVICE_CORK) || o.len > CONN_SEND_COPY_MAX) {
+	if (!(c->svc->flags & EVS_SERVICE_CORK)) {
 		o.cleanup = msg_unref_cb;
 		o.arg = msg_ref(m);
+		return conn_send_queue(c, &o);
 	}
-	return conn_send_queue(c, &o);
+	/* Corked: the message is copied into the spool once, whatever the
+	   number of connections it goes to, and each cork takes a range;
+	   one sendmsg a pass then writes a connection all it was sent. */
+	if (c->flags &
+	    (CONN_DEAD | CONN_CLOSING | CONN_FIN_SENT | CONN_PEER_GONE))
+		return -1;
+	if ((p = msg_spool(m, &c->srv->spool)) == NULL) {
+		conn_lost(c, "Out of memory");
+		return -1;
+	}
+	return conn_send_cork(c, p, o.len);
 }
 
 /*
@@ -83,7 +88,7 @@ static int
 conn_send_queue(struct evs_conn *c, struct sockio_out *o)
 {
 	size_t len = sockio_out_len(o);
-	struct evbuffer *cork;
+	const char *p;
 	int rc;
 
 	if (c->flags &
@@ -92,15 +97,16 @@ conn_send_queue(struct evs_conn *c, struct sockio_out *o)
 		return -1;
 	}
 	if (c->svc->flags & EVS_SERVICE_CORK) {
-		if ((cork = conn_send_cork(c)) == NULL) {
-			sockio_discard(o);
-			rc = SOCKIO_NO_MEMORY;
-		} else {
-			rc = sockio_queue(cork, o);
+		p = o->buf != NULL ? spool_put_buffer(&c->srv->spool, o->buf) :
+		                     spool_put(&c->srv->spool, o->data, o->len);
+		sockio_discard(o);
+		if (p == NULL) {
+			conn_lost(c, "Out of memory");
+			return -1;
 		}
-	} else {
-		rc = conn_send_write_through(c, o);
+		return conn_send_cork(c, p, len);
 	}
+	rc = conn_send_write_through(c, o);
 	if (rc == SOCKIO_WRITE_ERROR) {
 		conn_write_failed(c, errno);
 		return -1;
@@ -109,26 +115,32 @@ conn_send_queue(struct evs_conn *c, struct sockio_out *o)
 		conn_lost(c, "Out of memory");
 		return -1;
 	}
-	c->srv->st.bytes_out += len;
-	c->ls->st.bytes_out += len;
-	return conn_send_after_queue(c);
+	return conn_send_after_queue(c, len);
 }
 
-/* Returns the connection's cork, on the flush list, or NULL. */
-static struct evbuffer *
-conn_send_cork(struct evs_conn *c)
+/* Adds len bytes of the spool at p to c's cork, putting c on the
+   flush list.  A cork of too many ranges is written out first.
+   Returns what conn_send_after_queue returns. */
+static int
+conn_send_cork(struct evs_conn *c, const char *p, size_t len)
 {
 	struct evs_server *srv = c->srv;
 
-	if (c->cork == NULL && (c->cork = evbuffer_new()) == NULL)
-		return NULL;
 	if (!(c->flags & CONN_CORKED)) {
 		c->flags |= CONN_CORKED;
 		if (TAILQ_EMPTY(&srv->flushq))
 			conn_send_schedule(srv);
 		TAILQ_INSERT_TAIL(&srv->flushq, c, flink);
 	}
-	return c->cork;
+	if (spool_segs_add(&c->cork, p, len) != 0) {
+		/* Many pieces that do not follow one another: write what
+		   there is now, keeping the order, and start again. */
+		conn_send_flush(c);
+		if (c->flags & (CONN_DEAD | CONN_PEER_GONE))
+			return -1;
+		return conn_send_cork(c, p, len);
+	}
+	return conn_send_after_queue(c, len);
 }
 
 void
@@ -143,13 +155,31 @@ conn_send_uncork(struct evs_conn *c)
 void
 conn_send_flush(struct evs_conn *c)
 {
-	struct sockio_out o = { .buf = c->cork };
+	struct evs_server *srv = c->srv;
+	struct sockio_out o = { .buf = srv->tlsplain };
+	int rc;
 
 	conn_send_uncork(c);
-	if (c->cork == NULL || evbuffer_get_length(c->cork) == 0 ||
-	    (c->flags & CONN_DEAD))
+	if (c->cork.n == 0)
 		return;
-	switch (conn_send_write_through(c, &o)) {
+	if (c->flags & CONN_DEAD) {
+		spool_segs_clear(&c->cork);
+		return;
+	}
+	if (c->tls != NULL) {
+		/* Encrypted as one piece, the way any other send is. */
+		rc = spool_segs_copy(&c->cork, o.buf) == 0 ?
+		    conn_send_write_through(c, &o) :
+		    SOCKIO_NO_MEMORY;
+	} else if (evbuffer_get_length(c->out) > 0) {
+		/* Behind what the kernel did not take yet: after it. */
+		rc = spool_segs_copy(&c->cork, c->out) == 0 ? 0 :
+		                                              SOCKIO_NO_MEMORY;
+	} else {
+		rc = spool_segs_write(&c->cork, bufferevent_getfd(c->bev),
+		    c->out);
+	}
+	switch (rc) {
 	case SOCKIO_WRITE_ERROR:
 		conn_write_failed(c, errno);
 		break;
@@ -202,20 +232,25 @@ conn_send_flush_all(struct evs_server *srv)
 		conn_send_flush(c);
 		n++;
 	}
+	/* Every cork was written or moved to its bufferevent: nothing
+	   refers to this pass's spool any more. */
+	spool_reset(&srv->spool);
 	srv->last_flush_n = n;
 }
 
-/* After output was queued: enforces the sendq (pauses reading or
-   closes).  Returns 0, or -1 when c was closed. */
+/* After len bytes were queued: counts them, enforces the sendq
+   (pauses reading or closes).  Returns 0, or -1 when c was closed. */
 static int
-conn_send_after_queue(struct evs_conn *c)
+conn_send_after_queue(struct evs_conn *c, size_t len)
 {
 	struct evs_server *srv = c->srv;
-	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct evbuffer *out = c->out;
 	char line[256];
 	size_t n;
 
-	if (conn_send_queued(c) <= srv->sendq)
+	srv->st.bytes_out += len;
+	c->ls->st.bytes_out += len;
+	if (c->cork.len + evbuffer_get_length(out) <= srv->sendq)
 		return 0;
 	if ((c->svc->flags & EVS_SERVICE_SENDQ_CLOSE) && c->tls != NULL) {
 		/* Cutting queued records would break the stream, and a
@@ -284,19 +319,15 @@ evs_conn_pending(const struct evs_conn *c)
 void
 conn_send_drop(struct evs_conn *c)
 {
-	struct evbuffer *out = bufferevent_get_output(c->bev);
-
-	evbuffer_drain(out, evbuffer_get_length(out));
-	if (c->cork != NULL)
-		evbuffer_drain(c->cork, evbuffer_get_length(c->cork));
+	evbuffer_drain(c->out, evbuffer_get_length(c->out));
+	spool_segs_clear(&c->cork);
 }
 
 /* Output not yet taken by the kernel: queued and corked. */
 static size_t
 conn_send_queued(const struct evs_conn *c)
 {
-	return evbuffer_get_length(bufferevent_get_output(c->bev)) +
-	    (c->cork != NULL ? evbuffer_get_length(c->cork) : 0);
+	return evbuffer_get_length(c->out) + c->cork.len;
 }
 
 /*

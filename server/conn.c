@@ -90,6 +90,7 @@ conn_new(struct evs_listener *l, evutil_socket_t fd, const struct sockaddr *sa,
 	/* bufferevent_socket_new freezes the input's end for its own reads;
 	   here our read callback is the one that fills it. */
 	evbuffer_unfreeze(bufferevent_get_input(c->bev), 0);
+	c->out = bufferevent_get_output(c->bev);
 	/* Once a client falls behind, its output waits in the bufferevent,
 	   which by default writes at most 16 KiB a pass: at 6,000 msgs/s
 	   to 500 chat clients that drained slower than it filled, every
@@ -99,6 +100,8 @@ conn_new(struct evs_listener *l, evutil_socket_t fd, const struct sockaddr *sa,
 	if (l->tls != NULL &&
 	    ((srv->tlswire == NULL &&
 	         (srv->tlswire = evbuffer_new()) == NULL) ||
+	        (srv->tlsplain == NULL &&
+	            (srv->tlsplain = evbuffer_new()) == NULL) ||
 	        (c->tls = tlsio_new(l->tls, fd, NULL)) == NULL)) {
 		log_error("TLS: cannot set up a connection: out of memory");
 		bufferevent_free(c->bev);
@@ -183,8 +186,7 @@ conn_free(struct evs_conn *c)
 		TAILQ_REMOVE(&srv->conns, c, link);
 	if (c->flags & CONN_CORKED)
 		TAILQ_REMOVE(&srv->flushq, c, flink);
-	if (c->cork != NULL)
-		evbuffer_free(c->cork);
+	spool_segs_free(&c->cork);
 	event_del(c->rev);
 	tlsio_free(c->tls);
 	bufferevent_free(c->bev);
@@ -279,8 +281,7 @@ conn_lost(struct evs_conn *c, const char *reason)
 		return;
 	conn_set_reason(c, reason);
 	conn_send_uncork(c);
-	if (c->cork != NULL)
-		evbuffer_drain(c->cork, evbuffer_get_length(c->cork));
+	spool_segs_clear(&c->cork);
 	c->flags |= CONN_DEAD | CONN_CLOSING;
 	conn_read_off(c);
 	bufferevent_disable(c->bev, EV_READ | EV_WRITE);

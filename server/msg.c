@@ -5,6 +5,7 @@
  * when libevent no longer needs the bytes.
  */
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "server-int.h"
@@ -12,6 +13,9 @@
 struct evs_msg {
 	size_t refcnt;
 	size_t len;
+	const struct spool *spool; /* the spool holding a copy, and in */
+	uint64_t spool_gen;        /* which of its passes */
+	const char *spool_at;      /* where */
 	char data[];
 };
 
@@ -24,6 +28,7 @@ evs_msg_new(const void *data, size_t len)
 		return NULL;
 	m->refcnt = 1;
 	m->len = len;
+	m->spool = NULL;
 	memcpy(m->data, data, len);
 	return m;
 }
@@ -41,6 +46,18 @@ evs_msg_unref(struct evs_msg *m)
 {
 	if (m != NULL && --m->refcnt == 0)
 		free(m);
+}
+
+const char *
+msg_spool(struct evs_msg *m, struct spool *s)
+{
+	if (m->spool != s || m->spool_gen != s->gen) {
+		if ((m->spool_at = spool_put(s, m->data, m->len)) == NULL)
+			return NULL;
+		m->spool = s;
+		m->spool_gen = s->gen;
+	}
+	return m->spool_at;
 }
 
 struct evs_msg *

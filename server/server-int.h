@@ -17,6 +17,7 @@
 
 #include "../common/line.h"
 #include "../common/sockio.h"
+#include "spool.h"
 
 union conn_addr {
 	struct sockaddr sa;
@@ -64,8 +65,10 @@ struct evs_conn {
 	struct event *rev; /* our read event, stored after the struct */
 	unsigned read_ms;  /* its timeout while armed; 0: none */
 	struct bufferevent *bev;
-	struct tlsio *tls;     /* the TLS transport, or NULL for plain TCP */
-	struct evbuffer *cork; /* EVS_SERVICE_CORK output not yet written */
+	struct tlsio *tls;      /* the TLS transport, or NULL for plain TCP */
+	struct evbuffer *out;   /* bev's output: what the kernel did not take */
+	struct spool_segs cork; /* EVS_SERVICE_CORK output not yet written:
+	                           ranges of the server's spool */
 	TAILQ_ENTRY(evs_conn) flink; /* server's flush list, while CORKED */
 	void *data;
 	char *reason;
@@ -107,6 +110,8 @@ struct evs_server {
 	struct event *reaper;      /* frees dead connections */
 	struct event *flusher;     /* writes corked output, once a pass */
 	TAILQ_HEAD(, evs_conn) flushq;
+	struct spool spool;         /* the bytes the corks on flushq refer to */
+	struct evbuffer *tlsplain;  /* a TLS cork on its way to encryption */
 	struct event *accept_retry; /* re-enables listeners after EMFILE */
 	struct event *shutdown_timer;
 	char *linebuf;            /* LINE framing scratch, linecap + 1 */
@@ -261,6 +266,10 @@ void server_stats_free(struct evs_server *srv);
 
 /* msg.c: takes one more reference to m and returns it. */
 struct evs_msg *msg_ref(struct evs_msg *m);
+
+/* msg.c: where m's bytes are in s this pass, copied there on first
+   use; NULL when out of memory. */
+const char *msg_spool(struct evs_msg *m, struct spool *s);
 
 /* msg.c: an evbuffer_ref_cleanup_cb that drops the reference `arg`. */
 void msg_unref_cb(const void *data, size_t len, void *arg);

@@ -160,6 +160,9 @@ evs_server_free(struct evs_server *srv)
 	free(srv->readbuf);
 	if (srv->tlswire != NULL)
 		evbuffer_free(srv->tlswire);
+	if (srv->tlsplain != NULL)
+		evbuffer_free(srv->tlsplain);
+	spool_free(&srv->spool);
 	free(srv);
 }
 
