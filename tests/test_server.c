@@ -2,6 +2,7 @@
    event_base, over loopback, port 0. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -517,6 +518,121 @@ START_TEST(test_server_cork_budget_delivers_all)
 }
 END_TEST
 
+/* A corked service that fans out: each byte from a connection sends
+   every connection 100 shared messages, and the sender a line of its
+   own after each; the other connection's cork then holds 100 pieces
+   that do not follow one another in the spool. */
+#define FAN_ROUNDS 100
+static struct evs_conn *fan_conns[2];
+static int fan_nconns;
+
+static int
+fan_open(struct evs_conn *c, void *arg)
+{
+	(void)arg;
+	if (fan_nconns < 2)
+		fan_conns[fan_nconns++] = c;
+	return 0;
+}
+
+static void
+fan_data(struct evs_conn *c, struct evbuffer *in, void *arg)
+{
+	char text[16];
+
+	(void)arg;
+	evbuffer_drain(in, evbuffer_get_length(in));
+	for (int i = 0; i < FAN_ROUNDS; i++) {
+		struct evs_msg *m;
+
+		snprintf(text, sizeof(text), "m%03d\n", i);
+		m = evs_msg_new(text, 5);
+		for (int k = 0; k < fan_nconns; k++)
+			evs_conn_send_msg(fan_conns[k], m);
+		evs_msg_unref(m);
+		evs_conn_printf(c, "r%03d\n", i);
+	}
+}
+
+static int
+fan_accepted(void *arg)
+{
+	return fan_nconns >= *(int *)arg;
+}
+
+struct fan_peer {
+	int fd;
+	char got[FAN_ROUNDS * 10 + 1];
+	size_t len, want;
+};
+
+static int
+fan_peers_done(void *arg)
+{
+	struct fan_peer *p = arg;
+	int done = 1;
+
+	for (int k = 0; k < 2; k++) {
+		ssize_t n = read(p[k].fd, p[k].got + p[k].len,
+		    sizeof(p[k].got) - 1 - p[k].len);
+
+		if (n > 0)
+			p[k].len += (size_t)n;
+		if (p[k].len < p[k].want)
+			done = 0;
+	}
+	return done;
+}
+
+/* Shared messages and a connection's own lines reach each peer whole
+   and in the order they were sent, also when a cork has more pieces
+   than it holds at once. */
+START_TEST(test_server_cork_shared_messages_in_order)
+{
+	static const struct evs_service fan = {
+		.name = "fan",
+		.framing = EVS_FRAMING_RAW,
+		.flags = EVS_SERVICE_CORK,
+		.open = fan_open,
+		.data = fan_data,
+	};
+	struct fan_peer p[2] = { { .want = FAN_ROUNDS * 10 },
+		{ .want = FAN_ROUNDS * 5 } };
+	struct evs_listener *l;
+	char want[FAN_ROUNDS * 10 + 1];
+	size_t n = 0;
+
+	fan_nconns = 0;
+	l = evs_server_listen(srv, "127.0.0.1:0", &fan, NULL, NULL, 0);
+	ck_assert_ptr_nonnull(l);
+	for (int k = 0; k < 2; k++) {
+		int want_n = k + 1;
+
+		p[k].fd = harness_connect(evs_listener_port(l), 0);
+		ck_assert_int_ge(p[k].fd, 0);
+		ck_assert(
+		    harness_loop_until(base, fan_accepted, &want_n, 5000));
+		fcntl(p[k].fd, F_SETFL, O_NONBLOCK);
+	}
+	ck_assert_int_eq(fan_nconns, 2);
+	/* The first connection to arrive asks. */
+	ck_assert_int_eq(harness_write_all(p[0].fd, "x", 1), 0);
+	ck_assert(harness_loop_until(base, fan_peers_done, p, 10000));
+	for (int i = 0; i < FAN_ROUNDS; i++)
+		n += (size_t)snprintf(want + n, sizeof(want) - n,
+		    "m%03d\nr%03d\n", i, i);
+	ck_assert_uint_eq(p[0].len, n);
+	ck_assert(memcmp(p[0].got, want, n) == 0);
+	n = 0;
+	for (int i = 0; i < FAN_ROUNDS; i++)
+		n += (size_t)snprintf(want + n, sizeof(want) - n, "m%03d\n", i);
+	ck_assert_uint_eq(p[1].len, n);
+	ck_assert(memcmp(p[1].got, want, n) == 0);
+	close(p[0].fd);
+	close(p[1].fd);
+}
+END_TEST
+
 /* Last words: a service that holds reading back, then writes to a peer
    that has already sent its last line and reset the connection. */
 struct lastwords {
@@ -770,6 +886,7 @@ server_suite(void)
 	tcase_add_test(tc, test_server_open_refuses);
 	tcase_add_test(tc, test_server_cork_gathers_then_flushes);
 	tcase_add_test(tc, test_server_cork_budget_delivers_all);
+	tcase_add_test(tc, test_server_cork_shared_messages_in_order);
 	tcase_add_test(tc, test_server_last_words_after_reset);
 	tcase_add_test(tc, test_server_listen_errors);
 	tcase_add_test(tc, test_server_stall_timeout_closes);

@@ -1,0 +1,204 @@
+/* Unit: the pass's output spool and a cork's ranges of it. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <event2/buffer.h>
+
+#include "../common/sockio.h"
+#include "../server/spool.h"
+
+/* Reads everything fd has now (non-blocking) into buf; returns bytes. */
+static size_t
+drain_fd(int fd, char *buf, size_t cap)
+{
+	size_t got = 0;
+	ssize_t n;
+
+	while (got < cap && (n = read(fd, buf + got, cap - got)) > 0)
+		got += (size_t)n;
+	return got;
+}
+
+/* Bytes put one after the other lie one after the other, and a cork
+   that takes them in turn holds one range. */
+START_TEST(test_spool_adjacent_ranges_merge)
+{
+	struct spool s = { 0 };
+	struct spool_segs g = { 0 };
+	const char *a = spool_put(&s, "hello ", 6);
+	const char *b = spool_put(&s, "world\n", 6);
+
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_eq(b, a + 6);
+	ck_assert_int_eq(spool_segs_add(&g, a, 6), 0);
+	ck_assert_int_eq(spool_segs_add(&g, b, 6), 0);
+	ck_assert_uint_eq(g.n, 1);
+	ck_assert_uint_eq(g.len, 12);
+	ck_assert_int_eq(memcmp(g.v[0].iov_base, "hello world\n", 12), 0);
+	spool_segs_free(&g);
+	spool_free(&s);
+}
+END_TEST
+
+/* A cork that skips pieces holds one range per run, up to the limit;
+   copied out, they come in the order they were added. */
+START_TEST(test_spool_gaps_make_ranges_up_to_the_limit)
+{
+	struct spool s = { 0 };
+	struct spool_segs g = { 0 };
+	struct evbuffer *out = evbuffer_new();
+	char want[SPOOL_SEGS_MAX * 4 + 1], got[sizeof(want)];
+	size_t wlen = 0;
+
+	for (int i = 0; i < SPOOL_SEGS_MAX; i++) {
+		char piece[8];
+		const char *p;
+
+		snprintf(piece, sizeof(piece), "%03d", i);
+		p = spool_put(&s, piece, 3);
+		(void)spool_put(&s, "-", 1); /* someone else's byte */
+		ck_assert_int_eq(spool_segs_add(&g, p, 3), 0);
+		memcpy(want + wlen, piece, 3);
+		wlen += 3;
+	}
+	ck_assert_uint_eq(g.n, SPOOL_SEGS_MAX);
+	ck_assert_int_eq(spool_segs_add(&g, spool_put(&s, "x", 1), 1), -1);
+	ck_assert_uint_eq(g.n, SPOOL_SEGS_MAX);
+	ck_assert_int_eq(spool_segs_copy(&g, out), 0);
+	ck_assert_uint_eq(g.n, 0);
+	ck_assert_uint_eq(g.len, 0);
+	ck_assert_uint_eq(evbuffer_get_length(out), wlen);
+	evbuffer_remove(out, got, wlen);
+	ck_assert_int_eq(memcmp(got, want, wlen), 0);
+	evbuffer_free(out);
+	spool_segs_free(&g);
+	spool_free(&s);
+}
+END_TEST
+
+/* A piece larger than a chunk gets a chunk of its own; after a reset
+   the spool starts again with a small one. */
+START_TEST(test_spool_large_piece_and_reset)
+{
+	struct spool s = { 0 };
+	size_t big = 200 * 1024;
+	char *data = malloc(big);
+	const char *p, *q;
+	uint64_t gen = s.gen;
+
+	memset(data, 'z', big);
+	ck_assert_ptr_nonnull(spool_put(&s, "a", 1));
+	p = spool_put(&s, data, big);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_int_eq(memcmp(p, data, big), 0);
+	ck_assert_uint_eq(s.used, big + 1);
+	spool_reset(&s);
+	ck_assert_uint_eq(s.used, 0);
+	ck_assert(s.gen == gen + 1);
+	q = spool_put(&s, "b", 1);
+	ck_assert_ptr_nonnull(q);
+	ck_assert_int_eq(*q, 'b');
+	free(data);
+	spool_free(&s);
+}
+END_TEST
+
+/* Written to a socket that takes only part: the rest, and only the
+   rest, is appended to the output, in order. */
+START_TEST(test_spool_write_keeps_what_the_socket_refused)
+{
+	struct spool s = { 0 };
+	struct spool_segs g = { 0 };
+	struct evbuffer *out = evbuffer_new();
+	size_t total = 0, got, chunk = 100 * 1024;
+	char *data = malloc(chunk), *back;
+	int sv[2], small = 4096;
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+	fcntl(sv[0], F_SETFL, O_NONBLOCK);
+	fcntl(sv[1], F_SETFL, O_NONBLOCK);
+	for (int i = 0; i < 4; i++) {
+		const char *p;
+
+		for (size_t j = 0; j < chunk; j++)
+			data[j] = (char)('a' + (i * 7 + j) % 26);
+		p = spool_put(&s, data, chunk);
+		(void)spool_put(&s, "#", 1);
+		ck_assert_int_eq(spool_segs_add(&g, p, chunk), 0);
+		total += chunk;
+	}
+	ck_assert_int_eq(spool_segs_write(&g, sv[0], out), 0);
+	ck_assert_uint_eq(g.n, 0);
+	ck_assert_uint_gt(evbuffer_get_length(out), 0);
+	back = malloc(total);
+	got = drain_fd(sv[1], back, total);
+	ck_assert_uint_lt(got, total);
+	ck_assert_uint_eq(got + evbuffer_get_length(out), total);
+	evbuffer_remove(out, back + got, total - got);
+	for (int i = 0; i < 4; i++)
+		for (size_t j = 0; j < chunk; j++)
+			ck_assert_int_eq(back[(size_t)i * chunk + j],
+			    (char)('a' + (i * 7 + j) % 26));
+	close(sv[0]);
+	close(sv[1]);
+	free(back);
+	free(data);
+	evbuffer_free(out);
+	spool_segs_free(&g);
+	spool_free(&s);
+}
+END_TEST
+
+/* A socket error is reported with nothing queued. */
+START_TEST(test_spool_write_error)
+{
+	struct spool s = { 0 };
+	struct spool_segs g = { 0 };
+	struct evbuffer *out = evbuffer_new();
+	int sv[2];
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	close(sv[1]);
+	ck_assert_int_eq(spool_segs_add(&g, spool_put(&s, "x\n", 2), 2), 0);
+	ck_assert_int_eq(spool_segs_write(&g, sv[0], out), SOCKIO_WRITE_ERROR);
+	ck_assert_uint_eq(g.n, 0);
+	ck_assert_uint_eq(evbuffer_get_length(out), 0);
+	close(sv[0]);
+	evbuffer_free(out);
+	spool_segs_free(&g);
+	spool_free(&s);
+}
+END_TEST
+
+static Suite *
+spool_suite(void)
+{
+	Suite *s = suite_create("spool");
+	TCase *tc = tcase_create("ranges");
+
+	tcase_add_test(tc, test_spool_adjacent_ranges_merge);
+	tcase_add_test(tc, test_spool_gaps_make_ranges_up_to_the_limit);
+	tcase_add_test(tc, test_spool_large_piece_and_reset);
+	tcase_add_test(tc, test_spool_write_keeps_what_the_socket_refused);
+	tcase_add_test(tc, test_spool_write_error);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(spool_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
