@@ -173,11 +173,12 @@ conn_send_flush(struct evs_conn *c)
 		    SOCKIO_NO_MEMORY;
 	} else if (evbuffer_get_length(c->out) > 0) {
 		/* Behind what the kernel did not take yet: after it. */
-		rc = spool_segs_copy(&c->cork, c->out) == 0 ? 0 :
-		                                              SOCKIO_NO_MEMORY;
+		rc = spool_segs_queue(&srv->spool, &c->cork, c->out) == 0 ?
+		    0 :
+		    SOCKIO_NO_MEMORY;
 	} else {
-		rc = spool_segs_write(&c->cork, bufferevent_getfd(c->bev),
-		    c->out);
+		rc = spool_segs_write(&srv->spool, &c->cork,
+		    bufferevent_getfd(c->bev), c->out);
 	}
 	switch (rc) {
 	case SOCKIO_WRITE_ERROR:

@@ -18,9 +18,13 @@
    once written, so idle connections hold only the small one. */
 #define SPOOL_SEGS_KEEP 4
 
+/* A chunk is held by its spool while it is the pass's, and by every
+   range of it that waits in a bufferevent (evbuffer_add_reference);
+   the last holder frees it. */
 struct spool_chunk {
 	struct spool_chunk *next;
 	size_t size, used;
+	size_t refs;
 	char data[];
 };
 
@@ -35,6 +39,7 @@ spool_chunk_new(size_t need)
 	k->next = NULL;
 	k->size = size;
 	k->used = 0;
+	k->refs = 1;
 	return k;
 }
 
@@ -82,26 +87,51 @@ spool_put_buffer(struct spool *s, struct evbuffer *buf)
 	return p;
 }
 
+/* An evbuffer_ref_cleanup_cb: a range of the chunk `arg` was written
+   or dropped. */
+static void
+spool_chunk_unref(const void *data, size_t len, void *arg)
+{
+	struct spool_chunk *k = arg;
+
+	(void)data;
+	(void)len;
+	if (--k->refs == 0)
+		free(k);
+}
+
+/* Returns the chunk of s that holds p. */
+static struct spool_chunk *
+spool_chunk_of(const struct spool *s, const char *p)
+{
+	struct spool_chunk *k;
+
+	for (k = s->head; k != NULL; k = k->next)
+		if (p >= k->data && p < k->data + k->size)
+			return k;
+	return NULL;
+}
+
 void
 spool_reset(struct spool *s)
 {
-	struct spool_chunk *k, *next;
+	struct spool_chunk *k, *next, *keep = NULL;
 
-	if (s->head == NULL)
-		return;
-	/* A chunk made bigger for one large write is not kept. */
-	if (s->head->size > SPOOL_CHUNK) {
-		spool_free(s);
-		s->gen++;
-		return;
-	}
-	for (k = s->head->next; k != NULL; k = next) {
+	/* The first chunk is kept for the next pass unless a bufferevent
+	   still holds part of it, or it was made bigger for one large
+	   write; the others go, or live on until their ranges are
+	   written. */
+	for (k = s->head; k != NULL; k = next) {
 		next = k->next;
-		free(k);
+		k->next = NULL;
+		if (k == s->head && k->refs == 1 && k->size == SPOOL_CHUNK) {
+			keep = k;
+			keep->used = 0;
+		} else {
+			spool_chunk_unref(NULL, 0, k);
+		}
 	}
-	s->head->next = NULL;
-	s->head->used = 0;
-	s->tail = s->head;
+	s->head = s->tail = keep;
 	s->used = 0;
 	s->gen++;
 }
@@ -113,7 +143,8 @@ spool_free(struct spool *s)
 
 	for (k = s->head; k != NULL; k = next) {
 		next = k->next;
-		free(k);
+		k->next = NULL;
+		spool_chunk_unref(NULL, 0, k);
 	}
 	s->head = s->tail = NULL;
 	s->used = 0;
@@ -172,30 +203,46 @@ spool_segs_free(struct spool_segs *g)
 	g->len = 0;
 }
 
-/* Appends g's bytes past the first `skip` to out, and clears g. */
+/* Appends g's bytes past the first `skip` to out, by reference to
+   s's chunks, and clears g. */
 static int
-spool_segs_append(struct spool_segs *g, size_t skip, struct evbuffer *out)
+spool_segs_append(const struct spool *s, struct spool_segs *g, size_t skip,
+    struct evbuffer *out)
 {
 	int rc = 0;
 
 	for (unsigned i = 0; i < g->n && rc == 0; i++) {
+		const char *p = (const char *)g->v[i].iov_base;
 		size_t len = g->v[i].iov_len;
+		struct spool_chunk *k;
 
 		if (skip >= len) {
 			skip -= len;
 			continue;
 		}
-		if (evbuffer_add(out, (char *)g->v[i].iov_base + skip,
-		        len - skip) != 0)
-			rc = -1;
+		p += skip;
+		len -= skip;
 		skip = 0;
+		/* Shared, not copied: when many connections fall behind on
+		   the same messages they hold one copy of them. */
+		if ((k = spool_chunk_of(s, p)) == NULL) {
+			rc = evbuffer_add(out, p, len);
+			continue;
+		}
+		k->refs++;
+		if (evbuffer_add_reference(out, p, len, spool_chunk_unref, k) !=
+		    0) {
+			k->refs--;
+			rc = -1;
+		}
 	}
 	spool_segs_clear(g);
 	return rc;
 }
 
 int
-spool_segs_write(struct spool_segs *g, evutil_socket_t fd, struct evbuffer *out)
+spool_segs_write(const struct spool *s, struct spool_segs *g,
+    evutil_socket_t fd, struct evbuffer *out)
 {
 	struct msghdr mh;
 	ssize_t n;
@@ -220,11 +267,24 @@ spool_segs_write(struct spool_segs *g, evutil_socket_t fd, struct evbuffer *out)
 		spool_segs_clear(g);
 		return 0;
 	}
-	return spool_segs_append(g, (size_t)n, out) == 0 ? 0 : SOCKIO_NO_MEMORY;
+	return spool_segs_append(s, g, (size_t)n, out) == 0 ? 0 :
+	                                                      SOCKIO_NO_MEMORY;
+}
+
+int
+spool_segs_queue(const struct spool *s, struct spool_segs *g,
+    struct evbuffer *out)
+{
+	return spool_segs_append(s, g, 0, out);
 }
 
 int
 spool_segs_copy(struct spool_segs *g, struct evbuffer *out)
 {
-	return spool_segs_append(g, 0, out);
+	int rc = 0;
+
+	for (unsigned i = 0; i < g->n && rc == 0; i++)
+		rc = evbuffer_add(out, g->v[i].iov_base, g->v[i].iov_len);
+	spool_segs_clear(g);
+	return rc;
 }

@@ -39,11 +39,13 @@ struct spool_segs {
 /* The most ranges one cork holds before it is written out early. */
 #define SPOOL_SEGS_MAX 64
 
-/* Empties s: bytes stored this pass go (every range into them must be
-   gone), the first chunk is kept for the next pass. */
+/* Empties s for the next pass: no cork may hold ranges of it any more
+   (ranges queued with spool_segs_write/_queue keep their chunk alive
+   on their own); the first chunk is reused when nothing holds it. */
 void spool_reset(struct spool *s);
 
-/* Frees what s holds; s can be used again as a zeroed spool. */
+/* Lets go of what s holds (chunks still queued somewhere live on until
+   written); s can be used again as a zeroed spool. */
 void spool_free(struct spool *s);
 
 /* Copies len bytes into s.  Returns where they are, valid until the
@@ -64,15 +66,20 @@ void spool_segs_clear(struct spool_segs *g);
 /* Frees g's array. */
 void spool_segs_free(struct spool_segs *g);
 
-/* Writes g's ranges to fd, as far as the socket takes them now (one
-   sendmsg, never blocking, never raising SIGPIPE), and appends what
-   it did not take to out.  g is cleared.  Returns 0,
-   SOCKIO_WRITE_ERROR with errno (nothing appended) or SOCKIO_NO_MEMORY
+/* Writes g's ranges (of s) to fd, as far as the socket takes them now
+   (one sendmsg, never blocking, never raising SIGPIPE), and queues
+   what it did not take to out by reference.  g is cleared.  Returns 0,
+   SOCKIO_WRITE_ERROR with errno (nothing queued) or SOCKIO_NO_MEMORY
    (common/sockio.h). */
-int spool_segs_write(struct spool_segs *g, evutil_socket_t fd,
+int spool_segs_write(const struct spool *s, struct spool_segs *g,
+    evutil_socket_t fd, struct evbuffer *out);
+
+/* Queues g's ranges (of s) to out by reference and clears g.  Returns
+   0 or -1 (out of memory; g is cleared all the same). */
+int spool_segs_queue(const struct spool *s, struct spool_segs *g,
     struct evbuffer *out);
 
-/* Appends g's bytes to out and clears g.  Returns 0 or -1 (out of
+/* Copies g's bytes to out and clears g.  Returns 0 or -1 (out of
    memory; g is cleared all the same). */
 int spool_segs_copy(struct spool_segs *g, struct evbuffer *out);
 

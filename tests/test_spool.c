@@ -109,7 +109,8 @@ START_TEST(test_spool_large_piece_and_reset)
 END_TEST
 
 /* Written to a socket that takes only part: the rest, and only the
-   rest, is appended to the output, in order. */
+   rest, is queued to the output, in order, and stays readable after
+   the spool moved on to the next pass. */
 START_TEST(test_spool_write_keeps_what_the_socket_refused)
 {
 	struct spool s = { 0 };
@@ -133,9 +134,11 @@ START_TEST(test_spool_write_keeps_what_the_socket_refused)
 		ck_assert_int_eq(spool_segs_add(&g, p, chunk), 0);
 		total += chunk;
 	}
-	ck_assert_int_eq(spool_segs_write(&g, sv[0], out), 0);
+	ck_assert_int_eq(spool_segs_write(&s, &g, sv[0], out), 0);
 	ck_assert_uint_eq(g.n, 0);
 	ck_assert_uint_gt(evbuffer_get_length(out), 0);
+	spool_reset(&s);
+	(void)spool_put(&s, "next pass", 9);
 	back = malloc(total);
 	got = drain_fd(sv[1], back, total);
 	ck_assert_uint_lt(got, total);
@@ -166,7 +169,8 @@ START_TEST(test_spool_write_error)
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	close(sv[1]);
 	ck_assert_int_eq(spool_segs_add(&g, spool_put(&s, "x\n", 2), 2), 0);
-	ck_assert_int_eq(spool_segs_write(&g, sv[0], out), SOCKIO_WRITE_ERROR);
+	ck_assert_int_eq(spool_segs_write(&s, &g, sv[0], out),
+	    SOCKIO_WRITE_ERROR);
 	ck_assert_uint_eq(g.n, 0);
 	ck_assert_uint_eq(evbuffer_get_length(out), 0);
 	close(sv[0]);
