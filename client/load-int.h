@@ -148,16 +148,18 @@ struct load_result {
 	uint64_t win_bytes; /* bytes received inside the window */
 	uint64_t win_conns; /* connects begun inside the window */
 	uint64_t cycles;    /* connections closed by the script */
+	uint64_t cross_msgs; /* irc: deliveries from another target */
 	uint64_t err[LOAD_ERR_COUNT];
 	char first_error[LOAD_ERROR_LEN];    /* "" when none */
 	char first_mismatch[LOAD_ERROR_LEN]; /* "" when none */
 	uint64_t hs_first, hs_last; /* --tls: first connect, last handshake */
 };
 
-/* Fills *r and merges w's window latencies into total and its connect
+/* Fills *r and merges w's window latencies into total, those of
+   deliveries from another target into cross_total, and its connect
    latencies into conn_total. */
 void load_worker_result(const struct load_worker *w, struct load_result *r,
-    struct hist *total, struct hist *conn_total);
+    struct hist *total, struct hist *cross_total, struct hist *conn_total);
 
 /* Returns CLOCK_MONOTONIC in nanoseconds. */
 uint64_t load_now(void);
@@ -196,6 +198,10 @@ struct load_summary {
 	double secs, warmup_s; /* the measured window */
 	double mps, bps, cps;  /* replies, bytes, connections per s */
 	struct hist *lat;      /* latencies inside the window */
+	int cross;             /* irc over several targets: the next two */
+	struct hist *cross_lat; /* those of deliveries whose sender used
+	                           another target than the receiver */
+	uint64_t cross_msgs;    /* such deliveries, ever (as msgs) */
 	struct hist *conn_lat; /* connect latencies (--tls: the
 	                                 handshake's end) */
 	int tls;               /* --tls: every connect a handshake */
