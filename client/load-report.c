@@ -488,8 +488,7 @@ load_report_final(const struct load_conf *conf, struct load_shared *sh,
 	s->interrupted = interrupted;
 	s->warmup_s = (double)conf->warmup_ms / 1e3;
 	for (unsigned i = 0; i < n; i++) {
-		load_worker_result(w[i], &r, s->lat, s->cross_lat,
-		    s->conn_lat);
+		load_worker_result(w[i], &r, s->lat, s->cross_lat, s->conn_lat);
 		s->cross_msgs += r.cross_msgs;
 		win_msgs += r.win_msgs;
 		win_bytes += r.win_bytes;

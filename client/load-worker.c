@@ -463,7 +463,6 @@ load_worker_record_cross(struct load_worker *w, uint64_t due, uint64_t now)
 {
 	w->cross_msgs++;
 	/* The same window as load_worker_record's. */
-	if (due >= w->t_measure && due < w->t_end &&
-	    w->phase >= LOAD_PHASE_RUN)
+	if (due >= w->t_measure && due < w->t_end && w->phase >= LOAD_PHASE_RUN)
 		hist_record(w->cross, now > due ? now - due : 0);
 }

@@ -1026,9 +1026,9 @@ START_TEST(test_cluster_load_cross)
 	static char out[262144], err[8192], again[262144];
 	char targets[64], path[] = "/tmp/evsock-cross-XXXXXX";
 	const char *load[] = { harness_prog("EVSOCK"), "load", "-m", "irc",
-		"-c", "8", "--senders", "4", "-r", "200", "-d", "1",
-		"--warmup", "0", "--threads", "2", "--no-progress", "--json",
-		targets, NULL };
+		"-c", "8", "--senders", "4", "-r", "200", "-d", "1", "--warmup",
+		"0", "--threads", "2", "--no-progress", "--json", targets,
+		NULL };
 	const char *merge[] = { harness_prog("EVSOCK"), "load", "merge",
 		"--json", path, path, NULL };
 	double delivered, cross;
