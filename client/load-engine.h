@@ -150,6 +150,9 @@ struct load_worker {
 	/* figures */
 	struct hist *total;         /* latencies inside the window */
 	struct hist *iv;            /* latencies since the last publish */
+	struct hist *cross;         /* irc, several targets: those inside the
+	                               window whose sender used another one */
+	uint64_t cross_msgs;        /* deliveries from another target, ever */
 	uint64_t hs_first, hs_last; /* --tls: first connect, last handshake */
 	uint64_t iv_published;
 	uint64_t up, failed, ready, open, msgs, sent, bytes_out, bytes_in;
@@ -181,6 +184,11 @@ void load_worker_note(struct load_worker *w, const char *fmt, ...)
 /* Counts one message due at `due` that completed at `now`. */
 void load_worker_record(struct load_worker *w, uint64_t due, uint64_t now,
     size_t bytes);
+
+/* Counts one message, already counted by load_worker_record, as
+   delivered from a sender on another target than its receiver's. */
+void load_worker_record_cross(struct load_worker *w, uint64_t due,
+    uint64_t now);
 
 /* Starts the connections that may start now. */
 void load_worker_start_connects(struct load_worker *w, uint64_t now);

@@ -144,20 +144,22 @@ struct load_counts *load_worker_counts(struct load_worker *w);
 
 /* The figures of a finished worker, read after the thread joined. */
 struct load_result {
-	uint64_t win_msgs;  /* completed inside the measured window */
-	uint64_t win_bytes; /* bytes received inside the window */
-	uint64_t win_conns; /* connects begun inside the window */
-	uint64_t cycles;    /* connections closed by the script */
+	uint64_t win_msgs;   /* completed inside the measured window */
+	uint64_t win_bytes;  /* bytes received inside the window */
+	uint64_t win_conns;  /* connects begun inside the window */
+	uint64_t cycles;     /* connections closed by the script */
+	uint64_t cross_msgs; /* irc: deliveries from another target */
 	uint64_t err[LOAD_ERR_COUNT];
 	char first_error[LOAD_ERROR_LEN];    /* "" when none */
 	char first_mismatch[LOAD_ERROR_LEN]; /* "" when none */
 	uint64_t hs_first, hs_last; /* --tls: first connect, last handshake */
 };
 
-/* Fills *r and merges w's window latencies into total and its connect
+/* Fills *r and merges w's window latencies into total, those of
+   deliveries from another target into cross_total, and its connect
    latencies into conn_total. */
 void load_worker_result(const struct load_worker *w, struct load_result *r,
-    struct hist *total, struct hist *conn_total);
+    struct hist *total, struct hist *cross_total, struct hist *conn_total);
 
 /* Returns CLOCK_MONOTONIC in nanoseconds. */
 uint64_t load_now(void);
@@ -193,13 +195,17 @@ struct load_summary {
 	uint64_t size;
 	double rate; /* 0: closed loop */
 	int churn, interrupted;
-	double secs, warmup_s; /* the measured window */
-	double mps, bps, cps;  /* replies, bytes, connections per s */
-	struct hist *lat;      /* latencies inside the window */
-	struct hist *conn_lat; /* connect latencies (--tls: the
+	double secs, warmup_s;  /* the measured window */
+	double mps, bps, cps;   /* replies, bytes, connections per s */
+	struct hist *lat;       /* latencies inside the window */
+	int cross;              /* irc over several targets: the next two */
+	struct hist *cross_lat; /* those of deliveries whose sender used
+	                           another target than the receiver */
+	uint64_t cross_msgs;    /* such deliveries, ever (as msgs) */
+	struct hist *conn_lat;  /* connect latencies (--tls: the
 	                                 handshake's end) */
-	int tls;               /* --tls: every connect a handshake */
-	double hps;            /* --tls: handshakes/s */
+	int tls;                /* --tls: every connect a handshake */
+	double hps;             /* --tls: handshakes/s */
 	uint64_t err[LOAD_ERR_COUNT], errors;
 	uint64_t msgs, sent, bytes_out, bytes_in, cycles;
 	uint64_t members, expected, lost, throttled; /* irc */

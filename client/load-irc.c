@@ -1,7 +1,9 @@
 /*
  * The IRC protocol of evsock load: every client registers and joins
  * the channel; senders PRIVMSG "<tag> <sender> <seq> <due-ns>" at the
- * configured rate; every client counts and times what reaches it.
+ * configured rate; every client counts and times what reaches it,
+ * and with several targets, separately, what came from a sender on
+ * another target (in a cluster, another instance).
  * Lines are framed by common/line.c and parsed by common/irc.c.
  */
 #include <stdio.h>
@@ -198,8 +200,10 @@ static void
 load_irc_privmsg(struct load_conn *c, const char *text, uint64_t now)
 {
 	struct load_worker *w = c->w;
+	const struct load_conf *conf = w->conf;
 	const char *p;
-	uint64_t due = 0;
+	char *end;
+	uint64_t due = 0, from;
 
 	if (strncmp(text, w->conf->tag, LOAD_TAG_LEN) != 0 ||
 	    text[LOAD_TAG_LEN] != ' ')
@@ -211,8 +215,10 @@ load_irc_privmsg(struct load_conn *c, const char *text, uint64_t now)
 		load_worker_enter_run(w);
 	if (!c->member)
 		return;
-	/* Skip sender and sequence number; read the due time. */
-	p = strchr(text + LOAD_TAG_LEN + 1, ' ');
+	/* Read the sender, skip the sequence number, read the due
+	   time. */
+	from = strtoull(text + LOAD_TAG_LEN + 1, &end, 10);
+	p = end != text + LOAD_TAG_LEN + 1 && *end == ' ' ? end : NULL;
 	if (p == NULL || (p = strchr(p + 1, ' ')) == NULL) {
 		load_worker_error(w, LOAD_ERR_CORRUPT,
 		    "client %llu: mangled message \"%.60s\"",
@@ -222,6 +228,11 @@ load_irc_privmsg(struct load_conn *c, const char *text, uint64_t now)
 	for (p++; *p >= '0' && *p <= '9'; p++)
 		due = due * 10 + (uint64_t)(*p - '0');
 	load_worker_record(w, due, now, strlen(text));
+	/* The sender is a connection id of this run, and connection i
+	   went to target i % ntargets (load_conn_start), as did c. */
+	if (conf->ntargets > 1 &&
+	    from % conf->ntargets != c->id % conf->ntargets)
+		load_worker_record_cross(w, due, now);
 }
 
 static void

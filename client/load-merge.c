@@ -276,6 +276,11 @@ load_merge_file(const char *path, struct load_summary *s, int first)
 		goto out;
 	}
 	load_merge_hist(root, "connect_histogram_ns", s->conn_lat);
+	/* Runs over several targets carry their cross-target deliveries
+	   too; a run over one target adds none. */
+	if (load_merge_hist(root, "cross_histogram_ns", s->cross_lat) == 0)
+		s->cross = 1;
+	s->cross_msgs += (uint64_t)load_merge_num(root, "delivered_cross");
 	load_merge_str(root, "target", target, sizeof(target));
 	if (first) {
 		snprintf(s->mode, sizeof(s->mode), "%s", mode);

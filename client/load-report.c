@@ -43,8 +43,9 @@ load_report_summary_new(void)
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
 	s->lat = hist_new();
+	s->cross_lat = hist_new();
 	s->conn_lat = hist_new();
-	if (s->lat == NULL || s->conn_lat == NULL) {
+	if (s->lat == NULL || s->cross_lat == NULL || s->conn_lat == NULL) {
 		load_report_summary_free(s);
 		return NULL;
 	}
@@ -58,6 +59,7 @@ load_report_summary_free(struct load_summary *s)
 	if (s == NULL)
 		return;
 	hist_free(s->lat);
+	hist_free(s->cross_lat);
 	hist_free(s->conn_lat);
 	free(s->samples);
 	free(s);
@@ -253,6 +255,12 @@ load_report_json(const struct load_summary *s, const struct load_output *o)
 		    (unsigned long long)s->expected,
 		    (unsigned long long)s->msgs, (unsigned long long)s->lost,
 		    (unsigned long long)s->throttled);
+	if (s->cross) {
+		printf(",");
+		load_report_json_lat("latency_cross_us", s->cross_lat, o);
+		printf(",\"delivered_cross\":%llu",
+		    (unsigned long long)s->cross_msgs);
+	}
 	printf(",\"interrupted\":%s,\"runs\":%u,",
 	    s->interrupted ? "true" : "false", s->runs);
 	load_report_json_lat("connect_latency_us", s->conn_lat, o);
@@ -282,6 +290,10 @@ load_report_json(const struct load_summary *s, const struct load_output *o)
 	load_report_json_hist("histogram_ns", s->lat);
 	printf(",");
 	load_report_json_hist("connect_histogram_ns", s->conn_lat);
+	if (s->cross) {
+		printf(",");
+		load_report_json_hist("cross_histogram_ns", s->cross_lat);
+	}
 	printf("}\n");
 }
 
@@ -334,6 +346,22 @@ load_report_text(const struct load_summary *s, const struct load_output *o)
 	printf("  max %.1f  (mean %.1f, %llu samples)\n",
 	    (double)hist_max(s->lat) / 1e3, hist_mean(s->lat) / 1e3,
 	    (unsigned long long)hist_count(s->lat));
+	if (s->cross) {
+		/* Sender and receiver on different targets: in a cluster,
+		   the path from one instance to another. */
+		printf("cross-target latency us");
+		for (unsigned i = 0; i < o->npercentiles; i++) {
+			load_report_pkey(o->percentiles[i], key, sizeof(key));
+			printf(" %s %.1f", key,
+			    (double)hist_percentile(s->cross_lat,
+			        o->percentiles[i]) /
+			        1e3);
+		}
+		printf("  max %.1f  (mean %.1f, %llu samples)\n",
+		    (double)hist_max(s->cross_lat) / 1e3,
+		    hist_mean(s->cross_lat) / 1e3,
+		    (unsigned long long)hist_count(s->cross_lat));
+	}
 	if (s->churn)
 		printf("connections %.0f/s (%llu closed after their "
 		       "exchange)\n",
@@ -355,13 +383,18 @@ load_report_text(const struct load_summary *s, const struct load_output *o)
 		    (double)hist_max(s->conn_lat) / 1e3,
 		    (unsigned long long)hist_count(s->conn_lat));
 	}
-	if (strcmp(s->mode, "irc") == 0)
-		printf("messages    sent %llu, expected %llu, delivered %llu, "
-		       "lost %llu (%llu in the channel)\n",
+	if (strcmp(s->mode, "irc") == 0) {
+		printf("messages    sent %llu, expected %llu, delivered %llu",
 		    (unsigned long long)s->sent,
 		    (unsigned long long)s->expected,
-		    (unsigned long long)s->msgs, (unsigned long long)s->lost,
+		    (unsigned long long)s->msgs);
+		if (s->cross)
+			printf(" (%llu from another target)",
+			    (unsigned long long)s->cross_msgs);
+		printf(", lost %llu (%llu in the channel)\n",
+		    (unsigned long long)s->lost,
 		    (unsigned long long)s->members);
+	}
 	load_report_flood(s, stdout);
 	printf("errors      %llu", (unsigned long long)s->errors);
 	for (int e = 0; e < LOAD_ERR_COUNT; e++)
@@ -455,7 +488,8 @@ load_report_final(const struct load_conf *conf, struct load_shared *sh,
 	s->interrupted = interrupted;
 	s->warmup_s = (double)conf->warmup_ms / 1e3;
 	for (unsigned i = 0; i < n; i++) {
-		load_worker_result(w[i], &r, s->lat, s->conn_lat);
+		load_worker_result(w[i], &r, s->lat, s->cross_lat, s->conn_lat);
+		s->cross_msgs += r.cross_msgs;
 		win_msgs += r.win_msgs;
 		win_bytes += r.win_bytes;
 		win_conns += r.win_conns;
@@ -480,6 +514,7 @@ load_report_final(const struct load_conf *conf, struct load_shared *sh,
 	s->bytes_in = t->bytes_in;
 	s->throttled = t->throttled;
 	if (conf->mode == LOAD_IRC) {
+		s->cross = conf->ntargets > 1;
 		s->members = t->members;
 		s->expected = t->sent * (t->members ? t->members - 1 : 0);
 		s->lost = s->expected > t->msgs ? s->expected - t->msgs : 0;

@@ -72,9 +72,11 @@ load_worker_new(struct load_shared *sh, unsigned id)
 	w->rbuf = malloc(LOAD_RBUF_SIZE);
 	w->total = hist_new();
 	w->iv = hist_new();
+	w->cross = hist_new();
 	w->conn_total = hist_new();
 	if (w->conns == NULL || w->senders == NULL || w->rbuf == NULL ||
-	    w->total == NULL || w->iv == NULL || w->conn_total == NULL)
+	    w->total == NULL || w->iv == NULL || w->cross == NULL ||
+	    w->conn_total == NULL)
 		goto fail;
 	for (size_t i = 0; i < w->nconns; i++) {
 		struct load_conn *c = &w->conns[i];
@@ -118,6 +120,7 @@ load_worker_free(struct load_worker *w)
 	free(w->rbuf);
 	hist_free(w->total);
 	hist_free(w->iv);
+	hist_free(w->cross);
 	hist_free(w->conn_total);
 	free(w);
 }
@@ -130,17 +133,19 @@ load_worker_counts(struct load_worker *w)
 
 void
 load_worker_result(const struct load_worker *w, struct load_result *r,
-    struct hist *total, struct hist *conn_total)
+    struct hist *total, struct hist *cross_total, struct hist *conn_total)
 {
 	memset(r, 0, sizeof(*r));
 	r->win_msgs = w->win_msgs;
 	r->win_bytes = w->win_bytes;
 	r->win_conns = w->win_conns;
 	r->cycles = w->cycles;
+	r->cross_msgs = w->cross_msgs;
 	memcpy(r->err, w->err, sizeof(r->err));
 	memcpy(r->first_error, w->first_error, sizeof(r->first_error));
 	memcpy(r->first_mismatch, w->first_mismatch, sizeof(r->first_mismatch));
 	hist_merge(total, w->total);
+	hist_merge(cross_total, w->cross);
 	hist_merge(conn_total, w->conn_total);
 	r->hs_first = w->hs_first;
 	r->hs_last = w->hs_last;
@@ -451,4 +456,13 @@ load_worker_record(struct load_worker *w, uint64_t due, uint64_t now,
 		w->win_bytes += bytes;
 		hist_record(w->total, lat);
 	}
+}
+
+void
+load_worker_record_cross(struct load_worker *w, uint64_t due, uint64_t now)
+{
+	w->cross_msgs++;
+	/* The same window as load_worker_record's. */
+	if (due >= w->t_measure && due < w->t_end && w->phase >= LOAD_PHASE_RUN)
+		hist_record(w->cross, now > due ? now - due : 0);
 }

@@ -1000,6 +1000,83 @@ START_TEST(test_cluster_reuseport)
 }
 END_TEST
 
+/* The number after "key": inside the object "section": (anywhere when
+   section is NULL) of a JSON text; fails the test when absent. */
+static double
+json_num(const char *json, const char *section, const char *key)
+{
+	char pat[64];
+	const char *p = json;
+
+	if (section != NULL) {
+		snprintf(pat, sizeof(pat), "\"%s\":{", section);
+		p = strstr(json, pat);
+		ck_assert_msg(p != NULL, "no %s in %s", section, json);
+	}
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	p = strstr(p, pat);
+	ck_assert_msg(p != NULL, "no %s in %s", key, json);
+	return strtod(p + strlen(pat), NULL);
+}
+
+/* evsock load over both instances tells apart the deliveries whose
+   sender is on the other instance, and merge adds them up. */
+START_TEST(test_cluster_load_cross)
+{
+	static char out[262144], err[8192], again[262144];
+	char targets[64], path[] = "/tmp/evsock-cross-XXXXXX";
+	const char *load[] = { harness_prog("EVSOCK"), "load", "-m", "irc",
+		"-c", "8", "--senders", "4", "-r", "200", "-d", "1", "--warmup",
+		"0", "--threads", "2", "--no-progress", "--json", targets,
+		NULL };
+	const char *merge[] = { harness_prog("EVSOCK"), "load", "merge",
+		"--json", path, path, NULL };
+	double delivered, cross;
+	FILE *fp;
+	size_t outlen, len;
+	int st, fd;
+
+	node_start(0, "5s");
+	node_start(1, "5s");
+	snprintf(targets, sizeof(targets), "127.0.0.1:%d,127.0.0.1:%d",
+	    node_port[0], node_port[1]);
+	st = harness_run(load, NULL, 0, out, sizeof(out) - 1, &outlen, err,
+	    sizeof(err), 60000 * harness_slowdown());
+	out[st == -1 ? 0 : outlen] = '\0';
+	ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	    "status %d: %s %s", st, out, err);
+	delivered = json_num(out, NULL, "delivered");
+	cross = json_num(out, NULL, "delivered_cross");
+	/* Senders 0-3 alternate over the two targets: of each message's
+	   7 receivers, 4 are on the other instance. */
+	ck_assert_msg(cross > 0 && cross < delivered, "delivered %g, cross %g",
+	    delivered, cross);
+	ck_assert_msg(cross * 7 == delivered * 4, "delivered %g, cross %g",
+	    delivered, cross);
+	ck_assert(json_num(out, "latency_cross_us", "count") > 0);
+	ck_assert(json_num(out, "latency_cross_us", "count") <
+	    json_num(out, "latency_us", "count"));
+	ck_assert(json_num(out, "latency_cross_us", "p50") > 0);
+	ck_assert(json_num(out, "latency_cross_us", "p99") > 0);
+
+	/* The same run twice, merged: twice the cross-target figures. */
+	fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	ck_assert(fp = fdopen(fd, "w"));
+	ck_assert_uint_eq(fwrite(out, 1, outlen, fp), outlen);
+	ck_assert_int_eq(fclose(fp), 0);
+	st = harness_run(merge, NULL, 0, again, sizeof(again) - 1, &len, err,
+	    sizeof(err), 10000);
+	unlink(path);
+	again[st == -1 ? 0 : len] = '\0';
+	ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	    "merge status %d: %s %s", st, again, err);
+	ck_assert(json_num(again, NULL, "delivered_cross") == 2 * cross);
+	ck_assert(json_num(again, "latency_cross_us", "count") ==
+	    2 * json_num(out, "latency_cross_us", "count"));
+}
+END_TEST
+
 static Suite *
 cluster_suite(void)
 {
@@ -1023,6 +1100,7 @@ cluster_suite(void)
 	tcase_add_test(tc, test_cluster_unix_socket);
 	tcase_add_test(tc, test_cluster_bad_settings);
 	tcase_add_test(tc, test_cluster_databases_apart);
+	tcase_add_test(tc, test_cluster_load_cross);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("reuseport");
 	tcase_add_checked_fixture(tc, NULL, teardown);
