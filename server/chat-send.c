@@ -590,12 +590,19 @@ chat_send_list_flush(struct chat_send_list *l)
 void
 chat_send_list_add(struct chat_send_list *l, const char *flag, const char *name)
 {
-	size_t len = strlen(flag) + strlen(name);
+	size_t fl = strlen(flag), nl = strlen(name);
 
-	if (l->n > 0 && l->n + 1 + len > l->room)
+	if (l->n > 0 && l->n + 1 + fl + nl > l->room)
 		chat_send_list_flush(l);
-	l->n += (size_t)snprintf(l->names + l->n, sizeof(l->names) - l->n,
-	    "%s%s%s", l->n > 0 ? " " : "", flag, name);
+	/* Copied, not formatted: a NAMES of a 10,000-member channel for
+	   each of 10,000 joiners is 100 million of these. */
+	if (l->n + 1 + fl + nl >= sizeof(l->names))
+		return;
+	if (l->n > 0)
+		l->names[l->n++] = ' ';
+	memcpy(l->names + l->n, flag, fl);
+	memcpy(l->names + l->n + fl, name, nl);
+	l->n += fl + nl;
 }
 
 void

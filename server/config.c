@@ -72,6 +72,15 @@ const struct config_opt config_opts[] = {
 	    DAY_MS * 30, NULL, "DUR",
 	    "close clients whose unsent output has\n"
 	    "not moved this long (default 60s; 0 = off)" },
+	{ "pass-budget", 0, CONFIG_DURATION, 0, F(pass_budget_ms), 0, 1000,
+	    NULL, "DUR",
+	    "a pass of the event loop that ran this long\n"
+	    "reads and writes no more; the rest waits for\n"
+	    "the next (default 20ms; 0 = off)" },
+	{ "flush-hold", 0, CONFIG_DURATION, 0, F(flush_hold_ms), 0, 100, NULL,
+	    "DUR",
+	    "chat: when busy, gather output this long\n"
+	    "after the last write (default 2ms; 0 = off)" },
 	{ "socket-buffer", 0, CONFIG_SIZE, CONFIG_RESTART, F(socket_buffer), 0,
 	    64 * 1024 * 1024, config_check_socket_buffer, "BYTES",
 	    "kernel send and receive buffer of each\n"
@@ -208,6 +217,8 @@ config_defaults(struct config *cfg)
 	cfg->flood_rate = 10;
 	cfg->flood_burst = 20;
 	cfg->stall_timeout_ms = 60000;
+	cfg->pass_budget_ms = 20;
+	cfg->flush_hold_ms = 2;
 	cfg->socket_buffer = 64 * 1024;
 	cfg->cluster_timeout_ms = 15000;
 	cfg->history_lines = 1000;

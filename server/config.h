@@ -55,6 +55,8 @@ struct config {
 	uint64_t history_lines;    /* per target; 0: no CHATHISTORY */
 	uint64_t threads;          /* 0: number of cores */
 	uint64_t stall_timeout_ms; /* 0: off */
+	uint64_t pass_budget_ms;   /* 0: off */
+	uint64_t flush_hold_ms;    /* 0: off */
 	uint64_t socket_buffer;    /* bytes; 0: the kernel's autotuning */
 	uint64_t cluster_timeout_ms;
 	char *config_file; /* --config; NULL: none */

@@ -31,6 +31,9 @@
    busy enough for the next one to wait (EVS_OPT_FLUSH_HOLD_US). */
 #define CONN_SEND_HOLD_MIN 64
 
+/* A flush with a budget looks at the clock after this many writes. */
+#define CONN_SEND_BUDGET_EVERY 32
+
 static int conn_send_queue(struct evs_conn *, struct sockio_out *);
 static int conn_send_cork(struct evs_conn *, const char *, size_t);
 static void conn_send_schedule(struct evs_server *);
@@ -130,7 +133,16 @@ conn_send_cork(struct evs_conn *c, const char *p, size_t len)
 		c->flags |= CONN_CORKED;
 		if (TAILQ_EMPTY(&srv->flushq))
 			conn_send_schedule(srv);
-		TAILQ_INSERT_TAIL(&srv->flushq, c, flink);
+		if (c->flags & CONN_IN_READ)
+			TAILQ_INSERT_HEAD(&srv->flushq, c, flink);
+		else
+			TAILQ_INSERT_TAIL(&srv->flushq, c, flink);
+	} else if ((c->flags & CONN_IN_READ) &&
+	    TAILQ_FIRST(&srv->flushq) != c) {
+		/* A reply to the client being served goes first: when a
+		   flush runs out of budget, broadcasts wait, not answers. */
+		TAILQ_REMOVE(&srv->flushq, c, flink);
+		TAILQ_INSERT_HEAD(&srv->flushq, c, flink);
 	}
 	if (spool_segs_add(&c->cork, p, len) != 0) {
 		/* Many pieces that do not follow one another: write what
@@ -220,22 +232,42 @@ conn_send_schedule(struct evs_server *srv)
 void
 conn_send_flush_all(struct evs_server *srv)
 {
+	struct timeval start, now;
 	struct evs_conn *c;
 	size_t n = 0;
 
-	/* The whole list, however long: a flush split over passes (tried)
-	   leaves whoever was corked last, such as a PING's reply, behind
-	   every member of a 10,000-client channel for several passes, and
-	   the passes between add to the backlog. */
 	event_del(srv->flusher);
 	event_base_gettimeofday_cached(srv->base, &srv->last_flush);
+	evutil_gettimeofday(&start, NULL);
 	while ((c = TAILQ_FIRST(&srv->flushq)) != NULL) {
 		conn_send_flush(c);
 		n++;
+		/* Over the pass budget (EVS_OPT_PASS_BUDGET_US) the rest
+		   waits for the next pass, after its reads: a join storm's
+		   flush to 10,000 members otherwise holds the loop for
+		   its whole length.  Replies to the clients whose commands
+		   were answered stand first in the list (conn_send_cork),
+		   so what waits are broadcasts. */
+		if (srv->pass_budget_us > 0 &&
+		    n % CONN_SEND_BUDGET_EVERY == 0 &&
+		    !TAILQ_EMPTY(&srv->flushq) &&
+		    evutil_gettimeofday(&now, NULL) == 0) {
+			evutil_timersub(&now, &start, &now);
+			if ((unsigned long)now.tv_sec * 1000000UL +
+			        (unsigned long)now.tv_usec >
+			    srv->pass_budget_us) {
+				struct timeval next = { 0, 0 };
+
+				event_add(srv->flusher, &next);
+				break;
+			}
+		}
 	}
 	/* Every cork was written or moved to its bufferevent: nothing
-	   refers to this pass's spool any more. */
-	spool_reset(&srv->spool);
+	   refers to the spool any more.  While some wait, it keeps what
+	   they refer to and grows past it. */
+	if (TAILQ_EMPTY(&srv->flushq))
+		spool_reset(&srv->spool);
 	srv->last_flush_n = n;
 }
 

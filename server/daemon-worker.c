@@ -47,6 +47,10 @@ daemon_set_limits(struct evs_server *srv, const struct limits *lim)
 	    (long long)lim->shutdown_timeout_ms);
 	evs_server_set(srv, EVS_OPT_STALL_TIMEOUT_MS,
 	    (long long)lim->stall_timeout_ms);
+	evs_server_set(srv, EVS_OPT_PASS_BUDGET_US,
+	    (long long)lim->pass_budget_ms * 1000);
+	evs_server_set(srv, EVS_OPT_FLUSH_HOLD_US,
+	    (long long)lim->flush_hold_ms * 1000);
 }
 
 /* Runs on the worker's loop: a server is touched only by its thread. */
@@ -88,6 +92,8 @@ daemon_limits(const struct config *cfg, size_t share, struct limits *lim)
 	lim->idle_timeout_ms = cfg->idle_timeout_ms;
 	lim->shutdown_timeout_ms = cfg->shutdown_timeout_ms;
 	lim->stall_timeout_ms = cfg->stall_timeout_ms;
+	lim->pass_budget_ms = cfg->pass_budget_ms;
+	lim->flush_hold_ms = cfg->flush_hold_ms;
 }
 
 void

@@ -21,7 +21,8 @@
 /* The limits a server takes, copied to a worker under its lock. */
 struct limits {
 	uint64_t max_clients, max_per_ip, sendq, max_line, idle_timeout_ms,
-	    shutdown_timeout_ms, stall_timeout_ms;
+	    shutdown_timeout_ms, stall_timeout_ms, pass_budget_ms,
+	    flush_hold_ms;
 };
 
 /* An echo worker: its own event_base, server and SO_REUSEPORT

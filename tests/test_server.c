@@ -520,17 +520,18 @@ END_TEST
 
 /* A corked service that fans out: each byte from a connection sends
    every connection 100 shared messages, and the sender a line of its
-   own after each; the other connection's cork then holds 100 pieces
-   that do not follow one another in the spool. */
+   own after each; the others' corks then hold 100 pieces that do not
+   follow one another in the spool. */
 #define FAN_ROUNDS 100
-static struct evs_conn *fan_conns[2];
-static int fan_nconns;
+#define FAN_MAX 48
+static struct evs_conn *fan_conns[FAN_MAX];
+static int fan_nconns, fan_npeers;
 
 static int
 fan_open(struct evs_conn *c, void *arg)
 {
 	(void)arg;
-	if (fan_nconns < 2)
+	if (fan_nconns < FAN_MAX)
 		fan_conns[fan_nconns++] = c;
 	return 0;
 }
@@ -572,7 +573,7 @@ fan_peers_done(void *arg)
 	struct fan_peer *p = arg;
 	int done = 1;
 
-	for (int k = 0; k < 2; k++) {
+	for (int k = 0; k < fan_npeers; k++) {
 		ssize_t n = read(p[k].fd, p[k].got + p[k].len,
 		    sizeof(p[k].got) - 1 - p[k].len);
 
@@ -584,10 +585,9 @@ fan_peers_done(void *arg)
 	return done;
 }
 
-/* Shared messages and a connection's own lines reach each peer whole
-   and in the order they were sent, also when a cork has more pieces
-   than it holds at once. */
-START_TEST(test_server_cork_shared_messages_in_order)
+/* npeers connect; the first asks; each must get exactly its lines. */
+static void
+fan_run(int npeers)
 {
 	static const struct evs_service fan = {
 		.name = "fan",
@@ -596,16 +596,17 @@ START_TEST(test_server_cork_shared_messages_in_order)
 		.open = fan_open,
 		.data = fan_data,
 	};
-	struct fan_peer p[2] = { { .want = FAN_ROUNDS * 10 },
-		{ .want = FAN_ROUNDS * 5 } };
+	static struct fan_peer p[FAN_MAX];
 	struct evs_listener *l;
 	char want[FAN_ROUNDS * 10 + 1];
 	size_t n = 0;
 
+	memset(p, 0, sizeof(p));
 	fan_nconns = 0;
+	fan_npeers = npeers;
 	l = evs_server_listen(srv, "127.0.0.1:0", &fan, NULL, NULL, 0);
 	ck_assert_ptr_nonnull(l);
-	for (int k = 0; k < 2; k++) {
+	for (int k = 0; k < npeers; k++) {
 		int want_n = k + 1;
 
 		p[k].fd = harness_connect(evs_listener_port(l), 0);
@@ -613,9 +614,9 @@ START_TEST(test_server_cork_shared_messages_in_order)
 		ck_assert(
 		    harness_loop_until(base, fan_accepted, &want_n, 5000));
 		fcntl(p[k].fd, F_SETFL, O_NONBLOCK);
+		p[k].want = k == 0 ? FAN_ROUNDS * 10 : FAN_ROUNDS * 5;
 	}
-	ck_assert_int_eq(fan_nconns, 2);
-	/* The first connection to arrive asks. */
+	ck_assert_int_eq(fan_nconns, npeers);
 	ck_assert_int_eq(harness_write_all(p[0].fd, "x", 1), 0);
 	ck_assert(harness_loop_until(base, fan_peers_done, p, 10000));
 	for (int i = 0; i < FAN_ROUNDS; i++)
@@ -626,10 +627,29 @@ START_TEST(test_server_cork_shared_messages_in_order)
 	n = 0;
 	for (int i = 0; i < FAN_ROUNDS; i++)
 		n += (size_t)snprintf(want + n, sizeof(want) - n, "m%03d\n", i);
-	ck_assert_uint_eq(p[1].len, n);
-	ck_assert(memcmp(p[1].got, want, n) == 0);
-	close(p[0].fd);
-	close(p[1].fd);
+	for (int k = 1; k < npeers; k++) {
+		ck_assert_uint_eq(p[k].len, n);
+		ck_assert(memcmp(p[k].got, want, n) == 0);
+	}
+	for (int k = 0; k < npeers; k++)
+		close(p[k].fd);
+}
+
+/* Shared messages and a connection's own lines reach each peer whole
+   and in the order they were sent, also when a cork has more pieces
+   than it holds at once. */
+START_TEST(test_server_cork_shared_messages_in_order)
+{
+	fan_run(2);
+}
+END_TEST
+
+/* With a budget shorter than any flush, the flush is split over
+   passes: every peer still gets all of it, in order. */
+START_TEST(test_server_cork_split_flush_delivers_all)
+{
+	ck_assert_int_eq(evs_server_set(srv, EVS_OPT_PASS_BUDGET_US, 1), 0);
+	fan_run(FAN_MAX);
 }
 END_TEST
 
@@ -887,6 +907,7 @@ server_suite(void)
 	tcase_add_test(tc, test_server_cork_gathers_then_flushes);
 	tcase_add_test(tc, test_server_cork_budget_delivers_all);
 	tcase_add_test(tc, test_server_cork_shared_messages_in_order);
+	tcase_add_test(tc, test_server_cork_split_flush_delivers_all);
 	tcase_add_test(tc, test_server_last_words_after_reset);
 	tcase_add_test(tc, test_server_listen_errors);
 	tcase_add_test(tc, test_server_stall_timeout_closes);

@@ -106,11 +106,14 @@ enum evs_server_option {
 	                             sockets inherit; 0 = the kernel's
 	                             autotuning (default) */
 	EVS_OPT_PASS_BUDGET_US,       /* a loop pass that ran this long reads no
-	                             more sockets (they wait for the next);
-	                             0 = off (the default) */
+	                             more sockets, and a flush that ran this
+	                             long writes no more corks (they wait for
+	                             the next pass; replies first); 0 = off;
+	                             default 20,000 */
 	EVS_OPT_FLUSH_HOLD_US /* corked output of a busy loop waits to be
 	                             written at most this long after the last
-	                             flush, gathering more; 0 = off */
+	                             flush, gathering more; 0 = off; default
+	                             2,000 */
 };
 
 struct evs_server_stats {
