@@ -34,6 +34,12 @@
 /* A flush with a budget looks at the clock after this many writes. */
 #define CONN_SEND_BUDGET_EVERY 32
 
+/* The spool is emptied only once every cork was written, so a flush
+   left unfinished keeps all it holds.  Past this much it finishes
+   whatever the budget: under an overload that never lets the flush
+   catch up, the spool would otherwise grow without end. */
+#define CONN_SEND_SPOOL_CARRY_MAX (16 * 1024 * 1024)
+
 static int conn_send_queue(struct evs_conn *, struct sockio_out *);
 static int conn_send_cork(struct evs_conn *, const char *, size_t);
 static void conn_send_schedule(struct evs_server *);
@@ -251,6 +257,7 @@ conn_send_flush_all(struct evs_server *srv)
 		if (srv->pass_budget_us > 0 &&
 		    n % CONN_SEND_BUDGET_EVERY == 0 &&
 		    !TAILQ_EMPTY(&srv->flushq) &&
+		    srv->spool.used < CONN_SEND_SPOOL_CARRY_MAX &&
 		    evutil_gettimeofday(&now, NULL) == 0) {
 			evutil_timersub(&now, &start, &now);
 			if ((unsigned long)now.tv_sec * 1000000UL +

@@ -26,7 +26,7 @@ struct spool {
 	struct spool_chunk *head; /* kept across passes */
 	struct spool_chunk *tail; /* where bytes go next */
 	uint64_t gen;             /* passes emptied so far */
-	size_t used;              /* bytes stored this pass */
+	size_t used;              /* bytes stored since the last reset */
 };
 
 /* A connection's ranges in the spool, in the order they are due. */
