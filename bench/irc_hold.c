@@ -2,9 +2,10 @@
  * irc_hold: registers N idle IRC clients, each joining one of C
  * channels, and measures the server's memory: its RSS before, with all
  * of them registered and idle, and after all of them quit.  Meanwhile
- * a probe client outside the channels PINGs the server every 10 ms;
- * its round trips bound how long the server's loop stalled during the
- * join storm.  Any IRC server will do: a client sends JOIN only after
+ * a probe client outside the channels PINGs the server every 10 ms
+ * from a thread of its own (so that this process's own work on the
+ * storm does not count); its round trips bound how long the server's
+ * loop stalled during the join storm.  Any IRC server will do: a client sends JOIN only after
  * 001, as InspIRCd requires.
  *
  *   irc_hold -n N [-C CHANNELS] [-w IN_FLIGHT] [-p SERVER_PID] HOST:PORT
@@ -17,6 +18,9 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +47,8 @@ static int inflight, joined, gone, failed;
 static int nchan = 1;
 static double probe_rtt[PROBE_MAX];
 static int nprobe;
+static atomic_int probe_state; /* 0 starting, 1 in, -1 failed */
+static atomic_int probe_stop;
 
 static double
 now_s(void)
@@ -112,18 +118,8 @@ line(int i, char *s, size_t n, double now)
 		cmd++;
 	if (cmd == NULL)
 		return;
-	if (i == nconns && strncmp(cmd, "PONG ", 5) == 0) {
-		/* The probe: ":server PONG server :<sent time>". */
-		const char *t = strrchr(cmd, ':');
-		if (t != NULL && nprobe < PROBE_MAX)
-			probe_rtt[nprobe++] = now - atof(t + 1);
-		return;
-	}
+	(void)now;
 	if (strncmp(cmd, "001 ", 4) == 0 && c->st == H_REG) {
-		if (i == nconns) {
-			c->st = H_IN;
-			return;
-		}
 		c->st = H_JOIN;
 		if (nchan > 1)
 			n = (size_t)snprintf(out, sizeof(out),
@@ -176,7 +172,7 @@ input(int i, char *p, size_t n, double now)
 				line(i, c->partial, c->plen + len, now);
 			}
 			c->plen = 0;
-		} else if (c->st != H_IN || i == nconns || p[0] == 'P') {
+		} else if (c->st != H_IN || p[0] == 'P') {
 			char save = p[len];
 			line(i, p, len, now);
 			p[len] = save;
@@ -250,6 +246,105 @@ pump(int ep, int ms)
 	return total;
 }
 
+/* Sends all of s on the probe's blocking socket. */
+static int
+probe_put(int fd, const char *s, size_t n)
+{
+	return send(fd, s, n, MSG_NOSIGNAL) == (ssize_t)n ? 0 : -1;
+}
+
+/*
+ * Reads the probe's lines until one starts its command with `want`
+ * (answering the server's PINGs), for at most ms.  Returns 0, or -1 on
+ * a timeout or a closed connection.
+ */
+static int
+probe_await(int fd, char *buf, size_t *len, size_t cap, const char *want,
+    int ms)
+{
+	double end = now_s() + ms / 1000.0;
+
+	for (;;) {
+		char *nl;
+
+		while ((nl = memchr(buf, '\n', *len)) != NULL) {
+			size_t n = (size_t)(nl - buf) + 1;
+			const char *cmd = buf;
+			int hit;
+
+			*nl = '\0';
+			if (*cmd == ':' && (cmd = strchr(cmd, ' ')) != NULL)
+				cmd++;
+			hit = cmd != NULL &&
+			    strncmp(cmd, want, strlen(want)) == 0;
+			if (strncmp(buf, "PING ", 5) == 0) {
+				buf[1] = 'O';
+				buf[n - 1] = '\n';
+				(void)probe_put(fd, buf, n);
+			}
+			memmove(buf, buf + n, *len - n);
+			*len -= n;
+			if (hit)
+				return 0;
+		}
+		struct pollfd pf = { .fd = fd, .events = POLLIN };
+		int left = (int)((end - now_s()) * 1000);
+		ssize_t r;
+
+		if (left <= 0 || poll(&pf, 1, left) <= 0)
+			return -1;
+		if (*len >= cap)
+			*len = 0; /* an overlong line: none of ours */
+		if ((r = recv(fd, buf + *len, cap - *len, 0)) <= 0)
+			return -1;
+		*len += (size_t)r;
+	}
+}
+
+/* The probe: registers, then PINGs every 10 ms until told to stop,
+   each time waiting for the PONG. */
+static void *
+probe_main(void *arg)
+{
+	const struct sockaddr_in *dst = arg;
+	static char buf[64 * 1024];
+	size_t len = 0;
+	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+	static const char reg[] = "NICK hprobe\r\nUSER probe 0 * :probe\r\n";
+
+	if (fd == -1 ||
+	    connect(fd, (const struct sockaddr *)dst, sizeof(*dst)) == -1 ||
+	    probe_put(fd, reg, sizeof(reg) - 1) == -1 ||
+	    probe_await(fd, buf, &len, sizeof(buf), "001 ", 30000) == -1) {
+		atomic_store(&probe_state, -1);
+		if (fd != -1)
+			close(fd);
+		return NULL;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	atomic_store(&probe_state, 1);
+	while (!atomic_load(&probe_stop) && nprobe < PROBE_MAX) {
+		double t = now_s(), wait;
+		struct timespec ts;
+
+		if (probe_put(fd, "PING :probe\r\n", 13) == -1 ||
+		    probe_await(fd, buf, &len, sizeof(buf), "PONG ", 60000) ==
+		        -1) {
+			fprintf(stderr, "irc_hold: the probe lost its server after %d pings: %s\n", nprobe, errno ? strerror(errno) : "timeout or EOF");
+			break;
+		}
+		probe_rtt[nprobe++] = now_s() - t;
+		if ((wait = t + 0.01 - now_s()) > 0) {
+			ts.tv_sec = 0;
+			ts.tv_nsec = (long)(wait * 1e9);
+			nanosleep(&ts, NULL);
+		}
+	}
+	(void)probe_put(fd, "QUIT :bye\r\n", 11);
+	close(fd);
+	return NULL;
+}
+
 static int
 cmp_double(const void *a, const void *b)
 {
@@ -264,7 +359,8 @@ main(int argc, char **argv)
 	int n = 1000, window = 200, pid = 0, ch, port, ep, next = 0;
 	char *host, *colon;
 	struct sockaddr_in dst;
-	double t0, last_probe = 0, quiet_since;
+	double t0, quiet_since;
+	pthread_t probe;
 	long rss0 = -1, rss1 = -1, rss2 = -1;
 
 	while ((ch = getopt(argc, argv, "n:C:w:p:")) != -1) {
@@ -304,26 +400,30 @@ main(int argc, char **argv)
 		return 2;
 	}
 	nconns = n;
-	conns = calloc((size_t)n + 1, sizeof(*conns));
+	conns = calloc((size_t)n, sizeof(*conns));
 	ep = epoll_create1(0);
 	if (pid > 0)
 		rss0 = rss_kib(pid);
 	printf("rss_before_kib %ld\n", rss0);
 
-	/* The probe (index n) registers first and stays out of channels. */
-	if (open_conn(ep, &dst, n) == -1)
+	/* The probe registers first and stays out of channels. */
+	if (pthread_create(&probe, NULL, probe_main, &dst) != 0) {
+		fprintf(stderr, "irc_hold: cannot start the probe\n");
 		return 1;
+	}
 	t0 = now_s();
-	while (conns[n].st != H_IN && now_s() - t0 < 30)
-		pump(ep, 100);
-	if (conns[n].st != H_IN) {
+	while (atomic_load(&probe_state) == 0 && now_s() - t0 < 35) {
+		struct timespec ts = { 0, 1000000 };
+
+		nanosleep(&ts, NULL);
+	}
+	if (atomic_load(&probe_state) != 1) {
 		fprintf(stderr, "irc_hold: the probe did not register\n");
 		return 1;
 	}
 
 	t0 = now_s();
 	while (joined + failed < n && now_s() - t0 < 300) {
-		double now = now_s();
 		while (next < n && inflight < window) {
 			if (open_conn(ep, &dst, next) == -1) {
 				failed++;
@@ -333,17 +433,12 @@ main(int argc, char **argv)
 			next++;
 			inflight++;
 		}
-		if (now - last_probe >= 0.01) {
-			char buf[64];
-			int len = snprintf(buf, sizeof(buf), "PING :%.6f\r\n",
-			    now);
-			put(n, buf, (size_t)len);
-			last_probe = now;
-		}
 		pump(ep, 5);
 	}
 	printf("joined %d\nfailed %d\njoin_s %.2f\n", joined, failed,
 	    now_s() - t0);
+	atomic_store(&probe_stop, 1);
+	pthread_join(probe, NULL);
 	if (nprobe > 0) {
 		qsort(probe_rtt, (size_t)nprobe, sizeof(double), cmp_double);
 		printf("probe_pings %d\nprobe_max_ms %.1f\nprobe_p99_ms %.1f\n",
@@ -368,14 +463,14 @@ main(int argc, char **argv)
 		    (double)(rss1 - rss0) * 1024.0 / joined);
 	fflush(stdout);
 
-	/* Everyone quits, the probe too; wait for the server to close. */
-	for (int i = 0; i <= n; i++)
+	/* Everyone quits; wait for the server to close. */
+	for (int i = 0; i < n; i++)
 		if (conns[i].st != H_GONE && conns[i].st != H_IDLE) {
 			put(i, "QUIT :bye\r\n", 11);
 			conns[i].st = H_QUIT;
 		}
 	t0 = now_s();
-	while (gone < n + 1 && now_s() - t0 < 60)
+	while (gone < n && now_s() - t0 < 60)
 		pump(ep, 100);
 	/* Servers may free lazily: a moment for that. */
 	usleep(2500 * 1000);

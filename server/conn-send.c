@@ -34,14 +34,8 @@
 /* A flush with a budget looks at the clock after this many writes. */
 #define CONN_SEND_BUDGET_EVERY 32
 
-/* The spool is emptied only once every cork was written, so a flush
-   left unfinished keeps all it holds.  Past this much it finishes
-   whatever the budget: under an overload that never lets the flush
-   catch up, the spool would otherwise grow without end. */
-#define CONN_SEND_SPOOL_CARRY_MAX (16 * 1024 * 1024)
-
 static int conn_send_queue(struct evs_conn *, struct sockio_out *);
-static int conn_send_cork(struct evs_conn *, const char *, size_t);
+static int conn_send_cork(struct evs_conn *, const struct spool_at *, size_t);
 static void conn_send_schedule(struct evs_server *);
 static int conn_send_after_queue(struct evs_conn *, size_t);
 static size_t conn_send_queued(const struct evs_conn *);
@@ -66,7 +60,7 @@ int
 evs_conn_send_msg(struct evs_conn *c, struct evs_msg *m)
 {
 	struct sockio_out o = { .data = NULL };
-	const char *p;
+	const struct spool_at *at;
 
 	o.data = evs_msg_data(m, &o.len);
 	if (!(c->svc->flags & EVS_SERVICE_CORK)) {
@@ -80,11 +74,11 @@ evs_conn_send_msg(struct evs_conn *c, struct evs_msg *m)
 	if (c->flags &
 	    (CONN_DEAD | CONN_CLOSING | CONN_FIN_SENT | CONN_PEER_GONE))
 		return -1;
-	if ((p = msg_spool(m, &c->srv->spool)) == NULL) {
+	if ((at = msg_spool(m, &c->srv->spool)) == NULL) {
 		conn_lost(c, "Out of memory");
 		return -1;
 	}
-	return conn_send_cork(c, p, o.len);
+	return conn_send_cork(c, at, o.len);
 }
 
 /*
@@ -97,7 +91,7 @@ static int
 conn_send_queue(struct evs_conn *c, struct sockio_out *o)
 {
 	size_t len = sockio_out_len(o);
-	const char *p;
+	struct spool_at at;
 	int rc;
 
 	if (c->flags &
@@ -106,14 +100,15 @@ conn_send_queue(struct evs_conn *c, struct sockio_out *o)
 		return -1;
 	}
 	if (c->svc->flags & EVS_SERVICE_CORK) {
-		p = o->buf != NULL ? spool_put_buffer(&c->srv->spool, o->buf) :
-		                     spool_put(&c->srv->spool, o->data, o->len);
+		rc = o->buf != NULL ?
+		    spool_put_buffer(&c->srv->spool, o->buf, &at) :
+		    spool_put(&c->srv->spool, o->data, o->len, &at);
 		sockio_discard(o);
-		if (p == NULL) {
+		if (rc == -1) {
 			conn_lost(c, "Out of memory");
 			return -1;
 		}
-		return conn_send_cork(c, p, len);
+		return conn_send_cork(c, &at, len);
 	}
 	rc = conn_send_write_through(c, o);
 	if (rc == SOCKIO_WRITE_ERROR) {
@@ -127,11 +122,11 @@ conn_send_queue(struct evs_conn *c, struct sockio_out *o)
 	return conn_send_after_queue(c, len);
 }
 
-/* Adds len bytes of the spool at p to c's cork, putting c on the
-   flush list.  A cork of too many ranges is written out first.
+/* Adds the len bytes of the spool at *at to c's cork, putting c on
+   the flush list.  A cork of too many ranges is written out first.
    Returns what conn_send_after_queue returns. */
 static int
-conn_send_cork(struct evs_conn *c, const char *p, size_t len)
+conn_send_cork(struct evs_conn *c, const struct spool_at *at, size_t len)
 {
 	struct evs_server *srv = c->srv;
 
@@ -150,13 +145,13 @@ conn_send_cork(struct evs_conn *c, const char *p, size_t len)
 		TAILQ_REMOVE(&srv->flushq, c, flink);
 		TAILQ_INSERT_HEAD(&srv->flushq, c, flink);
 	}
-	if (spool_segs_add(&c->cork, p, len) != 0) {
+	if (spool_segs_add(&c->cork, at, len) != 0) {
 		/* Many pieces that do not follow one another: write what
 		   there is now, keeping the order, and start again. */
 		conn_send_flush(c);
 		if (c->flags & (CONN_DEAD | CONN_PEER_GONE))
 			return -1;
-		return conn_send_cork(c, p, len);
+		return conn_send_cork(c, at, len);
 	}
 	return conn_send_after_queue(c, len);
 }
@@ -191,12 +186,11 @@ conn_send_flush(struct evs_conn *c)
 		    SOCKIO_NO_MEMORY;
 	} else if (evbuffer_get_length(c->out) > 0) {
 		/* Behind what the kernel did not take yet: after it. */
-		rc = spool_segs_queue(&srv->spool, &c->cork, c->out) == 0 ?
-		    0 :
-		    SOCKIO_NO_MEMORY;
+		rc = spool_segs_queue(&c->cork, c->out) == 0 ? 0 :
+		                                               SOCKIO_NO_MEMORY;
 	} else {
-		rc = spool_segs_write(&srv->spool, &c->cork,
-		    bufferevent_getfd(c->bev), c->out);
+		rc = spool_segs_write(&c->cork, bufferevent_getfd(c->bev),
+		    c->out);
 	}
 	switch (rc) {
 	case SOCKIO_WRITE_ERROR:
@@ -257,7 +251,6 @@ conn_send_flush_all(struct evs_server *srv)
 		if (srv->pass_budget_us > 0 &&
 		    n % CONN_SEND_BUDGET_EVERY == 0 &&
 		    !TAILQ_EMPTY(&srv->flushq) &&
-		    srv->spool.used < CONN_SEND_SPOOL_CARRY_MAX &&
 		    evutil_gettimeofday(&now, NULL) == 0) {
 			evutil_timersub(&now, &start, &now);
 			if ((unsigned long)now.tv_sec * 1000000UL +
@@ -270,11 +263,9 @@ conn_send_flush_all(struct evs_server *srv)
 			}
 		}
 	}
-	/* Every cork was written or moved to its bufferevent: nothing
-	   refers to the spool any more.  While some wait, it keeps what
-	   they refer to and grows past it. */
-	if (TAILQ_EMPTY(&srv->flushq))
-		spool_reset(&srv->spool);
+	/* The next pass stores afresh; what corks still waiting refer to
+	   lives on in their chunks. */
+	spool_reset(&srv->spool);
 	srv->last_flush_n = n;
 }
 

@@ -14,8 +14,8 @@ struct evs_msg {
 	size_t refcnt;
 	size_t len;
 	const struct spool *spool; /* the spool holding a copy, and in */
-	uint64_t spool_gen;        /* which of its passes */
-	const char *spool_at;      /* where */
+	uint64_t spool_gen;        /* which of its generations */
+	struct spool_at spool_at;  /* where */
 	char data[];
 };
 
@@ -48,16 +48,16 @@ evs_msg_unref(struct evs_msg *m)
 		free(m);
 }
 
-const char *
+const struct spool_at *
 msg_spool(struct evs_msg *m, struct spool *s)
 {
 	if (m->spool != s || m->spool_gen != s->gen) {
-		if ((m->spool_at = spool_put(s, m->data, m->len)) == NULL)
+		if (spool_put(s, m->data, m->len, &m->spool_at) == -1)
 			return NULL;
 		m->spool = s;
 		m->spool_gen = s->gen;
 	}
-	return m->spool_at;
+	return &m->spool_at;
 }
 
 struct evs_msg *

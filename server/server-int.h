@@ -267,9 +267,9 @@ void server_stats_free(struct evs_server *srv);
 /* msg.c: takes one more reference to m and returns it. */
 struct evs_msg *msg_ref(struct evs_msg *m);
 
-/* msg.c: where m's bytes are in s this pass, copied there on first
-   use; NULL when out of memory. */
-const char *msg_spool(struct evs_msg *m, struct spool *s);
+/* msg.c: where m's bytes are in s since its last reset, copied there
+   on first use; NULL when out of memory. */
+const struct spool_at *msg_spool(struct evs_msg *m, struct spool *s);
 
 /* msg.c: an evbuffer_ref_cleanup_cb that drops the reference `arg`. */
 void msg_unref_cb(const void *data, size_t len, void *arg);

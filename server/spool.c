@@ -1,6 +1,7 @@
 /*
- * The output spool of one pass (spool.h): chunks of bytes stored once,
- * and the ranges of them each corked connection writes.
+ * The output spool (spool.h): chunks of bytes stored once, counted
+ * references to them, and the ranges of them each corked connection
+ * writes.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -14,15 +15,15 @@
    allocated between passes, so an idle server holds one. */
 #define SPOOL_CHUNK (64 * 1024)
 
-/* A cork's array of ranges starts this long; a longer one is freed
-   once written, so idle connections hold only the small one. */
+/* A cork's arrays start this long; longer ones are freed once written,
+   so idle connections hold only small ones. */
 #define SPOOL_SEGS_KEEP 4
 
-/* A chunk is held by its spool while it is the pass's, and by every
-   range of it that waits in a bufferevent (evbuffer_add_reference);
-   the last holder frees it. */
+/* Held by its spool while the spool fills it, by every cork range in
+   it, and by every piece of it waiting in a bufferevent
+   (evbuffer_add_reference); the last holder frees it. */
 struct spool_chunk {
-	struct spool_chunk *next;
+	struct spool_chunk *next; /* in its spool, while held by it */
 	size_t size, used;
 	size_t refs;
 	char data[];
@@ -43,52 +44,7 @@ spool_chunk_new(size_t need)
 	return k;
 }
 
-/* Returns room for len bytes at the spool's end, counted as used. */
-static char *
-spool_room(struct spool *s, size_t len)
-{
-	struct spool_chunk *k = s->tail;
-	char *p;
-
-	if (k == NULL || k->size - k->used < len) {
-		if ((k = spool_chunk_new(len)) == NULL)
-			return NULL;
-		if (s->tail != NULL)
-			s->tail->next = k;
-		else
-			s->head = k;
-		s->tail = k;
-	}
-	p = k->data + k->used;
-	k->used += len;
-	s->used += len;
-	return p;
-}
-
-const char *
-spool_put(struct spool *s, const void *data, size_t len)
-{
-	char *p = spool_room(s, len);
-
-	if (p != NULL && len > 0)
-		memcpy(p, data, len);
-	return p;
-}
-
-const char *
-spool_put_buffer(struct spool *s, struct evbuffer *buf)
-{
-	size_t len = evbuffer_get_length(buf);
-	char *p = spool_room(s, len);
-
-	if (p == NULL)
-		return NULL;
-	evbuffer_remove(buf, p, len);
-	return p;
-}
-
-/* An evbuffer_ref_cleanup_cb: a range of the chunk `arg` was written
-   or dropped. */
+/* An evbuffer_ref_cleanup_cb, and the release of any hold on `arg`. */
 static void
 spool_chunk_unref(const void *data, size_t len, void *arg)
 {
@@ -100,16 +56,47 @@ spool_chunk_unref(const void *data, size_t len, void *arg)
 		free(k);
 }
 
-/* Returns the chunk of s that holds p. */
-static struct spool_chunk *
-spool_chunk_of(const struct spool *s, const char *p)
+/* Finds room for len bytes at the spool's end and counts them used. */
+static int
+spool_room(struct spool *s, size_t len, struct spool_at *at)
 {
-	struct spool_chunk *k;
+	struct spool_chunk *k = s->tail;
 
-	for (k = s->head; k != NULL; k = k->next)
-		if (p >= k->data && p < k->data + k->size)
-			return k;
-	return NULL;
+	if (k == NULL || k->size - k->used < len) {
+		if ((k = spool_chunk_new(len)) == NULL)
+			return -1;
+		if (s->tail != NULL)
+			s->tail->next = k;
+		else
+			s->head = k;
+		s->tail = k;
+	}
+	at->chunk = k;
+	at->p = k->data + k->used;
+	k->used += len;
+	s->used += len;
+	return 0;
+}
+
+int
+spool_put(struct spool *s, const void *data, size_t len, struct spool_at *at)
+{
+	if (spool_room(s, len, at) == -1)
+		return -1;
+	if (len > 0)
+		memcpy((char *)(uintptr_t)at->p, data, len);
+	return 0;
+}
+
+int
+spool_put_buffer(struct spool *s, struct evbuffer *buf, struct spool_at *at)
+{
+	size_t len = evbuffer_get_length(buf);
+
+	if (spool_room(s, len, at) == -1)
+		return -1;
+	evbuffer_remove(buf, (char *)(uintptr_t)at->p, len);
+	return 0;
 }
 
 void
@@ -117,10 +104,8 @@ spool_reset(struct spool *s)
 {
 	struct spool_chunk *k, *next, *keep = NULL;
 
-	/* The first chunk is kept for the next pass unless a bufferevent
-	   still holds part of it, or it was made bigger for one large
-	   write; the others go, or live on until their ranges are
-	   written. */
+	/* The first chunk is filled again if nothing else holds it and
+	   it has the usual size; the spool lets go of the others. */
 	for (k = s->head; k != NULL; k = next) {
 		next = k->next;
 		k->next = NULL;
@@ -150,14 +135,33 @@ spool_free(struct spool *s)
 	s->used = 0;
 }
 
+/* Makes room for cap ranges in g; returns 0 or -1. */
+static int
+spool_segs_grow(struct spool_segs *g, unsigned cap)
+{
+	struct iovec *v;
+	struct spool_chunk **k;
+
+	if ((v = realloc(g->v, cap * sizeof(*v))) == NULL)
+		return -1;
+	g->v = v;
+	if ((k = realloc(g->k, cap * sizeof(*k))) == NULL)
+		return -1;
+	g->k = k;
+	g->cap = cap;
+	return 0;
+}
+
 int
-spool_segs_add(struct spool_segs *g, const char *p, size_t len)
+spool_segs_add(struct spool_segs *g, const struct spool_at *at, size_t len)
 {
 	struct iovec *v;
 
 	if (g->n > 0) {
 		v = &g->v[g->n - 1];
-		if ((const char *)v->iov_base + v->iov_len == p) {
+		/* The next bytes of the same chunk: the range grows. */
+		if ((const char *)v->iov_base + v->iov_len == at->p &&
+		    g->k[g->n - 1] == at->chunk) {
 			v->iov_len += len;
 			g->len += len;
 			return 0;
@@ -168,15 +172,14 @@ spool_segs_add(struct spool_segs *g, const char *p, size_t len)
 
 		if (g->n >= SPOOL_SEGS_MAX)
 			return -1;
-		if (cap > SPOOL_SEGS_MAX)
-			cap = SPOOL_SEGS_MAX;
-		if ((v = realloc(g->v, cap * sizeof(*v))) == NULL)
+		if (spool_segs_grow(g,
+		        cap > SPOOL_SEGS_MAX ? SPOOL_SEGS_MAX : cap) == -1)
 			return -1;
-		g->v = v;
-		g->cap = cap;
 	}
-	g->v[g->n].iov_base = (void *)(uintptr_t)p;
+	g->v[g->n].iov_base = (void *)(uintptr_t)at->p;
 	g->v[g->n].iov_len = len;
+	g->k[g->n] = at->chunk;
+	at->chunk->refs++;
 	g->n++;
 	g->len += len;
 	return 0;
@@ -185,11 +188,15 @@ spool_segs_add(struct spool_segs *g, const char *p, size_t len)
 void
 spool_segs_clear(struct spool_segs *g)
 {
+	for (unsigned i = 0; i < g->n; i++)
+		spool_chunk_unref(NULL, 0, g->k[i]);
 	g->n = 0;
 	g->len = 0;
 	if (g->cap > SPOOL_SEGS_KEEP) {
 		free(g->v);
+		free(g->k);
 		g->v = NULL;
+		g->k = NULL;
 		g->cap = 0;
 	}
 }
@@ -197,24 +204,25 @@ spool_segs_clear(struct spool_segs *g)
 void
 spool_segs_free(struct spool_segs *g)
 {
+	spool_segs_clear(g);
 	free(g->v);
+	free(g->k);
 	g->v = NULL;
-	g->n = g->cap = 0;
-	g->len = 0;
+	g->k = NULL;
+	g->cap = 0;
 }
 
-/* Appends g's bytes past the first `skip` to out, by reference to
-   s's chunks, and clears g. */
+/* Queues g's bytes past the first `skip` to out, by reference to
+   their chunks, and clears g. */
 static int
-spool_segs_append(const struct spool *s, struct spool_segs *g, size_t skip,
-    struct evbuffer *out)
+spool_segs_append(struct spool_segs *g, size_t skip, struct evbuffer *out)
 {
 	int rc = 0;
 
 	for (unsigned i = 0; i < g->n && rc == 0; i++) {
 		const char *p = (const char *)g->v[i].iov_base;
 		size_t len = g->v[i].iov_len;
-		struct spool_chunk *k;
+		struct spool_chunk *k = g->k[i];
 
 		if (skip >= len) {
 			skip -= len;
@@ -225,10 +233,6 @@ spool_segs_append(const struct spool *s, struct spool_segs *g, size_t skip,
 		skip = 0;
 		/* Shared, not copied: when many connections fall behind on
 		   the same messages they hold one copy of them. */
-		if ((k = spool_chunk_of(s, p)) == NULL) {
-			rc = evbuffer_add(out, p, len);
-			continue;
-		}
 		k->refs++;
 		if (evbuffer_add_reference(out, p, len, spool_chunk_unref, k) !=
 		    0) {
@@ -241,8 +245,7 @@ spool_segs_append(const struct spool *s, struct spool_segs *g, size_t skip,
 }
 
 int
-spool_segs_write(const struct spool *s, struct spool_segs *g,
-    evutil_socket_t fd, struct evbuffer *out)
+spool_segs_write(struct spool_segs *g, evutil_socket_t fd, struct evbuffer *out)
 {
 	struct msghdr mh;
 	ssize_t n;
@@ -267,15 +270,13 @@ spool_segs_write(const struct spool *s, struct spool_segs *g,
 		spool_segs_clear(g);
 		return 0;
 	}
-	return spool_segs_append(s, g, (size_t)n, out) == 0 ? 0 :
-	                                                      SOCKIO_NO_MEMORY;
+	return spool_segs_append(g, (size_t)n, out) == 0 ? 0 : SOCKIO_NO_MEMORY;
 }
 
 int
-spool_segs_queue(const struct spool *s, struct spool_segs *g,
-    struct evbuffer *out)
+spool_segs_queue(struct spool_segs *g, struct evbuffer *out)
 {
-	return spool_segs_append(s, g, 0, out);
+	return spool_segs_append(g, 0, out);
 }
 
 int
