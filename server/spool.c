@@ -6,13 +6,15 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 
 #include "../common/sockio.h"
 #include "spool.h"
 
-/* A chunk's size unless one write needs more; the first chunk stays
-   allocated between passes, so an idle server holds one. */
+/* A chunk's mapping unless one write needs more; the first chunk stays
+   mapped between passes, so an idle server holds one. */
 #define SPOOL_CHUNK (64 * 1024)
 
 /* A cork's arrays start this long; longer ones are freed once written,
@@ -24,21 +26,36 @@
    (evbuffer_add_reference); the last holder frees it. */
 struct spool_chunk {
 	struct spool_chunk *next; /* in its spool, while held by it */
+	size_t map;               /* bytes mapped, this header included */
 	size_t size, used;
 	size_t refs;
 	char data[];
 };
 
+/*
+ * Chunks are mapped, not taken from the heap: they come and go with
+ * every busy pass, and in the heap the small records that outlive a
+ * burst (a WHOWAS entry, a grown table) landed in their free space and
+ * kept its pages: after a 10,000-client join storm and everyone
+ * quitting, 1.4 MiB more stayed resident than without the spool.
+ */
 static struct spool_chunk *
 spool_chunk_new(size_t need)
 {
-	size_t size = need > SPOOL_CHUNK ? need : SPOOL_CHUNK;
-	struct spool_chunk *k = malloc(sizeof(*k) + size);
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t map = sizeof(struct spool_chunk) + need;
+	struct spool_chunk *k;
+	void *p;
 
-	if (k == NULL)
+	map = map < SPOOL_CHUNK ? SPOOL_CHUNK : (map + page - 1) / page * page;
+	p = mmap(NULL, map, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+	    -1, 0);
+	if (p == MAP_FAILED)
 		return NULL;
+	k = p;
 	k->next = NULL;
-	k->size = size;
+	k->map = map;
+	k->size = map - sizeof(*k);
 	k->used = 0;
 	k->refs = 1;
 	return k;
@@ -53,7 +70,7 @@ spool_chunk_unref(const void *data, size_t len, void *arg)
 	(void)data;
 	(void)len;
 	if (--k->refs == 0)
-		free(k);
+		munmap(k, k->map);
 }
 
 /* Finds room for len bytes at the spool's end and counts them used. */
@@ -109,7 +126,7 @@ spool_reset(struct spool *s)
 	for (k = s->head; k != NULL; k = next) {
 		next = k->next;
 		k->next = NULL;
-		if (k == s->head && k->refs == 1 && k->size == SPOOL_CHUNK) {
+		if (k == s->head && k->refs == 1 && k->map == SPOOL_CHUNK) {
 			keep = k;
 			keep->used = 0;
 		} else {
