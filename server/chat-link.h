@@ -72,6 +72,8 @@ struct chat_link_ops {
 	int (*history)(struct chat_link *, struct chat_user *u,
 	    const char *target, const char *before, size_t limit,
 	    chat_link_history_fn *cb);
+	/* The name of the instance remote user u is on. */
+	const char *(*node_name)(struct chat_link *, const struct chat_user *u);
 	/* Frees the backplane (after the last user left). */
 	void (*free)(struct chat_link *);
 };

@@ -9,6 +9,7 @@
 
 #include "../common/mask.h"
 #include "chat-int.h"
+#include "chat-link.h"
 
 void
 chat_query_send_isupport(struct chat_user *u)
@@ -317,8 +318,14 @@ chat_query_whois(struct chat_user *u, struct irc_msg *m)
 		    mb->ch->name);
 	}
 	chat_send_list_end(&l);
-	chat_send_reply(u, IRC_RPL_WHOISSERVER, who->nick, chat->name,
-	    chat->info != NULL ? chat->info : CHAT_INFO_DEFAULT);
+	/* A user on another instance is on that instance's node. */
+	if ((who->flags & U_REMOTE) && chat->link != NULL)
+		chat_send_reply(u, IRC_RPL_WHOISSERVER, who->nick,
+		    chat->link->ops->node_name(chat->link, who),
+		    "another instance of the network");
+	else
+		chat_send_reply(u, IRC_RPL_WHOISSERVER, who->nick, chat->name,
+		    chat->info != NULL ? chat->info : CHAT_INFO_DEFAULT);
 	if (who->flags & U_OPER)
 		chat_send_reply(u, IRC_RPL_WHOISOPERATOR, who->nick);
 	if (who->away != NULL)

@@ -496,6 +496,13 @@ chat_redis_out_user_line(struct chat_link *link, struct chat_user *to,
 	    r->epoch, to->nick);
 }
 
+static const char *
+chat_redis_out_node_name(struct chat_link *link, const struct chat_user *u)
+{
+	(void)link;
+	return u->node != NULL ? u->node->name : "";
+}
+
 const struct chat_link_ops chat_redis_out_ops = {
 	.claim = chat_redis_out_claim,
 	.user = chat_redis_out_user,
@@ -508,5 +515,6 @@ const struct chat_link_ops chat_redis_out_ops = {
 	.peers_line = chat_redis_out_peers_line,
 	.user_line = chat_redis_out_user_line,
 	.history = chat_redis_hist_query,
+	.node_name = chat_redis_out_node_name,
 	.free = chat_redis_free,
 };

@@ -33,6 +33,9 @@
 #include "../common/log.h"
 #include "chat-redis-int.h"
 
+/* Heartbeats (and checks of the others') per --cluster-timeout. */
+#define CR_BEATS 6
+
 #define CR_BACKOFF_MIN_MS 100
 #define CR_BACKOFF_MAX_MS 5000
 #define CR_QUEUE_MAX (16u << 20)
@@ -150,13 +153,17 @@ chat_redis_beaten(redisAsyncContext *ac, void *reply, void *priv)
 		r->answered_ms = chat_redis_now_ms();
 }
 
+/* The heartbeat, every beat (CR_BEATS a timeout): the key lives all
+   but one beat of the timeout and the others look every beat, so an
+   instance that dies right after a beat is seen gone at most a timeout
+   later, while a live one has CR_BEATS - 2 beats to spare. */
 static void
 chat_redis_heartbeat(struct chat_redis *r)
 {
 	if (r->cmd != NULL)
 		redisAsyncCommand(r->cmd, chat_redis_beaten, NULL,
 		    "SET evs:node:%s %s PX %u", r->node, r->epoch,
-		    r->timeout_ms);
+		    r->timeout_ms - r->timeout_ms / CR_BEATS);
 }
 
 /* Says hello: the others drop what they knew of this instance, take
@@ -479,7 +486,7 @@ chat_redis_new(struct evs_chat *chat, const char *url, const char *node,
 {
 	struct chat_redis *r;
 	struct timeval tv;
-	unsigned beat = timeout_ms / 3;
+	unsigned beat = timeout_ms / CR_BEATS;
 
 	if (!chat_redis_valid_node(node)) {
 		snprintf(err, errlen,

@@ -311,6 +311,7 @@ START_TEST(test_cluster_one_network)
 	cl_send(&b, "WHOIS alice");
 	cl_wait(&b, " 311 bob alice alice 127.0.0.1 * :alice's real name");
 	cl_wait(&b, " 319 bob alice :@#c");
+	cl_wait(&b, " 312 bob alice n0 :another instance of the network");
 	cl_send(&a, "LUSERS");
 	cl_wait(&a, " 266 alice 2 ");
 	cl_send(&b, "AWAY :gone fishing");
