@@ -74,9 +74,9 @@ const struct config_opt config_opts[] = {
 	    "not moved this long (default 60s; 0 = off)" },
 	{ "pass-budget", 0, CONFIG_DURATION, 0, F(pass_budget_ms), 0, 1000,
 	    NULL, "DUR",
-	    "a pass of the event loop that ran this long\n"
-	    "reads and writes no more; the rest waits for\n"
-	    "the next (default 20ms; 0 = off)" },
+	    "chat: a pass of the event loop that ran this\n"
+	    "long reads and writes no more; the rest waits\n"
+	    "for the next (default 20ms; 0 = off)" },
 	{ "flush-hold", 0, CONFIG_DURATION, 0, F(flush_hold_ms), 0, 100, NULL,
 	    "DUR",
 	    "chat: when busy, gather output this long\n"

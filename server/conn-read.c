@@ -151,12 +151,16 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 		conn_timeout(c);
 		return;
 	}
-	/* A pass that ran past its budget reads no more: the bytes wait in
-	   the kernel, epoll reports the socket again next pass, and the
-	   output already made is written first (a join storm otherwise
-	   holds the loop for seconds).  Not over TLS: bytes it decrypted
-	   already wait where epoll cannot see them. */
-	if ((what & EV_READ) && srv->pass_budget_us > 0 && c->tls == NULL &&
+	/* A pass that ran past its budget reads no more for a corked
+	   (fan-out) service: the bytes wait in the kernel, epoll reports
+	   the socket again next pass, and the output already made is
+	   written first (a join storm otherwise holds the loop for
+	   seconds).  Not for the others, whose reads each make one reply:
+	   deferring them cost echo 5% at 10,000 connections.  Not over
+	   TLS: bytes it decrypted already wait where epoll cannot see
+	   them. */
+	if ((what & EV_READ) && srv->pass_budget_us > 0 &&
+	    (c->svc->flags & EVS_SERVICE_CORK) && c->tls == NULL &&
 	    evbuffer_get_length(in) == 0 && conn_read_later(srv))
 		return;
 	if ((what & EV_READ) && c->tls != NULL) {

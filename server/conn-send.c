@@ -146,8 +146,14 @@ conn_send_cork(struct evs_conn *c, const struct spool_at *at, size_t len)
 		TAILQ_INSERT_HEAD(&srv->flushq, c, flink);
 	}
 	if (spool_segs_add(&c->cork, at, len) != 0) {
+		/* An empty cork that cannot take a range is out of memory. */
+		if (c->cork.n == 0) {
+			conn_lost(c, "Out of memory");
+			return -1;
+		}
 		/* Many pieces that do not follow one another: write what
-		   there is now, keeping the order, and start again. */
+		   there is now, keeping the order, and start again (with an
+		   empty cork, so once). */
 		conn_send_flush(c);
 		if (c->flags & (CONN_DEAD | CONN_PEER_GONE))
 			return -1;

@@ -106,7 +106,8 @@ enum evs_server_option {
 	                             sockets inherit; 0 = the kernel's
 	                             autotuning (default) */
 	EVS_OPT_PASS_BUDGET_US,       /* a loop pass that ran this long reads no
-	                             more sockets, and a flush that ran this
+	                             more sockets of corked services (their
+	                             fan-out), and a flush that ran this
 	                             long writes no more corks (they wait for
 	                             the next pass; replies first); 0 = off;
 	                             default 20,000 */
