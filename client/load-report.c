@@ -18,6 +18,8 @@ static void load_report_json_lat(const char *name, const struct hist *h,
 static void load_report_json_hist(const char *name, const struct hist *h);
 static void load_report_json(const struct load_summary *s,
     const struct load_output *o);
+static void load_report_text_hist(const char *label, const struct hist *h,
+    const struct load_output *o);
 static void load_report_text(const struct load_summary *s,
     const struct load_output *o);
 static void load_report_flood(const struct load_summary *s, FILE *fp);
@@ -317,11 +319,26 @@ load_report_flood(const struct load_summary *s, FILE *fp)
 	    (unsigned long long)through, (unsigned long long)s->sent);
 }
 
+/* Prints "<label> <percentiles> max M", the line's end left to the
+   caller. */
 static void
-load_report_text(const struct load_summary *s, const struct load_output *o)
+load_report_text_hist(const char *label, const struct hist *h,
+    const struct load_output *o)
 {
 	char key[32];
 
+	printf("%s", label);
+	for (unsigned i = 0; i < o->npercentiles; i++) {
+		load_report_pkey(o->percentiles[i], key, sizeof(key));
+		printf(" %s %.1f", key,
+		    (double)hist_percentile(h, o->percentiles[i]) / 1e3);
+	}
+	printf("  max %.1f", (double)hist_max(h) / 1e3);
+}
+
+static void
+load_report_text(const struct load_summary *s, const struct load_output *o)
+{
 	printf("%s %s: %llu connections (%llu failed)", s->mode, s->target,
 	    (unsigned long long)s->conns, (unsigned long long)s->failed);
 	if (strcmp(s->mode, "script") != 0)
@@ -337,28 +354,15 @@ load_report_text(const struct load_summary *s, const struct load_output *o)
 	    s->warmup_s, s->interrupted ? " (interrupted)" : "");
 	printf("throughput  %.0f %s/s, %.2f MB/s\n", s->mps,
 	    strcmp(s->mode, "script") == 0 ? "replies" : "msgs", s->bps / 1e6);
-	printf("latency us ");
-	for (unsigned i = 0; i < o->npercentiles; i++) {
-		load_report_pkey(o->percentiles[i], key, sizeof(key));
-		printf(" %s %.1f", key,
-		    (double)hist_percentile(s->lat, o->percentiles[i]) / 1e3);
-	}
-	printf("  max %.1f  (mean %.1f, %llu samples)\n",
-	    (double)hist_max(s->lat) / 1e3, hist_mean(s->lat) / 1e3,
+	load_report_text_hist("latency us ", s->lat, o);
+	printf("  (mean %.1f, %llu samples)\n", hist_mean(s->lat) / 1e3,
 	    (unsigned long long)hist_count(s->lat));
 	if (s->cross) {
 		/* Sender and receiver on different targets: in a cluster,
 		   the path from one instance to another. */
-		printf("cross-target latency us");
-		for (unsigned i = 0; i < o->npercentiles; i++) {
-			load_report_pkey(o->percentiles[i], key, sizeof(key));
-			printf(" %s %.1f", key,
-			    (double)hist_percentile(s->cross_lat,
-			        o->percentiles[i]) /
-			        1e3);
-		}
-		printf("  max %.1f  (mean %.1f, %llu samples)\n",
-		    (double)hist_max(s->cross_lat) / 1e3,
+		load_report_text_hist("cross-target latency us", s->cross_lat,
+		    o);
+		printf("  (mean %.1f, %llu samples)\n",
 		    hist_mean(s->cross_lat) / 1e3,
 		    (unsigned long long)hist_count(s->cross_lat));
 	}
@@ -371,16 +375,9 @@ load_report_text(const struct load_summary *s, const struct load_output *o)
 		       "handshake's end below)\n",
 		    (unsigned long long)hist_count(s->conn_lat), s->hps);
 	if (hist_count(s->conn_lat) > 0) {
-		printf(s->tls ? "handshake us" : "connect us ");
-		for (unsigned i = 0; i < o->npercentiles; i++) {
-			load_report_pkey(o->percentiles[i], key, sizeof(key));
-			printf(" %s %.1f", key,
-			    (double)hist_percentile(s->conn_lat,
-			        o->percentiles[i]) /
-			        1e3);
-		}
-		printf("  max %.1f  (%llu connects)\n",
-		    (double)hist_max(s->conn_lat) / 1e3,
+		load_report_text_hist(s->tls ? "handshake us" : "connect us ",
+		    s->conn_lat, o);
+		printf("  (%llu connects)\n",
 		    (unsigned long long)hist_count(s->conn_lat));
 	}
 	if (strcmp(s->mode, "irc") == 0) {
