@@ -107,6 +107,7 @@ evs_server_new(struct event_base *base)
 	TAILQ_INIT(&srv->dead);
 	TAILQ_INIT(&srv->lstats);
 	TAILQ_INIT(&srv->flushq);
+	spool_init(&srv->spool);
 	srv->sendq = 1024 * 1024;
 	srv->max_line = 512;
 	srv->max_read = 64 * 1024;

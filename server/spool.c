@@ -4,6 +4,7 @@
  * writes.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -116,6 +117,17 @@ spool_put_buffer(struct spool *s, struct evbuffer *buf, struct spool_at *at)
 	return 0;
 }
 
+/* Generations are numbered across the process, so that a message
+   placed in a spool since freed is never taken for placed in a new
+   spool that got the same address. */
+static _Atomic uint64_t spool_gens;
+
+void
+spool_init(struct spool *s)
+{
+	s->gen = ++spool_gens;
+}
+
 void
 spool_reset(struct spool *s)
 {
@@ -135,7 +147,7 @@ spool_reset(struct spool *s)
 	}
 	s->head = s->tail = keep;
 	s->used = 0;
-	s->gen++;
+	s->gen = ++spool_gens;
 }
 
 void

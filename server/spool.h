@@ -28,7 +28,8 @@ struct spool_chunk;
 struct spool {
 	struct spool_chunk *head; /* the chunks filled since the last reset */
 	struct spool_chunk *tail; /* where bytes go next */
-	uint64_t gen;             /* resets so far */
+	uint64_t gen;             /* this filling's number, unique in the
+	                             process (spool_init, spool_reset) */
 	size_t used;              /* bytes stored since the last reset */
 };
 
@@ -49,8 +50,11 @@ struct spool_segs {
 /* The most ranges one cork holds before it is written out early. */
 #define SPOOL_SEGS_MAX 64
 
-/* Starts s afresh: what was stored stays for the ranges that hold it;
-   the first chunk is reused when none does. */
+/* Makes a zeroed s ready, with a generation no other spool had. */
+void spool_init(struct spool *s);
+
+/* Starts s afresh, with a new generation: what was stored stays for
+   the ranges that hold it; the first chunk is reused when none does. */
 void spool_reset(struct spool *s);
 
 /* Lets go of what s holds (chunks that ranges hold live on until those

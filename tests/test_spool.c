@@ -92,7 +92,10 @@ START_TEST(test_spool_large_piece_and_reset)
 	size_t big = 200 * 1024;
 	char *data = malloc(big);
 	struct spool_at a, p, q;
-	uint64_t gen = s.gen;
+	uint64_t gen;
+
+	spool_init(&s);
+	gen = s.gen;
 
 	memset(data, 'z', big);
 	ck_assert_int_eq(spool_put(&s, "a", 1, &a), 0);
@@ -102,7 +105,7 @@ START_TEST(test_spool_large_piece_and_reset)
 	ck_assert_uint_eq(s.used, big + 1);
 	spool_reset(&s);
 	ck_assert_uint_eq(s.used, 0);
-	ck_assert(s.gen == gen + 1);
+	ck_assert(s.gen > gen);
 	ck_assert_int_eq(spool_put(&s, "b", 1, &q), 0);
 	ck_assert_int_eq(*q.p, 'b');
 	free(data);
