@@ -330,7 +330,9 @@ probe_main(void *arg)
 		if (probe_put(fd, "PING :probe\r\n", 13) == -1 ||
 		    probe_await(fd, buf, &len, sizeof(buf), "PONG ", 60000) ==
 		        -1) {
-			fprintf(stderr, "irc_hold: the probe lost its server after %d pings: %s\n", nprobe, errno ? strerror(errno) : "timeout or EOF");
+			fprintf(stderr,
+			    "irc_hold: the probe lost its server after %d pings: %s\n",
+			    nprobe, errno ? strerror(errno) : "timeout or EOF");
 			break;
 		}
 		probe_rtt[nprobe++] = now_s() - t;
