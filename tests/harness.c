@@ -516,3 +516,20 @@ harness_rss_kib(pid_t pid)
 	fclose(f);
 	return kib;
 }
+
+double
+harness_json_num(const char *json, const char *section, const char *key)
+{
+	char pat[64];
+	const char *p = json;
+
+	if (section != NULL) {
+		snprintf(pat, sizeof(pat), "\"%s\":{", section);
+		p = strstr(json, pat);
+		ck_assert_msg(p != NULL, "no %s in %.2000s", section, json);
+	}
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	p = strstr(p, pat);
+	ck_assert_msg(p != NULL, "no %s in %.2000s", key, json);
+	return strtod(p + strlen(pat), NULL);
+}

@@ -88,6 +88,11 @@ extern unsigned harness_child_nofile;
 /* Returns the CPU time (user + system) pid has used, in ms, or -1. */
 long harness_cpu_ms(pid_t pid);
 
+/* Returns the number after "key": inside the object "section": (or
+   anywhere when section is NULL) of a JSON text; fails the test when
+   it is absent. */
+double harness_json_num(const char *json, const char *section, const char *key);
+
 /* Returns the resident set size of pid in KiB, or 0. */
 size_t harness_rss_kib(pid_t pid);
 

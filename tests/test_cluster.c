@@ -1001,25 +1001,6 @@ START_TEST(test_cluster_reuseport)
 }
 END_TEST
 
-/* The number after "key": inside the object "section": (anywhere when
-   section is NULL) of a JSON text; fails the test when absent. */
-static double
-json_num(const char *json, const char *section, const char *key)
-{
-	char pat[64];
-	const char *p = json;
-
-	if (section != NULL) {
-		snprintf(pat, sizeof(pat), "\"%s\":{", section);
-		p = strstr(json, pat);
-		ck_assert_msg(p != NULL, "no %s in %s", section, json);
-	}
-	snprintf(pat, sizeof(pat), "\"%s\":", key);
-	p = strstr(p, pat);
-	ck_assert_msg(p != NULL, "no %s in %s", key, json);
-	return strtod(p + strlen(pat), NULL);
-}
-
 /* evsock load over both instances tells apart the deliveries whose
    sender is on the other instance, and merge adds them up. */
 START_TEST(test_cluster_load_cross)
@@ -1046,19 +1027,19 @@ START_TEST(test_cluster_load_cross)
 	out[st == -1 ? 0 : outlen] = '\0';
 	ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
 	    "status %d: %s %s", st, out, err);
-	delivered = json_num(out, NULL, "delivered");
-	cross = json_num(out, NULL, "delivered_cross");
+	delivered = harness_json_num(out, NULL, "delivered");
+	cross = harness_json_num(out, NULL, "delivered_cross");
 	/* Senders 0-3 alternate over the two targets: of each message's
 	   7 receivers, 4 are on the other instance. */
 	ck_assert_msg(cross > 0 && cross < delivered, "delivered %g, cross %g",
 	    delivered, cross);
 	ck_assert_msg(cross * 7 == delivered * 4, "delivered %g, cross %g",
 	    delivered, cross);
-	ck_assert(json_num(out, "latency_cross_us", "count") > 0);
-	ck_assert(json_num(out, "latency_cross_us", "count") <
-	    json_num(out, "latency_us", "count"));
-	ck_assert(json_num(out, "latency_cross_us", "p50") > 0);
-	ck_assert(json_num(out, "latency_cross_us", "p99") > 0);
+	ck_assert(harness_json_num(out, "latency_cross_us", "count") > 0);
+	ck_assert(harness_json_num(out, "latency_cross_us", "count") <
+	    harness_json_num(out, "latency_us", "count"));
+	ck_assert(harness_json_num(out, "latency_cross_us", "p50") > 0);
+	ck_assert(harness_json_num(out, "latency_cross_us", "p99") > 0);
 
 	/* The same run twice, merged: twice the cross-target figures. */
 	fd = mkstemp(path);
@@ -1072,9 +1053,10 @@ START_TEST(test_cluster_load_cross)
 	again[st == -1 ? 0 : len] = '\0';
 	ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
 	    "merge status %d: %s %s", st, again, err);
-	ck_assert(json_num(again, NULL, "delivered_cross") == 2 * cross);
-	ck_assert(json_num(again, "latency_cross_us", "count") ==
-	    2 * json_num(out, "latency_cross_us", "count"));
+	ck_assert(
+	    harness_json_num(again, NULL, "delivered_cross") == 2 * cross);
+	ck_assert(harness_json_num(again, "latency_cross_us", "count") ==
+	    2 * harness_json_num(out, "latency_cross_us", "count"));
 }
 END_TEST
 

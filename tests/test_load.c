@@ -23,8 +23,6 @@ static char out[65536];
 static char err[16384];
 
 static int run_load(const char *const *args);
-static unsigned long long json_num(const char *json, const char *section,
-    const char *key);
 static int json_has(const char *json, const char *key);
 static void *faulty_server(void *arg);
 
@@ -47,25 +45,6 @@ run_load(const char *const *args)
 	if (st == -1 || !WIFEXITED(st))
 		return -1;
 	return WEXITSTATUS(st);
-}
-
-/* The number after "key": inside the object "section": (or anywhere
-   when section is NULL).  Fails the test when absent. */
-static unsigned long long
-json_num(const char *json, const char *section, const char *key)
-{
-	char pat[64];
-	const char *p = json;
-
-	if (section != NULL) {
-		snprintf(pat, sizeof(pat), "\"%s\":{", section);
-		p = strstr(json, pat);
-		ck_assert_msg(p != NULL, "no %s in %s", section, json);
-	}
-	snprintf(pat, sizeof(pat), "\"%s\":", key);
-	p = strstr(p, pat);
-	ck_assert_msg(p != NULL, "no %s in %s", key, json);
-	return strtoull(p + strlen(pat), NULL, 10);
 }
 
 static int
@@ -112,12 +91,12 @@ START_TEST(test_load_echo_counts_match_server)
 	snprintf(target, sizeof(target), "127.0.0.1:%d", port);
 	st = run_load(args);
 	ck_assert_msg(st == 0, "status %d: %s %s", st, out, err);
-	ck_assert_uint_eq(json_num(out, "connections", "ok"), 20);
-	ck_assert_uint_eq(json_num(out, "connections", "failed"), 0);
-	ck_assert_uint_eq(json_num(out, NULL, "errors"), 0);
-	msgs = json_num(out, "totals", "msgs");
-	sent = json_num(out, "totals", "bytes_sent");
-	got = json_num(out, "totals", "bytes_received");
+	ck_assert_uint_eq(harness_json_num(out, "connections", "ok"), 20);
+	ck_assert_uint_eq(harness_json_num(out, "connections", "failed"), 0);
+	ck_assert_uint_eq(harness_json_num(out, NULL, "errors"), 0);
+	msgs = harness_json_num(out, "totals", "msgs");
+	sent = harness_json_num(out, "totals", "bytes_sent");
+	got = harness_json_num(out, "totals", "bytes_received");
 	ck_assert_uint_gt(msgs, 0);
 	ck_assert_uint_eq(sent, msgs * 100);
 	ck_assert_uint_eq(got, sent);
@@ -160,10 +139,10 @@ START_TEST(test_load_echo_open_loop_schedule)
 	st = run_load(args);
 	harness_proc_stop(&proc, SIGTERM, 10000);
 	ck_assert_msg(st == 0, "status %d: %s %s", st, out, err);
-	sent = json_num(out, "totals", "sent");
+	sent = harness_json_num(out, "totals", "sent");
 	ck_assert_msg(sent >= 498 && sent <= 502, "sent %llu", sent);
-	ck_assert_uint_eq(json_num(out, "totals", "msgs"), sent);
-	ck_assert_uint_eq(json_num(out, "latency_us", "count"), sent);
+	ck_assert_uint_eq(harness_json_num(out, "totals", "msgs"), sent);
+	ck_assert_uint_eq(harness_json_num(out, "latency_us", "count"), sent);
 }
 END_TEST
 
@@ -282,9 +261,9 @@ START_TEST(test_load_corrupt_echo_fails)
 	faulty_stop(&f, tid);
 	ck_assert_msg(st == 1, "status %d: %s %s", st, out, err);
 	ck_assert_int_gt(f.corrupted, 0);
-	ck_assert_uint_eq(json_num(out, "error_kinds", "corrupt"),
+	ck_assert_uint_eq(harness_json_num(out, "error_kinds", "corrupt"),
 	    (unsigned long long)f.corrupted);
-	ck_assert_uint_ge(json_num(out, NULL, "errors"),
+	ck_assert_uint_ge(harness_json_num(out, NULL, "errors"),
 	    (unsigned long long)f.corrupted);
 	/* Stream byte 999 is byte 39 of the 16th 64-byte message. */
 	ck_assert_msg(strstr(err, "byte 39 of message 15") != NULL,
@@ -316,8 +295,8 @@ START_TEST(test_load_source_ips_and_connect_rate)
 	}
 	ck_assert_int_eq(per[2], 3);
 	ck_assert_int_eq(per[3], 3);
-	ck_assert_uint_eq(json_num(out, "connections", "ok"), 6);
-	ck_assert_uint_eq(json_num(out, NULL, "errors"), 0);
+	ck_assert_uint_eq(harness_json_num(out, "connections", "ok"), 6);
+	ck_assert_uint_eq(harness_json_num(out, NULL, "errors"), 0);
 }
 END_TEST
 
@@ -341,8 +320,8 @@ START_TEST(test_load_refused_counts_failures)
 	st = run_load(args);
 	close(fd);
 	ck_assert_msg(st == 1, "status %d: %s %s", st, out, err);
-	ck_assert_uint_eq(json_num(out, "connections", "ok"), 0);
-	ck_assert_uint_eq(json_num(out, "connections", "failed"), 5);
+	ck_assert_uint_eq(harness_json_num(out, "connections", "ok"), 0);
+	ck_assert_uint_eq(harness_json_num(out, "connections", "failed"), 5);
 	ck_assert_msg(strstr(err, "refused") != NULL, "stderr: %s", err);
 }
 END_TEST
@@ -373,15 +352,16 @@ START_TEST(test_load_irc_nothing_lost)
 	st = run_load(args);
 	harness_proc_stop(&proc, SIGTERM, 10000);
 	ck_assert_msg(st == 0, "status %d: %s %s", st, out, err);
-	sent = json_num(out, NULL, "sent");
-	expected = json_num(out, NULL, "expected");
+	sent = harness_json_num(out, NULL, "sent");
+	expected = harness_json_num(out, NULL, "expected");
 	ck_assert_msg(sent >= 298 && sent <= 302, "sent %llu", sent);
-	ck_assert_uint_eq(json_num(out, NULL, "members"), 12);
+	ck_assert_uint_eq(harness_json_num(out, NULL, "members"), 12);
 	ck_assert_uint_eq(expected, sent * 11);
-	ck_assert_uint_eq(json_num(out, NULL, "delivered"), expected);
-	ck_assert_uint_eq(json_num(out, NULL, "lost"), 0);
-	ck_assert_uint_eq(json_num(out, NULL, "errors"), 0);
-	ck_assert_uint_eq(json_num(out, "latency_us", "count"), expected);
+	ck_assert_uint_eq(harness_json_num(out, NULL, "delivered"), expected);
+	ck_assert_uint_eq(harness_json_num(out, NULL, "lost"), 0);
+	ck_assert_uint_eq(harness_json_num(out, NULL, "errors"), 0);
+	ck_assert_uint_eq(harness_json_num(out, "latency_us", "count"),
+	    expected);
 }
 END_TEST
 
@@ -404,8 +384,8 @@ START_TEST(test_load_irc_answers_pings)
 	st = run_load(args);
 	harness_proc_stop(&proc, SIGTERM, 10000);
 	ck_assert_msg(st == 0, "status %d: %s %s", st, out, err);
-	ck_assert_uint_eq(json_num(out, NULL, "lost"), 0);
-	ck_assert_uint_eq(json_num(out, NULL, "members"), 4);
+	ck_assert_uint_eq(harness_json_num(out, NULL, "lost"), 0);
+	ck_assert_uint_eq(harness_json_num(out, NULL, "members"), 4);
 	ck_assert_msg(strstr(proc.log, "Ping timeout") == NULL, "log: %s",
 	    proc.log);
 }

@@ -55,7 +55,6 @@ struct srv {
 };
 
 static int run_load(const char *const *args);
-static double json_num(const char *json, const char *section, const char *key);
 static const char *find_prog(const char *name, char *buf, size_t len);
 static int need_prog(const char *name, char *buf, size_t len);
 static int free_port(void);
@@ -108,25 +107,6 @@ run_load(const char *const *args)
 	if (st == -1 || !WIFEXITED(st))
 		return -1;
 	return WEXITSTATUS(st);
-}
-
-/* The number after "key": inside the object "section": (or anywhere
-   when section is NULL).  Fails the test when absent. */
-static double
-json_num(const char *json, const char *section, const char *key)
-{
-	char pat[64];
-	const char *p = json;
-
-	if (section != NULL) {
-		snprintf(pat, sizeof(pat), "\"%s\":{", section);
-		p = strstr(json, pat);
-		ck_assert_msg(p != NULL, "no %s in %.2000s", section, json);
-	}
-	snprintf(pat, sizeof(pat), "\"%s\":", key);
-	p = strstr(p, pat);
-	ck_assert_msg(p != NULL, "no %s in %.2000s", key, json);
-	return strtod(p + strlen(pat), NULL);
 }
 
 static const char *
@@ -466,15 +446,15 @@ START_TEST(test_load_req_echo_templates)
 	ck_assert_msg(st == 0, "status %d: %.1500s %.1000s", st, out, err);
 	ck_assert_msg(strstr(out, "\"mode\":\"script\"") != NULL, "%.2500s",
 	    out);
-	ck_assert_uint_gt(json_num(out, "totals", "msgs"), 0);
-	ck_assert(json_num(out, NULL, "errors") == 0);
+	ck_assert_uint_gt(harness_json_num(out, "totals", "msgs"), 0);
+	ck_assert(harness_json_num(out, NULL, "errors") == 0);
 	st = run_load(re);
 	ck_assert_msg(st == 0, "status %d: %.1500s %.1000s", st, out, err);
-	ck_assert_uint_gt(json_num(out, "totals", "msgs"), 0);
+	ck_assert_uint_gt(harness_json_num(out, "totals", "msgs"), 0);
 	st = run_load(bytes);
 	ck_assert_msg(st == 0, "status %d: %.1500s %.1000s", st, out, err);
-	ck_assert(json_num(out, "totals", "bytes_received") ==
-	    json_num(out, "totals", "msgs") * 100);
+	ck_assert(harness_json_num(out, "totals", "bytes_received") ==
+	    harness_json_num(out, "totals", "msgs") * 100);
 }
 END_TEST
 
@@ -512,14 +492,14 @@ START_TEST(test_load_req_redis_ping)
 	snprintf(target, sizeof(target), "127.0.0.1:%d", port);
 	st = run_load(pipe1);
 	ck_assert_msg(st == 0, "status %d: %.1500s %.1000s", st, out, err);
-	ck_assert_uint_gt(json_num(out, "totals", "msgs"), 0);
-	ck_assert(
-	    json_num(out, "totals", "msgs") == json_num(out, "totals", "sent"));
+	ck_assert_uint_gt(harness_json_num(out, "totals", "msgs"), 0);
+	ck_assert(harness_json_num(out, "totals", "msgs") ==
+	    harness_json_num(out, "totals", "sent"));
 	st = run_load(pipe16);
 	ck_assert_msg(st == 0, "status %d: %.1500s %.1000s", st, out, err);
-	ck_assert(json_num(out, NULL, "pipeline") == 16);
-	ck_assert(
-	    json_num(out, "totals", "msgs") == json_num(out, "totals", "sent"));
+	ck_assert(harness_json_num(out, NULL, "pipeline") == 16);
+	ck_assert(harness_json_num(out, "totals", "msgs") ==
+	    harness_json_num(out, "totals", "sent"));
 	st = run_load(wrong);
 	reap(pid);
 	ck_assert_msg(st == 1, "status %d: %.1500s %.1000s", st, out, err);
@@ -547,7 +527,7 @@ START_TEST(test_load_req_http_tiny_server)
 	snprintf(target, sizeof(target), "127.0.0.1:%d", s.port);
 	st = run_load(args);
 	ck_assert_msg(st == 0, "status %d: %.1500s %.1000s", st, out, err);
-	ck_assert_uint_gt(json_num(out, "totals", "msgs"), 10);
+	ck_assert_uint_gt(harness_json_num(out, "totals", "msgs"), 10);
 	st = run_load(status);
 	srv_stop(&s);
 	ck_assert_msg(st == 1, "status %d: %.1500s %.1000s", st, out, err);
@@ -610,7 +590,7 @@ START_TEST(test_load_req_http_nginx)
 	    target);
 	st = run_load(args);
 	ck_assert_msg(st == 0, "status %d: %.1500s %.1000s", st, out, err);
-	ck_assert_uint_gt(json_num(out, "totals", "msgs"), 10);
+	ck_assert_uint_gt(harness_json_num(out, "totals", "msgs"), 10);
 	st = run_load(missing);
 	reap(pid);
 	ck_assert_msg(st == 1, "status %d: %.1500s %.1000s", st, out, err);
@@ -637,7 +617,7 @@ START_TEST(test_load_req_wrong_answer_fails)
 	st = run_load(args);
 	srv_stop(&s);
 	ck_assert_msg(st == 1, "status %d: %.1500s %.1000s", st, out, err);
-	ck_assert(json_num(out, "error_kinds", "mismatch") == 3);
+	ck_assert(harness_json_num(out, "error_kinds", "mismatch") == 3);
 	ck_assert_msg(strstr(out, "\"first_mismatch\":\"connection ") != NULL &&
 	        strstr(out,
 	            "reply 4: expected \\\"+PONG\\\\r\\\\n\\\", "
@@ -674,9 +654,9 @@ START_TEST(test_load_req_script_file)
 	write_file(path, script, sizeof(script) - 1);
 	st = run_load(args);
 	ck_assert_msg(st == 0, "status %d: %.1500s %.1000s", st, out, err);
-	ck_assert_uint_gt(json_num(out, "totals", "msgs"), 16);
-	ck_assert_uint_gt(json_num(out, "totals", "closed"), 4);
-	ck_assert_uint_gt(json_num(out, "connections", "ok"), 4);
+	ck_assert_uint_gt(harness_json_num(out, "totals", "msgs"), 16);
+	ck_assert_uint_gt(harness_json_num(out, "totals", "closed"), 4);
+	ck_assert_uint_gt(harness_json_num(out, "connections", "ok"), 4);
 	write_file(path, bad, sizeof(bad) - 1);
 	st = run_load(args);
 	ck_assert_int_eq(st, 2);
@@ -702,12 +682,12 @@ START_TEST(test_load_req_pipelining)
 	snprintf(target, sizeof(target), "127.0.0.1:%d", s.port);
 	st = run_load(p4);
 	ck_assert_msg(st == 0, "status %d: %.1500s %.1000s", st, out, err);
-	ck_assert_uint_gt(json_num(out, "totals", "msgs"), 100);
+	ck_assert_uint_gt(harness_json_num(out, "totals", "msgs"), 100);
 	st = run_load(p1);
 	srv_stop(&s);
 	ck_assert_msg(st == 1, "status %d: %.1500s %.1000s", st, out, err);
-	ck_assert(json_num(out, "totals", "msgs") == 0);
-	ck_assert(json_num(out, "error_kinds", "timeout") == 1);
+	ck_assert(harness_json_num(out, "totals", "msgs") == 0);
+	ck_assert(harness_json_num(out, "error_kinds", "timeout") == 1);
 }
 END_TEST
 
@@ -725,12 +705,12 @@ START_TEST(test_load_req_churn)
 	evsockd_echo(target, sizeof(target));
 	st = run_load(args);
 	ck_assert_msg(st == 0, "status %d: %.1500s %.1000s", st, out, err);
-	closed = (unsigned long long)json_num(out, "totals", "closed");
+	closed = (unsigned long long)harness_json_num(out, "totals", "closed");
 	ck_assert_uint_gt(closed, 10);
-	ck_assert(json_num(out, "connections", "per_s") > 0);
-	ck_assert(json_num(out, "connect_latency_us", "count") > 0);
-	ck_assert(json_num(out, "connect_latency_us", "p99") > 0);
-	ck_assert(json_num(out, "totals", "msgs") >= (double)closed);
+	ck_assert(harness_json_num(out, "connections", "per_s") > 0);
+	ck_assert(harness_json_num(out, "connect_latency_us", "count") > 0);
+	ck_assert(harness_json_num(out, "connect_latency_us", "p99") > 0);
+	ck_assert(harness_json_num(out, "totals", "msgs") >= (double)closed);
 	st = run_load(text);
 	ck_assert_msg(st == 0, "status %d: %.1500s %.1000s", st, out, err);
 	ck_assert_msg(strstr(out, "connections ") != NULL &&
@@ -759,7 +739,7 @@ START_TEST(test_load_req_many_targets)
 	ck_assert_msg(st == 0, "status %d: %.1500s %.1000s", st, out, err);
 	ck_assert_int_eq(a.accepted, 3);
 	ck_assert_int_eq(b.accepted, 3);
-	ck_assert(json_num(out, "connections", "ok") == 6);
+	ck_assert(harness_json_num(out, "connections", "ok") == 6);
 }
 END_TEST
 
@@ -777,9 +757,9 @@ START_TEST(test_load_req_failed_connections_are_errors)
 	snprintf(target, sizeof(target), "127.0.0.1:%d", free_port());
 	st = run_load(json);
 	ck_assert_msg(st == 1, "status %d: %.1500s %.1000s", st, out, err);
-	ck_assert(json_num(out, "connections", "failed") == 3);
-	ck_assert(json_num(out, NULL, "errors") == 3);
-	ck_assert(json_num(out, "error_kinds", "connect") == 3);
+	ck_assert(harness_json_num(out, "connections", "failed") == 3);
+	ck_assert(harness_json_num(out, NULL, "errors") == 3);
+	ck_assert(harness_json_num(out, "error_kinds", "connect") == 3);
 	st = run_load(text);
 	ck_assert_int_eq(st, 1);
 	ck_assert_msg(strstr(out, "errors      3  connect 3") != NULL,
@@ -827,12 +807,12 @@ START_TEST(test_load_req_hgrm_and_merge)
 	snprintf(h, sizeof(h), "%s/a.hgrm", tmpdir);
 	ck_assert_int_eq(run_load(run_a), 0);
 	write_file(a, out, strlen(out));
-	ca = json_num(out, "latency_us", "count");
-	ta = json_num(out, NULL, "throughput_msgs_per_s");
+	ca = harness_json_num(out, "latency_us", "count");
+	ta = harness_json_num(out, NULL, "throughput_msgs_per_s");
 	ck_assert_int_eq(run_load(run_a), 0);
 	write_file(b, out, strlen(out));
-	cb = json_num(out, "latency_us", "count");
-	tb = json_num(out, NULL, "throughput_msgs_per_s");
+	cb = harness_json_num(out, "latency_us", "count");
+	tb = harness_json_num(out, NULL, "throughput_msgs_per_s");
 
 	fp = fopen(h, "r");
 	ck_assert_ptr_nonnull(fp);
@@ -855,11 +835,11 @@ START_TEST(test_load_req_hgrm_and_merge)
 	ck_assert(strtod(last + 16, NULL) == cb);
 
 	ck_assert_int_eq(run_load(merge), 0);
-	ck_assert(json_num(out, "latency_us", "count") == ca + cb);
-	ck_assert(json_num(out, NULL, "runs") == 2);
-	ck_assert(json_num(out, "connections", "ok") == 4);
-	ck_assert(
-	    fabs(json_num(out, NULL, "throughput_msgs_per_s") - (ta + tb)) < 1);
+	ck_assert(harness_json_num(out, "latency_us", "count") == ca + cb);
+	ck_assert(harness_json_num(out, NULL, "runs") == 2);
+	ck_assert(harness_json_num(out, "connections", "ok") == 4);
+	ck_assert(fabs(harness_json_num(out, NULL, "throughput_msgs_per_s") -
+	              (ta + tb)) < 1);
 	ck_assert_int_eq(run_load(mtext), 0);
 	ck_assert_msg(strstr(out, "2 runs merged") != NULL, "%.2500s", out);
 }
